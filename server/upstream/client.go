@@ -1,0 +1,328 @@
+// Package upstream is a client of the RADKit Access Cloud public REST API:
+// OpenID discovery, OAuth2 access tokens (client credentials or API token),
+// service OTPs, service status and token revocation. It knows REST, JSON and
+// OAuth2, and nothing of gRPC.
+//
+// Failures are typed: *Error for a non-2xx answer, *TransportError when no
+// complete answer came, and the sentinel errors for the rest. No error and
+// no log line carries a secret.
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Client calls the upstream. It is safe for concurrent use. Close it to
+// stop its background token refresh.
+type Client struct {
+	base             *url.URL
+	clientID         string
+	clientSecret     string
+	apiToken         string
+	http             *http.Client
+	tokenHTTP        *http.Client // http with tokenTransport, for x/oauth2
+	ownTransport     *http.Transport
+	userAgent        string
+	maxResponseBytes int64
+	refreshFraction  float64
+	log              *slog.Logger
+
+	lifetime context.Context // ends at Close
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+	closed   atomic.Bool
+	closing  sync.Once
+
+	discMu     sync.Mutex
+	disc       *endpoints
+	discFlight *flight[*endpoints]
+	discClosed bool
+
+	tokens *tokenCache
+}
+
+// New validates cfg and returns a Client. It does no network I/O: discovery
+// and the first token fetch happen on first use (or Ready).
+func New(cfg Config) (*Client, error) {
+	s, err := cfg.settings()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		base:             s.base,
+		clientID:         s.clientID,
+		clientSecret:     s.clientSecret,
+		apiToken:         s.apiToken,
+		http:             s.httpClient,
+		tokenHTTP:        tokenHTTPClient(s.httpClient, s.maxResponseBytes, s.userAgent),
+		ownTransport:     s.ownTransport,
+		userAgent:        s.userAgent,
+		maxResponseBytes: s.maxResponseBytes,
+		refreshFraction:  s.refreshFraction,
+		log:              s.logger,
+	}
+	c.lifetime, c.stop = context.WithCancel(context.Background())
+	c.tokens = newTokenCache(c.lifetime, &c.wg, c.log, c.fetchToken)
+	return c, nil
+}
+
+// Close stops the background token refresh and any fetch in flight, and
+// waits for them. Calls made after Close fail with ErrClosed. Close is
+// idempotent and always returns nil.
+func (c *Client) Close() error {
+	c.closing.Do(func() {
+		c.closed.Store(true)
+		c.tokens.close()
+		c.discMu.Lock()
+		c.discClosed = true
+		c.discMu.Unlock()
+		c.stop()
+		c.wg.Wait()
+		if c.ownTransport != nil {
+			c.ownTransport.CloseIdleConnections()
+		}
+	})
+	return nil
+}
+
+// Ready reports whether the Client can serve calls: discovery has succeeded
+// (it is cached once it has) and a valid access token is held, fetching one
+// if needed. It is meant for health checks.
+func (c *Client) Ready(ctx context.Context) error {
+	if err := c.checkOpen("token"); err != nil {
+		return err
+	}
+	if _, err := c.discover(ctx); err != nil {
+		return err
+	}
+	_, err := c.tokens.get(ctx, "token")
+	return err
+}
+
+// TokenInfo returns the non-secret facts of the cached access token, and
+// false when none is cached.
+func (c *Client) TokenInfo() (TokenInfo, bool) { return c.tokens.info() }
+
+// OTPRequest asks for a service one-time password.
+type OTPRequest struct {
+	// Owner is the e-mail address of the service's owner.
+	Owner string
+	// EndpointID is the endpoint (identity) the OTP is for.
+	EndpointID string
+	// Description says what the OTP is for.
+	Description string
+}
+
+// GenerateOTP requests a new service OTP. The OTP is a secret of the
+// caller's: it is never logged.
+func (c *Client) GenerateOTP(ctx context.Context, r OTPRequest) (string, error) {
+	const op = "otp"
+	if err := c.checkOpen(op); err != nil {
+		return "", err
+	}
+	payload, err := json.Marshal(struct {
+		Owner       string `json:"owner"`
+		EndpointID  string `json:"endpoint_id"`
+		Description string `json:"description"`
+	}{r.Owner, r.EndpointID, r.Description})
+	if err != nil {
+		return "", fmt.Errorf("upstream: otp: encoding request: %w", err)
+	}
+	body, err := c.call(ctx, op, http.MethodPost, c.endpoint("/public/otp/certificate"), payload)
+	if err != nil {
+		return "", err
+	}
+	otp, err := decodeOTP(body)
+	if err != nil {
+		return "", fmt.Errorf("upstream: otp: %w", err)
+	}
+	return otp, nil
+}
+
+// ServiceStatus is the status of a registered RADKit service.
+type ServiceStatus struct {
+	// ServiceID is the service's ID as the upstream reports it.
+	ServiceID string
+	// Active reports whether the service is enabled.
+	Active bool
+	// Online reports whether the service is connected.
+	Online bool
+}
+
+// ServiceStatus returns the status of a registered service. serviceID is
+// sent as one escaped path segment, whatever it contains; it must not be
+// empty, "." or "..".
+func (c *Client) ServiceStatus(ctx context.Context, serviceID string) (ServiceStatus, error) {
+	const op = "status"
+	if err := c.checkOpen(op); err != nil {
+		return ServiceStatus{}, err
+	}
+	if serviceID == "" || serviceID == "." || serviceID == ".." {
+		return ServiceStatus{}, fmt.Errorf("upstream: status: %w: service ID must not be empty, \".\" or \"..\"", ErrInvalidArgument)
+	}
+	body, err := c.call(ctx, op, http.MethodGet, c.endpoint("/public/admin/service/status/", serviceID), nil)
+	if err != nil {
+		return ServiceStatus{}, err
+	}
+	st, err := decodeStatus(body)
+	if err != nil {
+		return ServiceStatus{}, fmt.Errorf("upstream: status: %w", err)
+	}
+	return st, nil
+}
+
+// RevokeToken revokes an access token at the discovered revocation
+// endpoint, authenticated with the client credentials. When it is the
+// cached access token, the cache drops it. Any 2xx answer is success.
+func (c *Client) RevokeToken(ctx context.Context, tok string) error {
+	const op = "revoke"
+	if err := c.checkOpen(op); err != nil {
+		return err
+	}
+	if c.clientID == "" {
+		return fmt.Errorf("upstream: revoke: %w", ErrRevokeNeedsClientCredentials)
+	}
+	if tok == "" {
+		return fmt.Errorf("upstream: revoke: %w: empty token", ErrInvalidArgument)
+	}
+	ep, err := c.discover(ctx)
+	if err != nil {
+		return err
+	}
+	u := *ep.revoke
+	q := u.Query()
+	q.Set("token", tok) // as the guide shows; RFC 7009 servers read the form body
+	u.RawQuery = q.Encode()
+	form := url.Values{"token": {tok}}.Encode()
+	req, err := c.newRequest(ctx, http.MethodPost, &u, []byte(form), "application/x-www-form-urlencoded")
+	if err != nil {
+		return err
+	}
+	// Escaped as RFC 6749 section 2.3.1 says, like x/oauth2 does for the
+	// token endpoint, so both endpoints see the same credentials.
+	req.SetBasicAuth(url.QueryEscape(c.clientID), url.QueryEscape(c.clientSecret))
+	resp, body, err := c.roundTrip(req, op)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return newError(op, resp.StatusCode, resp.Header, body, c.now())
+	}
+	if c.tokens.dropAccess(tok) {
+		c.log.Info("upstream: revoked the cached access token")
+	}
+	return nil
+}
+
+// call makes an authenticated API call and returns the 2xx body. On a 401
+// it drops the token, gets a new one and retries once.
+func (c *Client) call(ctx context.Context, op, method string, u *url.URL, payload []byte) ([]byte, error) {
+	contentType := ""
+	if payload != nil {
+		contentType = "application/json"
+	}
+	for attempt := 0; ; attempt++ {
+		tok, err := c.tokens.get(ctx, op)
+		if err != nil {
+			return nil, err
+		}
+		req, err := c.newRequest(ctx, method, u, payload, contentType)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok.access)
+		resp, body, err := c.roundTrip(req, op)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
+			c.log.Debug("upstream: access token rejected; fetching a new one", "op", op)
+			c.tokens.invalidate(tok)
+			continue
+		}
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			return nil, newError(op, resp.StatusCode, resp.Header, body, c.now())
+		}
+		return body, nil
+	}
+}
+
+// newRequest builds a request for u (used as is, so that an escaped path
+// segment stays one segment) with our standard headers.
+func (c *Client) newRequest(ctx context.Context, method string, u *url.URL, body []byte, contentType string) (*http.Request, error) {
+	var req *http.Request
+	var err error
+	if body != nil {
+		req, err = http.NewRequestWithContext(ctx, method, "", bytes.NewReader(body))
+	} else {
+		req, err = http.NewRequestWithContext(ctx, method, "", nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("upstream: building request: %w", err)
+	}
+	req.URL = u
+	req.Host = u.Host
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return req, nil
+}
+
+// roundTrip sends req and reads its body, bounded. Failures come back as
+// *TransportError (with URLs redacted) or ErrMalformedResponse; any HTTP
+// status is a success here.
+func (c *Client) roundTrip(req *http.Request, op string) (*http.Response, []byte, error) {
+	ctx, st := withSendTrace(req.Context())
+	resp, err := c.http.Do(req.WithContext(ctx))
+	if err != nil {
+		return nil, nil, &TransportError{Op: op, BeforeSend: st.beforeSend(), Err: sanitize(err)}
+	}
+	defer resp.Body.Close()
+	body, err := readBody(resp.Body, c.maxResponseBytes)
+	if err != nil {
+		if errors.Is(err, ErrMalformedResponse) {
+			return nil, nil, fmt.Errorf("upstream: %s: %w", op, err)
+		}
+		return nil, nil, &TransportError{Op: op, Err: fmt.Errorf("reading response body: %w", sanitize(err))}
+	}
+	return resp, body, nil
+}
+
+// endpoint returns the base URL joined with path and, if given, one escaped
+// path segment. It never parses raw input: RawPath carries the escaping.
+func (c *Client) endpoint(path string, segment ...string) *url.URL {
+	u := *c.base
+	u.Path = c.base.Path + path
+	u.RawPath = c.base.EscapedPath() + path
+	for _, s := range segment {
+		u.Path += s
+		u.RawPath += url.PathEscape(s)
+	}
+	if u.RawPath == u.Path {
+		u.RawPath = ""
+	}
+	return &u
+}
+
+// checkOpen fails calls made after Close.
+func (c *Client) checkOpen(op string) error {
+	if c.closed.Load() {
+		return &TransportError{Op: op, BeforeSend: true, Err: ErrClosed}
+	}
+	return nil
+}
+
+// now is the clock for Retry-After dates.
+func (c *Client) now() time.Time { return time.Now() }

@@ -1,0 +1,117 @@
+package upstream
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// wellKnownPath is where OpenID discovery lives, relative to the base URL.
+const wellKnownPath = "/.well-known/openid-configuration"
+
+// endpoints are the OAuth2 endpoints found by discovery.
+type endpoints struct {
+	token  *url.URL
+	revoke *url.URL
+}
+
+// discover returns the discovered endpoints, running discovery if it has
+// not succeeded yet. Concurrent callers share one discovery; a failure is
+// not cached. Every error matches ErrDiscovery.
+func (c *Client) discover(ctx context.Context) (*endpoints, error) {
+	c.discMu.Lock()
+	if ep := c.disc; ep != nil {
+		c.discMu.Unlock()
+		return ep, nil
+	}
+	if c.discClosed {
+		c.discMu.Unlock()
+		return nil, asDiscoveryError(&TransportError{Op: "discovery", BeforeSend: true, Err: ErrClosed})
+	}
+	f := c.discFlight
+	if f == nil {
+		f = newFlight[*endpoints]()
+		c.discFlight = f
+		fctx, cancel := detach(ctx, c.lifetime)
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			defer cancel()
+			ep, err := c.fetchDiscovery(fctx)
+			c.discMu.Lock()
+			c.discFlight = nil
+			if err == nil {
+				c.disc = ep
+			}
+			c.discMu.Unlock()
+			if err != nil {
+				c.log.Warn("upstream: discovery failed", "error", err)
+			}
+			f.finish(ep, asDiscoveryError(err))
+		}()
+	}
+	c.discMu.Unlock()
+	if !f.wait(ctx) {
+		return nil, asDiscoveryError(&TransportError{Op: "discovery", BeforeSend: true, Err: ctx.Err()})
+	}
+	return f.result()
+}
+
+// fetchDiscovery gets and checks the OpenID configuration.
+func (c *Client) fetchDiscovery(ctx context.Context) (*endpoints, error) {
+	req, err := c.newRequest(ctx, http.MethodGet, c.endpoint(wellKnownPath), nil, "")
+	if err != nil {
+		return nil, err
+	}
+	resp, body, err := c.roundTrip(req, "discovery")
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, newError("discovery", resp.StatusCode, resp.Header, body, c.now())
+	}
+	doc, err := decodeDiscovery(body)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: discovery: %w", err)
+	}
+	if !sameBase(c.base, doc.Issuer) {
+		return nil, fmt.Errorf("upstream: discovery: issuer %q does not match the configured base URL %q", doc.Issuer, c.base.String())
+	}
+	ep := &endpoints{}
+	if ep.token, err = c.endpointURL("token_endpoint", doc.TokenEndpoint, "/oauth2/token"); err != nil {
+		return nil, err
+	}
+	if ep.revoke, err = c.endpointURL("revocation_endpoint", doc.RevocationEndpoint, "/oauth2/revoke"); err != nil {
+		return nil, err
+	}
+	return ep, nil
+}
+
+// endpointURL checks a discovered endpoint, or falls back to base+path when
+// the field is absent. Credentials go to these endpoints, so they must be
+// absolute http(s) URLs and never downgrade https to http.
+func (c *Client) endpointURL(field, raw, fallback string) (*url.URL, error) {
+	if raw == "" {
+		return c.endpoint(fallback), nil
+	}
+	u, err := url.Parse(raw)
+	bad := func(why string) error {
+		return fmt.Errorf("upstream: discovery: %w: %s %s", ErrMalformedResponse, field, why)
+	}
+	switch {
+	case err != nil:
+		return nil, bad("is not a URL")
+	case !u.IsAbs() || u.Host == "":
+		return nil, bad("is not an absolute URL")
+	case u.User != nil:
+		return nil, bad("has user info")
+	case !strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https"):
+		return nil, bad("is not http or https")
+	case c.base.Scheme == "https" && !strings.EqualFold(u.Scheme, "https"):
+		return nil, bad("downgrades https to http")
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u, nil
+}

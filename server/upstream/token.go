@@ -1,0 +1,385 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// TokenInfo is what may be told about the cached access token: nothing
+// secret.
+type TokenInfo struct {
+	// Identity is the token's identity ("identity", or the SDK's
+	// "endpoint_id").
+	Identity string
+	// AdminLevel is the token's admin level.
+	AdminLevel int
+	// TokenType is the token type, "Bearer".
+	TokenType string
+	// Expiry is when the token expires.
+	Expiry time.Time
+	// RefreshRemainingLifetime is the upstream's refresh_remaining_lifetime.
+	RefreshRemainingLifetime time.Duration
+}
+
+// token is one access token held by the cache. Its secrets are never logged.
+type token struct {
+	access      string
+	radkit      string
+	info        TokenInfo
+	refreshAt   time.Time // background refresh is due
+	usableUntil time.Time // callers stop using it (a little before expiry)
+}
+
+// Background refresh retry backoff after a failure.
+const (
+	minRefreshBackoff = time.Second
+	maxRefreshBackoff = 30 * time.Second
+)
+
+// newToken builds a cache entry from a token response fetched at start.
+// The lifetime is expires_in, else the access token's "exp" claim (read
+// without verification: only to schedule the refresh), else 5 minutes.
+func newToken(tr tokenResponse, start time.Time, fraction float64) *token {
+	lifetime := tr.ExpiresIn
+	if lifetime <= 0 {
+		lifetime = jwtLifetime(tr.AccessToken, start)
+	}
+	if lifetime <= 0 {
+		lifetime = defaultTokenLifetime
+	}
+	lifetime = min(lifetime, maxTokenLifetime)
+	expiry := start.Add(lifetime)
+	// Stop using the token a little before it expires, but after the
+	// refresh is due, so that a refresh in time never makes anyone wait.
+	skew := min(10*time.Second, time.Duration(float64(lifetime)*(1-fraction)/2))
+	return &token{
+		access: tr.AccessToken,
+		radkit: tr.RadkitToken,
+		info: TokenInfo{
+			Identity:                 tr.Identity,
+			AdminLevel:               tr.AdminLevel,
+			TokenType:                tr.TokenType,
+			Expiry:                   expiry,
+			RefreshRemainingLifetime: tr.RefreshRemaining,
+		},
+		refreshAt:   start.Add(time.Duration(float64(lifetime) * fraction)),
+		usableUntil: expiry.Add(-skew),
+	}
+}
+
+// jwtLifetime is the time from now to the "exp" claim of an access token
+// read as an unverified JWT; 0 if it is not one or has no future exp.
+func jwtLifetime(access string, now time.Time) time.Duration {
+	claims := jwt.MapClaims{}
+	if _, _, err := jwt.NewParser().ParseUnverified(access, claims); err != nil {
+		return 0
+	}
+	exp, err := claims.GetExpirationTime()
+	if err != nil || exp == nil {
+		return 0
+	}
+	return exp.Sub(now)
+}
+
+// tokenCache holds the access token, fetches it with at most one fetch in
+// flight, and refreshes it in the background before it expires.
+type tokenCache struct {
+	fetch    func(ctx context.Context) (*token, error)
+	log      *slog.Logger
+	lifetime context.Context // ends at Close
+	wg       *sync.WaitGroup
+
+	mu        sync.Mutex
+	cur       *token
+	inflight  *flight[*token]
+	refresher bool // the refresh goroutine runs
+	closed    bool
+	wake      chan struct{} // a new token was stored
+
+	waits   atomic.Int64 // callers that blocked on a fetch (for tests)
+	fetches atomic.Int64 // fetches started (for tests)
+}
+
+func newTokenCache(lifetime context.Context, wg *sync.WaitGroup, log *slog.Logger, fetch func(context.Context) (*token, error)) *tokenCache {
+	return &tokenCache{fetch: fetch, log: log, lifetime: lifetime, wg: wg, wake: make(chan struct{}, 1)}
+}
+
+// get returns a usable token, waiting for a fetch only when none is held.
+// op names the caller's operation in the error when ctx ends first.
+func (tc *tokenCache) get(ctx context.Context, op string) (*token, error) {
+	tc.mu.Lock()
+	if t := tc.cur; t != nil && time.Now().Before(t.usableUntil) {
+		tc.mu.Unlock()
+		return t, nil
+	}
+	if tc.closed {
+		tc.mu.Unlock()
+		return nil, &TransportError{Op: op, BeforeSend: true, Err: ErrClosed}
+	}
+	f := tc.startLocked(ctx)
+	tc.mu.Unlock()
+	tc.waits.Add(1)
+	if !f.wait(ctx) {
+		return nil, &TransportError{Op: op, BeforeSend: true, Err: fmt.Errorf("waiting for an access token: %w", ctx.Err())}
+	}
+	return f.result()
+}
+
+// startLocked joins the fetch in flight or starts one. tc.mu is held and
+// tc.closed is false.
+func (tc *tokenCache) startLocked(ctx context.Context) *flight[*token] {
+	if tc.inflight != nil {
+		return tc.inflight
+	}
+	f := newFlight[*token]()
+	tc.inflight = f
+	tc.fetches.Add(1)
+	fctx, cancel := detach(ctx, tc.lifetime)
+	tc.wg.Add(1)
+	go func() {
+		defer tc.wg.Done()
+		defer cancel()
+		t, err := tc.fetch(fctx)
+		tc.mu.Lock()
+		tc.inflight = nil
+		if err == nil {
+			tc.cur = t
+			if !tc.refresher && !tc.closed {
+				tc.refresher = true
+				tc.wg.Add(1)
+				go tc.refreshLoop()
+			}
+			select {
+			case tc.wake <- struct{}{}:
+			default:
+			}
+		}
+		tc.mu.Unlock()
+		f.finish(t, err)
+	}()
+	return f
+}
+
+// refreshLoop refreshes the token when its refresh is due, and after a
+// failure retries with backoff while the old token is still usable.
+func (tc *tokenCache) refreshLoop() {
+	defer tc.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	failures := 0
+	for {
+		tc.mu.Lock()
+		cur := tc.cur
+		tc.mu.Unlock()
+		timer.Stop()
+		var due <-chan time.Time
+		if now := time.Now(); cur != nil && now.Before(cur.usableUntil) {
+			d := cur.refreshAt.Sub(now)
+			if failures > 0 {
+				d = min(minRefreshBackoff<<min(failures-1, 5), maxRefreshBackoff)
+			}
+			timer.Reset(max(d, 0))
+			due = timer.C
+		}
+		// With no usable token, sleep until a caller's fetch stores one.
+		select {
+		case <-tc.lifetime.Done():
+			return
+		case <-tc.wake:
+			failures = 0
+			continue
+		case <-due:
+		}
+		tc.mu.Lock()
+		if tc.closed || tc.cur != cur {
+			tc.mu.Unlock()
+			continue
+		}
+		f := tc.startLocked(tc.lifetime)
+		tc.mu.Unlock()
+		if !f.wait(tc.lifetime) {
+			return
+		}
+		if _, err := f.result(); err != nil {
+			failures++
+			tc.log.Warn("upstream: background token refresh failed; keeping the current token", "error", err, "failures", failures, "token_expiry", cur.info.Expiry)
+		} else {
+			failures = 0
+			tc.log.Debug("upstream: access token refreshed")
+		}
+	}
+}
+
+// invalidate drops t if it is still the cached token (after a 401).
+func (tc *tokenCache) invalidate(t *token) {
+	tc.mu.Lock()
+	if tc.cur == t {
+		tc.cur = nil
+	}
+	tc.mu.Unlock()
+}
+
+// dropAccess drops the cached token if its access token is access.
+func (tc *tokenCache) dropAccess(access string) bool {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if tc.cur != nil && tc.cur.access == access {
+		tc.cur = nil
+		return true
+	}
+	return false
+}
+
+// info returns the cached token's non-secret facts.
+func (tc *tokenCache) info() (TokenInfo, bool) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if tc.cur == nil {
+		return TokenInfo{}, false
+	}
+	return tc.cur.info, true
+}
+
+// close stops new fetches; the caller then ends lifetime and waits.
+func (tc *tokenCache) close() {
+	tc.mu.Lock()
+	tc.closed = true
+	tc.mu.Unlock()
+}
+
+// fetchToken runs discovery if needed, then gets a new access token with
+// the configured credentials.
+func (c *Client) fetchToken(ctx context.Context) (*token, error) {
+	ep, err := c.discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	ctx, st := withSendTrace(ctx)
+	var src oauth2.TokenSource
+	if c.apiToken != "" {
+		src = &apiTokenSource{ctx: ctx, c: c, url: c.endpoint("/auth/token")}
+	} else {
+		u := *ep.token
+		q := u.Query()
+		q.Set("grant_type", "client_credentials") // as the guide shows; x/oauth2 puts it in the form body too
+		u.RawQuery = q.Encode()
+		cc := &clientcredentials.Config{
+			ClientID:     c.clientID,
+			ClientSecret: c.clientSecret,
+			TokenURL:     u.String(),
+			AuthStyle:    oauth2.AuthStyleInHeader,
+		}
+		src = cc.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, c.tokenHTTP))
+	}
+	ot, err := src.Token()
+	if err != nil {
+		return nil, c.tokenError(err, st)
+	}
+	tr, err := decodeToken(tokenJSON(ot))
+	if err != nil {
+		return nil, fmt.Errorf("upstream: token: %w", err)
+	}
+	return newToken(tr, start, c.refreshFraction), nil
+}
+
+// tokenJSON re-encodes the fields of an oauth2.Token that we read, so that
+// both credential modes go through decodeToken.
+func tokenJSON(ot *oauth2.Token) []byte {
+	tokenFields := [...]string{
+		"access_token", "token_type", "expires_in", "refresh_remaining_lifetime",
+		"radkit_access_token", "identity", "endpoint_id", "admin_level",
+	}
+	m := make(map[string]any, len(tokenFields))
+	for _, k := range tokenFields {
+		if v := ot.Extra(k); v != nil {
+			m[k] = v
+		}
+	}
+	if _, ok := m["access_token"]; !ok {
+		m["access_token"] = ot.AccessToken
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil // decodeToken reports it as malformed
+	}
+	return b
+}
+
+// tokenError maps a token source failure to *Error, *TransportError or
+// ErrMalformedResponse. x/oauth2's own messages may quote the response body
+// or the token URL, so they are not passed on verbatim.
+func (c *Client) tokenError(err error, st *sendTrace) error {
+	var ue *Error
+	var te *TransportError
+	var re *oauth2.RetrieveError
+	var urlErr *url.Error
+	switch {
+	case errors.As(err, &ue), errors.As(err, &te), errors.Is(err, ErrMalformedResponse) && !errors.As(err, &urlErr):
+		return err
+	case errors.As(err, &re):
+		if re.Response == nil {
+			return fmt.Errorf("upstream: token: %w: unusable token response", ErrMalformedResponse)
+		}
+		status, h := re.Response.StatusCode, re.Response.Header
+		if status >= 200 && status <= 299 {
+			return fmt.Errorf("upstream: token: %w: error %q in a %d response", ErrMalformedResponse, re.ErrorCode, status)
+		}
+		e := newError("token", status, h, re.Body, c.now())
+		if e.Details == http.StatusText(status) && re.ErrorCode != "" {
+			e.Details = re.ErrorCode
+		}
+		return e
+	case errors.As(err, &urlErr):
+		if errors.Is(urlErr.Err, ErrMalformedResponse) {
+			return fmt.Errorf("upstream: token: %w", urlErr.Err)
+		}
+		return &TransportError{Op: "token", BeforeSend: st.beforeSend(), Err: sanitize(urlErr)}
+	}
+	// x/oauth2 reports a 2xx body it cannot use with a plain error.
+	return fmt.Errorf("upstream: token: %w: unusable token response", ErrMalformedResponse)
+}
+
+// apiTokenSource gets access tokens with an API token: POST {base}/auth/token
+// with "Authorization: JWT <api token>".
+type apiTokenSource struct {
+	ctx context.Context
+	c   *Client
+	url *url.URL
+}
+
+// Token fetches a new access token. Its errors are *Error, *TransportError
+// or ErrMalformedResponse already.
+func (s *apiTokenSource) Token() (*oauth2.Token, error) {
+	req, err := s.c.newRequest(s.ctx, http.MethodPost, s.url, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "JWT "+s.c.apiToken)
+	resp, body, err := s.c.roundTrip(req, "token")
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, newError("token", resp.StatusCode, resp.Header, body, s.c.now())
+	}
+	var raw map[string]any
+	if err := unmarshal(body, &raw); err != nil {
+		return nil, fmt.Errorf("upstream: token: %w", err)
+	}
+	access, _ := raw["access_token"].(string)
+	tokenType, _ := raw["token_type"].(string)
+	return (&oauth2.Token{AccessToken: access, TokenType: tokenType}).WithExtra(raw), nil
+}

@@ -1,0 +1,109 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// NewTransport returns an http.Transport tuned for many concurrent calls to
+// one upstream: keep-alive with a deep idle pool, TLS 1.2 or later, HTTP/2
+// attempted, and timeouts on every phase that precedes the response.
+func NewTransport() *http.Transport {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+}
+
+// sendTrace records how far a request got, to tell whether any byte of it
+// can have reached the upstream.
+type sendTrace struct {
+	gotConn      atomic.Bool
+	wroteHeaders atomic.Bool
+}
+
+// withSendTrace returns ctx with a trace recording into a new sendTrace. It
+// composes with any trace already in ctx (otelhttp's, for example).
+func withSendTrace(ctx context.Context) (context.Context, *sendTrace) {
+	st := &sendTrace{}
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn:      func(httptrace.GotConnInfo) { st.gotConn.Store(true) },
+		WroteHeaders: func() { st.wroteHeaders.Store(true) },
+	}), st
+}
+
+// beforeSend reports whether the request provably never left: no
+// connection was ever handed to it, so DNS, dial or TLS failed, or the
+// context ended first.
+func (st *sendTrace) beforeSend() bool {
+	return !st.gotConn.Load() && !st.wroteHeaders.Load()
+}
+
+// tokenTransport wraps the transport of the http.Client that x/oauth2 uses
+// for client-credentials requests. x/oauth2 reads bodies itself, so this is
+// where the body bound, the trailing-comma tolerance and our headers apply.
+type tokenTransport struct {
+	base      http.RoundTripper
+	limit     int64
+	userAgent string
+}
+
+// RoundTrip sends req with our headers and returns the response with its
+// body read (bounded) and normalised.
+func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("User-Agent", t.userAgent)
+	req.Header.Set("Accept", "application/json")
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := readBody(resp.Body, t.limit)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = resp.Header.Clone()
+	if resp.Header == nil {
+		resp.Header = make(http.Header)
+	}
+	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '{' {
+		body = stripTrailingCommas(body)
+		// x/oauth2 picks its parser by Content-Type; a JSON body sent as
+		// text/plain would otherwise be read as a query string.
+		resp.Header.Set("Content-Type", "application/json")
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return resp, nil
+}
+
+// tokenHTTPClient returns a copy of hc whose transport is wrapped by
+// tokenTransport.
+func tokenHTTPClient(hc *http.Client, limit int64, userAgent string) *http.Client {
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c := *hc
+	c.Transport = &tokenTransport{base: base, limit: limit, userAgent: userAgent}
+	return &c
+}
