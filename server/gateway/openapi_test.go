@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"testing"
 )
@@ -70,3 +71,5 @@ func TestOpenAPIDocumentListsEveryRouteDocumented(t *testing.T) {
 		t.Errorf("GenerateOTPRequest has %d fields in the document, want owner, endpoint_id, description, request_id", len(fields))
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/radkit/radkit-access-facade/server/facade"
+)
+
+// maxSecretFileBytes bounds a secret file: a client secret or an API token
+// is at most a few KiB.
+const maxSecretFileBytes = 64 << 10
+
+// config is the parsed command line and environment.
+type config struct {
+	facade      facade.Config
+	logFormat   string
+	logLevel    string
+	showVersion bool
+}
+
+// parseConfig reads flags, falling back to the environment for each, and
+// the secrets from the environment or the files it names. Secrets have no
+// flags: flags show in process listings and shell history.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var c config
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	envBool := func(name string) bool {
+		b, _ := strconv.ParseBool(getenv(name))
+		return b
+	}
+
+	fs := flag.NewFlagSet("radkit-access-facade", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.facade.UpstreamURL, "upstream-url", env("RADKIT_ACCESS_URL", ""), "RADKIT Access Cloud base URL (env RADKIT_ACCESS_URL)")
+	fs.StringVar(&c.facade.GRPCAddr, "grpc-addr", env("RADKIT_FACADE_GRPC_ADDR", facade.DefaultGRPCAddr), "gRPC listen address (env RADKIT_FACADE_GRPC_ADDR)")
+	fs.StringVar(&c.facade.HTTPAddr, "http-addr", env("RADKIT_FACADE_HTTP_ADDR", facade.DefaultHTTPAddr), "HTTP/JSON listen address (env RADKIT_FACADE_HTTP_ADDR)")
+	fs.BoolVar(&c.facade.Emulator, "emulator", envBool("RADKIT_FACADE_EMULATOR"), "run the built-in RADKit Access Cloud emulator in-process and use it as the upstream (env RADKIT_FACADE_EMULATOR)")
+	fs.StringVar(&c.logFormat, "log-format", env("RADKIT_FACADE_LOG_FORMAT", "text"), "log format: text or json (env RADKIT_FACADE_LOG_FORMAT)")
+	fs.StringVar(&c.logLevel, "log-level", env("RADKIT_FACADE_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env RADKIT_FACADE_LOG_LEVEL)")
+	fs.DurationVar(&c.facade.ShutdownTimeout, "shutdown-timeout", facade.DefaultShutdownTimeout, "how long in-flight calls may take to finish on SIGTERM")
+	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: radkit-access-facade [flags]\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, `
+Upstream credentials (environment only, never flags):
+  RADKIT_ACCESS_CLIENT_ID                      OAuth2 client ID
+  RADKIT_ACCESS_CLIENT_SECRET[_FILE]           OAuth2 client secret, or a file holding it
+  RADKIT_ACCESS_API_TOKEN[_FILE]               API token, or a file holding it
+`)
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if c.showVersion {
+		return c, nil
+	}
+	if c.facade.Emulator && c.facade.UpstreamURL != "" {
+		return c, errors.New("--emulator and --upstream-url (RADKIT_ACCESS_URL) exclude each other: choose one")
+	}
+
+	var err error
+	c.facade.ClientID = getenv("RADKIT_ACCESS_CLIENT_ID")
+	if c.facade.ClientSecret, err = secret(getenv, "RADKIT_ACCESS_CLIENT_SECRET"); err != nil {
+		return c, err
+	}
+	if c.facade.APIToken, err = secret(getenv, "RADKIT_ACCESS_API_TOKEN"); err != nil {
+		return c, err
+	}
+	if c.facade.Emulator {
+		return c, nil
+	}
+	if c.facade.UpstreamURL == "" {
+		return c, errors.New("no upstream configured: set --upstream-url (or RADKIT_ACCESS_URL) to your RADKit Access Cloud, or pass --emulator to run against the built-in emulator")
+	}
+	hasClient := c.facade.ClientID != "" || c.facade.ClientSecret != ""
+	switch {
+	case hasClient && (c.facade.ClientID == "" || c.facade.ClientSecret == ""):
+		return c, errors.New("client credentials need both RADKIT_ACCESS_CLIENT_ID and RADKIT_ACCESS_CLIENT_SECRET (or RADKIT_ACCESS_CLIENT_SECRET_FILE)")
+	case !hasClient && c.facade.APIToken == "":
+		return c, errors.New("no upstream credentials: set RADKIT_ACCESS_CLIENT_ID with RADKIT_ACCESS_CLIENT_SECRET[_FILE], or RADKIT_ACCESS_API_TOKEN[_FILE]")
+	}
+	return c, nil
+}
+
+// secret reads the secret named name from the environment variable name or
+// from the file named by name_FILE; setting both is an error. Surrounding
+// white space (a file's trailing newline) is trimmed. Errors never include
+// the secret.
+func secret(getenv func(string) string, name string) (string, error) {
+	value, file := getenv(name), getenv(name+"_FILE")
+	switch {
+	case value != "" && file != "":
+		return "", fmt.Errorf("set %s or %s_FILE, not both", name, name)
+	case file == "":
+		return strings.TrimSpace(value), nil
+	}
+	fh, err := os.Open(file)
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: %w", name, err)
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, maxSecretFileBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: read %s: %w", name, file, err)
+	}
+	if len(b) > maxSecretFileBytes {
+		return "", fmt.Errorf("%s_FILE: %s is larger than %d bytes", name, file, maxSecretFileBytes)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("%s_FILE: %s is empty", name, file)
+	}
+	return s, nil
+}
+
+// newLogger returns the process logger.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+}

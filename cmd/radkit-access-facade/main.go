@@ -1,0 +1,59 @@
+// Command radkit-access-facade serves radkit.access.v1.AccessService over
+// gRPC and HTTP/JSON in front of RADKit Access Cloud.
+//
+// Configuration comes from flags, each with an environment fallback;
+// secrets come only from the environment or from files. Run with --help for
+// the list, or see the README.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/radkit/radkit-access-facade/server/facade"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "radkit-access-facade:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// run is main without the process: arguments, environment and output are
+// passed in, so that tests can run the whole command.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.showVersion {
+		fmt.Fprintln(stdout, "radkit-access-facade", version)
+		return nil
+	}
+	logger, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	cfg.facade.Logger = logger
+	cfg.facade.Version = version
+
+	f, err := facade.New(ctx, cfg.facade)
+	if err != nil {
+		return err
+	}
+	return f.Run(ctx)
+}

@@ -1,0 +1,106 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/radkit/radkit-access-facade/server/upstream"
+)
+
+func TestStatusMapsEveryUpstreamFailure(t *testing.T) {
+	upErr := func(op string, code int, details string, retry bool, after time.Duration) error {
+		// Wrapped as the client wraps it, to prove errors.As is used.
+		return fmt.Errorf("upstream: %s: %w", op, &upstream.Error{Op: op, StatusCode: code, Details: details, Retry: retry, RetryAfter: after})
+	}
+	tests := []struct {
+		name       string
+		err        error
+		code       codes.Code
+		reason     string
+		retryDelay time.Duration // 0: no RetryInfo
+		status     string        // expected upstream_status metadata
+	}{
+		{"400", upErr("otp", 400, "Missing required field 'owner'", false, 0), codes.InvalidArgument, ReasonUpstreamBadRequest, 0, "400"},
+		{"401 after retry", upErr("otp", 401, "Invalid token", false, 0), codes.Unavailable, ReasonCredentialsRejected, 0, "401"},
+		{"403", upErr("status", 403, "Forbidden", false, 0), codes.PermissionDenied, ReasonUpstreamPermission, 0, "403"},
+		{"404", upErr("status", 404, "Unknown Service ID", false, 0), codes.NotFound, ReasonUpstreamNotFound, 0, "404"},
+		{"409 other 4xx", upErr("otp", 409, "conflict", false, 0), codes.InvalidArgument, ReasonUpstreamBadRequest, 0, "409"},
+		{"429 with Retry-After", upErr("status", 429, "slow down", false, 7*time.Second), codes.ResourceExhausted, ReasonUpstreamRateLimited, 7 * time.Second, "429"},
+		{"429 without Retry-After", upErr("status", 429, "", false, 0), codes.ResourceExhausted, ReasonUpstreamRateLimited, defaultRetryDelay, "429"},
+		{"500", upErr("otp", 500, "boom", false, 0), codes.Internal, ReasonUpstreamError, 0, "500"},
+		{"500 retry true", upErr("otp", 500, "try again", true, 0), codes.Unavailable, ReasonUpstreamUnavailable, defaultRetryDelay, "500"},
+		{"502", upErr("status", 502, "", false, 0), codes.Unavailable, ReasonUpstreamUnavailable, defaultRetryDelay, "502"},
+		{"503 Retry-After", upErr("status", 503, "", false, 3*time.Second), codes.Unavailable, ReasonUpstreamUnavailable, 3 * time.Second, "503"},
+		{"504", upErr("status", 504, "", false, 0), codes.Unavailable, ReasonUpstreamUnavailable, defaultRetryDelay, "504"},
+		{"token 401", upErr("token", 401, "Invalid credentials", false, 0), codes.Unavailable, ReasonCredentialsRejected, 0, "401"},
+		{"token 400", upErr("token", 400, "unsupported grant_type", false, 0), codes.Unavailable, ReasonCredentialsRejected, 0, "400"},
+		{"token 503", upErr("token", 503, "", false, 0), codes.Unavailable, ReasonUpstreamUnavailable, defaultRetryDelay, "503"},
+		{"revoke 400", upErr("revoke", 400, "Token unknown or expired", false, 0), codes.InvalidArgument, ReasonUpstreamBadRequest, 0, "400"},
+		{"malformed", fmt.Errorf("decode otp: %w", upstream.ErrMalformedResponse), codes.Internal, ReasonMalformedResponse, 0, ""},
+		{"refused", &upstream.TransportError{Op: "otp", BeforeSend: true, Err: syscall.ECONNREFUSED}, codes.Unavailable, ReasonUpstreamUnavailable, defaultRetryDelay, ""},
+		{"reset", &upstream.TransportError{Op: "status", Err: syscall.ECONNRESET}, codes.Unavailable, ReasonUpstreamUnavailable, defaultRetryDelay, ""},
+		{"deadline", &upstream.TransportError{Op: "status", Err: context.DeadlineExceeded}, codes.DeadlineExceeded, ReasonUpstreamTimeout, 0, ""},
+		{"canceled", fmt.Errorf("x: %w", context.Canceled), codes.Canceled, ReasonCanceled, 0, ""},
+		{"discovery", fmt.Errorf("%w: issuer mismatch", upstream.ErrDiscovery), codes.Unavailable, ReasonUpstreamUnavailable, defaultRetryDelay, ""},
+		{"revocation not configured", upstream.ErrRevokeNeedsClientCredentials, codes.FailedPrecondition, ReasonRevocationNotConfigured, 0, ""},
+		{"unknown", errors.New("surprise"), codes.Internal, ReasonInternal, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, ok := status.FromError(Status(tt.err))
+			if !ok {
+				t.Fatal("not a status error")
+			}
+			if st.Code() != tt.code {
+				t.Errorf("code %v, want %v", st.Code(), tt.code)
+			}
+			var info *errdetails.ErrorInfo
+			var retry *errdetails.RetryInfo
+			for _, d := range st.Details() {
+				switch d := d.(type) {
+				case *errdetails.ErrorInfo:
+					info = d
+				case *errdetails.RetryInfo:
+					retry = d
+				}
+			}
+			if info == nil || info.GetReason() != tt.reason || info.GetDomain() != ErrorDomain {
+				t.Fatalf("ErrorInfo %v, want reason %s in domain %s", info, tt.reason, ErrorDomain)
+			}
+			if got := info.GetMetadata()[MetadataUpstreamStatus]; got != tt.status {
+				t.Errorf("upstream_status %q, want %q", got, tt.status)
+			}
+			var upE *upstream.Error
+			if errors.As(tt.err, &upE) && upE.Details != "" {
+				if !strings.Contains(st.Message(), upE.Details) || info.GetMetadata()[MetadataUpstreamDetails] != upE.Details {
+					t.Errorf("the upstream details %q do not reach the caller: %q %v", upE.Details, st.Message(), info.GetMetadata())
+				}
+			}
+			switch {
+			case tt.retryDelay == 0 && retry != nil:
+				t.Errorf("RetryInfo %v on an error a retry cannot fix", retry)
+			case tt.retryDelay != 0 && retry.GetRetryDelay().AsDuration() != tt.retryDelay:
+				t.Errorf("RetryInfo %v, want %v", retry, tt.retryDelay)
+			}
+		})
+	}
+}
+
+func TestStatusPassesStatusErrorsThrough(t *testing.T) {
+	in := status.Error(codes.InvalidArgument, "bad")
+	if got := Status(in); got != in {
+		t.Errorf("Status(%v) = %v, want it unchanged", in, got)
+	}
+	if Status(nil) != nil {
+		t.Error("Status(nil) != nil")
+	}
+}

@@ -1,0 +1,113 @@
+// Package gateway serves the AccessService over HTTP/JSON: the generated
+// grpc-gateway v2 mux, liveness and readiness probes, and the OpenAPI
+// document.
+//
+// The mux calls the AccessService implementation in-process, through the
+// same unary interceptor chain as the gRPC server (logging, caller
+// authentication, limits), so that an HTTP call is treated exactly like a
+// native gRPC call without a second gRPC hop (docs/adr/0001-gateway-in-process.md
+// has the measurements).
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+)
+
+// Config configures the HTTP handler.
+type Config struct {
+	// Service implements AccessService. Required.
+	Service accessv1.AccessServiceServer
+	// Interceptor is the gRPC server's unary interceptor chain (see Chain);
+	// every call runs through it. Nil runs none.
+	Interceptor grpc.UnaryServerInterceptor
+	// Ready reports readiness for /readyz. Required.
+	Ready func() (bool, string)
+	// Logger receives diagnostics. Nil discards.
+	Logger *slog.Logger
+}
+
+// New returns the facade's HTTP handler:
+//
+//	/v1/...         the AccessService REST routes (see the OpenAPI document)
+//	/healthz        liveness: 200 while the process serves HTTP
+//	/readyz         readiness: 200 when ready, else 503 with the reason
+//	/openapi.json   the OpenAPI v2 document generated from the protos
+//
+// Anything else is a 404 google.rpc.Status JSON error.
+func New(ctx context.Context, cfg Config) (http.Handler, error) {
+	if cfg.Service == nil || cfg.Ready == nil {
+		return nil, fmt.Errorf("gateway: Service and Ready are required")
+	}
+	marshaler := &runtime.JSONPb{
+		// Field names as in the protos (endpoint_id, service_id), and every
+		// field present, so that "active": false is never left out.
+		MarshalOptions: protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
+		// Unknown fields are refused: a misspelt field must not pass silently.
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+	}
+	gw := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
+		runtime.WithRoutingErrorHandler(routingError),
+		runtime.WithDisableHTTPMethodOverride(),
+		runtime.WithDisablePathLengthFallback(),
+	)
+	svc := &intercepted{srv: cfg.Service, interceptor: cfg.Interceptor}
+	if err := accessv1.RegisterAccessServiceHandlerServer(ctx, gw, svc); err != nil {
+		return nil, fmt.Errorf("gateway: register AccessService routes: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if ready, reason := cfg.Ready(); !ready {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": reason})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
+	mux.Handle("/", withPeer(gw))
+	return mux, nil
+}
+
+// routingError answers requests that match no route with a
+// google.rpc.Status JSON body and the HTTP status the router chose (404, or
+// 405 for a known path with the wrong method).
+func routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	code := codes.NotFound
+	switch httpStatus {
+	case http.StatusMethodNotAllowed:
+		code = codes.Unimplemented
+	case http.StatusBadRequest:
+		code = codes.InvalidArgument
+	}
+	body, err := m.Marshal(status.New(code, http.StatusText(httpStatus)).Proto())
+	if err != nil {
+		http.Error(w, http.StatusText(httpStatus), httpStatus)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(httpStatus)
+	_, _ = w.Write(body)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,113 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"google.golang.org/grpc"
+
+	"github.com/radkit/radkit-access-facade/server/upstream"
+)
+
+// callInfo is what a handler learns during a call that the per-call log line
+// reports: the upstream answer and, once callers authenticate, who called.
+// The logging interceptor puts one in the context before the handler runs
+// and reads it when the call finishes.
+type callInfo struct {
+	mu             sync.Mutex
+	upstreamStatus int    // HTTP status the upstream answered; 0 when it did not
+	upstreamError  string // "transport", "malformed", ... when there was no usable answer
+	caller         string
+}
+
+type callInfoKey struct{}
+
+func withCallInfo(ctx context.Context) (context.Context, *callInfo) {
+	ci := &callInfo{}
+	return context.WithValue(ctx, callInfoKey{}, ci), ci
+}
+
+func callInfoFrom(ctx context.Context) *callInfo {
+	ci, _ := ctx.Value(callInfoKey{}).(*callInfo)
+	return ci
+}
+
+// SetCaller records the authenticated caller's identity for the call's log
+// line. It does nothing outside a call made through UnaryLogger.
+func SetCaller(ctx context.Context, identity string) {
+	if ci := callInfoFrom(ctx); ci != nil {
+		ci.mu.Lock()
+		ci.caller = identity
+		ci.mu.Unlock()
+	}
+}
+
+// recordUpstream notes the upstream's answer to the call in ctx: okStatus
+// when err is nil, else what the typed error says.
+func recordUpstream(ctx context.Context, okStatus int, err error) {
+	ci := callInfoFrom(ctx)
+	if ci == nil {
+		return
+	}
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	var upErr *upstream.Error
+	var tErr *upstream.TransportError
+	switch {
+	case err == nil:
+		ci.upstreamStatus = okStatus
+	case errors.As(err, &upErr):
+		ci.upstreamStatus = upErr.StatusCode
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		ci.upstreamError = "deadline"
+	case errors.As(err, &tErr):
+		ci.upstreamError = "transport"
+	case errors.Is(err, upstream.ErrMalformedResponse):
+		ci.upstreamError = "malformed"
+	default:
+		ci.upstreamError = "other"
+	}
+}
+
+// fields turns the record into log fields.
+func (ci *callInfo) fields() logging.Fields {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	var f logging.Fields
+	if ci.caller != "" {
+		f = append(f, "caller", ci.caller)
+	}
+	if ci.upstreamStatus != 0 {
+		f = append(f, "upstream.status", ci.upstreamStatus)
+	}
+	if ci.upstreamError != "" {
+		f = append(f, "upstream.error", ci.upstreamError)
+	}
+	return f
+}
+
+// UnaryLogger returns an interceptor that writes one structured log line per
+// call when it finishes: method, gRPC code, duration, the upstream's HTTP
+// status and the caller. Request and response payloads are never logged:
+// they carry OTPs and tokens.
+func UnaryLogger(logger *slog.Logger) grpc.UnaryServerInterceptor {
+	log := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		logger.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+	inner := logging.UnaryServerInterceptor(log,
+		logging.WithLogOnEvents(logging.FinishCall),
+		logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
+			if ci := callInfoFrom(ctx); ci != nil {
+				return ci.fields()
+			}
+			return nil
+		}),
+	)
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		ctx, _ = withCallInfo(ctx)
+		return inner(ctx, req, info, handler)
+	}
+}

@@ -1,0 +1,113 @@
+// Package server implements radkit.access.v1.AccessService on top of the
+// RADKit Access Cloud client in package upstream: it validates requests,
+// calls the upstream within the caller's deadline, and turns every upstream
+// failure into one documented gRPC status (see Status).
+//
+// It knows gRPC and the upstream client's Go API; it knows nothing of HTTP
+// paths or JSON, which stay in package upstream.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/server/upstream"
+)
+
+// Upstream is what the AccessService needs from RADKit Access Cloud.
+// *upstream.Client implements it; the server's own layers (retries,
+// coalescing, idempotency) wrap it.
+type Upstream interface {
+	GenerateOTP(ctx context.Context, r upstream.OTPRequest) (string, error)
+	ServiceStatus(ctx context.Context, serviceID string) (upstream.ServiceStatus, error)
+	RevokeToken(ctx context.Context, token string) error
+}
+
+// DefaultCallTimeout bounds an upstream call when the caller set no
+// deadline, so that no call waits on the upstream forever.
+const DefaultCallTimeout = 30 * time.Second
+
+// Config configures a Server.
+type Config struct {
+	// Upstream is the RADKit Access Cloud client. Required.
+	Upstream Upstream
+	// CallTimeout bounds each upstream call when the caller's own deadline
+	// is later or absent. Zero means DefaultCallTimeout.
+	CallTimeout time.Duration
+	// Logger receives the server's own diagnostics; per-call log lines come
+	// from the logging interceptor. Nil discards.
+	Logger *slog.Logger
+}
+
+// Server implements accessv1.AccessServiceServer.
+type Server struct {
+	accessv1.UnimplementedAccessServiceServer
+
+	upstream    Upstream
+	callTimeout time.Duration
+	logger      *slog.Logger
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) *Server {
+	s := &Server{upstream: cfg.Upstream, callTimeout: cfg.CallTimeout, logger: cfg.Logger}
+	if s.callTimeout <= 0 {
+		s.callTimeout = DefaultCallTimeout
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	return s
+}
+
+// GenerateOTP implements accessv1.AccessServiceServer.
+func (s *Server) GenerateOTP(ctx context.Context, req *accessv1.GenerateOTPRequest) (*accessv1.GenerateOTPResponse, error) {
+	if err := validateGenerateOTP(req); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+	defer cancel()
+	otp, err := s.upstream.GenerateOTP(ctx, upstream.OTPRequest{
+		Owner:       req.GetOwner(),
+		EndpointID:  req.GetEndpointId(),
+		Description: req.GetDescription(),
+	})
+	recordUpstream(ctx, http.StatusOK, err)
+	if err != nil {
+		return nil, Status(err)
+	}
+	return &accessv1.GenerateOTPResponse{Otp: otp}, nil
+}
+
+// GetServiceStatus implements accessv1.AccessServiceServer.
+func (s *Server) GetServiceStatus(ctx context.Context, req *accessv1.GetServiceStatusRequest) (*accessv1.GetServiceStatusResponse, error) {
+	if err := validateGetServiceStatus(req); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+	defer cancel()
+	st, err := s.upstream.ServiceStatus(ctx, req.GetServiceId())
+	recordUpstream(ctx, http.StatusOK, err)
+	if err != nil {
+		return nil, Status(err)
+	}
+	return &accessv1.GetServiceStatusResponse{ServiceId: st.ServiceID, Active: st.Active, Online: st.Online}, nil
+}
+
+// RevokeToken implements accessv1.AccessServiceServer.
+func (s *Server) RevokeToken(ctx context.Context, req *accessv1.RevokeTokenRequest) (*accessv1.RevokeTokenResponse, error) {
+	if err := validateRevokeToken(req); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+	defer cancel()
+	err := s.upstream.RevokeToken(ctx, req.GetToken())
+	recordUpstream(ctx, http.StatusNoContent, err)
+	if err != nil {
+		return nil, Status(err)
+	}
+	return &accessv1.RevokeTokenResponse{}, nil
+}
