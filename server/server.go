@@ -40,6 +40,9 @@ type Config struct {
 	// Logger receives the server's own diagnostics; per-call log lines come
 	// from the logging interceptor. Nil discards.
 	Logger *slog.Logger
+	// AuditLog receives one record per GenerateOTP and RevokeToken (see
+	// audit.go). Nil disables auditing.
+	AuditLog *slog.Logger
 }
 
 // Server implements accessv1.AccessServiceServer.
@@ -49,11 +52,12 @@ type Server struct {
 	upstream    Upstream
 	callTimeout time.Duration
 	logger      *slog.Logger
+	auditLog    *slog.Logger
 }
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
-	s := &Server{upstream: cfg.Upstream, callTimeout: cfg.CallTimeout, logger: cfg.Logger}
+	s := &Server{upstream: cfg.Upstream, callTimeout: cfg.CallTimeout, logger: cfg.Logger, auditLog: cfg.AuditLog}
 	if s.callTimeout <= 0 {
 		s.callTimeout = DefaultCallTimeout
 	}
@@ -64,7 +68,13 @@ func New(cfg Config) *Server {
 }
 
 // GenerateOTP implements accessv1.AccessServiceServer.
-func (s *Server) GenerateOTP(ctx context.Context, req *accessv1.GenerateOTPRequest) (*accessv1.GenerateOTPResponse, error) {
+func (s *Server) GenerateOTP(ctx context.Context, req *accessv1.GenerateOTPRequest) (resp *accessv1.GenerateOTPResponse, err error) {
+	defer func() {
+		s.audit(ctx, "GenerateOTP", err,
+			slog.String("owner", req.GetOwner()),
+			slog.String("endpoint_id", req.GetEndpointId()),
+			slog.String("request_id", req.GetRequestId()))
+	}()
 	if err := validateGenerateOTP(req); err != nil {
 		return nil, err
 	}
@@ -98,13 +108,16 @@ func (s *Server) GetServiceStatus(ctx context.Context, req *accessv1.GetServiceS
 }
 
 // RevokeToken implements accessv1.AccessServiceServer.
-func (s *Server) RevokeToken(ctx context.Context, req *accessv1.RevokeTokenRequest) (*accessv1.RevokeTokenResponse, error) {
+func (s *Server) RevokeToken(ctx context.Context, req *accessv1.RevokeTokenRequest) (resp *accessv1.RevokeTokenResponse, err error) {
+	defer func() {
+		s.audit(ctx, "RevokeToken", err, slog.String("token_sha256_prefix", tokenFingerprint(req.GetToken())))
+	}()
 	if err := validateRevokeToken(req); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
 	defer cancel()
-	err := s.upstream.RevokeToken(ctx, req.GetToken())
+	err = s.upstream.RevokeToken(ctx, req.GetToken())
 	recordUpstream(ctx, http.StatusNoContent, err)
 	if err != nil {
 		return nil, Status(err)

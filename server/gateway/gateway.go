@@ -36,6 +36,18 @@ type Config struct {
 	Ready func() (bool, string)
 	// Logger receives diagnostics. Nil discards.
 	Logger *slog.Logger
+	// MaxBodyBytes bounds request bodies; larger ones get 413. Zero means
+	// DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+}
+
+// DefaultMaxBodyBytes bounds request bodies: the largest valid request is a
+// few KiB.
+const DefaultMaxBodyBytes = 64 << 10
+
+// handler holds what the HTTP side needs per request.
+type handler struct {
+	maxBody int64
 }
 
 // New returns the facade's HTTP handler:
@@ -50,6 +62,10 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	if cfg.Service == nil || cfg.Ready == nil {
 		return nil, fmt.Errorf("gateway: Service and Ready are required")
 	}
+	h := &handler{maxBody: cfg.MaxBodyBytes}
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
 	marshaler := &runtime.JSONPb{
 		// Field names as in the protos (endpoint_id, service_id), and every
 		// field present, so that "active": false is never left out.
@@ -60,6 +76,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
 		runtime.WithRoutingErrorHandler(routingError),
+		runtime.WithErrorHandler(h.errorHandler),
 		runtime.WithDisableHTTPMethodOverride(),
 		runtime.WithDisablePathLengthFallback(),
 	)
@@ -80,7 +97,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
-	mux.Handle("/", withPeer(gw))
+	mux.Handle("/", withPeer(limitBody(h.maxBody, gw)))
 	return mux, nil
 }
 

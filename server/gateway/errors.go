@@ -1,0 +1,100 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/radkit/radkit-access-facade/server"
+)
+
+// ReasonRequestTooLarge is the ErrorInfo reason of a request body over the
+// limit.
+const ReasonRequestTooLarge = "REQUEST_TOO_LARGE"
+
+// bodyLimitKey marks, in a request's context, whether its body hit the limit.
+type bodyLimitKey struct{}
+
+// limitBody bounds request bodies at max bytes. A request that declares a
+// larger Content-Length is refused at once with 413; a chunked body is cut
+// at the limit, and the error handler turns the decode failure into 413.
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			writeStatus(w, http.StatusRequestEntityTooLarge, tooLarge(max))
+			return
+		}
+		exceeded := new(atomic.Bool)
+		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, max), exceeded: exceeded}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyLimitKey{}, exceeded)))
+	})
+}
+
+type limitedBody struct {
+	io.ReadCloser
+	exceeded *atomic.Bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		b.exceeded.Store(true)
+	}
+	return n, err
+}
+
+func tooLarge(max int64) *status.Status {
+	st := status.Newf(codes.ResourceExhausted, "request body is larger than %d bytes", max)
+	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: ReasonRequestTooLarge, Domain: server.ErrorDomain}); err == nil {
+		return d
+	}
+	return st
+}
+
+// errorHandler writes every error as google.rpc.Status JSON with the
+// matching HTTP status, like runtime.DefaultHTTPErrorHandler, and makes two
+// things right that the default does not: a body over the limit is 413, not
+// 400; and errors raised by the gateway itself (undecodable JSON, unknown
+// fields, bad path parameters) carry an ErrorInfo like every other error.
+func (h *handler) errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if exceeded, _ := r.Context().Value(bodyLimitKey{}).(*atomic.Bool); exceeded != nil && exceeded.Load() {
+		writeStatus(w, http.StatusRequestEntityTooLarge, tooLarge(h.maxBody))
+		return
+	}
+	st := status.Convert(err)
+	if st.Code() == codes.InvalidArgument && !hasErrorInfo(st) {
+		if d, derr := st.WithDetails(&errdetails.ErrorInfo{Reason: server.ReasonInvalidRequest, Domain: server.ErrorDomain}); derr == nil {
+			err = d.Err()
+		}
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+func hasErrorInfo(st *status.Status) bool {
+	for _, d := range st.Details() {
+		if _, ok := d.(*errdetails.ErrorInfo); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// writeStatus writes st as google.rpc.Status JSON with the given HTTP code.
+func writeStatus(w http.ResponseWriter, code int, st *status.Status) {
+	body, err := (&runtime.JSONPb{}).Marshal(st.Proto())
+	if err != nil {
+		http.Error(w, http.StatusText(code), code)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
+}
