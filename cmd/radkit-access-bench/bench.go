@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Process stop grace: the facade drains in-flight calls on SIGTERM.
+const stopGrace = 10 * time.Second
+
+// bench is one run of the harness.
+type bench struct {
+	opts        options
+	log         io.Writer
+	clkTck      int64
+	nofile      uint64
+	tmp         string
+	facadeBin   string
+	emulatorBin string
+
+	mu    sync.Mutex
+	procs []*proc // started, stopped in reverse order
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "bench: "+format+"\n", args...)
+}
+
+// track registers p for stopAll.
+func (b *bench) track(p *proc) {
+	b.mu.Lock()
+	b.procs = append(b.procs, p)
+	b.mu.Unlock()
+}
+
+// stopAll stops every child still running, newest first (facades before
+// their emulator).
+func (b *bench) stopAll() {
+	b.mu.Lock()
+	procs := b.procs
+	b.procs = nil
+	b.mu.Unlock()
+	for _, p := range slices.Backward(procs) {
+		p.stop(stopGrace)
+	}
+}
+
+// stop stops p now.
+func (b *bench) stop(p *proc) {
+	p.stop(stopGrace)
+	b.mu.Lock()
+	b.procs = slices.DeleteFunc(b.procs, func(q *proc) bool { return q == p })
+	b.mu.Unlock()
+}
+
+// pair is an emulator and a facade pointed at it.
+type pair struct {
+	emu    *emulatorProc
+	facade *facadeProc
+	admin  *emuAdmin
+}
+
+// startPair starts an emulator (with emuFlags) and a facade (with the
+// user's -facade-flags plus extra) pointed at it.
+func (b *bench) startPair(ctx context.Context, emuFlags, extra []string) (*pair, error) {
+	emu, err := startEmulator(ctx, b.emulatorBin, emuFlags...)
+	if err != nil {
+		return nil, err
+	}
+	b.track(emu.proc)
+	f, err := b.startFacade(ctx, emu, extra)
+	if err != nil {
+		return nil, err
+	}
+	return &pair{emu: emu, facade: f, admin: newEmuAdmin(emu.baseURL)}, nil
+}
+
+// startFacade starts one more facade in front of emu.
+func (b *bench) startFacade(ctx context.Context, emu *emulatorProc, extra []string) (*facadeProc, error) {
+	f, err := startFacade(ctx, b.facadeBin, b.tmp, emu, append(slices.Clone(b.opts.facadeFlags), extra...))
+	if err != nil {
+		return nil, err
+	}
+	b.track(f.proc)
+	return f, nil
+}
+
+// measure runs everything and returns the report.
+func (b *bench) measure(ctx context.Context) (*Report, error) {
+	o := b.opts
+	rep := &Report{
+		Time:    time.Now(),
+		Machine: describeMachine(ctx, b.clkTck, b.nofile),
+		Settings: Settings{
+			Duration: o.duration.String(), Warmup: o.warmup.String(), InFlight: o.inflight,
+			Repeat: o.repeat, GRPCConns: o.grpcConns, FacadeFlags: o.facadeFlags, Callers: o.callers,
+		},
+	}
+	b.logf("machine: %s, %d cores, %s, GOMAXPROCS %d", rep.Machine.CPU, rep.Machine.Cores, rep.Machine.GoVersion, rep.Machine.GOMAXPROCS)
+	rep.Settings.StatusCacheTTLSupported = facadeSupports(ctx, b.facadeBin, "status-cache-ttl")
+
+	p, err := b.startPair(ctx, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	rep.Settings.FacadeArgs = p.facade.args
+	bearer, err := fetchBearer(ctx, p.emu.baseURL, p.emu.clientID, p.emu.clientSecret)
+	if err != nil {
+		return nil, err
+	}
+	maxInflight := slices.Max(o.inflight)
+	cl, err := newClients(p.facade, p.emu.baseURL, bearer, o.grpcConns, max(maxInflight, o.callers))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.close()
+	modes := cl.modes()
+
+	// The grid: every mode at every level.
+	for _, n := range o.inflight {
+		for _, m := range modes {
+			c, err := b.cell(ctx, p, m, n, 1)
+			if err != nil {
+				return nil, err
+			}
+			rep.Cells = append(rep.Cells, c)
+		}
+	}
+	// Extra rounds of A, B and C at 64 for the throughput ratios; the grid's
+	// cells are round 1 when 64 is one of its levels.
+	const ratioLevel = 64
+	first := 1
+	if slices.Contains(o.inflight, ratioLevel) {
+		first = 2
+	}
+	for r := first; r <= o.repeat; r++ {
+		for _, m := range modes[:3] {
+			c, err := b.cell(ctx, p, m, ratioLevel, r)
+			if err != nil {
+				return nil, err
+			}
+			rep.Cells = append(rep.Cells, c)
+		}
+	}
+	// A and B at 1 in flight for the added latency, if the grid lacks them.
+	if !slices.Contains(o.inflight, 1) {
+		for _, m := range modes[:2] {
+			c, err := b.cell(ctx, p, m, 1, 1)
+			if err != nil {
+				return nil, err
+			}
+			rep.Cells = append(rep.Cells, c)
+		}
+	}
+	rep.Ratios = ratiosAt(rep.Cells, ratioLevel)
+
+	if o.noTargets {
+		rep.Targets = b.gridTargets(rep)
+		return rep, nil
+	}
+	co, err := b.coalescing(ctx, p, cl, rep.Settings.StatusCacheTTLSupported)
+	if err != nil {
+		return nil, err
+	}
+	rep.Coalescing = co
+	b.stop(p.facade.proc)
+	b.stop(p.emu.proc)
+
+	tok, rss, err := b.tokenAndRSS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep.Token, rep.RSS = tok, rss
+	rep.Targets = append(b.gridTargets(rep), b.callerTargets(rep)...)
+	return rep, nil
+}
+
+// cell measures mode m at n in flight on pair p: a warm-up, then the
+// measured run with the facade's and the emulator's CPU and the facade's
+// memory sampled around it.
+func (b *bench) cell(ctx context.Context, p *pair, m mode, n, round int) (Cell, error) {
+	if err := ctx.Err(); err != nil {
+		return Cell{}, err
+	}
+	if b.opts.warmup > 0 {
+		runLoad(ctx, n, b.opts.warmup, m.call)
+	}
+	before, err := p.admin.counters(ctx)
+	if err != nil {
+		return Cell{}, err
+	}
+	fBefore, err1 := readProcStat(p.facade.pid(), b.clkTck)
+	eBefore, err2 := readProcStat(p.emu.pid(), b.clkTck)
+	if err1 != nil || err2 != nil {
+		return Cell{}, fmt.Errorf("read /proc: %v %v", err1, err2)
+	}
+	peak := b.sampleRSS(p.facade.pid())
+	res := runLoad(ctx, n, b.opts.duration, m.call)
+	peakRSS := peak()
+	fAfter, err1 := readProcStat(p.facade.pid(), b.clkTck)
+	eAfter, err2 := readProcStat(p.emu.pid(), b.clkTck)
+	if err1 != nil || err2 != nil {
+		return Cell{}, fmt.Errorf("read /proc: %v %v (%s)", err1, err2, p.facade.diag())
+	}
+	after, err := p.admin.counters(ctx)
+	if err != nil {
+		return Cell{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Cell{}, err
+	}
+	c := newCell(m, n, round, res)
+	calls := float64(len(res.samples)) + float64(res.errors)
+	if calls > 0 {
+		c.FacadeCPUPer1k = (fAfter.cpu - fBefore.cpu).Seconds() / calls * 1000
+		c.EmulatorCPUPer1k = (eAfter.cpu - eBefore.cpu).Seconds() / calls * 1000
+		c.UpstreamPerCall = float64(after[m.route]-before[m.route]) / calls
+	}
+	c.FacadeRSSPeakMiB = mib(max(peakRSS, fAfter.rss))
+	c.FacadeHWMMiB = mib(fAfter.hwm)
+	b.logf("%s %-36s in-flight %4d round %d: %8.0f calls/s p50 %-9s p99 %-9s errors %d%s",
+		m.key, m.name, n, round, c.Throughput, fmtDur(c.P50), fmtDur(c.P99), c.Errors, firstErrNote(c.FirstError))
+	return c, nil
+}
+
+func firstErrNote(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (first: " + s + ")"
+}
+
+// newCell computes a cell's figures from a run.
+func newCell(m mode, n, round int, res loadResult) Cell {
+	lat := latencies(res.samples)
+	c := Cell{
+		Mode: m.key, ModeName: m.name, InFlight: n, Round: round,
+		Calls: int64(len(res.samples)), Errors: res.errors, FirstError: res.firstError,
+		Seconds: res.elapsed.Seconds(),
+		P50:     percentile(lat, 0.50), P90: percentile(lat, 0.90), P99: percentile(lat, 0.99),
+	}
+	if len(lat) > 0 {
+		c.Max = lat[len(lat)-1]
+	}
+	if res.elapsed > 0 {
+		c.Throughput = float64(c.Calls) / res.elapsed.Seconds()
+	}
+	return c
+}
+
+// sampleRSS samples pid's VmRSS every 25ms until the returned function is
+// called, which returns the peak in bytes.
+func (b *bench) sampleRSS(pid int) func() int64 {
+	stop := make(chan struct{})
+	done := make(chan int64, 1)
+	go func() {
+		var peak int64
+		t := time.NewTicker(25 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if st, err := readProcStat(pid, b.clkTck); err == nil {
+				peak = max(peak, st.rss)
+			}
+			select {
+			case <-stop:
+				done <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		return <-done
+	}
+}
+
+func mib(bytes int64) float64 { return float64(bytes) / (1 << 20) }
+
+// ratiosAt computes B/A and C/A throughput per round at level n and their
+// medians.
+func ratiosAt(cells []Cell, n int) Ratios {
+	thr := map[string]map[int]float64{}
+	for _, c := range cells {
+		if c.InFlight != n {
+			continue
+		}
+		if thr[c.Mode] == nil {
+			thr[c.Mode] = map[int]float64{}
+		}
+		thr[c.Mode][c.Round] = c.Throughput
+	}
+	r := Ratios{InFlight: n}
+	for round, a := range thr["A"] {
+		if a <= 0 {
+			continue
+		}
+		if bv, ok := thr["B"][round]; ok {
+			r.BOverA = append(r.BOverA, bv/a)
+		}
+		if cv, ok := thr["C"][round]; ok {
+			r.COverA = append(r.COverA, cv/a)
+		}
+	}
+	r.BOverAMedian, r.COverAMedian = median(r.BOverA), median(r.COverA)
+	for _, k := range []string{"A", "B", "C"} {
+		var v []float64
+		for _, t := range thr[k] {
+			v = append(v, t)
+		}
+		r.MedianThroughput = append(r.MedianThroughput, ModeValue{Mode: k, Value: median(v)})
+	}
+	return r
+}
+
+// median of v (the mean of the middle two for an even count); 0 if empty.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// findCell returns the round-1 cell of mode at n.
+func findCell(cells []Cell, mode string, n int) (Cell, bool) {
+	for _, c := range cells {
+		if c.Mode == mode && c.InFlight == n && c.Round == 1 {
+			return c, true
+		}
+	}
+	return Cell{}, false
+}

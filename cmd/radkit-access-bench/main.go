@@ -1,0 +1,150 @@
+// Command radkit-access-bench measures the facade against the emulator, as
+// separate processes on loopback, and checks the performance targets.
+//
+//	go run ./cmd/radkit-access-bench [-duration 5s] [-inflight 1,16,64,256] [-out bench.json] [-facade-flags "..."]
+//
+// It builds the emulator and the facade the way the Dockerfile does, starts
+// them on free 127.0.0.1 ports, and at each in-flight level (closed-loop
+// workers) measures, side by side:
+//
+//	A  GET /public/admin/service/status/{id} straight to the emulator: the limit
+//	B  GetServiceStatus over gRPC through the facade
+//	C  GET /v1/services/{id}/status through the facade's HTTP gateway
+//	D  GenerateOTP over gRPC through the facade
+//
+// Then it runs the targets (token fetches and latency across token expiry
+// with 1,000 callers, RSS with 1,000 calls in flight, status coalescing),
+// prints a table and the targets, and writes every figure as JSON. See
+// docs/performance.md for the method and the latest results.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "radkit-access-bench:", err)
+		}
+		stop()
+		os.Exit(1)
+	}
+}
+
+// options are the parsed command line.
+type options struct {
+	duration    time.Duration
+	warmup      time.Duration
+	inflight    []int
+	repeat      int
+	out         string
+	facadeFlags []string
+	grpcConns   int
+	facadeBin   string
+	emulatorBin string
+	callers     int
+	noTargets   bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("radkit-access-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	inflight := fs.String("inflight", "1,16,64,256", "comma-separated in-flight levels (closed-loop workers)")
+	facadeFlags := fs.String("facade-flags", "", "extra flags for the facade, space-separated (e.g. \"--log-level warn\")")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per cell")
+	fs.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "unmeasured warm-up per cell")
+	fs.IntVar(&o.repeat, "repeat", 3, "rounds of A, B and C at 64 in flight; the ratios are the median")
+	fs.StringVar(&o.out, "out", "bench.json", "JSON results file (\"\" for none)")
+	fs.IntVar(&o.grpcConns, "grpc-conns", 1, "gRPC client connections to the facade, shared round-robin by the workers")
+	fs.StringVar(&o.facadeBin, "facade-bin", "", "facade binary to use instead of building one")
+	fs.StringVar(&o.emulatorBin, "emulator-bin", "", "emulator binary to use instead of building one")
+	fs.IntVar(&o.callers, "callers", 1000, "concurrent callers in the token, RSS and coalescing targets")
+	fs.BoolVar(&o.noTargets, "no-targets", false, "measure the table only, skip the 1,000-caller targets")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	for _, s := range strings.Split(*inflight, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("-inflight %q: want positive integers", *inflight)
+		}
+		o.inflight = append(o.inflight, n)
+	}
+	slices.Sort(o.inflight)
+	o.inflight = slices.Compact(o.inflight)
+	o.facadeFlags = strings.Fields(*facadeFlags)
+	switch {
+	case o.duration <= 0 || o.warmup < 0:
+		return o, errors.New("-duration must be positive and -warmup not negative")
+	case o.repeat < 1:
+		return o, errors.New("-repeat must be at least 1")
+	case o.grpcConns < 1:
+		return o, errors.New("-grpc-conns must be at least 1")
+	case o.callers < 1:
+		return o, errors.New("-callers must be at least 1")
+	case (o.facadeBin == "") != (o.emulatorBin == ""):
+		return o, errors.New("-facade-bin and -emulator-bin go together")
+	}
+	return o, nil
+}
+
+// run is main without the process.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	b := &bench{opts: o, log: stderr, clkTck: clockTicks(ctx)}
+	if b.nofile, err = raiseFileLimit(); err != nil {
+		fmt.Fprintln(stderr, "warning:", err)
+	}
+	if need := uint64(3*o.callers + 512); b.nofile < need {
+		fmt.Fprintf(stderr, "warning: open-file limit %d is below %d: the 1,000-caller targets may fail with EMFILE\n", b.nofile, need)
+	}
+	tmp, err := os.MkdirTemp("", "radkit-access-bench-")
+	if err != nil {
+		return fmt.Errorf("temp dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	b.tmp = tmp
+	defer b.stopAll()
+
+	b.facadeBin, b.emulatorBin = o.facadeBin, o.emulatorBin
+	if b.facadeBin == "" {
+		b.logf("building the facade and the emulator (CGO_ENABLED=0 -trimpath -ldflags \"-s -w\")")
+		if b.facadeBin, b.emulatorBin, err = buildBinaries(ctx, tmp); err != nil {
+			return err
+		}
+	}
+	rep, err := b.measure(ctx)
+	if err != nil {
+		return err
+	}
+	b.stopAll()
+	printReport(stdout, rep)
+	if o.out != "" {
+		if err := writeJSON(o.out, rep); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\nJSON written to %s\n", o.out)
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParseStatTicks(t *testing.T) {
+	// The command name may hold spaces and parentheses; utime and stime are
+	// fields 14 and 15.
+	stat := "4242 (radkit (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 1234 567 0 0 20 0 9 0 100 1000 200\n"
+	got, err := parseStatTicks(stat)
+	if err != nil || got != 1234+567 {
+		t.Errorf("parseStatTicks = %d, %v; want 1801", got, err)
+	}
+	if _, err := parseStatTicks("4242 (x) S 1"); err == nil {
+		t.Error("parseStatTicks accepted a short line")
+	}
+}
+
+func TestParseStatusKB(t *testing.T) {
+	status := "Name:\tradkit-access-facade\nVmHWM:\t   81996 kB\nVmRSS:\t   80123 kB\n"
+	if got := parseStatusKB(status, "VmRSS:"); got != 80123 {
+		t.Errorf("VmRSS = %d, want 80123", got)
+	}
+	if got := parseStatusKB(status, "VmHWM:"); got != 81996 {
+		t.Errorf("VmHWM = %d, want 81996", got)
+	}
+}
+
+func TestPercentileAndMedian(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	for q, want := range map[float64]time.Duration{0.5: 50 * time.Millisecond, 0.9: 90 * time.Millisecond, 0.99: 99 * time.Millisecond, 1: 100 * time.Millisecond} {
+		if got := percentile(d, q); got != want {
+			t.Errorf("percentile(%v) = %v, want %v", q, got, want)
+		}
+	}
+	if got := percentile(nil, 0.5); got != 0 {
+		t.Errorf("percentile of nothing = %v", got)
+	}
+	if got := median([]float64{0.9, 0.5, 0.7}); got != 0.7 {
+		t.Errorf("median = %v, want 0.7", got)
+	}
+	if got := median([]float64{1, 2, 3, 4}); got != 2.5 {
+		t.Errorf("median = %v, want 2.5", got)
+	}
+}
+
+func TestRatiosAt(t *testing.T) {
+	cells := []Cell{
+		{Mode: "A", InFlight: 64, Round: 1, Throughput: 1000}, {Mode: "B", InFlight: 64, Round: 1, Throughput: 800}, {Mode: "C", InFlight: 64, Round: 1, Throughput: 600},
+		{Mode: "A", InFlight: 64, Round: 2, Throughput: 500}, {Mode: "B", InFlight: 64, Round: 2, Throughput: 300}, {Mode: "C", InFlight: 64, Round: 2, Throughput: 350},
+		{Mode: "A", InFlight: 64, Round: 3, Throughput: 1000}, {Mode: "B", InFlight: 64, Round: 3, Throughput: 700}, {Mode: "C", InFlight: 64, Round: 3, Throughput: 500},
+		{Mode: "A", InFlight: 1, Round: 1, Throughput: 10}, {Mode: "B", InFlight: 1, Round: 1, Throughput: 1},
+	}
+	r := ratiosAt(cells, 64)
+	if r.BOverAMedian != 0.7 || r.COverAMedian != 0.6 || len(r.BOverA) != 3 {
+		t.Errorf("ratios %+v, want medians B/A 0.7, C/A 0.6 over 3 rounds", r)
+	}
+}
+
+func TestBannerField(t *testing.T) {
+	line := "client: id=emulator-client secret=emulator-secret identity=automation@example.com admin_level=1 claims=a,b"
+	if id, secret := bannerField(line, "id"), bannerField(line, "secret"); id != "emulator-client" || secret != "emulator-secret" {
+		t.Errorf("bannerField: id %q secret %q", id, secret)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-inflight", "64, 1,64", "-facade-flags", "--log-level warn"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.inflight) != 2 || o.inflight[0] != 1 || o.inflight[1] != 64 {
+		t.Errorf("inflight %v, want [1 64]", o.inflight)
+	}
+	if len(o.facadeFlags) != 2 || o.facadeFlags[1] != "warn" {
+		t.Errorf("facade flags %q", o.facadeFlags)
+	}
+	for _, bad := range [][]string{{"-inflight", "0"}, {"-repeat", "0"}, {"-facade-bin", "x"}, {"extra"}} {
+		if _, err := parseFlags(bad, nil); err == nil {
+			t.Errorf("parseFlags(%q) accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,236 @@
+package telemetry
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+)
+
+// Metric names exported by Metrics, besides the gRPC server metrics of
+// go-grpc-middleware (grpc_server_*) and the Go and process collectors
+// (go_*, process_*).
+const (
+	// MetricUpstreamRequests counts requests to the upstream by route and
+	// HTTP status code ("error" when no response came).
+	MetricUpstreamRequests = "radkit_upstream_requests_total"
+	// MetricUpstreamRequestDuration is the time from sending an upstream
+	// request to its response headers (or transport failure), by route.
+	MetricUpstreamRequestDuration = "radkit_upstream_request_duration_seconds"
+	// MetricUpstreamTokenFetches counts access-token requests (client
+	// credentials or API token) by result.
+	MetricUpstreamTokenFetches = "radkit_upstream_token_fetches_total"
+	// MetricUpstreamTokenExpiry is the number of seconds until the cached
+	// access token expires; absent while no token is cached.
+	MetricUpstreamTokenExpiry = "radkit_upstream_token_expiry_seconds"
+	// MetricUpstreamBreakerState is the upstream circuit breaker's state:
+	// 0 closed, 1 half-open, 2 open; absent while unknown.
+	MetricUpstreamBreakerState = "radkit_upstream_breaker_state"
+)
+
+// Upstream routes: the values of the route label. A fixed, small set, so
+// that neither a service ID nor a token (the revocation URL carries one in
+// its query) ever reaches a label.
+const (
+	RouteDiscovery = "discovery" // GET .well-known/openid-configuration
+	RouteToken     = "token"     // client-credentials token endpoint
+	RouteAPIToken  = "api_token" // POST /auth/token
+	RouteOTP       = "otp"       // POST /public/otp/certificate
+	RouteStatus    = "status"    // GET /public/admin/service/status/{id}
+	RouteRevoke    = "revoke"    // revocation endpoint
+	RouteOther     = "other"     // anything else
+)
+
+// Token fetch results: the values of the result label of
+// radkit_upstream_token_fetches_total.
+const (
+	TokenFetchSuccess  = "success"  // 2xx: a token was issued
+	TokenFetchRejected = "rejected" // 4xx: the credentials or request were refused
+	TokenFetchError    = "error"    // 5xx, another status, or no response
+)
+
+// upstreamDurationBuckets cover a loopback emulator (milliseconds) up to a
+// slow cloud answer near the client's 30 s response-header timeout.
+var upstreamDurationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// grpcDurationBuckets are for the facade's own handling time, which is
+// mostly one upstream call.
+var grpcDurationBuckets = []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// Metrics holds the facade's Prometheus metrics in a registry of its own,
+// so that tests and several facades in one process never collide on the
+// global default registry. It is safe for concurrent use.
+type Metrics struct {
+	reg     *prometheus.Registry
+	handler http.Handler
+	grpc    *grpcprom.ServerMetrics
+
+	upstreamRequests *prometheus.CounterVec
+	upstreamDuration *prometheus.HistogramVec
+	tokenFetches     *prometheus.CounterVec
+
+	tokenExpiry  atomic.Pointer[func() (time.Time, bool)]
+	breakerState atomic.Pointer[func() string]
+	now          func() time.Time
+}
+
+// NewMetrics returns Metrics with every collector registered: Go runtime,
+// process, gRPC server and upstream client metrics.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		grpc: grpcprom.NewServerMetrics(
+			grpcprom.WithServerHandlingTimeHistogram(grpcprom.WithHistogramBuckets(grpcDurationBuckets)),
+		),
+		upstreamRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricUpstreamRequests,
+			Help: "Requests sent to the RADKit Access Cloud, by route and HTTP status code (\"error\" when no response came).",
+		}, []string{"route", "code"}),
+		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    MetricUpstreamRequestDuration,
+			Help:    "Time from sending a request to the RADKit Access Cloud to its response headers or failure, by route.",
+			Buckets: upstreamDurationBuckets,
+		}, []string{"route"}),
+		tokenFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricUpstreamTokenFetches,
+			Help: "Access-token requests to the RADKit Access Cloud (client credentials or API token), by result: success, rejected (4xx), error.",
+		}, []string{"result"}),
+		now: time.Now,
+	}
+	// Every result exists from the start, so that rate() and alerts on
+	// "rejected" work before the first failure.
+	for _, r := range []string{TokenFetchSuccess, TokenFetchRejected, TokenFetchError} {
+		m.tokenFetches.WithLabelValues(r)
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.grpc,
+		m.upstreamRequests,
+		m.upstreamDuration,
+		m.tokenFetches,
+		&funcGauge{
+			desc: prometheus.NewDesc(MetricUpstreamTokenExpiry,
+				"Seconds until the cached upstream access token expires (negative once expired); absent while no token is cached.", nil, nil),
+			value: m.tokenExpirySeconds,
+		},
+		&funcGauge{
+			desc: prometheus.NewDesc(MetricUpstreamBreakerState,
+				"State of the upstream circuit breaker: 0 closed, 1 half-open, 2 open; absent while unknown.", nil, nil),
+			value: m.breakerStateValue,
+		},
+	)
+	m.handler = promhttp.InstrumentMetricHandler(m.reg, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		Registry: m.reg, // promhttp_metric_handler_errors_total
+		// OpenMetrics carries the exemplars (trace IDs) of the histograms.
+		EnableOpenMetrics: true,
+		// A slow scrape must not pile up goroutines.
+		MaxRequestsInFlight: 4,
+		Timeout:             10 * time.Second,
+	}))
+	return m
+}
+
+// Registry is the registry holding every metric, for tests and for callers
+// that add collectors of their own.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the metrics in the Prometheus text or OpenMetrics format,
+// for a /metrics endpoint.
+func (m *Metrics) Handler() http.Handler { return m.handler }
+
+// UnaryServerInterceptor counts and times unary RPCs as
+// grpc_server_started_total, grpc_server_handled_total and
+// grpc_server_handling_seconds. Put it in the shared interceptor chain so
+// that calls through the in-process gateway are counted too
+// (docs/adr/0001-gateway-in-process.md). Sampled calls get their trace ID
+// as an exemplar.
+func (m *Metrics) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
+	return m.grpc.UnaryServerInterceptor(grpcprom.WithExemplarFromContext(exemplarFromContext))
+}
+
+// InitializeMetrics creates the gRPC series of every method registered on
+// s with zero values, so that rates and alerts work before the first call.
+// Call it after registering the services.
+func (m *Metrics) InitializeMetrics(s *grpc.Server) { m.grpc.InitializeMetrics(s) }
+
+// ObserveTokenExpiry makes radkit_upstream_token_expiry_seconds report
+// the time until the expiry that f returns; f reports false while no token
+// is cached, and the series is then absent. f is called at each scrape and
+// must be cheap and safe for concurrent use. A later call replaces f.
+//
+// Typically: m.ObserveTokenExpiry(func() (time.Time, bool) {
+// info, ok := client.TokenInfo(); return info.Expiry, ok }).
+func (m *Metrics) ObserveTokenExpiry(f func() (time.Time, bool)) { m.tokenExpiry.Store(&f) }
+
+// ObserveBreakerState makes radkit_upstream_breaker_state report the state
+// that f returns: "closed", "half-open" (or "half_open") or "open", in any
+// case. Any other answer, or no f, leaves the series absent. f is called at
+// each scrape and must be cheap and safe for concurrent use. A later call
+// replaces f.
+func (m *Metrics) ObserveBreakerState(f func() string) { m.breakerState.Store(&f) }
+
+func (m *Metrics) tokenExpirySeconds() (float64, bool) {
+	f := m.tokenExpiry.Load()
+	if f == nil || *f == nil {
+		return 0, false
+	}
+	expiry, ok := (*f)()
+	if !ok || expiry.IsZero() {
+		return 0, false
+	}
+	return expiry.Sub(m.now()).Seconds(), true
+}
+
+func (m *Metrics) breakerStateValue() (float64, bool) {
+	f := m.breakerState.Load()
+	if f == nil || *f == nil {
+		return 0, false
+	}
+	switch strings.ToLower(strings.TrimSpace((*f)())) {
+	case "closed":
+		return 0, true
+	case "half-open", "half_open", "halfopen":
+		return 1, true
+	case "open":
+		return 2, true
+	}
+	return 0, false
+}
+
+// funcGauge is a gauge whose value comes from a function at each scrape,
+// like prometheus.GaugeFunc, but absent when the function has no value
+// rather than reporting a misleading 0 or NaN.
+type funcGauge struct {
+	desc  *prometheus.Desc
+	value func() (float64, bool)
+}
+
+func (g *funcGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+
+func (g *funcGauge) Collect(ch chan<- prometheus.Metric) {
+	v, ok := g.value()
+	if !ok || math.IsNaN(v) {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, v)
+}
+
+// exemplarFromContext labels an observation with the trace ID of the
+// sampled span in ctx, linking a latency outlier to its trace.
+func exemplarFromContext(ctx context.Context) prometheus.Labels {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() || !sc.IsSampled() {
+		return nil
+	}
+	return prometheus.Labels{"trace_id": sc.TraceID().String()}
+}

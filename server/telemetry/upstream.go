@@ -1,0 +1,97 @@
+package telemetry
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// InstrumentTransport returns rt wrapped to record every upstream request
+// in radkit_upstream_requests_total, radkit_upstream_request_duration_seconds
+// and, for token-endpoint requests, radkit_upstream_token_fetches_total.
+// Labels come from UpstreamRoute and the status code only, never from the
+// raw URL. A nil rt means http.DefaultTransport.
+//
+// Use it as the transport of upstream.Config.HTTPClient: the upstream
+// client sends token requests (through x/oauth2) over the same transport,
+// so they are counted too.
+func (m *Metrics) InstrumentTransport(rt http.RoundTripper) http.RoundTripper {
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return &metricsTransport{m: m, base: rt}
+}
+
+// metricsTransport is the http.RoundTripper of InstrumentTransport.
+type metricsTransport struct {
+	m    *Metrics
+	base http.RoundTripper
+}
+
+// RoundTrip sends req through the wrapped transport and records it.
+func (t *metricsTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	route := UpstreamRoute(req)
+	start := time.Now()
+	resp, err := t.base.RoundTrip(req)
+	elapsed := time.Since(start).Seconds()
+
+	code, result := "error", TokenFetchError
+	if err == nil {
+		code = strconv.Itoa(resp.StatusCode)
+		switch {
+		case resp.StatusCode >= 200 && resp.StatusCode < 300:
+			result = TokenFetchSuccess
+		case resp.StatusCode >= 400 && resp.StatusCode < 500:
+			result = TokenFetchRejected
+		}
+	}
+	t.m.upstreamRequests.WithLabelValues(route, code).Inc()
+	obs := t.m.upstreamDuration.WithLabelValues(route)
+	if ex := exemplarFromContext(req.Context()); ex != nil {
+		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(elapsed, ex)
+	} else {
+		obs.Observe(elapsed)
+	}
+	if route == RouteToken || route == RouteAPIToken {
+		t.m.tokenFetches.WithLabelValues(result).Inc()
+	}
+	return resp, err
+}
+
+// UpstreamRoute names the upstream endpoint that req is for, as one of the
+// Route* constants. It looks at the escaped path only (never the query,
+// which may carry a token), and only at its end, so that a base URL with a
+// path prefix, or endpoints discovered on another host, are still
+// recognised: the token and revocation endpoints are recognised by their
+// last segment ("token", "revoke"), as in the upstream's discovery
+// document (/oauth2/token, /oauth2/revoke).
+func UpstreamRoute(req *http.Request) string {
+	if req == nil || req.URL == nil {
+		return RouteOther
+	}
+	// The escaped path keeps an escaped service ID in one segment, so that
+	// an ID containing "/" cannot pose as another route.
+	p := req.URL.EscapedPath()
+	dir, last := p, ""
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		dir, last = p[:i], p[i+1:]
+	}
+	switch {
+	case strings.HasSuffix(p, "/.well-known/openid-configuration"):
+		return RouteDiscovery
+	case strings.HasSuffix(dir, "/public/admin/service/status") && last != "":
+		return RouteStatus
+	case strings.HasSuffix(p, "/public/otp/certificate"):
+		return RouteOTP
+	case strings.HasSuffix(p, "/auth/token"):
+		return RouteAPIToken
+	case last == "token":
+		return RouteToken
+	case last == "revoke":
+		return RouteRevoke
+	}
+	return RouteOther
+}

@@ -1,0 +1,75 @@
+package upstream_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/radkit/radkit-access-facade/server/emulator"
+	"github.com/radkit/radkit-access-facade/server/upstream"
+)
+
+// newBenchClient returns a Client of an emulator on loopback that holds a
+// token already, so that benchmarks measure the steady state.
+func newBenchClient(b *testing.B) *upstream.Client {
+	b.Helper()
+	seed := emulator.DefaultSeed()
+	emu, err := emulator.New(emulator.Config{Seed: seed})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	b.Cleanup(srv.Close)
+	c, err := upstream.New(upstream.Config{BaseURL: srv.URL, ClientID: seed.Clients[0].ID, ClientSecret: seed.Clients[0].Secret})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	if err := c.Ready(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkReady measures the token fast path: discovery cached and a
+// usable token held, as on every call (and every readiness check).
+func BenchmarkReady(b *testing.B) {
+	c := newBenchClient(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := c.Ready(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkServiceStatus measures one status call end to end against the
+// emulator over loopback: token fast path, request, response decoding. The
+// emulator's own work is included, so compare runs, not absolute figures.
+func BenchmarkServiceStatus(b *testing.B) {
+	c := newBenchClient(b)
+	ctx := context.Background()
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.ServiceStatus(ctx, "1ryq-e8n8-5g5n"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := c.ServiceStatus(ctx, "1ryq-e8n8-5g5n"); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
