@@ -10,8 +10,8 @@
 # upstream credentials, so every caller must authenticate: configure caller
 # keys and/or TLS, e.g. mount a keys file from a Secret and set
 # RADKIT_FACADE_CALLER_KEYS_FILE (flag --caller-keys-file), as
-# deploy/kubernetes/deployment.yaml does. Once caller authentication lands,
-# the facade refuses to start on a non-loopback address without it.
+# deploy/kubernetes/deployment.yaml does. Without caller authentication the
+# facade refuses to start on a non-loopback address.
 #
 # The build flags below are also what cmd/radkit-access-facade/static_test.go
 # builds with (it reads them from this file) to check that the binary is

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/radkit/radkit-access-facade/server/resilience"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 
@@ -29,12 +30,30 @@ const (
 	ReasonUpstreamRateLimited     = "UPSTREAM_RATE_LIMITED"
 	ReasonCredentialsRejected     = "UPSTREAM_CREDENTIALS_REJECTED"
 	ReasonUpstreamUnavailable     = "UPSTREAM_UNAVAILABLE"
+	ReasonUpstreamCircuitOpen     = "UPSTREAM_CIRCUIT_OPEN"
 	ReasonUpstreamError           = "UPSTREAM_ERROR"
 	ReasonMalformedResponse       = "UPSTREAM_MALFORMED_RESPONSE"
 	ReasonUpstreamTimeout         = "UPSTREAM_TIMEOUT"
 	ReasonRevocationNotConfigured = "REVOCATION_NOT_CONFIGURED"
 	ReasonCanceled                = "CANCELED"
 	ReasonInternal                = "INTERNAL"
+
+	// Reasons the facade itself gives, before any upstream call.
+
+	// ReasonCallerUnauthenticated: no valid caller key or client
+	// certificate (UNAUTHENTICATED; package callerauth).
+	ReasonCallerUnauthenticated = "CALLER_UNAUTHENTICATED"
+	// ReasonCallerRateLimited: the caller exceeded the facade's own
+	// per-caller limit (RESOURCE_EXHAUSTED with RetryInfo; package
+	// ratelimit), as opposed to ReasonUpstreamRateLimited.
+	ReasonCallerRateLimited = "CALLER_RATE_LIMITED"
+	// ReasonRequestIDReused: the request_id was used within the TTL with
+	// a different owner, endpoint_id or description (INVALID_ARGUMENT).
+	ReasonRequestIDReused = "REQUEST_ID_REUSED"
+	// ReasonTooManyRequestIDs: the facade remembers as many request_ids as
+	// it may, and refuses new ones until the oldest expires
+	// (RESOURCE_EXHAUSTED, with RetryInfo).
+	ReasonTooManyRequestIDs = "TOO_MANY_REQUEST_IDS"
 )
 
 // ErrorInfo metadata keys.
@@ -57,11 +76,16 @@ type mapping struct {
 }
 
 // classify is the error table, in one place (README "Error mapping"). It
-// looks at the typed errors of the upstream client only, never at strings.
+// looks at the typed errors of the upstream client and of its resilience
+// layer only, never at strings.
 func classify(err error) mapping {
 	var upErr *upstream.Error
 	var tErr *upstream.TransportError
 	switch {
+	case errors.Is(err, resilience.ErrCircuitOpen):
+		// The facade stopped calling a failing upstream for a while; nothing
+		// was sent.
+		return mapping{codes.Unavailable, ReasonUpstreamCircuitOpen, true}
 	case errors.Is(err, context.DeadlineExceeded):
 		return mapping{codes.DeadlineExceeded, ReasonUpstreamTimeout, false}
 	case errors.Is(err, context.Canceled):
@@ -145,6 +169,12 @@ func Status(err error) error {
 	if errors.As(err, &tErr) {
 		info.Metadata[MetadataUpstreamOp] = tErr.Op
 	}
+	var openErr *resilience.CircuitOpenError
+	if errors.As(err, &openErr) {
+		// Until the breaker lets probes through; never less than the
+		// default, so that callers do not spin while probes are in flight.
+		retryAfter = max(openErr.RetryAfter, defaultRetryDelay)
+	}
 
 	details := []protoMessage{info}
 	if m.retryable {
@@ -172,6 +202,8 @@ func message(m mapping) string {
 		return "RADKit Access Cloud is rate limiting the facade"
 	case ReasonUpstreamUnavailable:
 		return "RADKit Access Cloud is unavailable"
+	case ReasonUpstreamCircuitOpen:
+		return "RADKit Access Cloud has been failing; the facade stopped calling it for a while"
 	case ReasonUpstreamError:
 		return "RADKit Access Cloud failed"
 	case ReasonMalformedResponse:

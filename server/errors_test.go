@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/radkit/radkit-access-facade/server/resilience"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 
@@ -53,6 +54,9 @@ func TestStatusMapsEveryUpstreamFailure(t *testing.T) {
 		{"discovery", fmt.Errorf("%w: issuer mismatch", upstream.ErrDiscovery), codes.Unavailable, ReasonUpstreamUnavailable, defaultRetryDelay, ""},
 		{"revocation not configured", upstream.ErrRevokeNeedsClientCredentials, codes.FailedPrecondition, ReasonRevocationNotConfigured, 0, ""},
 		{"unknown", errors.New("surprise"), codes.Internal, ReasonInternal, 0, ""},
+		{"circuit open", fmt.Errorf("x: %w", &resilience.CircuitOpenError{RetryAfter: 7 * time.Second}), codes.Unavailable, ReasonUpstreamCircuitOpen, 7 * time.Second, ""},
+		{"circuit open, half-open in 200ms", &resilience.CircuitOpenError{RetryAfter: 200 * time.Millisecond}, codes.Unavailable, ReasonUpstreamCircuitOpen, time.Second, ""},
+		{"circuit half-open, probes taken", &resilience.CircuitOpenError{}, codes.Unavailable, ReasonUpstreamCircuitOpen, time.Second, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"google.golang.org/grpc"
 
+	"github.com/radkit/radkit-access-facade/server/resilience"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 
@@ -61,6 +62,8 @@ func recordUpstream(ctx context.Context, okStatus int, err error) {
 		ci.upstreamStatus = okStatus
 	case errors.As(err, &upErr):
 		ci.upstreamStatus = upErr.StatusCode
+	case errors.Is(err, resilience.ErrCircuitOpen):
+		ci.upstreamError = "circuit_open"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		ci.upstreamError = "deadline"
 	case errors.As(err, &tErr):

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/server/idempotency"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 
@@ -43,6 +44,15 @@ type Config struct {
 	// AuditLog receives one record per GenerateOTP and RevokeToken (see
 	// audit.go). Nil disables auditing.
 	AuditLog *slog.Logger
+	// IdempotencyTTL is how long a GenerateOTP success is remembered under
+	// its request_id. Zero means idempotency.DefaultTTL, the 10 minutes
+	// that access.proto promises; a shorter TTL breaks that promise.
+	IdempotencyTTL time.Duration
+	// IdempotencyMaxEntries bounds the request_ids remembered at once
+	// (each holds an OTP in memory); beyond it, calls with a new
+	// request_id are refused with RESOURCE_EXHAUSTED until one expires.
+	// Zero means idempotency.DefaultMaxEntries.
+	IdempotencyMaxEntries int
 }
 
 // Server implements accessv1.AccessServiceServer.
@@ -53,11 +63,19 @@ type Server struct {
 	callTimeout time.Duration
 	logger      *slog.Logger
 	auditLog    *slog.Logger
+	// otps remembers GenerateOTP results by caller and request_id.
+	otps *idempotency.Store
 }
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
-	s := &Server{upstream: cfg.Upstream, callTimeout: cfg.CallTimeout, logger: cfg.Logger, auditLog: cfg.AuditLog}
+	s := &Server{
+		upstream:    cfg.Upstream,
+		callTimeout: cfg.CallTimeout,
+		logger:      cfg.Logger,
+		auditLog:    cfg.AuditLog,
+		otps:        idempotency.New(idempotency.Config{TTL: cfg.IdempotencyTTL, MaxEntries: cfg.IdempotencyMaxEntries}),
+	}
 	if s.callTimeout <= 0 {
 		s.callTimeout = DefaultCallTimeout
 	}
@@ -67,29 +85,48 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// GenerateOTP implements accessv1.AccessServiceServer.
+// GenerateOTP implements accessv1.AccessServiceServer. With request_id
+// set, it is idempotent as access.proto promises (see idempotent.go).
 func (s *Server) GenerateOTP(ctx context.Context, req *accessv1.GenerateOTPRequest) (resp *accessv1.GenerateOTPResponse, err error) {
+	var replayed bool
 	defer func() {
 		s.audit(ctx, "GenerateOTP", err,
 			slog.String("owner", req.GetOwner()),
 			slog.String("endpoint_id", req.GetEndpointId()),
-			slog.String("request_id", req.GetRequestId()))
+			slog.String("request_id", req.GetRequestId()),
+			slog.Bool("replayed", replayed))
 	}()
 	if err := validateGenerateOTP(req); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
 	defer cancel()
-	otp, err := s.upstream.GenerateOTP(ctx, upstream.OTPRequest{
+	r := upstream.OTPRequest{
 		Owner:       req.GetOwner(),
 		EndpointID:  req.GetEndpointId(),
 		Description: req.GetDescription(),
-	})
-	recordUpstream(ctx, http.StatusOK, err)
+	}
+	var otp string
+	if req.GetRequestId() == "" {
+		otp, err = s.generateOTP(ctx, r)
+	} else {
+		otp, replayed, err = s.generateOTPOnce(ctx, req.GetRequestId(), r)
+	}
 	if err != nil {
-		return nil, Status(err)
+		return nil, err
 	}
 	return &accessv1.GenerateOTPResponse{Otp: otp}, nil
+}
+
+// generateOTP mints an OTP upstream, recording the upstream's answer for
+// the call's log line.
+func (s *Server) generateOTP(ctx context.Context, r upstream.OTPRequest) (string, error) {
+	otp, err := s.upstream.GenerateOTP(ctx, r)
+	recordUpstream(ctx, http.StatusOK, err)
+	if err != nil {
+		return "", Status(err)
+	}
+	return otp, nil
 }
 
 // GetServiceStatus implements accessv1.AccessServiceServer.

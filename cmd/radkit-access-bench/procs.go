@@ -267,6 +267,9 @@ func startFacade(ctx context.Context, bin, tmp string, emu *emulatorProc, extra 
 		"--grpc-addr", f.grpcAddr,
 		"--http-addr", f.httpAddr,
 		"--log-format", "json",
+		// The load generator is one caller driving far more than the
+		// default per-caller rate; what is measured is the facade's cost.
+		"--rate-limit", "0",
 	}, extra...)
 	env := append(childEnv(),
 		"RADKIT_ACCESS_CLIENT_ID="+emu.clientID,

@@ -9,8 +9,18 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/facade"
+)
+
+// Per-caller rate limit of the binary: generous for a service calling in a
+// loop, tight enough that a runaway client cannot exhaust the upstream's
+// own limits for everyone.
+const (
+	defaultRateLimit = 50
+	defaultRateBurst = 100
 )
 
 // maxSecretFileBytes bounds a secret file: a client secret or an API token
@@ -36,9 +46,52 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		}
 		return def
 	}
+	// Malformed numbers in the environment are reported after parsing, so
+	// that a typo is never silently replaced by a default.
+	var envErrs []error
 	envBool := func(name string) bool {
-		b, _ := strconv.ParseBool(getenv(name))
+		v := getenv(name)
+		if v == "" {
+			return false
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q: want true or false", name, v))
+		}
 		return b
+	}
+	envFloat := func(name string, def float64) float64 {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q: want a number", name, v))
+		}
+		return f
+	}
+	envInt := func(name string, def int) int {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		i, err := strconv.Atoi(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q: want an integer", name, v))
+		}
+		return i
+	}
+	envDuration := func(name string, def time.Duration) time.Duration {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q: want a duration such as 1s or 500ms", name, v))
+		}
+		return d
 	}
 
 	fs := flag.NewFlagSet("radkit-access-facade", flag.ContinueOnError)
@@ -49,7 +102,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.BoolVar(&c.facade.Emulator, "emulator", envBool("RADKIT_FACADE_EMULATOR"), "run the built-in RADKit Access Cloud emulator in-process and use it as the upstream (env RADKIT_FACADE_EMULATOR)")
 	fs.StringVar(&c.logFormat, "log-format", env("RADKIT_FACADE_LOG_FORMAT", "text"), "log format: text or json (env RADKIT_FACADE_LOG_FORMAT)")
 	fs.StringVar(&c.logLevel, "log-level", env("RADKIT_FACADE_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env RADKIT_FACADE_LOG_LEVEL)")
-	fs.DurationVar(&c.facade.ShutdownTimeout, "shutdown-timeout", facade.DefaultShutdownTimeout, "how long in-flight calls may take to finish on SIGTERM")
+	fs.StringVar(&c.facade.MetricsAddr, "metrics-addr", env("RADKIT_FACADE_METRICS_ADDR", ""), "serve /metrics, /healthz and /readyz on this address of their own; empty serves /metrics on --http-addr (env RADKIT_FACADE_METRICS_ADDR)")
+	fs.StringVar(&c.facade.CallerKeysFile, "caller-keys-file", env("RADKIT_FACADE_CALLER_KEYS_FILE", ""), "file of caller API keys, one \"name sha256-hex\" per line; reloaded on SIGHUP (env RADKIT_FACADE_CALLER_KEYS_FILE)")
+	fs.StringVar(&c.facade.TLSCertFile, "tls-cert", env("RADKIT_FACADE_TLS_CERT", ""), "PEM certificate for TLS on both listeners; reloaded on SIGHUP (env RADKIT_FACADE_TLS_CERT)")
+	fs.StringVar(&c.facade.TLSKeyFile, "tls-key", env("RADKIT_FACADE_TLS_KEY", ""), "PEM private key for --tls-cert (env RADKIT_FACADE_TLS_KEY)")
+	fs.StringVar(&c.facade.ClientCAFile, "client-ca", env("RADKIT_FACADE_CLIENT_CA", ""), "PEM CA bundle: verify client certificates (mutual TLS) and use their subject as the caller identity (env RADKIT_FACADE_CLIENT_CA)")
+	fs.BoolVar(&c.facade.InsecureNoCallerAuth, "insecure-no-caller-auth", envBool("RADKIT_FACADE_INSECURE_NO_CALLER_AUTH"), "allow a non-loopback listener without caller authentication (env RADKIT_FACADE_INSECURE_NO_CALLER_AUTH)")
+	fs.Float64Var(&c.facade.RateLimit, "rate-limit", envFloat("RADKIT_FACADE_RATE_LIMIT", defaultRateLimit), "calls per second allowed to each caller; 0 turns the limit off (env RADKIT_FACADE_RATE_LIMIT)")
+	fs.IntVar(&c.facade.RateBurst, "rate-burst", envInt("RADKIT_FACADE_RATE_BURST", defaultRateBurst), "calls each caller may make in a burst above --rate-limit (env RADKIT_FACADE_RATE_BURST)")
+	fs.DurationVar(&c.facade.StatusCacheTTL, "status-cache-ttl", envDuration("RADKIT_FACADE_STATUS_CACHE_TTL", 0), "cache each service's status this long; 0 (default) caches nothing (env RADKIT_FACADE_STATUS_CACHE_TTL)")
+	fs.DurationVar(&c.facade.CallTimeout, "call-timeout", envDuration("RADKIT_FACADE_CALL_TIMEOUT", server.DefaultCallTimeout), "upper bound of one call to the upstream, retries included, when the caller's deadline is later or absent (env RADKIT_FACADE_CALL_TIMEOUT)")
+	fs.DurationVar(&c.facade.ShutdownTimeout, "shutdown-timeout", envDuration("RADKIT_FACADE_SHUTDOWN_TIMEOUT", facade.DefaultShutdownTimeout), "how long in-flight calls may take to finish on SIGTERM (env RADKIT_FACADE_SHUTDOWN_TIMEOUT)")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: radkit-access-facade [flags]\n\nFlags:\n")
@@ -69,6 +132,17 @@ Upstream credentials (environment only, never flags):
 	}
 	if c.showVersion {
 		return c, nil
+	}
+	if err := errors.Join(envErrs...); err != nil {
+		return c, err
+	}
+	switch {
+	case c.facade.RateLimit < 0:
+		return c, errors.New("--rate-limit must not be negative")
+	case c.facade.RateLimit > 0 && c.facade.RateBurst < 1:
+		return c, errors.New("--rate-burst must be at least 1 when --rate-limit is set")
+	case c.facade.StatusCacheTTL < 0 || c.facade.CallTimeout < 0 || c.facade.ShutdownTimeout < 0:
+		return c, errors.New("durations must not be negative")
 	}
 	if c.facade.Emulator && c.facade.UpstreamURL != "" {
 		return c, errors.New("--emulator and --upstream-url (RADKIT_ACCESS_URL) exclude each other: choose one")

@@ -15,8 +15,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/radkit/radkit-access-facade/server/facade"
+	"github.com/radkit/radkit-access-facade/server/telemetry"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -51,9 +53,55 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cfg.facade.Logger = logger
 	cfg.facade.Version = version
 
+	// Tracing exports over OTLP when the standard OTEL_* variables ask for
+	// it, and costs nothing otherwise.
+	tp, prop, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{
+		ServiceName: telemetry.DefaultServiceName,
+		Version:     version,
+		Getenv:      getenv,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(ctx); err != nil {
+			logger.Warn("tracing shutdown", "error", err)
+		}
+	}()
+	cfg.facade.TracerProvider, cfg.facade.Propagator = tp, prop
+
 	f, err := facade.New(ctx, cfg.facade)
 	if err != nil {
 		return err
 	}
+	stopReload := reloadOnHangup(ctx, f)
+	defer stopReload()
 	return f.Run(ctx)
+}
+
+// reloadOnHangup reloads the caller keys and the TLS certificate on every
+// SIGHUP until ctx is done or the returned stop function is called.
+func reloadOnHangup(ctx context.Context, f *facade.Facade) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = f.Reload() // logs its own outcome
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		cancel()
+		<-done
+	}
 }

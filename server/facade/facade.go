@@ -7,14 +7,21 @@ package facade
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/time/rate"
+
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -22,8 +29,12 @@ import (
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/server"
+	"github.com/radkit/radkit-access-facade/server/callerauth"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/gateway"
+	"github.com/radkit/radkit-access-facade/server/ratelimit"
+	"github.com/radkit/radkit-access-facade/server/resilience"
+	"github.com/radkit/radkit-access-facade/server/telemetry"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 
@@ -35,6 +46,9 @@ const (
 	// DefaultMaxMessageBytes bounds a gRPC message in either direction; the
 	// largest valid request is a few KiB.
 	DefaultMaxMessageBytes = 64 << 10
+	// DefaultMaxConcurrentStreams bounds the calls in flight on one gRPC
+	// connection.
+	DefaultMaxConcurrentStreams = 256
 )
 
 // Config is everything the facade needs to run.
@@ -69,6 +83,45 @@ type Config struct {
 	CallTimeout time.Duration
 	// MaxMessageBytes bounds gRPC messages received and sent.
 	MaxMessageBytes int
+	// MaxConcurrentStreams bounds the calls one gRPC connection may have in
+	// flight.
+	MaxConcurrentStreams uint32
+
+	// CallerKeysFile names the callers' API keys file (package callerauth):
+	// callers then authenticate with "authorization: Bearer <key>". Read
+	// again by Reload.
+	CallerKeysFile string
+	// TLSCertFile and TLSKeyFile turn on TLS on both listeners; both or
+	// neither. They are read again by Reload.
+	TLSCertFile string
+	TLSKeyFile  string
+	// ClientCAFile turns on mutual TLS: client certificates are verified
+	// against it and their subject becomes the caller identity. Requires
+	// TLSCertFile.
+	ClientCAFile string
+	// InsecureNoCallerAuth allows listening on a non-loopback address with
+	// no caller authentication, for deployments where something in front of
+	// the facade authenticates callers. The facade warns at start.
+	InsecureNoCallerAuth bool
+
+	// RateLimit is the calls per second each caller may make, with bursts
+	// of RateBurst; zero or less turns rate limiting off.
+	RateLimit float64
+	RateBurst int
+	// StatusCacheTTL, when positive, caches each service's status for that
+	// long: fewer upstream calls for pollers, at the price of answers up
+	// to that old. Concurrent calls for one service share one upstream
+	// call whatever the TTL.
+	StatusCacheTTL time.Duration
+
+	// MetricsAddr, when set, serves /metrics, /healthz and /readyz on a
+	// listener of their own (plain HTTP, no caller authentication); when
+	// empty, /metrics is served on the HTTP listener.
+	MetricsAddr string
+	// TracerProvider and Propagator trace gRPC, gateway and upstream calls
+	// (see package telemetry). Nil means no tracing.
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
 }
 
 // Facade is a running facade: its listeners are open from New on, and Run
@@ -78,26 +131,46 @@ type Facade struct {
 	logger *slog.Logger
 
 	emuServer *http.Server // nil unless Config.Emulator
+	emu       *emulator.Emulator
+	transport *http.Transport // shared by every upstream request
 	client    *upstream.Client
 	readiness *server.Readiness
+	metrics   *telemetry.Metrics
+	cert      *certificate              // nil without TLS
+	auth      *callerauth.Authenticator // nil without caller authentication
 
-	grpcServer *grpc.Server
-	grpcLis    net.Listener
-	httpServer *http.Server
-	httpLis    net.Listener
+	grpcServer    *grpc.Server
+	grpcLis       net.Listener
+	httpServer    *http.Server
+	httpLis       net.Listener
+	metricsServer *http.Server // nil without MetricsAddr
+	metricsLis    net.Listener
 }
 
 // New opens the listeners and builds every part, but serves nothing until
 // Run. It does no network I/O towards the upstream: the facade starts even
 // while the upstream is down, and becomes ready when it comes back.
-func New(ctx context.Context, cfg Config) (f *Facade, err error) {
+func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 	cfg.setDefaults()
-	f = &Facade{cfg: cfg, logger: cfg.Logger}
+	f := &Facade{cfg: cfg, logger: cfg.Logger}
 	defer func() {
 		if err != nil {
 			f.closeAll()
 		}
 	}()
+
+	if err := f.checkCallerAuth(); err != nil {
+		return nil, err
+	}
+	var tlsConfig *tls.Config
+	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" {
+		if f.cert, err = loadCertificate(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
+			return nil, fmt.Errorf("facade: %w", err)
+		}
+		if tlsConfig, err = serverTLS(f.cert, cfg.ClientCAFile); err != nil {
+			return nil, fmt.Errorf("facade: %w", err)
+		}
+	}
 
 	if cfg.Emulator {
 		if err := f.startEmulator(); err != nil {
@@ -107,34 +180,88 @@ func New(ctx context.Context, cfg Config) (f *Facade, err error) {
 		return nil, errors.New("facade: no upstream: set --upstream-url (RADKIT_ACCESS_URL), or use --emulator to run against the built-in emulator")
 	}
 
+	// Every upstream request goes through one tuned transport, counted and
+	// traced.
+	f.metrics = telemetry.NewMetrics()
+	f.transport = upstream.NewTransport()
 	f.client, err = upstream.New(upstream.Config{
 		BaseURL:      f.cfg.UpstreamURL,
 		ClientID:     f.cfg.ClientID,
 		ClientSecret: f.cfg.ClientSecret,
 		APIToken:     f.cfg.APIToken,
-		UserAgent:    "radkit-access-facade/" + cfg.Version,
-		Logger:       cfg.Logger.With("component", "upstream"),
+		HTTPClient: &http.Client{
+			Transport: telemetry.HTTPTransport(f.metrics.InstrumentTransport(f.transport), cfg.TracerProvider, cfg.Propagator),
+		},
+		UserAgent: "radkit-access-facade/" + cfg.Version,
+		Logger:    cfg.Logger.With("component", "upstream"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("facade: upstream client: %w", err)
 	}
-
-	healthServer := health.NewServer()
-	f.readiness = server.NewReadiness(healthServer, cfg.Logger, f.client.Ready)
-
-	// One interceptor chain for both ways in: the gRPC server and the
-	// in-process gateway (docs/adr/0001-gateway-in-process.md).
-	interceptor := gateway.Chain(server.UnaryLogger(cfg.Logger))
-	service := server.New(server.Config{
-		Upstream:    f.client,
-		CallTimeout: cfg.CallTimeout,
-		Logger:      cfg.Logger,
+	f.metrics.ObserveTokenExpiry(func() (time.Time, bool) {
+		info, ok := f.client.TokenInfo()
+		return info.Expiry, ok
 	})
 
-	f.grpcServer = grpc.NewServer(
+	// Retries, the circuit breaker and status coalescing sit between the
+	// service and the client, so that every way in shares them.
+	guard := resilience.New(resilience.Config{
+		Upstream:       f.client,
+		StatusCacheTTL: cfg.StatusCacheTTL,
+		OnStateChange: func(from, to string) {
+			cfg.Logger.Warn("upstream circuit breaker changed state", "from", from, "to", to)
+		},
+	})
+	f.metrics.ObserveBreakerState(guard.State)
+
+	healthServer := health.NewServer()
+	f.readiness = server.NewReadiness(healthServer, cfg.Logger, f.client.Ready, guard.Ready)
+
+	// One interceptor chain for both ways in: the gRPC server and the
+	// in-process gateway (docs/adr/0001-gateway-in-process.md). Metrics and
+	// the log line first, so that refused calls are counted and logged;
+	// then who is calling; then how often they may.
+	interceptors := []grpc.UnaryServerInterceptor{
+		f.metrics.UnaryServerInterceptor(),
+		server.UnaryLogger(cfg.Logger),
+	}
+	if f.callerAuth() {
+		f.auth, err = callerauth.New(callerauth.Config{
+			KeysFile:                cfg.CallerKeysFile,
+			TrustClientCertificates: cfg.ClientCAFile != "",
+			Logger:                  cfg.Logger.With("component", "callerauth"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("facade: caller authentication: %w", err)
+		}
+		interceptors = append(interceptors, f.auth.UnaryServerInterceptor())
+	}
+	if cfg.RateLimit > 0 {
+		limiter := ratelimit.New(ratelimit.Config{
+			Rate:  rate.Limit(cfg.RateLimit),
+			Burst: cfg.RateBurst,
+			Key:   callerKey,
+		})
+		interceptors = append(interceptors, limiter.UnaryServerInterceptor())
+	}
+	interceptor := gateway.Chain(interceptors...)
+	service := server.New(server.Config{
+		Upstream:    guard,
+		CallTimeout: cfg.CallTimeout,
+		Logger:      cfg.Logger,
+		AuditLog:    cfg.Logger.With("log", "audit"),
+	})
+
+	grpcOpts := []grpc.ServerOption{
+		telemetry.GRPCServerOption(cfg.TracerProvider, cfg.Propagator),
 		grpc.UnaryInterceptor(interceptor),
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
 		grpc.MaxSendMsgSize(cfg.MaxMessageBytes),
+		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
+		// Bounds the HTTP/2 header block a client may send.
+		grpc.MaxHeaderListSize(maxHeaderBytes),
+		// A client must finish its handshake promptly.
+		grpc.ConnectionTimeout(10 * time.Second),
 		// Clients may ping at most every 10s; more often is abuse and the
 		// connection is closed with ENHANCE_YOUR_CALM.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -143,15 +270,20 @@ func New(ctx context.Context, cfg Config) (f *Facade, err error) {
 			Time:              1 * time.Minute,
 			Timeout:           20 * time.Second,
 		}),
-	)
+	}
+	if tlsConfig != nil {
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsConfig)))
+	}
+	f.grpcServer = grpc.NewServer(grpcOpts...)
 	accessv1.RegisterAccessServiceServer(f.grpcServer, service)
 	healthpb.RegisterHealthServer(f.grpcServer, healthServer)
 	reflection.Register(f.grpcServer) // v1 and v1alpha, for grpcurl
+	f.metrics.InitializeMetrics(f.grpcServer)
 
 	if f.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("facade: gRPC listener: %w", err)
 	}
-	handler, err := gateway.New(ctx, gateway.Config{
+	gw, err := gateway.New(ctx, gateway.Config{
 		Service:     service,
 		Interceptor: interceptor,
 		Ready:       f.readiness.Ready,
@@ -160,19 +292,91 @@ func New(ctx context.Context, cfg Config) (f *Facade, err error) {
 	if err != nil {
 		return nil, err
 	}
-	f.httpServer = &http.Server{
-		Handler:           handler,
+	handler := telemetry.HTTPHandler(gw, cfg.TracerProvider, cfg.Propagator)
+	if cfg.MetricsAddr == "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", f.metrics.Handler())
+		mux.Handle("/", handler)
+		handler = mux
+	}
+	f.httpServer = f.newHTTPServer(handler)
+	f.httpServer.TLSConfig = tlsConfig
+	if f.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("facade: HTTP listener: %w", err)
+	}
+
+	if cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", f.metrics.Handler())
+		mux.Handle("/healthz", gw)
+		mux.Handle("/readyz", gw)
+		f.metricsServer = f.newHTTPServer(mux)
+		if f.metricsLis, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("facade: metrics listener: %w", err)
+		}
+	}
+	return f, nil
+}
+
+// maxHeaderBytes bounds request headers on every listener: enough for a
+// bearer key, a traceparent and a client's usual headers, far from what a
+// header flood needs.
+const maxHeaderBytes = 32 << 10
+
+// newHTTPServer returns an http.Server for h with the timeouts and limits
+// that keep slow or greedy clients from holding connections.
+func (f *Facade) newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(f.logger.Handler(), slog.LevelWarn),
 	}
-	if f.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-		return nil, fmt.Errorf("facade: HTTP listener: %w", err)
+}
+
+// checkCallerAuth refuses a listener reachable from the network when no
+// caller authentication is configured (SECURITY.md), unless the operator
+// said so explicitly.
+func (f *Facade) checkCallerAuth() error {
+	if f.cfg.ClientCAFile != "" && f.cfg.TLSCertFile == "" {
+		return errors.New("facade: --client-ca needs --tls-cert and --tls-key")
 	}
-	return f, nil
+	if f.callerAuth() {
+		return nil
+	}
+	var exposed []string
+	for _, addr := range []string{f.cfg.GRPCAddr, f.cfg.HTTPAddr} {
+		if !isLoopback(addr) {
+			exposed = append(exposed, addr)
+		}
+	}
+	if len(exposed) == 0 {
+		return nil
+	}
+	if !f.cfg.InsecureNoCallerAuth {
+		return fmt.Errorf("facade: %s: %w", strings.Join(exposed, ", "), errNoCallerAuth)
+	}
+	f.logger.Warn("INSECURE: serving on a non-loopback address with no caller authentication (--insecure-no-caller-auth): anyone who can reach it can mint OTPs",
+		"addrs", exposed)
+	return nil
+}
+
+// callerKey is the identity rate limits apply to: the authenticated caller,
+// or the client's IP address when callers are anonymous (loopback
+// deployments).
+func callerKey(ctx context.Context) string {
+	if id, ok := callerauth.IdentityFrom(ctx); ok {
+		return id
+	}
+	return ratelimit.PeerKey(ctx)
+}
+
+// callerAuth reports whether callers must authenticate.
+func (f *Facade) callerAuth() bool {
+	return f.cfg.CallerKeysFile != "" || f.cfg.ClientCAFile != ""
 }
 
 func (c *Config) setDefaults() {
@@ -194,6 +398,9 @@ func (c *Config) setDefaults() {
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
+	if c.MaxConcurrentStreams == 0 {
+		c.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
 }
 
 // startEmulator serves the built-in emulator on a free loopback port and
@@ -208,6 +415,7 @@ func (f *Facade) startEmulator() error {
 	if err != nil {
 		return fmt.Errorf("facade: emulator listener: %w", err)
 	}
+	f.emu = emu
 	f.emuServer = &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = f.emuServer.Serve(lis) }()
 
@@ -228,6 +436,19 @@ func (f *Facade) GRPCAddr() string { return f.grpcLis.Addr().String() }
 // HTTPAddr is the address the HTTP listener is bound to.
 func (f *Facade) HTTPAddr() string { return f.httpLis.Addr().String() }
 
+// MetricsAddr is the address of the metrics listener, or "" when metrics
+// are served on the HTTP listener.
+func (f *Facade) MetricsAddr() string {
+	if f.metricsLis == nil {
+		return ""
+	}
+	return f.metricsLis.Addr().String()
+}
+
+// Emulator is the built-in emulator in emulator mode, for tests and demos
+// that set its faults; nil otherwise.
+func (f *Facade) Emulator() *emulator.Emulator { return f.emu }
+
 // UpstreamURL is the upstream the facade talks to (the emulator's URL in
 // emulator mode).
 func (f *Facade) UpstreamURL() string { return f.cfg.UpstreamURL }
@@ -245,10 +466,21 @@ func (f *Facade) Run(ctx context.Context) error {
 		f.readiness.Run(readyCtx)
 	}()
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- serveErr("gRPC", f.grpcServer.Serve(f.grpcLis)) }()
-	go func() { errc <- serveErr("HTTP", f.httpServer.Serve(f.httpLis)) }()
-	f.logger.Info("serving", "version", f.cfg.Version, "grpc_addr", f.GRPCAddr(), "http_addr", f.HTTPAddr(), "upstream", f.cfg.UpstreamURL)
+	go func() {
+		if f.httpServer.TLSConfig != nil {
+			// The certificate comes from TLSConfig.GetCertificate.
+			errc <- serveErr("HTTP", f.httpServer.ServeTLS(f.httpLis, "", ""))
+			return
+		}
+		errc <- serveErr("HTTP", f.httpServer.Serve(f.httpLis))
+	}()
+	if f.metricsServer != nil {
+		go func() { errc <- serveErr("metrics", f.metricsServer.Serve(f.metricsLis)) }()
+	}
+	f.logger.Info("serving", "version", f.cfg.Version, "grpc_addr", f.GRPCAddr(), "http_addr", f.HTTPAddr(),
+		"metrics_addr", f.MetricsAddr(), "tls", f.cert != nil, "caller_auth", f.callerAuth(), "upstream", f.cfg.UpstreamURL)
 
 	var runErr error
 	select {
@@ -302,8 +534,17 @@ func (f *Facade) closeAll() {
 	if f.httpLis != nil {
 		_ = f.httpLis.Close()
 	}
+	if f.metricsServer != nil {
+		_ = f.metricsServer.Close()
+	}
+	if f.metricsLis != nil {
+		_ = f.metricsLis.Close()
+	}
 	if f.client != nil {
 		_ = f.client.Close()
+	}
+	if f.transport != nil {
+		f.transport.CloseIdleConnections()
 	}
 	if f.emuServer != nil {
 		_ = f.emuServer.Close()
@@ -315,4 +556,27 @@ func serveErr(what string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("facade: %s server: %w", what, err)
+}
+
+// Reload reads the files that may change under a running facade again (the
+// caller keys, the TLS certificate and key), as on SIGHUP. Calls in flight and connections
+// are not disturbed; on error the previous files stay in use.
+func (f *Facade) Reload() error {
+	var errs []error
+	if f.auth != nil {
+		if err := f.auth.Reload(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if f.cert != nil {
+		if err := f.cert.reload(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		f.logger.Error("reload failed; keeping the previous configuration", "error", err)
+		return fmt.Errorf("facade: reload: %w", err)
+	}
+	f.logger.Info("reloaded")
+	return nil
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -75,7 +77,25 @@ func (h *handler) errorHandler(ctx context.Context, mux *runtime.ServeMux, m run
 			err = d.Err()
 		}
 	}
+	if status.Code(err) == codes.Unauthenticated {
+		// RFC 9110: a 401 says which scheme would be accepted.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="radkit-access-facade"`)
+	}
+	if d, ok := retryDelay(status.Convert(err)); ok {
+		// HTTP clients and proxies understand Retry-After, not RetryInfo.
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+// retryDelay returns the RetryInfo delay of st, if it has one.
+func retryDelay(st *status.Status) (time.Duration, bool) {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			return max(ri.GetRetryDelay().AsDuration(), 0), true
+		}
+	}
+	return 0, false
 }
 
 func hasErrorInfo(st *status.Status) bool {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -79,6 +80,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		runtime.WithErrorHandler(h.errorHandler),
 		runtime.WithDisableHTTPMethodOverride(),
 		runtime.WithDisablePathLengthFallback(),
+		runtime.WithIncomingHeaderMatcher(incomingHeader),
 	)
 	svc := &intercepted{srv: cfg.Service, interceptor: cfg.Interceptor}
 	if err := accessv1.RegisterAccessServiceHandlerServer(ctx, gw, svc); err != nil {
@@ -99,6 +101,21 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	mux.Handle("/", withPeer(limitBody(h.maxBody, gw)))
 	return mux, nil
+}
+
+// incomingHeader decides which HTTP request headers become incoming gRPC
+// metadata: the runtime's default set, except Authorization. The runtime
+// already forwards Authorization as the metadata key "authorization", as a
+// native gRPC caller sends it, and ahead of every matched header (so
+// callerauth sees the caller's key there, exactly once). Matching it here
+// too would add the same value a second time, and the default would also
+// copy it to "grpcgateway-authorization", one more place for a caller's key
+// to leak from.
+func incomingHeader(key string) (string, bool) {
+	if textproto.CanonicalMIMEHeaderKey(key) == "Authorization" {
+		return "", false
+	}
+	return runtime.DefaultHeaderMatcher(key)
 }
 
 // routingError answers requests that match no route with a

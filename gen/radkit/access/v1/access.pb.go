@@ -25,6 +25,15 @@
 //   UPSTREAM_MALFORMED_RESPONSE     INTERNAL             the upstream answered with a body the facade cannot use
 //   UPSTREAM_TIMEOUT                DEADLINE_EXCEEDED    the caller's deadline passed before the upstream answered
 //   REVOCATION_NOT_CONFIGURED       FAILED_PRECONDITION  RevokeToken without upstream client credentials
+//   UPSTREAM_CIRCUIT_OPEN           UNAVAILABLE          the circuit breaker is open after sustained upstream
+//                                                        failure; nothing was sent upstream
+//   CALLER_UNAUTHENTICATED          UNAUTHENTICATED      no valid caller API key ("authorization: Bearer <key>")
+//                                                        or client certificate
+//   CALLER_RATE_LIMITED             RESOURCE_EXHAUSTED   the caller exceeded its rate limit at the facade
+//   REQUEST_TOO_LARGE               RESOURCE_EXHAUSTED   the HTTP request body is over the facade's limit (HTTP 413)
+//
+// Every RPC can also return CALLER_UNAUTHENTICATED, CALLER_RATE_LIMITED and
+// UPSTREAM_CIRCUIT_OPEN.
 //
 // Which reasons each RPC can return is listed on the RPC.
 
@@ -71,9 +80,13 @@ type GenerateOTPRequest struct {
 	// with the same request_id and the same owner, endpoint_id and description
 	// within 10 minutes returns the OTP of the first call without minting a
 	// new one, and concurrent duplicates share one upstream call; the same
-	// request_id with different fields is refused with INVALID_ARGUMENT.
-	// A UUID is recommended; at most 128 characters of letters, digits, "-",
-	// "_" and ".". Never sent upstream.
+	// request_id with different fields is refused with INVALID_ARGUMENT
+	// (reason REQUEST_ID_REUSED). The 10 minutes count from the first
+	// success; request_ids are scoped per authenticated caller; a failed call
+	// is not remembered, so retrying it with the same request_id calls the
+	// upstream again. A UUID is recommended; at most 128 characters of
+	// letters, digits, "-", "_" and ".", and not "." or "..". Never sent
+	// upstream.
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

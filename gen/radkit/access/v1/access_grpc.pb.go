@@ -25,6 +25,15 @@
 //   UPSTREAM_MALFORMED_RESPONSE     INTERNAL             the upstream answered with a body the facade cannot use
 //   UPSTREAM_TIMEOUT                DEADLINE_EXCEEDED    the caller's deadline passed before the upstream answered
 //   REVOCATION_NOT_CONFIGURED       FAILED_PRECONDITION  RevokeToken without upstream client credentials
+//   UPSTREAM_CIRCUIT_OPEN           UNAVAILABLE          the circuit breaker is open after sustained upstream
+//                                                        failure; nothing was sent upstream
+//   CALLER_UNAUTHENTICATED          UNAUTHENTICATED      no valid caller API key ("authorization: Bearer <key>")
+//                                                        or client certificate
+//   CALLER_RATE_LIMITED             RESOURCE_EXHAUSTED   the caller exceeded its rate limit at the facade
+//   REQUEST_TOO_LARGE               RESOURCE_EXHAUSTED   the HTTP request body is over the facade's limit (HTTP 413)
+//
+// Every RPC can also return CALLER_UNAUTHENTICATED, CALLER_RATE_LIMITED and
+// UPSTREAM_CIRCUIT_OPEN.
 //
 // Which reasons each RPC can return is listed on the RPC.
 
@@ -69,7 +78,10 @@ type AccessServiceClient interface {
 	//
 	// Each call mints a new OTP unless request_id is set (see
 	// GenerateOTPRequest.request_id). Errors: INVALID_REQUEST,
-	// UPSTREAM_BAD_REQUEST, UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
+	// REQUEST_ID_REUSED (INVALID_ARGUMENT: the request_id was used with other
+	// fields), TOO_MANY_REQUEST_IDS (RESOURCE_EXHAUSTED, with RetryInfo: the
+	// facade holds as many request_ids as it may), UPSTREAM_BAD_REQUEST,
+	// UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
 	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE, UPSTREAM_ERROR,
 	// UPSTREAM_MALFORMED_RESPONSE, UPSTREAM_TIMEOUT.
 	GenerateOTP(ctx context.Context, in *GenerateOTPRequest, opts ...grpc.CallOption) (*GenerateOTPResponse, error)
@@ -152,7 +164,10 @@ type AccessServiceServer interface {
 	//
 	// Each call mints a new OTP unless request_id is set (see
 	// GenerateOTPRequest.request_id). Errors: INVALID_REQUEST,
-	// UPSTREAM_BAD_REQUEST, UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
+	// REQUEST_ID_REUSED (INVALID_ARGUMENT: the request_id was used with other
+	// fields), TOO_MANY_REQUEST_IDS (RESOURCE_EXHAUSTED, with RetryInfo: the
+	// facade holds as many request_ids as it may), UPSTREAM_BAD_REQUEST,
+	// UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
 	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE, UPSTREAM_ERROR,
 	// UPSTREAM_MALFORMED_RESPONSE, UPSTREAM_TIMEOUT.
 	GenerateOTP(context.Context, *GenerateOTPRequest) (*GenerateOTPResponse, error)

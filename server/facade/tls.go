@@ -1,0 +1,92 @@
+package facade
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync/atomic"
+)
+
+// certificate holds the serving certificate and reloads it from its files
+// on demand (SIGHUP), so that a renewed certificate is picked up without a
+// restart or a dropped connection.
+type certificate struct {
+	certFile, keyFile string
+	current           atomic.Pointer[tls.Certificate]
+}
+
+func loadCertificate(certFile, keyFile string) (*certificate, error) {
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("TLS needs both --tls-cert and --tls-key")
+	}
+	c := &certificate{certFile: certFile, keyFile: keyFile}
+	if err := c.reload(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// reload reads the files again; on error the current certificate stays.
+func (c *certificate) reload() error {
+	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return fmt.Errorf("load TLS certificate %s: %w", c.certFile, err)
+	}
+	c.current.Store(&cert)
+	return nil
+}
+
+func (c *certificate) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return c.current.Load(), nil
+}
+
+// serverTLS builds the TLS configuration shared by both listeners. With a
+// client CA, client certificates are verified against it when given; a
+// call without one is refused by caller authentication, not by the
+// handshake, so that health checks, readiness probes and metrics stay
+// reachable (SECURITY.md) and the refusal is a clear UNAUTHENTICATED
+// instead of a handshake failure.
+func serverTLS(cert *certificate, clientCAFile string) (*tls.Config, error) {
+	cfg := &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: cert.get,
+	}
+	if clientCAFile == "" {
+		return cfg, nil
+	}
+	pem, err := os.ReadFile(clientCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("read client CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("client CA %s: no PEM certificate found", clientCAFile)
+	}
+	cfg.ClientCAs = pool
+	cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	return cfg, nil
+}
+
+// isLoopback reports whether a listen address can only be reached from
+// this machine. An empty host (":9090"), 0.0.0.0, :: and any host name but
+// "localhost" are reachable from the network.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// errNoCallerAuth is returned when a listener is reachable from the network
+// and no caller authentication is configured.
+var errNoCallerAuth = errors.New("refusing to serve on a non-loopback address without caller authentication: " +
+	"set --caller-keys-file or --client-ca (with --tls-cert and --tls-key), " +
+	"or pass --insecure-no-caller-auth if something in front of the facade authenticates callers")

@@ -1,0 +1,90 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/radkit/radkit-access-facade/server/idempotency"
+	"github.com/radkit/radkit-access-facade/server/upstream"
+)
+
+// generateOTPOnce is GenerateOTP with a request_id (AIP-155): the first
+// call mints the OTP, and repeats with the same fields within the TTL get
+// that OTP back (replayed is true) instead of a new one. Concurrent
+// duplicates wait for the first one's upstream call.
+//
+// The key is scoped by the caller's identity as well as the request_id, so
+// that one caller cannot read another's OTP by guessing its request_id.
+// Both key and fields are kept only as SHA-256 digests; the OTP itself is
+// held in memory for the TTL, never logged.
+func (s *Server) generateOTPOnce(ctx context.Context, requestID string, r upstream.OTPRequest) (otp string, replayed bool, err error) {
+	key := idempotency.Fingerprint(callerFrom(ctx), requestID)
+	fields := idempotency.Fingerprint(r.Owner, r.EndpointID, r.Description)
+	// Written by the shared call's goroutine, which may outlive this call.
+	var ran atomic.Bool
+	otp, err = s.otps.Do(ctx, key, fields, func(ctx context.Context) (string, error) {
+		ran.Store(true)
+		// ctx has outlived the first caller's deadline on purpose (other
+		// callers may be waiting); the call still gets one of its own.
+		ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+		defer cancel()
+		return s.generateOTP(ctx, r)
+	})
+	var full *idempotency.FullError
+	switch {
+	case errors.Is(err, idempotency.ErrRequestIDReused):
+		return "", false, requestIDReusedStatus(s.otps.TTL())
+	case errors.As(err, &full):
+		return "", false, tooManyRequestIDsStatus(full.RetryAfter)
+	case err != nil:
+		// The upstream's failure, already a status, or this caller's
+		// context ending while it waited.
+		return "", false, Status(err)
+	}
+	return otp, !ran.Load(), nil
+}
+
+// requestIDReusedStatus is the INVALID_ARGUMENT answer to a request_id
+// reused with different fields, shaped like every other validation error: a
+// BadRequest field violation on request_id and an ErrorInfo.
+func requestIDReusedStatus(ttl time.Duration) error {
+	desc := "was already used with a different owner, endpoint_id or description within the last " +
+		humanDuration(ttl) + "; use a new request_id for a new request"
+	return newStatus(codes.InvalidArgument, "invalid request: request_id: "+desc,
+		&errdetails.ErrorInfo{Reason: ReasonRequestIDReused, Domain: ErrorDomain},
+		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
+			{Field: "request_id", Description: desc},
+		}},
+	)
+}
+
+// tooManyRequestIDsStatus is the RESOURCE_EXHAUSTED answer when the facade
+// cannot remember another request_id. Refusing is honest where evicting a
+// remembered one would silently let its retry mint a second OTP.
+func tooManyRequestIDsStatus(retryAfter time.Duration) error {
+	return newStatus(codes.ResourceExhausted,
+		"the facade remembers too many request_ids to accept a new one; retry later",
+		&errdetails.ErrorInfo{Reason: ReasonTooManyRequestIDs, Domain: ErrorDomain},
+		&errdetails.RetryInfo{RetryDelay: durationpb.New(max(retryAfter, time.Second))},
+	)
+}
+
+// humanDuration writes whole minutes as "10 minutes", anything else as
+// time.Duration does.
+func humanDuration(d time.Duration) string {
+	switch {
+	case d == time.Minute:
+		return "minute"
+	case d > 0 && d%time.Minute == 0:
+		return fmt.Sprintf("%d minutes", d/time.Minute)
+	default:
+		return d.String()
+	}
+}

@@ -1,0 +1,176 @@
+package resilience
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/radkit/radkit-access-facade/server/upstream"
+)
+
+// ErrCircuitOpen is matched (errors.Is) by the error of every call refused
+// because the circuit breaker is open, or half-open with all its probes
+// taken. The error is a *CircuitOpenError, which says when to come back.
+var ErrCircuitOpen = errors.New("resilience: upstream circuit breaker is open")
+
+// CircuitOpenError is the error of a call refused by the circuit breaker:
+// no upstream call was made.
+type CircuitOpenError struct {
+	// RetryAfter is how long until the breaker lets probes through again.
+	// It is 0 when the breaker is already half-open with all its probes
+	// taken: the probes' outcome is a matter of moments.
+	RetryAfter time.Duration
+}
+
+// Error describes the refusal.
+func (e *CircuitOpenError) Error() string {
+	if e.RetryAfter > 0 {
+		return fmt.Sprintf("%v: half-open in %v", ErrCircuitOpen, e.RetryAfter.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("%v: probes in flight", ErrCircuitOpen)
+}
+
+// Is makes errors.Is(err, ErrCircuitOpen) true.
+func (e *CircuitOpenError) Is(target error) bool { return target == ErrCircuitOpen }
+
+// Outcomes of one attempt as the breaker counts them. The breaker sees
+// these instead of the attempt's error, because whether an error counts
+// depends on the caller's context too.
+var (
+	outcomeFailure  = errors.New("resilience: upstream trouble")
+	outcomeExcluded = errors.New("resilience: says nothing of the upstream")
+)
+
+// breaker is the one circuit breaker in front of the whole upstream.
+type breaker struct {
+	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
+	timeout  time.Duration
+	openedAt atomic.Int64 // UnixNano of the last transition to open
+}
+
+func newBreaker(cfg Config) *breaker {
+	b := &breaker{timeout: orDefault(cfg.BreakerTimeout, DefaultBreakerTimeout)}
+	trip := tripRule{
+		consecutive: orDefault(cfg.BreakerConsecutiveFailures, DefaultBreakerConsecutiveFailures),
+		ratio:       orDefault(cfg.BreakerFailureRatio, DefaultBreakerFailureRatio),
+		minRequests: orDefault(cfg.BreakerMinRequests, DefaultBreakerMinRequests),
+	}
+	onChange := cfg.OnStateChange
+	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        "radkit-access-upstream",
+		MaxRequests: orDefault(cfg.BreakerProbes, DefaultBreakerProbes),
+		Interval:    orDefault(cfg.BreakerInterval, DefaultBreakerInterval),
+		Timeout:     b.timeout,
+		ReadyToTrip: trip.ready,
+		IsExcluded:  func(err error) bool { return err == outcomeExcluded },
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			if to == gobreaker.StateOpen {
+				b.openedAt.Store(time.Now().UnixNano())
+			}
+			if onChange != nil {
+				onChange(from.String(), to.String())
+			}
+		},
+	})
+	return b
+}
+
+// tripRule decides when the closed breaker opens.
+type tripRule struct {
+	consecutive uint32
+	ratio       float64
+	minRequests uint32
+}
+
+// ready reports whether counts show sustained failure: a run of
+// consecutive failures, or a high failure ratio over enough requests that
+// a few unlucky calls do not open the breaker for everyone.
+func (r tripRule) ready(counts gobreaker.Counts) bool {
+	if counts.ConsecutiveFailures >= r.consecutive {
+		return true
+	}
+	return counts.Requests >= r.minRequests &&
+		float64(counts.TotalFailures) >= r.ratio*float64(counts.Requests)
+}
+
+// do runs one attempt through the breaker. ctx is the context of the call
+// that the attempt serves: an attempt failing after it ended is not
+// counted.
+func do[T any](ctx context.Context, b *breaker, attempt func() (T, error)) (T, error) {
+	done, err := b.cb.Allow()
+	if err != nil {
+		var zero T
+		return zero, b.refusal()
+	}
+	finished := false
+	defer func() {
+		if !finished { // attempt panicked: a probe slot must not leak
+			done(outcomeFailure)
+		}
+	}()
+	v, err := attempt()
+	finished = true
+	done(outcome(ctx, err))
+	return v, err
+}
+
+// refusal is the error of a call the breaker refused.
+func (b *breaker) refusal() *CircuitOpenError {
+	if b.cb.State() != gobreaker.StateOpen {
+		return &CircuitOpenError{} // half-open, probes taken
+	}
+	return &CircuitOpenError{RetryAfter: b.untilHalfOpen()}
+}
+
+// untilHalfOpen is how long the open breaker stays open.
+func (b *breaker) untilHalfOpen() time.Duration {
+	opened := time.Unix(0, b.openedAt.Load())
+	return max(time.Until(opened.Add(b.timeout)), 0)
+}
+
+// openError is a *CircuitOpenError while the breaker is open, else nil.
+func (b *breaker) openError() error {
+	if b.cb.State() != gobreaker.StateOpen {
+		return nil
+	}
+	return &CircuitOpenError{RetryAfter: b.untilHalfOpen()}
+}
+
+// state names the breaker's state: "closed", "half-open" or "open".
+func (b *breaker) state() string { return b.cb.State().String() }
+
+// outcome classifies an attempt's result for the breaker: nil for a
+// success, outcomeExcluded when the result says nothing about the
+// upstream's health, outcomeFailure when it shows upstream trouble.
+func outcome(ctx context.Context, err error) error {
+	var upErr *upstream.Error
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		// The caller gave up (cancelled, or its own deadline passed): how
+		// far the upstream had got is unknown, and a caller with short
+		// deadlines must not open the breaker for everyone.
+		return outcomeExcluded
+	case errors.Is(err, upstream.ErrInvalidArgument),
+		errors.Is(err, upstream.ErrRevokeNeedsClientCredentials),
+		errors.Is(err, upstream.ErrClosed):
+		return outcomeExcluded // nothing was sent
+	case errors.As(err, &upErr):
+		if upErr.StatusCode >= 500 || upErr.StatusCode == http.StatusTooManyRequests {
+			return outcomeFailure
+		}
+		// 4xx: the upstream is up and answered for the request (or our
+		// credentials); opening the breaker would not help anyone.
+		return nil
+	default:
+		// Transport failures, attempt timeouts, malformed answers,
+		// discovery failures: the upstream is not answering as it should.
+		return outcomeFailure
+	}
+}

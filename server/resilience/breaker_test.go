@@ -1,0 +1,238 @@
+package resilience
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/radkit/radkit-access-facade/server/emulator"
+	"github.com/radkit/radkit-access-facade/server/upstream"
+)
+
+// transitions records OnStateChange calls.
+type transitions struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (tr *transitions) record(from, to string) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.got = append(tr.got, from+"->"+to)
+}
+
+func (tr *transitions) list() []string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return slices.Clone(tr.got)
+}
+
+func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
+	const openFor = 300 * time.Millisecond
+	var tr transitions
+	cfg := fast()
+	cfg.MaxAttempts = 1 // one upstream call per call, to count exactly
+	cfg.BreakerTimeout = openFor
+	cfg.BreakerProbes = 2
+	cfg.OnStateChange = tr.record
+	e := newEnv(t, cfg, envOptions{})
+	ctx := testCtx(t)
+	otpReq := upstream.OTPRequest{Owner: "owner@example.com", EndpointID: "ep-1"}
+
+	// The caller's own faults do not count: 4xx answers, cancelled calls.
+	for range 10 {
+		if _, err := e.c.ServiceStatus(ctx, unknownService); statusCode(err) != 404 {
+			t.Fatalf("ServiceStatus(unknown) error %v, want 404", err)
+		}
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := e.c.GenerateOTP(cancelled, otpReq); !errors.Is(err, context.Canceled) {
+			t.Fatalf("GenerateOTP(cancelled) error %v, want context.Canceled", err)
+		}
+	}
+	if got := e.c.State(); got != "closed" {
+		t.Fatalf("after 4xx answers and cancelled calls the breaker is %s, want closed", got)
+	}
+
+	// Sustained upstream trouble opens it.
+	e.emu.Script(emulator.RouteStatus, slices.Repeat([]emulator.Fault{{Status: 503}}, DefaultBreakerConsecutiveFailures)...)
+	for i := range DefaultBreakerConsecutiveFailures {
+		if _, err := e.c.ServiceStatus(ctx, knownService); statusCode(err) != 503 {
+			t.Fatalf("call %d: error %v, want 503", i, err)
+		}
+	}
+	if got := e.c.State(); got != "open" {
+		t.Fatalf("after %d failures the breaker is %s, want open", DefaultBreakerConsecutiveFailures, got)
+	}
+	if err := e.c.Ready(ctx); !errors.Is(err, ErrCircuitOpen) {
+		t.Errorf("Ready = %v, want ErrCircuitOpen", err)
+	}
+
+	// While open, every call fails fast without reaching the upstream.
+	before := e.emu.Calls(emulator.RouteStatus) + e.emu.Calls(emulator.RouteOTP) + e.emu.Calls(emulator.RouteRevoke)
+	_, statusErr := e.c.ServiceStatus(ctx, knownService)
+	_, otpErr := e.c.GenerateOTP(ctx, otpReq)
+	revokeErr := e.c.RevokeToken(ctx, "some-token")
+	for name, err := range map[string]error{"ServiceStatus": statusErr, "GenerateOTP": otpErr, "RevokeToken": revokeErr} {
+		var open *CircuitOpenError
+		if !errors.Is(err, ErrCircuitOpen) || !errors.As(err, &open) {
+			t.Errorf("%s while open: error %v, want ErrCircuitOpen", name, err)
+			continue
+		}
+		if open.RetryAfter <= 0 || open.RetryAfter > openFor {
+			t.Errorf("%s while open: RetryAfter %v, want in (0, %v]", name, open.RetryAfter, openFor)
+		}
+	}
+	after := e.emu.Calls(emulator.RouteStatus) + e.emu.Calls(emulator.RouteOTP) + e.emu.Calls(emulator.RouteRevoke)
+	if after != before {
+		t.Errorf("%d upstream calls while open, want none", after-before)
+	}
+
+	// After the timeout it lets probes through, and their success closes it.
+	eventually(t, "half-open", func() bool { return e.c.State() == "half-open" })
+	if err := e.c.Ready(ctx); err != nil {
+		t.Errorf("Ready while half-open = %v, want nil", err)
+	}
+	for i := range 2 {
+		if _, err := e.c.ServiceStatus(ctx, knownService); err != nil {
+			t.Fatalf("probe %d: %v", i, err)
+		}
+	}
+	if got := e.c.State(); got != "closed" {
+		t.Errorf("after successful probes the breaker is %s, want closed", got)
+	}
+	want := []string{"closed->open", "open->half-open", "half-open->closed"}
+	if got := tr.list(); !slices.Equal(got, want) {
+		t.Errorf("OnStateChange saw %v, want %v", got, want)
+	}
+}
+
+func TestBreakerReopensOnFailedProbe(t *testing.T) {
+	var tr transitions
+	cfg := fast()
+	cfg.MaxAttempts = 1
+	cfg.BreakerTimeout = 200 * time.Millisecond
+	cfg.BreakerConsecutiveFailures = 2
+	cfg.OnStateChange = tr.record
+	e := newEnv(t, cfg, envOptions{})
+	ctx := testCtx(t)
+
+	e.emu.Script(emulator.RouteStatus, emulator.Fault{Status: 502}, emulator.Fault{Status: 502}, emulator.Fault{Status: 502})
+	for range 2 {
+		e.c.ServiceStatus(ctx, knownService)
+	}
+	eventually(t, "half-open", func() bool { return e.c.State() == "half-open" })
+	if _, err := e.c.ServiceStatus(ctx, knownService); statusCode(err) != 502 {
+		t.Fatalf("probe error %v, want 502", err)
+	}
+	if got := e.c.State(); got != "open" {
+		t.Errorf("after a failed probe the breaker is %s, want open", got)
+	}
+	want := []string{"closed->open", "open->half-open", "half-open->open"}
+	if got := tr.list(); !slices.Equal(got, want) {
+		t.Errorf("OnStateChange saw %v, want %v", got, want)
+	}
+}
+
+func TestRetriesStopWhenTheBreakerOpens(t *testing.T) {
+	cfg := fast()
+	cfg.MaxAttempts = 10
+	cfg.BreakerConsecutiveFailures = 3
+	e := newEnv(t, cfg, envOptions{})
+	e.emu.Script(emulator.RouteStatus, slices.Repeat([]emulator.Fault{{Status: 503}}, 10)...)
+	_, err := e.c.ServiceStatus(testCtx(t), knownService)
+	if !errors.Is(err, ErrCircuitOpen) {
+		t.Errorf("error %v, want ErrCircuitOpen", err)
+	}
+	if got := e.emu.Calls(emulator.RouteStatus); got != 3 {
+		t.Errorf("upstream calls = %d, want 3: retries must stop when the breaker opens", got)
+	}
+}
+
+func TestTripRule(t *testing.T) {
+	r := tripRule{consecutive: 5, ratio: 0.5, minRequests: 20}
+	tests := []struct {
+		counts gobreaker.Counts
+		want   bool
+	}{
+		{gobreaker.Counts{Requests: 4, TotalFailures: 4, ConsecutiveFailures: 4}, false},
+		{gobreaker.Counts{Requests: 5, TotalFailures: 5, ConsecutiveFailures: 5}, true},
+		{gobreaker.Counts{Requests: 19, TotalFailures: 15, ConsecutiveFailures: 1}, false}, // too few requests
+		{gobreaker.Counts{Requests: 20, TotalFailures: 10, ConsecutiveFailures: 1}, true},
+		{gobreaker.Counts{Requests: 20, TotalFailures: 9, ConsecutiveFailures: 4}, false},
+		{gobreaker.Counts{Requests: 1000, TotalFailures: 499, ConsecutiveFailures: 2}, false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%+v", tt.counts), func(t *testing.T) {
+			if got := r.ready(tt.counts); got != tt.want {
+				t.Errorf("ready = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestOutcome(t *testing.T) {
+	live := t.Context()
+	done, cancel := context.WithCancel(t.Context())
+	cancel()
+	upErr := func(code int) error { return &upstream.Error{Op: "status", StatusCode: code} }
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want error
+	}{
+		{"success", live, nil, nil},
+		{"500", live, upErr(500), outcomeFailure},
+		{"503", live, upErr(503), outcomeFailure},
+		{"429", live, upErr(429), outcomeFailure},
+		{"400", live, upErr(400), nil},
+		{"401", live, upErr(401), nil},
+		{"403", live, upErr(403), nil},
+		{"404", live, upErr(404), nil},
+		{"transport", live, &upstream.TransportError{Op: "status", Err: syscall.ECONNRESET}, outcomeFailure},
+		{"attempt timeout", live, &upstream.TransportError{Op: "status", Err: context.DeadlineExceeded}, outcomeFailure},
+		{"malformed", live, fmt.Errorf("x: %w", upstream.ErrMalformedResponse), outcomeFailure},
+		{"caller cancelled", done, &upstream.TransportError{Op: "status", Err: context.Canceled}, outcomeExcluded},
+		{"500 after the caller left", done, upErr(500), outcomeExcluded},
+		{"invalid argument", live, fmt.Errorf("x: %w", upstream.ErrInvalidArgument), outcomeExcluded},
+		{"closed", live, &upstream.TransportError{Op: "status", BeforeSend: true, Err: upstream.ErrClosed}, outcomeExcluded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := outcome(tt.ctx, tt.err); got != tt.want {
+				t.Errorf("outcome = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAttemptTimeoutCountsAndRetries(t *testing.T) {
+	cfg := fast()
+	cfg.AttemptTimeout = 200 * time.Millisecond
+	e := newEnv(t, cfg, envOptions{})
+	ctx := testCtx(t)
+	if err := e.up.Ready(ctx); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+	// The first lookup hangs past the attempt timeout; the retry answers.
+	e.emu.Script(emulator.RouteStatus, emulator.Fault{Latency: 10 * time.Second})
+	st, err := e.c.ServiceStatus(ctx, knownService)
+	if err != nil || st.ServiceID != knownService {
+		t.Fatalf("ServiceStatus = %+v, %v; want the retry's answer", st, err)
+	}
+	if got := e.emu.Calls(emulator.RouteStatus); got != 2 {
+		t.Errorf("upstream calls = %d, want 2", got)
+	}
+	eventually(t, "the emulator to see the abandoned request", func() bool { return e.emu.Cancelled(emulator.RouteStatus) == 1 })
+	if got := e.c.breaker.cb.Counts().TotalFailures; got != 1 {
+		t.Errorf("breaker counted %d failures, want 1 for the timed-out attempt", got)
+	}
+}

@@ -1,0 +1,212 @@
+// Package resilience guards the RADKit Access Cloud client with retries,
+// one circuit breaker, coalescing of concurrent status lookups and an
+// optional short status cache.
+//
+// Retries follow what each call can safely repeat: a status lookup is
+// idempotent and is retried on 5xx, 429 and transport failures; an OTP
+// request or a token revocation is retried only when the upstream provably
+// never saw it or said itself that a retry may help. Every retry waits an
+// exponential backoff with full jitter, at least the upstream's Retry-After,
+// and never past the caller's deadline.
+//
+// The package knows the upstream client's typed errors (package upstream)
+// and nothing of gRPC: package server maps ErrCircuitOpen like any other
+// upstream failure.
+package resilience
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/radkit/radkit-access-facade/server/upstream"
+)
+
+// Upstream is the RADKit Access Cloud API that a Client guards and
+// implements itself. *upstream.Client implements it. It has the method set
+// of server.Upstream, so that a Client can stand in for the raw client.
+type Upstream interface {
+	GenerateOTP(ctx context.Context, r upstream.OTPRequest) (string, error)
+	ServiceStatus(ctx context.Context, serviceID string) (upstream.ServiceStatus, error)
+	RevokeToken(ctx context.Context, token string) error
+}
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultMaxAttempts                = 3
+	DefaultBaseDelay                  = 50 * time.Millisecond
+	DefaultMaxDelay                   = time.Second
+	DefaultMaxRetryAfter              = 5 * time.Second
+	DefaultAttemptTimeout             = 10 * time.Second
+	DefaultBreakerTimeout             = 10 * time.Second
+	DefaultBreakerInterval            = time.Minute
+	DefaultBreakerConsecutiveFailures = 5
+	DefaultBreakerFailureRatio        = 0.5
+	DefaultBreakerMinRequests         = 20
+	DefaultBreakerProbes              = 3
+	DefaultStatusCacheSize            = 10000
+)
+
+// Config configures a Client. Zero fields take the defaults above.
+type Config struct {
+	// Upstream is the client to guard. Required.
+	Upstream Upstream
+
+	// MaxAttempts bounds the upstream calls made for one call, the first
+	// included. 1 disables retries.
+	MaxAttempts int
+	// BaseDelay and MaxDelay shape the backoff: before retry n (from 0) a
+	// call sleeps a uniformly random time in [0, min(MaxDelay,
+	// BaseDelay*2^n)] ("full jitter"), so that callers who failed together
+	// do not retry together.
+	BaseDelay time.Duration
+	MaxDelay  time.Duration
+	// MaxRetryAfter is the longest upstream Retry-After that a call waits
+	// out before retrying. A longer one ends the retries, and the caller
+	// gets the upstream's answer, Retry-After included, at once.
+	MaxRetryAfter time.Duration
+	// AttemptTimeout bounds each upstream call. An attempt that runs out of
+	// it while the caller still waits counts as upstream trouble (a hung
+	// upstream must open the breaker) and a status lookup is retried.
+	AttemptTimeout time.Duration
+
+	// BreakerTimeout is how long the breaker stays open before it lets
+	// probes through (half-open).
+	BreakerTimeout time.Duration
+	// BreakerInterval is the window over which the closed breaker counts
+	// requests and failures for BreakerFailureRatio.
+	BreakerInterval time.Duration
+	// The breaker opens after BreakerConsecutiveFailures failures in a
+	// row, or when at least BreakerFailureRatio of at least
+	// BreakerMinRequests requests in the window failed. Failures are
+	// answers that say the upstream is in trouble: 5xx, 429, transport
+	// failures, malformed answers, attempt timeouts. 4xx answers and calls
+	// that their caller abandoned do not count.
+	BreakerConsecutiveFailures uint32
+	BreakerFailureRatio        float64
+	BreakerMinRequests         uint32
+	// BreakerProbes is how many calls the half-open breaker lets through;
+	// as many successes in a row close it, and one failure opens it again.
+	BreakerProbes uint32
+	// OnStateChange, if set, is told of every breaker transition, with
+	// states named as State names them. It runs synchronously under the
+	// breaker's lock: it must be quick and must not call the Client.
+	OnStateChange func(from, to string)
+
+	// StatusCacheTTL, if positive, caches successful status answers per
+	// service ID for that long. The trade-off: a service's "online" may be
+	// stale by up to the TTL, in exchange for one upstream lookup per
+	// service per TTL however many callers poll it. Zero (the default)
+	// disables the cache; concurrent lookups are coalesced regardless.
+	StatusCacheTTL time.Duration
+	// StatusCacheSize bounds the cache in entries; when it is full, the
+	// expired entries and then the oldest give way.
+	StatusCacheSize int
+}
+
+// Client guards an Upstream with retries, a circuit breaker, status
+// coalescing and an optional status cache. It implements Upstream and is
+// safe for concurrent use.
+type Client struct {
+	up             Upstream
+	maxAttempts    int
+	baseDelay      time.Duration
+	maxDelay       time.Duration
+	maxRetryAfter  time.Duration
+	attemptTimeout time.Duration
+
+	breaker *breaker
+	cache   *statusCache // nil when disabled
+
+	group   singleflight.Group
+	mu      sync.Mutex
+	flights map[string]*flight // by service ID; see coalesce.go
+}
+
+// New returns a Client for cfg. It panics if cfg.Upstream is nil, a
+// programming error.
+func New(cfg Config) *Client {
+	if cfg.Upstream == nil {
+		panic("resilience: Config.Upstream is nil")
+	}
+	c := &Client{
+		up:             cfg.Upstream,
+		maxAttempts:    orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
+		baseDelay:      orDefault(cfg.BaseDelay, DefaultBaseDelay),
+		maxDelay:       orDefault(cfg.MaxDelay, DefaultMaxDelay),
+		maxRetryAfter:  orDefault(cfg.MaxRetryAfter, DefaultMaxRetryAfter),
+		attemptTimeout: orDefault(cfg.AttemptTimeout, DefaultAttemptTimeout),
+		breaker:        newBreaker(cfg),
+		flights:        make(map[string]*flight),
+	}
+	c.maxDelay = max(c.maxDelay, c.baseDelay)
+	if cfg.StatusCacheTTL > 0 {
+		c.cache = newStatusCache(cfg.StatusCacheTTL, orDefault(cfg.StatusCacheSize, DefaultStatusCacheSize))
+	}
+	return c
+}
+
+// orDefault returns v, or def when v is not positive.
+func orDefault[T int | uint32 | float64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// GenerateOTP implements Upstream. It is retried only when the upstream
+// cannot have issued an OTP for the failed attempt, or said "retry": true.
+func (c *Client) GenerateOTP(ctx context.Context, r upstream.OTPRequest) (string, error) {
+	return retry(ctx, c, "otp", deadlineOf(ctx), retryUnsent, func(ctx context.Context) (string, error) {
+		return c.up.GenerateOTP(ctx, r)
+	})
+}
+
+// RevokeToken implements Upstream. Like GenerateOTP, it is retried only
+// when the failed attempt provably did nothing upstream, or the upstream
+// said "retry": true.
+func (c *Client) RevokeToken(ctx context.Context, token string) error {
+	_, err := retry(ctx, c, "revoke", deadlineOf(ctx), retryUnsent, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, c.up.RevokeToken(ctx, token)
+	})
+	return err
+}
+
+// ServiceStatus implements Upstream. A cached answer is returned if the
+// cache is on and holds one; otherwise concurrent lookups of one service ID
+// share one (retried) upstream lookup.
+func (c *Client) ServiceStatus(ctx context.Context, serviceID string) (upstream.ServiceStatus, error) {
+	if c.cache != nil {
+		if st, ok := c.cache.get(serviceID); ok {
+			return st, nil
+		}
+	}
+	return c.coalesce(ctx, serviceID)
+}
+
+// State is the circuit breaker's state: "closed", "half-open" or "open".
+func (c *Client) State() string { return c.breaker.state() }
+
+// Ready reports a *CircuitOpenError (matching ErrCircuitOpen) while the
+// breaker is open, and nil otherwise. It is meant for readiness checks,
+// makes no upstream call and never blocks.
+func (c *Client) Ready(context.Context) error {
+	if err := c.breaker.openError(); err != nil {
+		return fmt.Errorf("resilience: upstream not ready: %w", err)
+	}
+	return nil
+}
+
+// deadlineOf returns the deadline function of a call that is not shared:
+// its caller's deadline.
+func deadlineOf(ctx context.Context) func() (time.Time, bool) {
+	return ctx.Deadline
+}
+
+// errAttemptTimeout is the cause of an attempt's context when
+// Config.AttemptTimeout ran out.
+var errAttemptTimeout = errors.New("resilience: upstream attempt timed out")

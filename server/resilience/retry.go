@@ -1,0 +1,140 @@
+package resilience
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/radkit/radkit-access-facade/server/upstream"
+)
+
+// retry calls call until it succeeds, fails in a way retryable does not
+// accept, or c.maxAttempts attempts were made. Each attempt goes through the
+// breaker and is bounded by c.attemptTimeout. Between attempts it sleeps
+// the backoff (see Config.BaseDelay), at least the upstream's Retry-After,
+// unless that sleep would end after deadline: then, as when ctx ends, it
+// stops at once. op names the call in errors.
+func retry[T any](ctx context.Context, c *Client, op string, deadline func() (time.Time, bool), retryable func(error) bool, call func(context.Context) (T, error)) (T, error) {
+	var zero T
+	for attempt := 1; ; attempt++ {
+		v, err := do(ctx, c.breaker, func() (T, error) {
+			actx, cancel := context.WithTimeoutCause(ctx, c.attemptTimeout, errAttemptTimeout)
+			defer cancel()
+			return call(actx)
+		})
+		if err == nil {
+			return v, nil
+		}
+		if attempt >= c.maxAttempts || ctx.Err() != nil || errors.Is(err, ErrCircuitOpen) || !retryable(err) {
+			return zero, giveUp(op, attempt, err)
+		}
+		wait, ok := c.backoff(attempt-1, retryAfter(err))
+		if !ok {
+			return zero, giveUp(op, attempt, err)
+		}
+		if d, has := deadline(); has && time.Now().Add(wait).After(d) {
+			return zero, giveUp(op, attempt, err)
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return zero, fmt.Errorf("resilience: %s: retry abandoned: %w", op, err)
+		}
+	}
+}
+
+// giveUp returns the last attempt's error, with the attempt count when
+// there was more than one.
+func giveUp(op string, attempts int, err error) error {
+	if attempts == 1 {
+		return err
+	}
+	return fmt.Errorf("resilience: %s: gave up after %d attempts: %w", op, attempts, err)
+}
+
+// backoff returns the sleep before retry n (from 0): a uniformly random
+// duration up to min(maxDelay, baseDelay*2^n) ("full jitter", which spreads
+// out callers that failed together), raised to the upstream's Retry-After.
+// It reports false when Retry-After is longer than c.maxRetryAfter.
+func (c *Client) backoff(n int, retryAfter time.Duration) (time.Duration, bool) {
+	if retryAfter > c.maxRetryAfter {
+		return 0, false
+	}
+	ceiling := c.maxDelay
+	if n < 62 && c.baseDelay <= c.maxDelay>>n {
+		ceiling = c.baseDelay << n
+	}
+	wait := time.Duration(0)
+	if ceiling > 0 {
+		wait = rand.N(ceiling + 1)
+	}
+	return max(wait, retryAfter), true
+}
+
+// retryAfter is the upstream's Retry-After in err, or 0.
+func retryAfter(err error) time.Duration {
+	var upErr *upstream.Error
+	if errors.As(err, &upErr) {
+		return upErr.RetryAfter
+	}
+	return 0
+}
+
+// sleep waits for d, or until ctx ends, and then returns its error.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// retryIdempotent is the retry rule of a call that is safe to repeat (the
+// status lookup): retry when the upstream is in trouble (5xx), rate
+// limiting (429), or did not answer at all.
+func retryIdempotent(err error) bool {
+	var upErr *upstream.Error
+	var tErr *upstream.TransportError
+	switch {
+	case errors.Is(err, upstream.ErrClosed):
+		return false
+	case errors.As(err, &upErr):
+		return upErr.StatusCode >= 500 || upErr.StatusCode == http.StatusTooManyRequests
+	case errors.As(err, &tErr):
+		return true
+	default:
+		return false
+	}
+}
+
+// retryUnsent is the retry rule of a call that must not be repeated if it
+// may have taken effect (an OTP request, a revocation): retry only when the
+// call provably never reached its endpoint, or the upstream answered
+// "retry": true on a 5xx or 429.
+func retryUnsent(err error) bool {
+	var upErr *upstream.Error
+	var tErr *upstream.TransportError
+	switch {
+	case errors.Is(err, upstream.ErrClosed):
+		return false
+	case errors.As(err, &upErr):
+		troubled := upErr.StatusCode >= 500 || upErr.StatusCode == http.StatusTooManyRequests
+		if preparing(upErr.Op) {
+			return troubled
+		}
+		return troubled && upErr.Retry
+	case errors.As(err, &tErr):
+		return tErr.BeforeSend || preparing(tErr.Op)
+	default:
+		return false
+	}
+}
+
+// preparing reports whether op is a step that the client takes before it
+// sends the call itself (discovery, getting an access token): a call that
+// failed there was never sent.
+func preparing(op string) bool { return op == "token" || op == "discovery" }
