@@ -202,3 +202,26 @@ func FuzzValidateGetServiceStatus(f *testing.F) {
 		}
 	})
 }
+
+// FuzzValidateRevokeToken checks that every accepted token is bounded
+// printable ASCII, safe in the revocation request's query string once
+// escaped and in no need of trimming.
+func FuzzValidateRevokeToken(f *testing.F) {
+	f.Add("eyJhbGciOiJFUzI1NiJ9.e30.sig")
+	f.Add(" ")
+	f.Fuzz(func(t *testing.T, token string) {
+		err := validateRevokeToken(&accessv1.RevokeTokenRequest{Token: token})
+		if err != nil {
+			violationFields(t, err)
+			return
+		}
+		if token == "" || len(token) > maxTokenLen {
+			t.Errorf("accepted token of %d bytes", len(token))
+		}
+		for _, c := range []byte(token) {
+			if c < '!' || c > '~' {
+				t.Errorf("accepted token with byte %#x", c)
+			}
+		}
+	})
+}
