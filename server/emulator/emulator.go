@@ -11,8 +11,10 @@
 package emulator
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -229,6 +231,9 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fault, delay := e.nextFault(route)
+	if delay > 0 {
+		bufferBody(r)
+	}
 	if delay > 0 && !sleepCtx(r, delay) {
 		e.stats[route].cancelled.Add(1)
 		e.log.Debug("emulator: request cancelled during latency", "route", route, "delay", delay)
@@ -243,6 +248,25 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.log.Debug("emulator: request", "method", r.Method, "route", route, "status", rep.status, "fault_status", fault.Status, "fault_body", fault.Body)
 	e.write(w, rep, fault.Body)
 }
+
+// bufferBody reads r's (size-limited) body into memory and puts it back.
+// net/http notices that a client went away only once the request body has
+// been read, so a request held by injected latency is read first: then its
+// context is cancelled when the caller gives up, as on a real server. A
+// read error is kept for the handler to see.
+func bufferBody(r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	var rest io.Reader = bytes.NewReader(body)
+	if err != nil {
+		rest = io.MultiReader(rest, errReader{err})
+	}
+	r.Body = io.NopCloser(rest)
+}
+
+// errReader fails every read with err.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // sleepCtx waits for d or until the request's context is done, reporting
 // whether the full delay elapsed.

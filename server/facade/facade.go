@@ -145,6 +145,7 @@ type Facade struct {
 	httpLis       net.Listener
 	metricsServer *http.Server // nil without MetricsAddr
 	metricsLis    net.Listener
+	stopping      chan struct{} // closed when shutdown starts
 }
 
 // New opens the listeners and builds every part, but serves nothing until
@@ -152,7 +153,7 @@ type Facade struct {
 // while the upstream is down, and becomes ready when it comes back.
 func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 	cfg.setDefaults()
-	f := &Facade{cfg: cfg, logger: cfg.Logger}
+	f := &Facade{cfg: cfg, logger: cfg.Logger, stopping: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			f.closeAll()
@@ -276,7 +277,7 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 	}
 	f.grpcServer = grpc.NewServer(grpcOpts...)
 	accessv1.RegisterAccessServiceServer(f.grpcServer, service)
-	healthpb.RegisterHealthServer(f.grpcServer, healthServer)
+	healthpb.RegisterHealthServer(f.grpcServer, &healthService{Server: healthServer, stopping: f.stopping})
 	reflection.Register(f.grpcServer) // v1 and v1alpha, for grpcurl
 	f.metrics.InitializeMetrics(f.grpcServer)
 
@@ -489,6 +490,7 @@ func (f *Facade) Run(ctx context.Context) error {
 	}
 	f.logger.Info("shutting down", "timeout", f.cfg.ShutdownTimeout)
 	f.readiness.Shutdown()
+	close(f.stopping)
 	f.shutdown()
 	stopReadiness()
 	<-readinessDone

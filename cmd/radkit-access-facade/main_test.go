@@ -1,0 +1,424 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/radkit/radkit-access-facade/server/facade"
+)
+
+// Secrets the tests hand to the command; none may ever show in its output
+// or errors.
+const (
+	testClientSecret = "client-secret-value-8d1e"
+	testAPIToken     = "api-token-value-47ac"
+)
+
+// envOf returns a getenv over m.
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// writeSecretFile writes content to a file of its own in the test's
+// temporary directory and returns its path.
+func writeSecretFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// assertNoSecrets fails the test if any of texts shows a test secret.
+func assertNoSecrets(t *testing.T, texts ...string) {
+	t.Helper()
+	for _, text := range texts {
+		for _, s := range []string{testClientSecret, testAPIToken} {
+			if strings.Contains(text, s) {
+				t.Errorf("output or error shows a secret: %q", text)
+			}
+		}
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	secretFile := writeSecretFile(t, "client-secret", testClientSecret+"\n")
+	tokenFile := writeSecretFile(t, "api-token", "  "+testAPIToken+"\r\n\n")
+	emptyFile := writeSecretFile(t, "empty", "\n")
+	missingFile := filepath.Join(t.TempDir(), "no-such-file")
+
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		// check inspects a successful parse.
+		check func(t *testing.T, c config)
+		// wantErr lists what the error must mention; nil means success.
+		wantErr []string
+	}{
+		{
+			name: "defaults with the emulator",
+			args: []string{"--emulator"},
+			check: func(t *testing.T, c config) {
+				f := c.facade
+				if !f.Emulator || f.UpstreamURL != "" || f.GRPCAddr != facade.DefaultGRPCAddr || f.HTTPAddr != facade.DefaultHTTPAddr {
+					t.Errorf("facade config %+v, want the emulator on the default addresses", f)
+				}
+				if c.logFormat != "text" || c.logLevel != "info" || c.showVersion {
+					t.Errorf("log format %q level %q version %v, want text, info, false", c.logFormat, c.logLevel, c.showVersion)
+				}
+			},
+		},
+		{
+			name: "environment fallbacks",
+			env: map[string]string{
+				"RADKIT_ACCESS_URL":           "https://radkit.example.com",
+				"RADKIT_ACCESS_CLIENT_ID":     "client-1",
+				"RADKIT_ACCESS_CLIENT_SECRET": testClientSecret,
+				"RADKIT_FACADE_GRPC_ADDR":     "127.0.0.1:19090",
+				"RADKIT_FACADE_HTTP_ADDR":     "127.0.0.1:18080",
+				"RADKIT_FACADE_LOG_FORMAT":    "json",
+				"RADKIT_FACADE_LOG_LEVEL":     "debug",
+			},
+			check: func(t *testing.T, c config) {
+				f := c.facade
+				if f.UpstreamURL != "https://radkit.example.com" || f.ClientID != "client-1" || f.ClientSecret != testClientSecret {
+					t.Errorf("upstream %q client %q (secret set: %v), want them from the environment", f.UpstreamURL, f.ClientID, f.ClientSecret == testClientSecret)
+				}
+				if f.GRPCAddr != "127.0.0.1:19090" || f.HTTPAddr != "127.0.0.1:18080" || c.logFormat != "json" || c.logLevel != "debug" {
+					t.Errorf("addresses %q %q, log %q %q: want them from the environment", f.GRPCAddr, f.HTTPAddr, c.logFormat, c.logLevel)
+				}
+			},
+		},
+		{
+			name: "emulator from the environment",
+			env:  map[string]string{"RADKIT_FACADE_EMULATOR": "true"},
+			check: func(t *testing.T, c config) {
+				if !c.facade.Emulator {
+					t.Error("RADKIT_FACADE_EMULATOR=true did not turn the emulator on")
+				}
+			},
+		},
+		{
+			name: "flags win over the environment",
+			args: []string{"--upstream-url", "https://flag.example.com", "--grpc-addr", "127.0.0.1:29090", "--log-format", "text"},
+			env: map[string]string{
+				"RADKIT_ACCESS_URL":        "https://env.example.com",
+				"RADKIT_FACADE_GRPC_ADDR":  "127.0.0.1:19090",
+				"RADKIT_FACADE_LOG_FORMAT": "json",
+				"RADKIT_ACCESS_API_TOKEN":  testAPIToken,
+			},
+			check: func(t *testing.T, c config) {
+				if c.facade.UpstreamURL != "https://flag.example.com" || c.facade.GRPCAddr != "127.0.0.1:29090" || c.logFormat != "text" {
+					t.Errorf("upstream %q grpc %q log %q: want the flags' values", c.facade.UpstreamURL, c.facade.GRPCAddr, c.logFormat)
+				}
+			},
+		},
+		{
+			name: "secrets from files, trimmed",
+			args: []string{"--upstream-url", "https://radkit.example.com"},
+			env: map[string]string{
+				"RADKIT_ACCESS_CLIENT_ID":          "client-1",
+				"RADKIT_ACCESS_CLIENT_SECRET_FILE": secretFile,
+				"RADKIT_ACCESS_API_TOKEN_FILE":     tokenFile,
+			},
+			check: func(t *testing.T, c config) {
+				if c.facade.ClientSecret != testClientSecret {
+					t.Errorf("client secret from file: got %d bytes, want the file's content without its newline", len(c.facade.ClientSecret))
+				}
+				if c.facade.APIToken != testAPIToken {
+					t.Errorf("API token from file: got %d bytes, want the file's content without surrounding space", len(c.facade.APIToken))
+				}
+			},
+		},
+		{
+			name: "API token alone is enough",
+			args: []string{"--upstream-url", "https://radkit.example.com"},
+			env:  map[string]string{"RADKIT_ACCESS_API_TOKEN": testAPIToken},
+			check: func(t *testing.T, c config) {
+				if c.facade.APIToken != testAPIToken || c.facade.ClientID != "" {
+					t.Errorf("API token set: %v, client ID %q; want the token alone", c.facade.APIToken == testAPIToken, c.facade.ClientID)
+				}
+			},
+		},
+		{
+			name:    "no upstream and no emulator",
+			env:     map[string]string{"RADKIT_ACCESS_CLIENT_ID": "client-1", "RADKIT_ACCESS_CLIENT_SECRET": testClientSecret},
+			wantErr: []string{"--upstream-url", "--emulator"},
+		},
+		{
+			name:    "emulator and upstream together",
+			args:    []string{"--emulator", "--upstream-url", "https://radkit.example.com"},
+			wantErr: []string{"--emulator", "--upstream-url"},
+		},
+		{
+			name: "client secret and its file",
+			args: []string{"--upstream-url", "https://radkit.example.com"},
+			env: map[string]string{
+				"RADKIT_ACCESS_CLIENT_ID":          "client-1",
+				"RADKIT_ACCESS_CLIENT_SECRET":      testClientSecret,
+				"RADKIT_ACCESS_CLIENT_SECRET_FILE": secretFile,
+			},
+			wantErr: []string{"RADKIT_ACCESS_CLIENT_SECRET", "RADKIT_ACCESS_CLIENT_SECRET_FILE"},
+		},
+		{
+			name: "API token and its file",
+			args: []string{"--emulator"},
+			env: map[string]string{
+				"RADKIT_ACCESS_API_TOKEN":      testAPIToken,
+				"RADKIT_ACCESS_API_TOKEN_FILE": tokenFile,
+			},
+			wantErr: []string{"RADKIT_ACCESS_API_TOKEN", "RADKIT_ACCESS_API_TOKEN_FILE"},
+		},
+		{
+			name:    "empty secret file",
+			args:    []string{"--upstream-url", "https://radkit.example.com"},
+			env:     map[string]string{"RADKIT_ACCESS_CLIENT_ID": "client-1", "RADKIT_ACCESS_CLIENT_SECRET_FILE": emptyFile},
+			wantErr: []string{"RADKIT_ACCESS_CLIENT_SECRET_FILE", "empty"},
+		},
+		{
+			name:    "missing secret file",
+			args:    []string{"--upstream-url", "https://radkit.example.com"},
+			env:     map[string]string{"RADKIT_ACCESS_CLIENT_ID": "client-1", "RADKIT_ACCESS_CLIENT_SECRET_FILE": missingFile},
+			wantErr: []string{"RADKIT_ACCESS_CLIENT_SECRET_FILE"},
+		},
+		{
+			name:    "client ID without its secret",
+			args:    []string{"--upstream-url", "https://radkit.example.com"},
+			env:     map[string]string{"RADKIT_ACCESS_CLIENT_ID": "client-1"},
+			wantErr: []string{"RADKIT_ACCESS_CLIENT_SECRET"},
+		},
+		{
+			name:    "client secret without its ID",
+			args:    []string{"--upstream-url", "https://radkit.example.com"},
+			env:     map[string]string{"RADKIT_ACCESS_CLIENT_SECRET": testClientSecret},
+			wantErr: []string{"RADKIT_ACCESS_CLIENT_ID"},
+		},
+		{
+			name:    "no credentials",
+			args:    []string{"--upstream-url", "https://radkit.example.com"},
+			wantErr: []string{"RADKIT_ACCESS_CLIENT_ID", "RADKIT_ACCESS_API_TOKEN"},
+		},
+		{
+			name:    "client secret as a flag",
+			args:    []string{"--emulator", "--client-secret", testClientSecret},
+			wantErr: []string{"flag provided but not defined", "client-secret"},
+		},
+		{
+			name:    "client secret as a flag with =",
+			args:    []string{"--emulator", "--client-secret=" + testClientSecret},
+			wantErr: []string{"flag provided but not defined", "client-secret"},
+		},
+		{
+			name:    "API token as a flag",
+			args:    []string{"--emulator", "--api-token=" + testAPIToken},
+			wantErr: []string{"flag provided but not defined", "api-token"},
+		},
+		{
+			name:    "malformed boolean in the environment",
+			env:     map[string]string{"RADKIT_FACADE_EMULATOR": "maybe"},
+			wantErr: []string{"RADKIT_FACADE_EMULATOR"},
+		},
+		{
+			name:    "positional arguments",
+			args:    []string{"--emulator", "serve"},
+			wantErr: []string{"unexpected arguments", "serve"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			c, err := parseConfig(tt.args, envOf(tt.env), &stderr)
+			errText := ""
+			if err != nil {
+				errText = err.Error()
+			}
+			assertNoSecrets(t, errText, stderr.String())
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("parseConfig: %v", err)
+				}
+				tt.check(t, c)
+				return
+			}
+			if err == nil {
+				t.Fatalf("parseConfig succeeded, want an error mentioning %q", tt.wantErr)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(errText, w) {
+					t.Errorf("error %q does not mention %q", errText, w)
+				}
+			}
+		})
+	}
+}
+
+// TestRunFails runs the whole command with configurations that must stop
+// it before it serves: run returns an error (main exits 2), nothing goes to
+// stdout, and no secret shows anywhere.
+func TestRunFails(t *testing.T) {
+	secretFile := writeSecretFile(t, "client-secret", testClientSecret+"\n")
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	busy := lis.Addr().String()
+	withSecrets := map[string]string{
+		"RADKIT_ACCESS_CLIENT_ID":     "client-1",
+		"RADKIT_ACCESS_CLIENT_SECRET": testClientSecret,
+		"RADKIT_ACCESS_API_TOKEN":     testAPIToken,
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr []string
+	}{
+		{"no upstream", nil, withSecrets, []string{"--upstream-url", "--emulator"}},
+		{"bad log format", []string{"--emulator", "--log-format", "xml"}, withSecrets, []string{"--log-format", "xml"}},
+		{"bad log format from the environment", []string{"--emulator"},
+			map[string]string{"RADKIT_FACADE_LOG_FORMAT": "yaml", "RADKIT_ACCESS_API_TOKEN": testAPIToken}, []string{"--log-format", "yaml"}},
+		{"bad log level", []string{"--emulator", "--log-level", "loud"}, withSecrets, []string{"--log-level", "loud"}},
+		{"secret and secret file", []string{"--upstream-url", "https://radkit.example.com"},
+			map[string]string{"RADKIT_ACCESS_CLIENT_ID": "client-1", "RADKIT_ACCESS_CLIENT_SECRET": testClientSecret, "RADKIT_ACCESS_CLIENT_SECRET_FILE": secretFile},
+			[]string{"RADKIT_ACCESS_CLIENT_SECRET_FILE"}},
+		{"listen address in use", []string{"--upstream-url", "https://radkit.example.com", "--grpc-addr", busy},
+			withSecrets, []string{"gRPC listener", busy}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			err := run(ctx, tt.args, envOf(tt.env), &stdout, &stderr)
+			if err == nil {
+				t.Fatalf("run succeeded, want an error mentioning %q", tt.wantErr)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout %q, want nothing", stdout.String())
+			}
+			assertNoSecrets(t, err.Error(), stdout.String(), stderr.String())
+		})
+	}
+}
+
+func TestRunVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	// --version needs no upstream, and must not start anything.
+	if err := run(context.Background(), []string{"--version"}, envOf(nil), &stdout, &stderr); err != nil {
+		t.Fatalf("run --version: %v", err)
+	}
+	if got, want := stdout.String(), "radkit-access-facade "+version+"\n"; got != want {
+		t.Errorf("stdout %q, want %q", got, want)
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("stderr %q, want nothing", stderr.String())
+	}
+}
+
+func TestRunHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"--help"}, envOf(nil), &stdout, &stderr)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("run --help: %v, want flag.ErrHelp (main prints nothing more)", err)
+	}
+	// The usage names every way to pass a secret, and no flag takes one.
+	for _, w := range []string{"--upstream-url", "--emulator", "RADKIT_ACCESS_CLIENT_SECRET", "RADKIT_ACCESS_API_TOKEN", "_FILE"} {
+		if !strings.Contains(stderr.String(), strings.TrimPrefix(w, "-")) {
+			t.Errorf("usage does not mention %s:\n%s", w, stderr.String())
+		}
+	}
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if f := strings.TrimSpace(line); strings.HasPrefix(f, "-") && (strings.Contains(f, "secret") || strings.Contains(f, "token")) {
+			t.Errorf("usage lists a flag that looks like it takes a secret: %q", f)
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that run's logger writes to while the
+// test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestRunServesUntilCancelled runs the whole command in emulator mode on
+// free loopback ports until its context ends, as SIGTERM ends it in main.
+func TestRunServesUntilCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	env := map[string]string{
+		"RADKIT_FACADE_EMULATOR":      "1",
+		"RADKIT_FACADE_LOG_FORMAT":    "json",
+		"RADKIT_ACCESS_CLIENT_ID":     "client-1",
+		"RADKIT_ACCESS_CLIENT_SECRET": testClientSecret, // ignored, with a warning, in emulator mode
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, envOf(env), stdout, stderr)
+	}()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(stderr.String(), `"msg":"serving"`) {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned before serving: %v\nstderr:\n%s", err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no serving log line within 30s\nstderr:\n%s", stderr.String())
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run after its context ended: %v, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return within 30s of its context ending")
+	}
+
+	logs := stderr.String()
+	for _, w := range []string{"EMULATOR MODE", "ignoring the configured upstream credentials", `"msg":"shutting down"`} {
+		if !strings.Contains(logs, w) {
+			t.Errorf("log does not contain %q:\n%s", w, logs)
+		}
+	}
+	if out := stdout.String(); out != "" {
+		t.Errorf("stdout %q, want nothing: logs go to stderr", out)
+	}
+	assertNoSecrets(t, logs)
+	if strings.Contains(logs, "emulator-secret") {
+		t.Errorf("log shows the emulator's client secret:\n%s", logs)
+	}
+}
