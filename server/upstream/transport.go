@@ -22,8 +22,12 @@ func NewTransport() *http.Transport {
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           dialer.DialContext,
 		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64,
+		// One host only. Over plain HTTP/1.1 each call in flight holds a
+		// connection; an idle pool smaller than the calls in flight makes
+		// every burst dial and close connections (measured in
+		// docs/performance.md). Over TLS, HTTP/2 multiplexes instead.
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
