@@ -19,9 +19,9 @@ import (
 func NewTransport() *http.Transport {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
+		Proxy:             http.ProxyFromEnvironment,
+		DialContext:       dialer.DialContext,
+		ForceAttemptHTTP2: true,
 		// One host only. Over plain HTTP/1.1 each call in flight holds a
 		// connection; an idle pool smaller than the calls in flight makes
 		// every burst dial and close connections (measured in
