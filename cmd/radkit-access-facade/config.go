@@ -136,6 +136,15 @@ Upstream credentials (environment only, never flags):
 	if err := errors.Join(envErrs...); err != nil {
 		return c, err
 	}
+	// The default limit is per authenticated caller. Anonymous callers
+	// (loopback without caller authentication) would be keyed by IP
+	// address, and on one host or behind a proxy they all share one: they
+	// are limited only when the operator asks for it.
+	rateSet := getenv("RADKIT_FACADE_RATE_LIMIT") != ""
+	fs.Visit(func(f *flag.Flag) { rateSet = rateSet || f.Name == "rate-limit" })
+	if !rateSet && c.facade.CallerKeysFile == "" && c.facade.ClientCAFile == "" {
+		c.facade.RateLimit = 0
+	}
 	switch {
 	case c.facade.RateLimit < 0:
 		return c, errors.New("--rate-limit must not be negative")

@@ -101,6 +101,54 @@ func TestParseConfig(t *testing.T) {
 			},
 		},
 		{
+			name: "no rate limit by default for anonymous callers",
+			args: []string{"--emulator"},
+			check: func(t *testing.T, c config) {
+				if c.facade.RateLimit != 0 {
+					t.Errorf("rate limit %v, want off without caller authentication", c.facade.RateLimit)
+				}
+			},
+		},
+		{
+			name: "default rate limit with caller keys",
+			args: []string{"--emulator", "--caller-keys-file", "callers.keys"},
+			check: func(t *testing.T, c config) {
+				if c.facade.RateLimit != defaultRateLimit || c.facade.RateBurst != defaultRateBurst {
+					t.Errorf("rate limit %v burst %d, want %v %d", c.facade.RateLimit, c.facade.RateBurst, float64(defaultRateLimit), defaultRateBurst)
+				}
+			},
+		},
+		{
+			name: "explicit rate limit for anonymous callers",
+			args: []string{"--emulator", "--rate-limit", "5", "--rate-burst", "7"},
+			check: func(t *testing.T, c config) {
+				if c.facade.RateLimit != 5 || c.facade.RateBurst != 7 {
+					t.Errorf("rate limit %v burst %d, want 5 7", c.facade.RateLimit, c.facade.RateBurst)
+				}
+			},
+		},
+		{
+			name: "rate limit from the environment",
+			args: []string{"--emulator"},
+			env:  map[string]string{"RADKIT_FACADE_RATE_LIMIT": "2.5", "RADKIT_FACADE_STATUS_CACHE_TTL": "1s", "RADKIT_FACADE_METRICS_ADDR": "127.0.0.1:9464"},
+			check: func(t *testing.T, c config) {
+				if c.facade.RateLimit != 2.5 || c.facade.StatusCacheTTL != time.Second || c.facade.MetricsAddr != "127.0.0.1:9464" {
+					t.Errorf("rate %v cache %v metrics %q, want them from the environment", c.facade.RateLimit, c.facade.StatusCacheTTL, c.facade.MetricsAddr)
+				}
+			},
+		},
+		{
+			name:    "malformed duration in the environment",
+			args:    []string{"--emulator"},
+			env:     map[string]string{"RADKIT_FACADE_STATUS_CACHE_TTL": "soon"},
+			wantErr: []string{"RADKIT_FACADE_STATUS_CACHE_TTL"},
+		},
+		{
+			name:    "negative rate limit",
+			args:    []string{"--emulator", "--rate-limit", "-1"},
+			wantErr: []string{"--rate-limit"},
+		},
+		{
 			name: "emulator from the environment",
 			env:  map[string]string{"RADKIT_FACADE_EMULATOR": "true"},
 			check: func(t *testing.T, c config) {
