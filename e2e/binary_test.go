@@ -19,6 +19,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/server"
 )
 
 // sentinelSecret is a client secret given to the binary through the
@@ -149,8 +150,13 @@ func TestBinary(t *testing.T) {
 	defer cancel()
 
 	waitServing(t, conn)
-	if resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-		t.Errorf("health Check: %v, %v; want SERVING", resp, err)
+	// The names the Kubernetes probes use (deploy/kubernetes): "" for
+	// readiness, "liveness" for liveness; and the service itself.
+	for _, service := range []string{"", server.LivenessService, accessv1.AccessService_ServiceDesc.ServiceName} {
+		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: service})
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("health Check %q: %v, %v; want SERVING", service, resp, err)
+		}
 	}
 
 	stdout, stderr, exit := runGRPCurl(t, "", "-plaintext", p.grpcAddr, "list")

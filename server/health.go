@@ -12,13 +12,22 @@ import (
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 )
 
+// LivenessService is the grpc.health.v1 service name for liveness probes.
+// It is SERVING for as long as the gRPC server serves, whatever the
+// upstream does: restarting a replica does not bring RADKit Access Cloud
+// back, and every restart costs a token fetch. Readiness is published under
+// "" and the AccessService name instead. Kubernetes:
+// `livenessProbe: {grpc: {port: 9090, service: liveness}}`.
+const LivenessService = "liveness"
+
 // ReadinessCheck reports nil when the facade can serve calls. Checks must be
 // cheap when all is well: they run every few seconds.
 type ReadinessCheck func(ctx context.Context) error
 
 // Readiness decides whether the facade is ready, and publishes the answer
 // to the gRPC health service (for the whole server, "", and for
-// radkit.access.v1.AccessService) and to HTTP readiness probes.
+// radkit.access.v1.AccessService) and to HTTP readiness probes. It also
+// publishes LivenessService, SERVING until Shutdown.
 //
 // The facade is ready once upstream discovery succeeded and an access token
 // is held, and stays ready while every check passes. While not ready it
@@ -50,6 +59,7 @@ func NewReadiness(hs *health.Server, logger *slog.Logger, checks ...ReadinessChe
 		timeout: 5 * time.Second,
 		reason:  "starting",
 	}
+	hs.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_SERVING)
 	r.publish(false)
 	return r
 }
@@ -94,7 +104,8 @@ func (r *Readiness) Run(ctx context.Context) {
 }
 
 // Shutdown marks the facade not ready at once, so that load balancers stop
-// sending new calls while in-flight ones drain.
+// sending new calls while in-flight ones drain. Every health service name,
+// LivenessService included, turns NOT_SERVING and stays so.
 func (r *Readiness) Shutdown() {
 	r.mu.Lock()
 	r.ready, r.reason = false, "shutting down"

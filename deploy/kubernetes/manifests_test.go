@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/server"
 )
 
 // object is the part of a Kubernetes object that every manifest has.
@@ -258,10 +261,18 @@ func TestDeployment(t *testing.T) {
 	rp := c.ReadinessProbe
 	if rp == nil || rp.GRPC == nil || rp.GRPC.Port != 9090 {
 		t.Error("readinessProbe is not a native gRPC probe on port 9090")
+	} else if svc := rp.GRPC.Service; svc != nil && *svc != "" && *svc != accessv1.AccessService_ServiceDesc.ServiceName {
+		t.Errorf("readinessProbe gRPC service %q: want \"\" or %q, the names that follow readiness", *svc, accessv1.AccessService_ServiceDesc.ServiceName)
 	}
-	if lp := c.LivenessProbe; lp == nil || (lp.GRPC == nil && lp.HTTPGet == nil) {
+	// Liveness must not follow the upstream: only the health service name
+	// server.LivenessService (or HTTP /healthz) stays SERVING through an
+	// upstream outage.
+	switch lp := c.LivenessProbe; {
+	case lp == nil || (lp.GRPC == nil && lp.HTTPGet == nil):
 		t.Error("livenessProbe missing, or neither gRPC nor HTTP")
-	} else if lp.HTTPGet != nil && lp.HTTPGet.Path != "/healthz" {
+	case lp.GRPC != nil && (lp.GRPC.Port != 9090 || lp.GRPC.Service == nil || *lp.GRPC.Service != server.LivenessService):
+		t.Errorf("livenessProbe gRPC port %d service %v: want 9090 and %q, which does not follow the upstream", lp.GRPC.Port, lp.GRPC.Service, server.LivenessService)
+	case lp.HTTPGet != nil && lp.HTTPGet.Path != "/healthz":
 		t.Errorf("livenessProbe path %q: want /healthz, which does not follow the upstream", lp.HTTPGet.Path)
 	}
 	for _, kind := range []string{"cpu", "memory"} {

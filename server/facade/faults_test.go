@@ -56,6 +56,14 @@ func TestUpstreamDownAtStart(t *testing.T) {
 	if got := resp.GetStatus(); got != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Fatalf("health with the upstream down = %s, want NOT_SERVING", got)
 	}
+	// Liveness does not follow the upstream: a restart would not help.
+	resp, err = h.health.Check(callCtx(t), &healthpb.HealthCheckRequest{Service: server.LivenessService})
+	if err != nil {
+		t.Fatalf("health Check %q: %v", server.LivenessService, err)
+	}
+	if got := resp.GetStatus(); got != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("liveness with the upstream down = %s, want SERVING", got)
+	}
 
 	// Watch from now on; the first message is the current status.
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
