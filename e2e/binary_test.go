@@ -266,9 +266,10 @@ func TestBinaryRefusesToStart(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			bin := facadeBinary(t) // built before the clock starts
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, facadeBinary(t), tt.args...)
+			cmd := exec.CommandContext(ctx, bin, tt.args...)
 			cmd.Env = binaryEnv(tt.env...)
 			out, err := cmd.CombinedOutput()
 			var ee *exec.ExitError

@@ -593,9 +593,12 @@ func callGRPCurl(t *testing.T, h *harness, c rpcCase, req map[string]any) outcom
 // directory) and returns its output and exit status.
 func runGRPCurl(t *testing.T, dir string, args ...string) (stdout, stderr []byte, exit int) {
 	t.Helper()
+	// Build (or find) grpcurl before the clock starts: a cold build takes
+	// longer than a call may.
+	bin := grpcurlBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, grpcurlBinary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
 	cmd.WaitDelay = 5 * time.Second
 	var out, errb bytes.Buffer

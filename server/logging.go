@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 
 	"github.com/radkit/radkit-access-facade/server/resilience"
 	"github.com/radkit/radkit-access-facade/server/upstream"
@@ -96,21 +98,31 @@ func (ci *callInfo) fields() logging.Fields {
 // call when it finishes: method, gRPC code, duration, the upstream's HTTP
 // status and the caller. Request and response payloads are never logged:
 // they carry OTPs and tokens.
+//
+// grpc.health.v1 calls are logged at debug level, whatever their code:
+// probes and load balancers check every few seconds per replica, and a line
+// each would bury the calls that matter.
 func UnaryLogger(logger *slog.Logger) grpc.UnaryServerInterceptor {
 	log := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		logger.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
-	inner := logging.UnaryServerInterceptor(log,
-		logging.WithLogOnEvents(logging.FinishCall),
-		logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
-			if ci := callInfoFrom(ctx); ci != nil {
-				return ci.fields()
-			}
-			return nil
-		}),
-	)
+	fields := logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
+		if ci := callInfoFrom(ctx); ci != nil {
+			return ci.fields()
+		}
+		return nil
+	})
+	calls := logging.UnaryServerInterceptor(log, logging.WithLogOnEvents(logging.FinishCall), fields)
+	probes := logging.UnaryServerInterceptor(log, logging.WithLogOnEvents(logging.FinishCall), fields,
+		logging.WithLevels(func(codes.Code) logging.Level { return logging.LevelDebug }))
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		ctx, _ = withCallInfo(ctx)
-		return inner(ctx, req, info, handler)
+		if strings.HasPrefix(info.FullMethod, healthMethodPrefix) {
+			return probes(ctx, req, info, handler)
+		}
+		return calls(ctx, req, info, handler)
 	}
 }
+
+// healthMethodPrefix starts the full method name of every grpc.health.v1 call.
+const healthMethodPrefix = "/grpc.health.v1.Health/"

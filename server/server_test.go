@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
@@ -183,5 +184,34 @@ func TestGetServiceStatusReportsFalseFields(t *testing.T) {
 		if resp.GetServiceId() != tt.id || resp.GetActive() != tt.active || resp.GetOnline() != tt.online {
 			t.Errorf("%s: got %v, want active=%v online=%v", tt.id, resp, tt.active, tt.online)
 		}
+	}
+}
+
+// TestHealthCallsLoggedAtDebug: probes check every few seconds; their log
+// lines are debug, every other call's info (or above, by code).
+func TestHealthCallsLoggedAtDebug(t *testing.T) {
+	tests := []struct {
+		level     slog.Level
+		method    string
+		wantLines int
+	}{
+		{slog.LevelInfo, healthpb.Health_Check_FullMethodName, 0},
+		{slog.LevelInfo, healthpb.Health_Watch_FullMethodName, 0},
+		{slog.LevelDebug, healthpb.Health_Check_FullMethodName, 1},
+		{slog.LevelInfo, accessv1.AccessService_GetServiceStatus_FullMethodName, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.level.String()+tt.method, func(t *testing.T) {
+			logs := &syncBuffer{}
+			logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: tt.level}))
+			_, err := UnaryLogger(logger)(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: tt.method},
+				func(context.Context, any) (any, error) { return nil, nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(logs.records(t)); got != tt.wantLines {
+				t.Errorf("%d log lines at level %s, want %d: %s", got, tt.level, tt.wantLines, logs)
+			}
+		})
 	}
 }

@@ -120,9 +120,16 @@ func (b *bench) measure(ctx context.Context) (*Report, error) {
 	defer cl.close()
 	modes := cl.modes()
 
-	// The grid: every mode at every level.
+	// The grid: every mode at every level, and H (the floor of the added
+	// latency) at 1 in flight next to A and B.
+	levelModes := func(n int) []mode {
+		if n == 1 {
+			return append(slices.Clip(modes), cl.floorMode())
+		}
+		return modes
+	}
 	for _, n := range o.inflight {
-		for _, m := range modes {
+		for _, m := range levelModes(n) {
 			c, err := b.cell(ctx, p, m, n, 1)
 			if err != nil {
 				return nil, err
@@ -146,9 +153,10 @@ func (b *bench) measure(ctx context.Context) (*Report, error) {
 			rep.Cells = append(rep.Cells, c)
 		}
 	}
-	// A and B at 1 in flight for the added latency, if the grid lacks them.
+	// A, B and H at 1 in flight for the added latency, if the grid lacks
+	// them.
 	if !slices.Contains(o.inflight, 1) {
-		for _, m := range modes[:2] {
+		for _, m := range []mode{modes[0], modes[1], cl.floorMode()} {
 			c, err := b.cell(ctx, p, m, 1, 1)
 			if err != nil {
 				return nil, err

@@ -287,6 +287,19 @@ func (b *bench) gridTargets(rep *Report) []Target {
 		t.Status, t.Measured = "N/A", "no cells at 1 in flight"
 	}
 	ts = append(ts, t)
+	// What of the added latency is the facade's own: B - A less one
+	// no-op gRPC round trip (H), which any facade in front of a REST API
+	// adds whatever it does.
+	if h, okH := findCell(rep.Cells, "H", 1); okA && okB && okH {
+		own := bc.P50 - a.P50 - h.P50
+		ts = append(ts, Target{
+			Name:     "added p50 beyond one no-op gRPC round trip (B - A - H)",
+			Target:   "(measured)",
+			Value:    own.Seconds(),
+			Measured: fmt.Sprintf("%s (H, a health Check, %s)", fmtDur(own), fmtDur(h.P50)),
+			Status:   "INFO",
+		})
+	}
 	var errs int64
 	for _, c := range rep.Cells {
 		errs += c.Errors
