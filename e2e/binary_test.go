@@ -135,6 +135,9 @@ func (p *facadeProcess) terminate(t *testing.T) int {
 // TestBinary runs the facade binary in emulator mode and probes it the way
 // an operator and a load balancer would, then stops it with SIGTERM.
 func TestBinary(t *testing.T) {
+	// Built before any clock starts: with a cold module cache, building
+	// grpcurl alone takes longer than the calls' deadline below.
+	grpcurlBinary(t)
 	p, err := startBinary(t,
 		[]string{"--emulator", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"},
 		binaryEnv("RADKIT_ACCESS_CLIENT_ID=ignored-client", "RADKIT_ACCESS_CLIENT_SECRET="+sentinelSecret))
