@@ -135,7 +135,7 @@ func (p *facadeProcess) terminate(t *testing.T) int {
 // TestBinary runs the facade binary in emulator mode and probes it the way
 // an operator and a load balancer would, then stops it with SIGTERM.
 func TestBinary(t *testing.T) {
-	// Built before any clock starts: with a cold module cache, building
+	// Built before any clock starts: with a cold build cache, building
 	// grpcurl alone takes longer than the calls' deadline below.
 	grpcurlBinary(t)
 	p, err := startBinary(t,
