@@ -237,7 +237,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if delay > 0 && !sleepCtx(r, delay) {
 		e.stats[route].cancelled.Add(1)
 		e.log.Debug("emulator: request cancelled during latency", "route", route, "delay", delay)
-		return
+		// Returning would let net/http send an implicit empty 200, which a
+		// client still connected (a held request at shutdown) would take
+		// for an answer. Abort instead: the connection or stream is dropped
+		// and nothing is sent.
+		panic(http.ErrAbortHandler)
 	}
 	var rep reply
 	if fault.Status != 0 {
