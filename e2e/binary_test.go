@@ -19,6 +19,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
 )
 
@@ -30,7 +31,7 @@ const sentinelSecret = "sentinel-client-secret-3f9a1c"
 // JSON.
 type facadeProcess struct {
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *testkit.Buffer
 	exited         chan struct{} // closed when the process has exited
 	waitErr        error         // set before exited is closed
 
@@ -56,7 +57,7 @@ func binaryEnv(extra ...string) []string {
 // running.
 func startBinary(t *testing.T, args, env []string) (*facadeProcess, error) {
 	t.Helper()
-	p := &facadeProcess{stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	p := &facadeProcess{stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(facadeBinary(t), append([]string{"--log-format", "json"}, args...)...)
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/facade"
 )
@@ -149,25 +149,6 @@ func grpcurlBinary(t testing.TB) string {
 	return testBinaries.grpcurl
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers:
-// loggers and child processes write while tests read.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // harness is one facade in emulator mode on loopback, served by Run in the
 // background, with a Go gRPC connection and an HTTP client for it. Each
 // test case gets its own, so that faults, caches and circuit state never
@@ -175,7 +156,7 @@ func (b *syncBuffer) String() string {
 type harness struct {
 	f    *facade.Facade
 	emu  *emulator.Emulator
-	logs *syncBuffer
+	logs *testkit.Buffer
 
 	conn   *grpc.ClientConn
 	client accessv1.AccessServiceClient
@@ -196,7 +177,7 @@ type harness struct {
 // the upstream client secret.
 func newHarness(t *testing.T, beforeRun func(*emulator.Emulator)) *harness {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	f, err := facade.New(ctx, facade.Config{

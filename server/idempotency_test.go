@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/idempotency"
 	"github.com/radkit/radkit-access-facade/server/upstream"
@@ -29,42 +29,19 @@ import (
 // that tests can act as different callers through a real gRPC server.
 const testCallerHeader = "x-test-caller"
 
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // otpEnv is a Server behind a real gRPC server on 127.0.0.1, calling the
 // emulator through a real upstream client, with a fake clock for the
 // idempotency store.
 type otpEnv struct {
 	emu    *emulator.Emulator
 	client accessv1.AccessServiceClient
-	clock  *fakeClock
-	audit  *syncBuffer
+	clock  *testkit.Clock
+	audit  *testkit.Buffer
 }
 
 func newOTPEnv(t *testing.T, maxEntries int) *otpEnv {
 	t.Helper()
-	emu, err := emulator.New(emulator.Config{Seed: emulator.DefaultSeed()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := httptest.NewServer(emu)
-	t.Cleanup(up.Close)
+	emu, up := testkit.StartEmulator(t, emulator.Config{})
 	seed := emulator.DefaultSeed()
 	uc, err := upstream.New(upstream.Config{BaseURL: up.URL, ClientID: seed.Clients[0].ID, ClientSecret: seed.Clients[0].Secret})
 	if err != nil {
@@ -72,8 +49,8 @@ func newOTPEnv(t *testing.T, maxEntries int) *otpEnv {
 	}
 	t.Cleanup(func() { _ = uc.Close() })
 
-	clock := &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-	audit := &syncBuffer{}
+	clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	audit := &testkit.Buffer{}
 	s := New(Config{Upstream: uc, AuditLog: slog.New(slog.NewJSONHandler(audit, nil))})
 	// The production Store, with the clock swapped for one the test moves.
 	s.otps = idempotency.New(idempotency.Config{TTL: idempotency.DefaultTTL, MaxEntries: maxEntries, Now: clock.Now})
@@ -160,7 +137,7 @@ func TestGenerateOTPWithRequestIDReturnsTheFirstOTP(t *testing.T) {
 	if len(env.emu.OTPs()) != 1 {
 		t.Errorf("the emulator minted %d OTPs, want 1", len(env.emu.OTPs()))
 	}
-	recs := env.audit.records(t)
+	recs := env.audit.Records(t)
 	if len(recs) != 2 || recs[0]["replayed"] != false || recs[1]["replayed"] != true {
 		t.Errorf("audit records %v, want the second marked replayed", recs)
 	}

@@ -1,13 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -16,64 +12,23 @@ import (
 	"google.golang.org/grpc/status"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// records decodes the JSON log lines written so far.
-func (b *syncBuffer) records(t *testing.T) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line is not JSON: %q", line)
-		}
-		out = append(out, rec)
-	}
-	return out
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testServer is a Server on a real upstream client talking to the emulator
 // on loopback, with its audit log captured.
-func testServer(t *testing.T) (*Server, *emulator.Emulator, *syncBuffer) {
+func testServer(t *testing.T) (*Server, *emulator.Emulator, *testkit.Buffer) {
 	t.Helper()
-	emu, err := emulator.New(emulator.Config{Seed: emulator.DefaultSeed()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
+	emu, srv := testkit.StartEmulator(t, emulator.Config{})
 	seed := emulator.DefaultSeed()
 	client, err := upstream.New(upstream.Config{BaseURL: srv.URL, ClientID: seed.Clients[0].ID, ClientSecret: seed.Clients[0].Secret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = client.Close() })
-	audit := &syncBuffer{}
+	audit := &testkit.Buffer{}
 	return New(Config{Upstream: client, AuditLog: slog.New(slog.NewJSONHandler(audit, nil))}), emu, audit
 }
 
@@ -94,7 +49,7 @@ func call[Req, Resp any](t *testing.T, logger *slog.Logger, caller, method strin
 
 func TestGenerateOTPAuditsWithoutTheOTP(t *testing.T) {
 	s, emu, audit := testServer(t)
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 
 	req := &accessv1.GenerateOTPRequest{Owner: "user+lab@example.com", EndpointId: "ep-1", Description: "lab router", RequestId: "req-1"}
@@ -107,7 +62,7 @@ func TestGenerateOTPAuditsWithoutTheOTP(t *testing.T) {
 		t.Fatalf("the emulator minted %+v (known %v), want the request's owner, endpoint and description", rec, ok)
 	}
 
-	records := audit.records(t)
+	records := audit.Records(t)
 	if len(records) != 1 {
 		t.Fatalf("%d audit records, want 1: %s", len(records), audit)
 	}
@@ -124,7 +79,7 @@ func TestGenerateOTPAuditsWithoutTheOTP(t *testing.T) {
 		}
 	}
 
-	lines := logs.records(t)
+	lines := logs.Records(t)
 	if len(lines) != 1 || lines[0]["grpc.method"] != "GenerateOTP" || lines[0]["grpc.code"] != "OK" ||
 		lines[0]["upstream.status"] != float64(200) || lines[0]["caller"] != "ci-bot" {
 		t.Errorf("call log %v, want one line with method, code, upstream status and caller", lines)
@@ -139,7 +94,7 @@ func TestRevokeTokenAuditsAFingerprintOnly(t *testing.T) {
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("revoking an unknown token: %v, want INVALID_ARGUMENT (upstream 400)", err)
 	}
-	records := audit.records(t)
+	records := audit.Records(t)
 	if len(records) != 1 || records[0]["outcome"] != "InvalidArgument" || records[0]["token_sha256_prefix"] != tokenFingerprint(token) {
 		t.Fatalf("audit %v, want one InvalidArgument record with the token's fingerprint", records)
 	}
@@ -202,14 +157,14 @@ func TestHealthCallsLoggedAtDebug(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.level.String()+tt.method, func(t *testing.T) {
-			logs := &syncBuffer{}
+			logs := &testkit.Buffer{}
 			logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: tt.level}))
 			_, err := UnaryLogger(logger)(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: tt.method},
 				func(context.Context, any) (any, error) { return nil, nil })
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := len(logs.records(t)); got != tt.wantLines {
+			if got := len(logs.Records(t)); got != tt.wantLines {
 				t.Errorf("%d log lines at level %s, want %d: %s", got, tt.level, tt.wantLines, logs)
 			}
 		})

@@ -9,10 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/facade"
 )
 
@@ -399,31 +399,12 @@ func TestRunHelp(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer that run's logger writes to while the
-// test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestRunServesUntilCancelled runs the whole command in emulator mode on
 // free loopback ports until its context ends, as SIGTERM ends it in main.
 func TestRunServesUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	stdout, stderr := &testkit.Buffer{}, &testkit.Buffer{}
 	env := map[string]string{
 		"RADKIT_FACADE_EMULATOR":      "1",
 		"RADKIT_FACADE_LOG_FORMAT":    "json",

@@ -1,7 +1,6 @@
 package callerauth_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -16,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +30,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/callerauth"
 )
@@ -54,26 +53,8 @@ func (whoAmI) GetServiceStatus(ctx context.Context, _ *accessv1.GetServiceStatus
 	return &accessv1.GetServiceStatusResponse{ServiceId: id}, nil
 }
 
-// lockedBuffer collects log output from concurrent calls.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newLogger() (*slog.Logger, *lockedBuffer) {
-	buf := &lockedBuffer{}
+func newLogger() (*slog.Logger, *testkit.Buffer) {
+	buf := &testkit.Buffer{}
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
 
@@ -92,7 +73,7 @@ func writeKeys(t *testing.T, path string, lines ...string) {
 
 // newAuthenticator writes a keys file with lines and returns an
 // Authenticator reading it, its path, and its log output.
-func newAuthenticator(t *testing.T, trustCerts bool, lines ...string) (*callerauth.Authenticator, string, *lockedBuffer) {
+func newAuthenticator(t *testing.T, trustCerts bool, lines ...string) (*callerauth.Authenticator, string, *testkit.Buffer) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "caller-keys")
 	writeKeys(t, path, lines...)
@@ -107,7 +88,7 @@ func newAuthenticator(t *testing.T, trustCerts bool, lines ...string) (*callerau
 // startGRPC serves whoAmI and the health service on 127.0.0.1 behind the
 // facade's interceptor order (logger, then authentication) and returns the
 // address and the server's log output.
-func startGRPC(t *testing.T, auth *callerauth.Authenticator, creds credentials.TransportCredentials) (string, *lockedBuffer) {
+func startGRPC(t *testing.T, auth *callerauth.Authenticator, creds credentials.TransportCredentials) (string, *testkit.Buffer) {
 	t.Helper()
 	logger, logs := newLogger()
 	opts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(server.UnaryLogger(logger), auth.UnaryServerInterceptor())}

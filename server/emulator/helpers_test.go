@@ -8,10 +8,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 )
 
@@ -20,26 +20,6 @@ const (
 	clientSecret = "emulator-secret"
 	apiToken     = "emulator-api-token"
 )
-
-// fakeClock is a settable clock for Config.Now.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // env is an emulator on a loopback httptest server and a client for it.
 type env struct {
@@ -50,19 +30,9 @@ type env struct {
 
 func newEnv(t *testing.T, cfg emulator.Config) *env {
 	t.Helper()
-	if cfg.Seed.Services == nil && cfg.Seed.Clients == nil && cfg.Seed.APITokens == nil {
-		cfg.Seed = emulator.DefaultSeed()
-	}
-	emu, err := emulator.New(cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	srv := httptest.NewServer(emu)
+	emu, srv := testkit.StartEmulator(t, cfg)
 	tr := &http.Transport{}
-	t.Cleanup(func() {
-		tr.CloseIdleConnections()
-		srv.Close()
-	})
+	t.Cleanup(tr.CloseIdleConnections)
 	return &env{emu: emu, srv: srv, client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
 }
 

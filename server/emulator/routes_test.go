@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 )
 
@@ -332,7 +333,7 @@ func TestRevoke(t *testing.T) {
 }
 
 func TestExpiryAndRevokeAll(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock(time.Now())
 	e := newEnv(t, emulator.Config{TokenLifetime: 1500 * time.Millisecond, Now: clock.Now})
 	status := func(tok string) response {
 		return e.do(t, request{method: http.MethodGet, path: "/public/admin/service/status/123-123-123", header: bearer(tok)})

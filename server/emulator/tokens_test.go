@@ -10,6 +10,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 )
 
@@ -41,7 +42,7 @@ func keyFromJWKS(t *testing.T, e *env) (string, *ecdsa.PublicKey) {
 }
 
 func TestJWTVerifiableWithJWKS(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock(time.Now())
 	e := newEnv(t, emulator.Config{Now: clock.Now})
 	kid, pub := keyFromJWKS(t, e)
 	if !pub.Equal(e.emu.PublicKey()) {

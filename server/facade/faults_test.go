@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/facade"
@@ -173,7 +174,7 @@ func TestSlowUpstreamCallerDeadline(t *testing.T) {
 
 	// The emulator counts a request whose client went away during its
 	// latency; the facade's side of it ends a moment after the caller's.
-	waitFor(t, 10*time.Second, "the emulator to see the status request cancelled", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the emulator to see the status request cancelled", func() bool {
 		return emu.Cancelled(emulator.RouteStatus) == 1
 	})
 	if got := emu.Calls(emulator.RouteStatus) - before; got != 1 {
@@ -207,7 +208,7 @@ func TestTokenEndpointOutageRecovery(t *testing.T) {
 	// Calls keep succeeding on the cached token until it is used up; then
 	// every call needs a new token and fails.
 	var err error
-	waitFor(t, 20*time.Second, "a call to fail once the token ran out", func() bool {
+	testkit.Eventually(t, 20*time.Second, "a call to fail once the token ran out", func() bool {
 		_, err = h.status(liveService)
 		return err != nil
 	})
@@ -219,7 +220,7 @@ func TestTokenEndpointOutageRecovery(t *testing.T) {
 	}
 
 	up.emu.ResetRouteFaults(emulator.RouteToken)
-	waitFor(t, 30*time.Second, "calls to succeed after the outage", func() bool {
+	testkit.Eventually(t, 30*time.Second, "calls to succeed after the outage", func() bool {
 		_, err = h.status(liveService)
 		return err == nil
 	})
@@ -413,7 +414,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	bin := buildFacade(t)
 	grpcAddr, httpAddr := reservePort(t), reservePort(t)
 
-	var stderr, stdout syncBuffer
+	var stderr, stdout testkit.Buffer
 	cmd := exec.Command(bin, "--emulator", "--rate-limit", "0", "--log-format", "json",
 		"--grpc-addr", grpcAddr, "--http-addr", httpAddr)
 	cmd.Env = []string{} // nothing from the test's environment, secrets least of all
@@ -436,8 +437,8 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	})
 
 	var emuURL string
-	waitFor(t, readyTimeout, "the EMULATOR MODE log line", func() bool {
-		for _, line := range jsonLines(stderr.String()) {
+	testkit.Eventually(t, readyTimeout, "the EMULATOR MODE log line", func() bool {
+		for _, line := range testkit.JSONLines(stderr.String()) {
 			if msg, _ := line["msg"].(string); strings.HasPrefix(msg, "EMULATOR MODE") {
 				emuURL, _ = line["emulator_url"].(string)
 				return true
@@ -490,13 +491,13 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		}()
 	}
 	// Every call is held in the emulator's latency: all are in flight.
-	waitFor(t, callTimeout, "all calls to reach the upstream", func() bool {
+	testkit.Eventually(t, callTimeout, "all calls to reach the upstream", func() bool {
 		return emulatorCalls(t, admin, emuURL, emulator.RouteStatus)-before >= inFlight
 	})
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
-	waitFor(t, stopTimeout, "the shutting down log line", func() bool {
+	testkit.Eventually(t, stopTimeout, "the shutting down log line", func() bool {
 		return strings.Contains(stderr.String(), `"msg":"shutting down"`)
 	})
 

@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/facade"
@@ -40,9 +40,6 @@ const (
 	stopTimeout = 30 * time.Second
 	// callTimeout is the deadline of a call that is expected to finish.
 	callTimeout = 20 * time.Second
-	// pollInterval is the pause between two looks at a condition that
-	// becomes true by itself.
-	pollInterval = 20 * time.Millisecond
 )
 
 // liveService is a service of emulator.DefaultSeed that is active and
@@ -56,39 +53,6 @@ func checkGoroutines(t *testing.T) {
 	t.Helper()
 	baseline := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, baseline) })
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers and readers:
-// loggers and child processes write while tests read.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write appends p.
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns everything written so far.
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// jsonLines decodes every line of s that is a JSON object, skipping others.
-func jsonLines(s string) []map[string]any {
-	var out []map[string]any
-	for _, line := range strings.Split(s, "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 // tail returns at most the last n bytes of s.
@@ -114,24 +78,10 @@ func reservePort(t *testing.T) string {
 	return addr
 }
 
-// waitFor polls cond until it is true, failing t after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(pollInterval)
-	}
-}
-
 // callCtx returns a context for one call that is expected to finish.
 func callCtx(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-	t.Cleanup(cancel)
-	return ctx
+	return testkit.Context(t, callTimeout)
 }
 
 // upstreamServer is an emulator of the test's own, served on a loopback
@@ -177,7 +127,7 @@ func testSeed(clientID, clientSecret, apiToken string) emulator.Seed {
 // a gRPC connection and an HTTP client for it, and its log captured.
 type harness struct {
 	f      *facade.Facade
-	logs   *syncBuffer
+	logs   *testkit.Buffer
 	conn   *grpc.ClientConn
 	client accessv1.AccessServiceClient
 	health healthpb.HealthClient
@@ -192,7 +142,7 @@ type harness struct {
 // a JSON logger at debug level writing to h.logs.
 func startFacade(t *testing.T, cfg facade.Config) *harness {
 	t.Helper()
-	h := &harness{logs: &syncBuffer{}}
+	h := &harness{logs: &testkit.Buffer{}}
 	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.RateLimit = 0
 	if cfg.Logger == nil {

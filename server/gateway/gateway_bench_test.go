@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/upstream"
@@ -25,12 +26,7 @@ import (
 // facade does) and over TCP loopback. Each iteration is one
 // GET /v1/services/{id}/status served end to end, emulator included.
 func BenchmarkGatewayModes(b *testing.B) {
-	emu, err := emulator.New(emulator.Config{Seed: emulator.DefaultSeed()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	upstreamSrv := httptest.NewServer(emu)
-	b.Cleanup(upstreamSrv.Close)
+	_, upstreamSrv := testkit.StartEmulator(b, emulator.Config{})
 	seed := emulator.DefaultSeed()
 	client, err := upstream.New(upstream.Config{BaseURL: upstreamSrv.URL, ClientID: seed.Clients[0].ID, ClientSecret: seed.Clients[0].Secret})
 	if err != nil {
@@ -46,10 +42,7 @@ func BenchmarkGatewayModes(b *testing.B) {
 	grpcServer := grpc.NewServer(grpc.ChainUnaryInterceptor(interceptor))
 	accessv1.RegisterAccessServiceServer(grpcServer, svc)
 	inner := bufconn.Listen(1 << 20)
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
+	tcp := testkit.Listen(b)
 	go func() { _ = grpcServer.Serve(inner) }()
 	go func() { _ = grpcServer.Serve(tcp) }()
 	b.Cleanup(grpcServer.Stop)

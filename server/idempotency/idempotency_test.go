@@ -11,30 +11,11 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/idempotency"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// clock is a fake clock that moves only when told to.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // minter is a call that counts its runs and returns a new value each time.
 type minter struct{ calls atomic.Int64 }
@@ -83,7 +64,7 @@ func TestDoRemembersSuccesses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := newClock()
+			clk := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 			s := idempotency.New(idempotency.Config{TTL: ttl, Now: clk.Now})
 			var m minter
 			for i, st := range tt.steps {
@@ -272,7 +253,7 @@ func TestDoWaitIsBoundedByTheCallersContext(t *testing.T) {
 }
 
 func TestDoRefusesNewKeysWhenFull(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	const ttl = 10 * time.Minute
 	s := idempotency.New(idempotency.Config{TTL: ttl, MaxEntries: 3, Now: clk.Now})
 	var m minter
@@ -305,7 +286,7 @@ func TestDoRefusesNewKeysWhenFull(t *testing.T) {
 }
 
 func TestDoEvictsEveryExpiredEntry(t *testing.T) {
-	clk := newClock()
+	clk := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	s := idempotency.New(idempotency.Config{TTL: time.Minute, MaxEntries: 1000, Now: clk.Now})
 	var m minter
 	for i := range 1000 {

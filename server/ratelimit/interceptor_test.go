@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/gateway"
 	"github.com/radkit/radkit-access-facade/server/ratelimit"
@@ -255,7 +256,7 @@ func TestUnaryServerInterceptor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newFakeClock()
+			clock := testkit.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 			l := ratelimit.New(ratelimit.Config{
 				Rate: tt.rate, Burst: tt.burst, MaxKeys: tt.maxKeys,
 				Key: callerKey, Now: clock.Now,
@@ -294,7 +295,7 @@ func TestUnaryServerInterceptor(t *testing.T) {
 // TestHealthNeverLimited checks that a caller over its limit can still run
 // health checks: probes must not fail because of a busy caller.
 func TestHealthNeverLimited(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 	l := ratelimit.New(ratelimit.Config{Rate: 1, Burst: 1, Key: callerKey, Now: clock.Now})
 	ts := startServer(t, l)
 	if err := ts.getStatus(t, "alice"); err != nil {
@@ -325,7 +326,7 @@ func TestHealthNeverLimited(t *testing.T) {
 // call from this process comes from 127.0.0.1, whatever its port, so the
 // calls share one bucket.
 func TestPeerKeyOverGRPC(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 	l := ratelimit.New(ratelimit.Config{Rate: 1, Burst: 2, Now: clock.Now}) // Key nil: PeerKey
 	a := startServer(t, l)
 	if err := a.getStatus(t, "alice"); err != nil {
@@ -341,7 +342,7 @@ func TestPeerKeyOverGRPC(t *testing.T) {
 // gateway's peer gives the key, and a limited call is HTTP 429 with the
 // ErrorInfo and RetryInfo in the JSON body.
 func TestGateway(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 	l := ratelimit.New(ratelimit.Config{Rate: 1, Burst: 1, Now: clock.Now}) // Key nil: PeerKey
 	svc := &countingService{}
 	h, err := gateway.New(context.Background(), gateway.Config{
@@ -419,7 +420,7 @@ func TestGateway(t *testing.T) {
 // in the status message.
 func TestMessageBoundsKey(t *testing.T) {
 	long := strings.Repeat("é", 2000) // multi-byte, to catch a cut mid-rune
-	clock := newFakeClock()
+	clock := testkit.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 	l := ratelimit.New(ratelimit.Config{
 		Rate: 1, Burst: 1, Now: clock.Now,
 		Key: func(context.Context) string { return long },

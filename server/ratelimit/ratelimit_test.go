@@ -12,31 +12,9 @@ import (
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc/peer"
 
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/ratelimit"
 )
-
-// fakeClock is a clock that moves only when told, so that no token is
-// refilled behind a test's back on a slow machine.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func TestAllow(t *testing.T) {
 	// op is one step: advance the clock, then call Allow for key.
@@ -181,7 +159,7 @@ func TestAllow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newFakeClock()
+			clock := testkit.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 			tt.cfg.Now = clock.Now
 			l := ratelimit.New(tt.cfg)
 			for i, o := range tt.ops {
@@ -219,7 +197,7 @@ func TestAllowConcurrent(t *testing.T) {
 		perG       = 100
 		keys       = 4
 	)
-	clock := newFakeClock() // frozen: no refill during the test
+	clock := testkit.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)) // frozen: no refill during the test
 	l := ratelimit.New(ratelimit.Config{Rate: 1, Burst: burst, MaxKeys: keys, Now: clock.Now})
 	var allowed [keys]atomic.Int64
 	var wg sync.WaitGroup
@@ -248,7 +226,7 @@ func TestAllowConcurrent(t *testing.T) {
 // addresses would, and checks that the Limiter holds at most MaxKeys.
 func TestAllowBoundedMemory(t *testing.T) {
 	const maxKeys = 100
-	clock := newFakeClock()
+	clock := testkit.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 	l := ratelimit.New(ratelimit.Config{Rate: 1, Burst: 5, MaxKeys: maxKeys, Now: clock.Now})
 	for i := range 10 * maxKeys {
 		if ok, _ := l.Allow(fmt.Sprint("10.0.", i/256, ".", i%256)); !ok {
@@ -264,7 +242,7 @@ func TestAllowBoundedMemory(t *testing.T) {
 }
 
 func TestDefaultMaxKeys(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 	l := ratelimit.New(ratelimit.Config{Rate: 1, Burst: 1, Now: clock.Now})
 	for i := range ratelimit.DefaultMaxKeys + 10 {
 		l.Allow(fmt.Sprint(i))

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
@@ -80,22 +81,14 @@ func fast() Config {
 // than stalls.
 func testCtx(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
+	return testkit.Context(t, 30*time.Second)
 }
 
 // eventually polls cond until it holds, failing the test after a generous
 // bound.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 15*time.Second, what, cond)
 }
 
 // waiters is how many callers wait on the status flight for serviceID.
@@ -146,19 +139,13 @@ func (g *gate) wrap(next http.Handler) http.Handler {
 // refused" from a closed loopback port, then dials for real.
 type refusingDialer struct {
 	refuse atomic.Int32
-	closed string // address of a port nobody listens on
+	closed string // address of a port nobody listens on, reserved until the test ends
 	dialer net.Dialer
 }
 
 func newRefusingDialer(t *testing.T) *refusingDialer {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
-	return &refusingDialer{closed: addr}
+	return &refusingDialer{closed: testkit.ClosedAddr(t)}
 }
 
 func (d *refusingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -172,7 +159,7 @@ func (d *refusingDialer) DialContext(ctx context.Context, network, addr string) 
 // revoke.
 func accessToken(t *testing.T, e *env) string {
 	t.Helper()
-	req, err := http.NewRequestWithContext(testCtx(t), http.MethodPost, e.srv.URL+string(emulator.RouteToken),
+	req, err := http.NewRequestWithContext(testkit.Context(t, 30*time.Second), http.MethodPost, e.srv.URL+string(emulator.RouteToken),
 		strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
 	if err != nil {
 		t.Fatal(err)

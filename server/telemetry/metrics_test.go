@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/telemetry"
 	"github.com/radkit/radkit-access-facade/server/upstream"
@@ -27,14 +28,8 @@ const (
 // startEmulator serves the emulator with its default seed on 127.0.0.1.
 func startEmulator(t *testing.T) (*httptest.Server, emulator.Client) {
 	t.Helper()
-	seed := emulator.DefaultSeed()
-	emu, err := emulator.New(emulator.Config{Seed: seed})
-	if err != nil {
-		t.Fatalf("emulator.New: %v", err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
-	return srv, seed.Clients[0]
+	_, srv := testkit.StartEmulator(t, emulator.Config{})
+	return srv, emulator.DefaultSeed().Clients[0]
 }
 
 // fetchToken gets an access token straight from the emulator, bypassing

@@ -2,9 +2,9 @@ package upstream_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"testing"
 
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
@@ -14,12 +14,7 @@ import (
 func newBenchClient(b *testing.B) *upstream.Client {
 	b.Helper()
 	seed := emulator.DefaultSeed()
-	emu, err := emulator.New(emulator.Config{Seed: seed})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	b.Cleanup(srv.Close)
+	_, srv := testkit.StartEmulator(b, emulator.Config{Seed: seed})
 	c, err := upstream.New(upstream.Config{BaseURL: srv.URL, ClientID: seed.Clients[0].ID, ClientSecret: seed.Clients[0].Secret})
 	if err != nil {
 		b.Fatal(err)

@@ -14,29 +14,12 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-func ctxTimeout(t *testing.T, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// closedAddr returns a loopback address where nothing listens.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 func TestCredentialModes(t *testing.T) {
@@ -52,7 +35,7 @@ func TestCredentialModes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t)
 			c := newClient(t, f.config(tc.mode))
-			ctx := ctxTimeout(t, 5*time.Second)
+			ctx := testkit.Context(t, 5*time.Second)
 			if _, ok := c.TokenInfo(); ok {
 				t.Fatal("TokenInfo before any fetch: ok = true")
 			}
@@ -118,7 +101,7 @@ func TestDiscovery(t *testing.T) {
 		f := newFake(t)
 		f.set(func() { f.issuer = "https://evil.example.com" })
 		c := newClient(t, f.config(modeCC))
-		ctx := ctxTimeout(t, 5*time.Second)
+		ctx := testkit.Context(t, 5*time.Second)
 		err := c.Ready(ctx)
 		checkErr(t, err)
 		if !errors.Is(err, ErrDiscovery) || !strings.Contains(err.Error(), "issuer") {
@@ -147,7 +130,7 @@ func TestDiscovery(t *testing.T) {
 			f.discDoc = func(base string) map[string]any { return map[string]any{"issuer": base} }
 		})
 		c := newClient(t, f.config(modeCC))
-		ctx := ctxTimeout(t, 5*time.Second)
+		ctx := testkit.Context(t, 5*time.Second)
 		if err := c.Ready(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +146,7 @@ func TestDiscovery(t *testing.T) {
 			}
 		})
 		c := newClient(t, f.config(modeCC))
-		ctx := ctxTimeout(t, 5*time.Second)
+		ctx := testkit.Context(t, 5*time.Second)
 		if err := c.Ready(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +182,7 @@ func TestDiscovery(t *testing.T) {
 			f := newFake(t)
 			f.handle("discovery", tc.handle)
 			c := newClient(t, f.config(modeCC))
-			err := c.Ready(ctxTimeout(t, 5*time.Second))
+			err := c.Ready(testkit.Context(t, 5*time.Second))
 			checkErr(t, err)
 			if !errors.Is(err, ErrDiscovery) {
 				t.Errorf("err = %v, want ErrDiscovery", err)
@@ -228,7 +211,7 @@ func TestDiscovery(t *testing.T) {
 			f.serveDiscovery(w, r)
 		})
 		c := newClient(t, f.config(modeCC))
-		ctx := ctxTimeout(t, 5*time.Second)
+		ctx := testkit.Context(t, 5*time.Second)
 		var wg sync.WaitGroup
 		for range 50 {
 			wg.Go(func() {
@@ -262,7 +245,7 @@ func TestConcurrentFirstCallsFetchOnce(t *testing.T) {
 			f := newFake(t)
 			f.tokenDelay.Store(int64(100 * time.Millisecond))
 			c := newClient(t, f.config(m))
-			ctx := ctxTimeout(t, 10*time.Second)
+			ctx := testkit.Context(t, 10*time.Second)
 			start := make(chan struct{})
 			var wg sync.WaitGroup
 			for i := range 200 {
@@ -295,7 +278,7 @@ func TestBackgroundRefresh(t *testing.T) {
 	cfg := f.config(modeCC)
 	cfg.RefreshFraction = 0.3 // refresh due at 0.6s, token used until 1.3s
 	c := newClient(t, cfg)
-	ctx := ctxTimeout(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	if err := c.Ready(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +314,7 @@ func TestBackgroundRefreshFailureKeepsToken(t *testing.T) {
 	cfg := f.config(modeCC)
 	cfg.RefreshFraction = 0.1 // refresh due at 0.6s, token used until 3.3s
 	c := newClient(t, cfg)
-	ctx := ctxTimeout(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	if err := c.Ready(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +347,7 @@ func TestUnauthorizedRetry(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t)
 			c := newClient(t, f.config(modeCC))
-			ctx := ctxTimeout(t, 5*time.Second)
+			ctx := testkit.Context(t, 5*time.Second)
 			if err := c.Ready(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -386,7 +369,7 @@ func TestUnauthorizedRetry(t *testing.T) {
 	t.Run("only the cached token is dropped", func(t *testing.T) {
 		f := newFake(t)
 		c := newClient(t, f.config(modeCC))
-		if err := c.Ready(ctxTimeout(t, 5*time.Second)); err != nil {
+		if err := c.Ready(testkit.Context(t, 5*time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		c.tokens.invalidate(&token{access: "other"})
@@ -402,7 +385,7 @@ func TestRevoke(t *testing.T) {
 		for _, m := range []mode{modeCC, modeBoth} {
 			f := newFake(t)
 			c := newClient(t, f.config(m))
-			ctx := ctxTimeout(t, 5*time.Second)
+			ctx := testkit.Context(t, 5*time.Second)
 			if err := c.Ready(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -430,7 +413,7 @@ func TestRevoke(t *testing.T) {
 	t.Run("revoking another token keeps the cached one", func(t *testing.T) {
 		f := newFake(t)
 		c := newClient(t, f.config(modeCC))
-		ctx := ctxTimeout(t, 5*time.Second)
+		ctx := testkit.Context(t, 5*time.Second)
 		if err := c.Ready(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -445,7 +428,7 @@ func TestRevoke(t *testing.T) {
 	t.Run("api token only", func(t *testing.T) {
 		f := newFake(t)
 		c := newClient(t, f.config(modeAPI))
-		err := c.RevokeToken(ctxTimeout(t, 5*time.Second), cached)
+		err := c.RevokeToken(testkit.Context(t, 5*time.Second), cached)
 		checkErr(t, err)
 		if !errors.Is(err, ErrRevokeNeedsClientCredentials) {
 			t.Errorf("err = %v", err)
@@ -457,14 +440,14 @@ func TestRevoke(t *testing.T) {
 	t.Run("empty token", func(t *testing.T) {
 		f := newFake(t)
 		c := newClient(t, f.config(modeCC))
-		if err := c.RevokeToken(ctxTimeout(t, 5*time.Second), ""); !errors.Is(err, ErrInvalidArgument) {
+		if err := c.RevokeToken(testkit.Context(t, 5*time.Second), ""); !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("err = %v", err)
 		}
 	})
 	t.Run("upstream refuses: token not in the error", func(t *testing.T) {
 		f := newFake(t)
 		c := newClient(t, f.config(modeCC))
-		err := c.RevokeToken(ctxTimeout(t, 5*time.Second), "unknown-"+secretMarker)
+		err := c.RevokeToken(testkit.Context(t, 5*time.Second), "unknown-"+secretMarker)
 		checkErr(t, err)
 		var e *Error
 		if !errors.As(err, &e) || e.Op != "revoke" || e.StatusCode != 400 || e.Details != "Token unknown or expired" {
@@ -473,14 +456,14 @@ func TestRevoke(t *testing.T) {
 	})
 	t.Run("transport failure: token not in the error", func(t *testing.T) {
 		f := newFake(t)
-		dead := closedAddr(t)
+		dead := testkit.ClosedAddr(t)
 		f.set(func() {
 			f.discDoc = func(base string) map[string]any {
 				return map[string]any{"issuer": base, "revocation_endpoint": "http://" + dead + "/oauth2/revoke"}
 			}
 		})
 		c := newClient(t, f.config(modeCC))
-		err := c.RevokeToken(ctxTimeout(t, 5*time.Second), cached)
+		err := c.RevokeToken(testkit.Context(t, 5*time.Second), cached)
 		checkErr(t, err)
 		var te *TransportError
 		if !errors.As(err, &te) || te.Op != "revoke" || !te.BeforeSend || !errors.Is(err, syscall.ECONNREFUSED) {
@@ -510,7 +493,7 @@ func TestUpstreamErrors(t *testing.T) {
 					writeErr(w, code, details, retry)
 				})
 				c := newClient(t, f.config(modeCC))
-				ctx := ctxTimeout(t, 5*time.Second)
+				ctx := testkit.Context(t, 5*time.Second)
 				var err error
 				switch op {
 				case "otp", "token":
@@ -570,7 +553,7 @@ func TestUpstreamErrors(t *testing.T) {
 				fmt.Fprint(w, tc.body)
 			})
 			c := newClient(t, f.config(modeCC))
-			ctx := ctxTimeout(t, 5*time.Second)
+			ctx := testkit.Context(t, 5*time.Second)
 			var err error
 			if tc.route == "status" {
 				_, err = c.ServiceStatus(ctx, "svc")
@@ -629,7 +612,7 @@ func TestMalformedResponses(t *testing.T) {
 			cfg := f.config(tc.mode)
 			cfg.MaxResponseBytes = tc.maxBytes
 			c := newClient(t, cfg)
-			ctx := ctxTimeout(t, 5*time.Second)
+			ctx := testkit.Context(t, 5*time.Second)
 			var err error
 			switch tc.route {
 			case "status":
@@ -670,7 +653,7 @@ func TestTrailingCommasAccepted(t *testing.T) {
 }`)
 			})
 			c := newClient(t, f.config(m))
-			ctx := ctxTimeout(t, 5*time.Second)
+			ctx := testkit.Context(t, 5*time.Second)
 			// The fake's OTP and status answers carry the guide's trailing commas.
 			if otp, err := c.GenerateOTP(ctx, OTPRequest{Owner: "o", EndpointID: "e", Description: "d"}); err != nil || otp != "otp-for-e" {
 				t.Fatalf("GenerateOTP = %q, %v", otp, err)
@@ -720,7 +703,7 @@ func TestTokenLifetime(t *testing.T) {
 				f.handle("apitoken", h)
 				c := newClient(t, f.config(m))
 				before := time.Now()
-				if err := c.Ready(ctxTimeout(t, 5*time.Second)); err != nil {
+				if err := c.Ready(testkit.Context(t, 5*time.Second)); err != nil {
 					t.Fatal(err)
 				}
 				info, ok := c.TokenInfo()
@@ -758,7 +741,7 @@ func TestPathEscaping(t *testing.T) {
 		t.Run(tc.id, func(t *testing.T) {
 			f := newFake(t)
 			c := newClient(t, f.config(modeCC))
-			st, err := c.ServiceStatus(ctxTimeout(t, 5*time.Second), tc.id)
+			st, err := c.ServiceStatus(testkit.Context(t, 5*time.Second), tc.id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -778,7 +761,7 @@ func TestPathEscaping(t *testing.T) {
 		f := newFake(t)
 		c := newClient(t, f.config(modeCC))
 		for _, id := range []string{"", ".", ".."} {
-			_, err := c.ServiceStatus(ctxTimeout(t, 5*time.Second), id)
+			_, err := c.ServiceStatus(testkit.Context(t, 5*time.Second), id)
 			if !errors.Is(err, ErrInvalidArgument) {
 				t.Errorf("ServiceStatus(%q) = %v, want ErrInvalidArgument", id, err)
 			}
@@ -856,13 +839,13 @@ func TestTransportFailures(t *testing.T) {
 			f := newFake(t)
 			f.handle(tc.route, tc.handler)
 			c := newClient(t, f.config(modeCC))
-			ctx := ctxTimeout(t, 5*time.Second)
+			ctx := testkit.Context(t, 5*time.Second)
 			if tc.route == "otp" || tc.route == "status" {
 				if err := c.Ready(ctx); err != nil {
 					t.Fatal(err)
 				}
 			}
-			ctx = ctxTimeout(t, tc.timeout)
+			ctx = testkit.Context(t, tc.timeout)
 			start := time.Now()
 			var err error
 			if tc.route == "status" {
@@ -887,8 +870,8 @@ func TestTransportFailures(t *testing.T) {
 		})
 	}
 	t.Run("refused: discovery", func(t *testing.T) {
-		c := newClient(t, Config{BaseURL: "http://" + closedAddr(t), ClientID: testClientID, ClientSecret: testClientSecret})
-		err := c.Ready(ctxTimeout(t, 5*time.Second))
+		c := newClient(t, Config{BaseURL: "http://" + testkit.ClosedAddr(t), ClientID: testClientID, ClientSecret: testClientSecret})
+		err := c.Ready(testkit.Context(t, 5*time.Second))
 		checkErr(t, err)
 		var te *TransportError
 		if !errors.Is(err, ErrDiscovery) || !errors.As(err, &te) || !te.BeforeSend || te.Op != "discovery" || !errors.Is(err, syscall.ECONNREFUSED) {
@@ -897,14 +880,14 @@ func TestTransportFailures(t *testing.T) {
 	})
 	t.Run("refused: token endpoint", func(t *testing.T) {
 		f := newFake(t)
-		dead := closedAddr(t)
+		dead := testkit.ClosedAddr(t)
 		f.set(func() {
 			f.discDoc = func(base string) map[string]any {
 				return map[string]any{"issuer": base, "token_endpoint": "http://" + dead + "/oauth2/token"}
 			}
 		})
 		c := newClient(t, f.config(modeCC))
-		err := c.Ready(ctxTimeout(t, 5*time.Second))
+		err := c.Ready(testkit.Context(t, 5*time.Second))
 		checkErr(t, err)
 		var te *TransportError
 		if !errors.As(err, &te) || !te.BeforeSend || te.Op != "token" || !errors.Is(err, syscall.ECONNREFUSED) {
@@ -913,7 +896,7 @@ func TestTransportFailures(t *testing.T) {
 	})
 	t.Run("refused: call", func(t *testing.T) {
 		f := newFake(t)
-		dead := closedAddr(t)
+		dead := testkit.ClosedAddr(t)
 		var refuse sync.Mutex
 		refusing := false
 		tr := NewTransport()
@@ -931,7 +914,7 @@ func TestTransportFailures(t *testing.T) {
 		cfg := f.config(modeCC)
 		cfg.HTTPClient = &http.Client{Transport: tr}
 		c := newClient(t, cfg)
-		ctx := ctxTimeout(t, 5*time.Second)
+		ctx := testkit.Context(t, 5*time.Second)
 		if err := c.Ready(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -955,7 +938,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := ctxTimeout(t, 5*time.Second)
+	ctx := testkit.Context(t, 5*time.Second)
 	if err := c.Ready(ctx); err != nil {
 		t.Fatal(err)
 	}

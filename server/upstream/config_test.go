@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 )
 
 func TestConfigValidation(t *testing.T) {
@@ -104,7 +106,7 @@ func TestNewTransport(t *testing.T) {
 func TestNewDoesNoIO(t *testing.T) {
 	// An address that would hang or fail if dialled: New must not touch it.
 	start := time.Now()
-	c, err := New(Config{BaseURL: "http://" + closedAddr(t), APIToken: testAPIToken})
+	c, err := New(Config{BaseURL: "http://" + testkit.ClosedAddr(t), APIToken: testAPIToken})
 	if err != nil {
 		t.Fatal(err)
 	}

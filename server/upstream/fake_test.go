@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 )
 
 // Every secret in this suite contains "SECRET", so that one substring check
@@ -329,24 +331,6 @@ func (f *fake) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// logBuffer collects log output, goroutine-safe.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type mode int
 
 const (
@@ -358,7 +342,7 @@ const (
 // config returns a Config for f in the given mode, logging at debug level
 // into a buffer that is checked for secrets when the test ends.
 func (f *fake) config(m mode) Config {
-	logs := &logBuffer{}
+	logs := &testkit.Buffer{}
 	f.t.Cleanup(func() {
 		if s := logs.String(); strings.Contains(s, secretMarker) {
 			f.t.Errorf("a secret leaked into the logs:\n%s", s)

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/internal/flight"
 )
 
@@ -18,18 +19,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // testTimeout bounds every wait in these tests: generous for a loaded
 // machine, short enough that a broken Group fails instead of hanging.
 const testTimeout = 10 * time.Second
-
-// waitFor polls cond until it holds, failing the test after testTimeout.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 // waitIdle is g.Wait bounded by testTimeout.
 func waitIdle[K comparable, V any](t *testing.T, g *flight.Group[K, V]) {
@@ -80,7 +69,7 @@ func TestDoSharesOneCall(t *testing.T) {
 			results <- result{v, err, joined}
 		}()
 	}
-	waitFor(t, "every caller to wait for one call", func() bool { return g.Waiters("k") == callers })
+	testkit.Eventually(t, testTimeout, "every caller to wait for one call", func() bool { return g.Waiters("k") == callers })
 	close(release)
 	joined := 0
 	for range callers {
@@ -120,7 +109,7 @@ func TestLastCallerLeavingCancelsTheCall(t *testing.T) {
 	errs := make(chan error, 2)
 	go func() { _, err, _ := g.Do(ctx1, "k", fn); errs <- err }()
 	go func() { _, err, _ := g.Do(ctx2, "k", fn); errs <- err }()
-	waitFor(t, "both callers to wait", func() bool { return g.Waiters("k") == 2 })
+	testkit.Eventually(t, testTimeout, "both callers to wait", func() bool { return g.Waiters("k") == 2 })
 
 	cancel1()
 	if err := <-errs; !errors.Is(err, context.Canceled) {
@@ -174,7 +163,7 @@ func TestFinishKeepsAbandonedCallsRunning(t *testing.T) {
 	}
 	got := make(chan result, 1)
 	go func() { v, err, joined := g.Do(ctx2, "k", fn); got <- result{v, err, joined} }()
-	waitFor(t, "the later caller to join", func() bool { return g.Waiters("k") == 1 })
+	testkit.Eventually(t, testTimeout, "the later caller to join", func() bool { return g.Waiters("k") == 1 })
 	close(release)
 	if r := <-got; r.v != 7 || r.err != nil || !r.joined {
 		t.Errorf("later caller got (%d, %v, joined=%v), want (7, nil, true)", r.v, r.err, r.joined)
@@ -288,7 +277,7 @@ func TestLatestDeadline(t *testing.T) {
 				}
 				defer cancel()
 				go func() { g.Do(ctx, "k", fn); done <- struct{}{} }()
-				waitFor(t, "the caller to join", func() bool { return g.Waiters("k") == i+1 })
+				testkit.Eventually(t, testTimeout, "the caller to join", func() bool { return g.Waiters("k") == i+1 })
 			}
 			close(release)
 			got := <-observed
