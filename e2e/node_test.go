@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 )
 
 const testOTP = "abcd-1234-efgh-5678"
@@ -166,14 +167,7 @@ func TestNodeClient(t *testing.T) {
 // an error from Call, not a result.
 func TestNodeCallConnectionError(t *testing.T) {
 	node := NodeClient(t)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	addr := lis.Addr().String()
-	if err := lis.Close(); err != nil {
-		t.Fatalf("close listener: %v", err)
-	}
+	addr := testkit.ClosedAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if got, err := node.Call(ctx, addr, []NodeCall{{RPC: "RevokeToken"}}); err == nil {

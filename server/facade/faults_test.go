@@ -40,7 +40,10 @@ import (
 func TestUpstreamDownAtStart(t *testing.T) {
 	checkGoroutines(t)
 	const clientID, clientSecret = "down-at-start-client", "down-at-start-secret"
-	addr := reservePort(t)
+	// Reserved, not listened on: dials are refused until startUpstream
+	// takes the very port over, and no parallel test can take it meanwhile.
+	port := testkit.Reserve(t)
+	addr := port.Addr()
 	h := startFacade(t, facade.Config{
 		UpstreamURL:  "http://" + addr,
 		ClientID:     clientID,
@@ -81,7 +84,7 @@ func TestUpstreamDownAtStart(t *testing.T) {
 		t.Fatalf("health Watch started at %s, want NOT_SERVING", first.GetStatus())
 	}
 
-	startUpstream(t, emulator.Config{Seed: testSeed(clientID, clientSecret, "down-at-start-api-token")}, addr)
+	startUpstream(t, emulator.Config{Seed: testSeed(clientID, clientSecret, "down-at-start-api-token")}, port.Listen(t))
 	for {
 		msg, err := stream.Recv()
 		if err != nil {
@@ -193,7 +196,7 @@ func TestTokenEndpointOutageRecovery(t *testing.T) {
 		// Short, so that the token the facade holds runs out during the
 		// outage (the facade stops using it a little before that).
 		TokenLifetime: 2 * time.Second,
-	}, "127.0.0.1:0")
+	}, nil)
 	h := startFacade(t, facade.Config{UpstreamURL: up.url, ClientID: clientID, ClientSecret: clientSecret})
 	h.waitServing(t)
 	h.mustStatus(t)
@@ -412,11 +415,13 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	checkGoroutines(t)
 	const inFlight = 20
 	bin := buildFacade(t)
-	grpcAddr, httpAddr := reservePort(t), reservePort(t)
 
+	// Port 0: the binary picks its ports and logs them in its "serving"
+	// line, so that no other process can take them between a choice here
+	// and the binary's listen.
 	var stderr, stdout testkit.Buffer
 	cmd := exec.Command(bin, "--emulator", "--rate-limit", "0", "--log-format", "json",
-		"--grpc-addr", grpcAddr, "--http-addr", httpAddr)
+		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
 	cmd.Env = []string{} // nothing from the test's environment, secrets least of all
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
@@ -436,15 +441,17 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		}
 	})
 
-	var emuURL string
-	testkit.Eventually(t, readyTimeout, "the EMULATOR MODE log line", func() bool {
+	var emuURL, grpcAddr string
+	testkit.Eventually(t, readyTimeout, "the EMULATOR MODE and serving log lines", func() bool {
 		for _, line := range testkit.JSONLines(stderr.String()) {
-			if msg, _ := line["msg"].(string); strings.HasPrefix(msg, "EMULATOR MODE") {
+			switch msg, _ := line["msg"].(string); {
+			case strings.HasPrefix(msg, "EMULATOR MODE"):
 				emuURL, _ = line["emulator_url"].(string)
-				return true
+			case msg == "serving":
+				grpcAddr, _ = line["grpc_addr"].(string)
 			}
 		}
-		return false
+		return emuURL != "" && grpcAddr != ""
 	})
 	if !strings.HasPrefix(emuURL, "http://127.0.0.1:") {
 		t.Fatalf("emulator_url = %q, want a loopback URL", emuURL)

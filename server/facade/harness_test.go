@@ -63,21 +63,6 @@ func tail(s string, n int) string {
 	return "…" + s[len(s)-n:]
 }
 
-// reservePort returns a loopback address with a port that was free a
-// moment ago and on which nothing listens now.
-func reservePort(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("reserve a port: %v", err)
-	}
-	addr := lis.Addr().String()
-	if err := lis.Close(); err != nil {
-		t.Fatalf("release port %s: %v", addr, err)
-	}
-	return addr
-}
-
 // callCtx returns a context for one call that is expected to finish.
 func callCtx(t *testing.T) context.Context {
 	t.Helper()
@@ -92,17 +77,16 @@ type upstreamServer struct {
 	url string
 }
 
-// startUpstream serves an emulator made from cfg on addr (a loopback
-// address; port 0 picks one) until the test ends.
-func startUpstream(t *testing.T, cfg emulator.Config, addr string) *upstreamServer {
+// startUpstream serves an emulator made from cfg on lis (nil: a new
+// loopback listener) until the test ends.
+func startUpstream(t *testing.T, cfg emulator.Config, lis net.Listener) *upstreamServer {
 	t.Helper()
 	emu, err := emulator.New(cfg)
 	if err != nil {
 		t.Fatalf("emulator.New: %v", err)
 	}
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("emulator listener on %s: %v", addr, err)
+	if lis == nil {
+		lis = testkit.Listen(t)
 	}
 	srv := httptest.NewUnstartedServer(emu)
 	_ = srv.Listener.Close()

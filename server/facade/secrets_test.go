@@ -349,7 +349,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		APITokens: []emulator.APIToken{{Token: secretAPIToken, Identity: "secrets+token@example.com",
 			Claims: []string{emulator.ClaimOTP, emulator.ClaimStatus}}},
 	}
-	up := startUpstream(t, emulator.Config{Seed: seed}, "127.0.0.1:0")
+	up := startUpstream(t, emulator.Config{Seed: seed}, nil)
 
 	modes := []secretsMode{
 		{name: "client credentials", cfg: facade.Config{ClientID: secretClientID, ClientSecret: secretClient},

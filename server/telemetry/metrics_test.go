@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -176,12 +175,7 @@ func TestUpstreamMetrics(t *testing.T) {
 
 func TestUpstreamMetricsTransportFailureAndRejection(t *testing.T) {
 	// A port on which nothing listens: the dial fails.
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := "http://" + lis.Addr().String()
-	lis.Close()
+	dead := "http://" + testkit.ClosedAddr(t)
 
 	// A token endpoint that refuses the credentials.
 	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
