@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 )
 
 const (
@@ -95,8 +97,7 @@ type NodeResult struct {
 // NodeClient returns the Node.js client, installing its dependencies with
 // "npm ci" first (at most once per test process) unless node_modules is
 // already up to date with package-lock.json. When node or npm is not on
-// PATH, it fails the test if the CI environment variable is set and skips it
-// otherwise.
+// PATH, it skips the test, or fails it in CI (testkit.Skip).
 func NodeClient(t testing.TB) *Node {
 	t.Helper()
 	nodePath, err := exec.LookPath("node")
@@ -104,11 +105,7 @@ func NodeClient(t testing.TB) *Node {
 		_, err = exec.LookPath("npm")
 	}
 	if err != nil {
-		msg := fmt.Sprintf("e2e: the Node.js client needs node and npm on PATH: %v", err)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg + " (install Node.js 18 or later to run this test; it fails instead when CI is set)")
+		testkit.Skip(t, fmt.Sprintf("e2e: the Node.js client needs node and npm on PATH (install Node.js 18 or later): %v", err))
 	}
 
 	nodeSetup.once.Do(func() {

@@ -17,6 +17,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 )
 
 // The addresses the README's examples use, as the binary's defaults serve
@@ -117,11 +119,10 @@ func portFree(port string) bool {
 // facade binary in emulator mode, with the pinned grpcurl first in PATH,
 // and checks each one's output and exit status.
 func TestREADMEExamples(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("the README examples need curl, which is not on PATH: install it (Debian: apt-get install curl) to run them")
-	}
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("the README examples need bash, which is not on PATH")
+	for _, tool := range []string{"curl", "bash"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testkit.Skip(t, fmt.Sprintf("the README examples need %s, which is not on PATH (Debian: apt-get install %s)", tool, tool))
+		}
 	}
 	root := repoRoot(t)
 	examples, err := readmeExamples(filepath.Join(root, "README.md"))

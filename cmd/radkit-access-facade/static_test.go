@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 )
 
 // repoRoot is the repository root, relative to this package's directory.
@@ -287,11 +289,11 @@ func flagValue(words []string, flag string) string {
 // then runs --version to check the injected version.
 func TestStaticBinary(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the facade binary (about 20s); skipped with -short")
+		testkit.Skip(t, "builds the facade binary (about 20s); skipped with -short")
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("no go command in PATH")
+		testkit.Skip(t, "no go command in PATH")
 	}
 	stages := readDockerfile(t)
 	words, env := goBuild(t, stages[0])

@@ -410,7 +410,7 @@ func TestConnectionResetMidBody(t *testing.T) {
 // new call is refused, and the process exits 0.
 func TestSIGTERMUnderLoad(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and runs the binary")
+		testkit.Skip(t, "builds and runs the binary; skipped with -short")
 	}
 	checkGoroutines(t)
 	const inFlight = 20
