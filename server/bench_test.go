@@ -47,7 +47,7 @@ func BenchmarkValidateGenerateOTP(b *testing.B) {
 // failures a busy facade sees most: not found, rate limited with
 // Retry-After, unavailable, a transport failure and a timeout.
 func BenchmarkStatus(b *testing.B) {
-	upErr := func(op string, code int, details string, retry bool, after time.Duration) error {
+	upErr := func(op upstream.Op, code int, details string, retry bool, after time.Duration) error {
 		return fmt.Errorf("upstream: %s: %w", op, &upstream.Error{Op: op, StatusCode: code, Details: details, Retry: retry, RetryAfter: after})
 	}
 	cases := []struct {

@@ -76,11 +76,9 @@ type mapping struct {
 }
 
 // classify is the error table, in one place (README "Error mapping"). It
-// looks at the typed errors of the upstream client and of its resilience
-// layer only, never at strings.
+// asks the classifiers of the upstream client and of its resilience layer,
+// never strings or the error types' fields.
 func classify(err error) mapping {
-	var upErr *upstream.Error
-	var tErr *upstream.TransportError
 	switch {
 	case errors.Is(err, resilience.ErrCircuitOpen):
 		// The facade stopped calling a failing upstream for a while; nothing
@@ -96,29 +94,31 @@ func classify(err error) mapping {
 		return mapping{codes.InvalidArgument, ReasonInvalidRequest, false}
 	case errors.Is(err, upstream.ErrRevokeNeedsClientCredentials):
 		return mapping{codes.FailedPrecondition, ReasonRevocationNotConfigured, false}
-	case errors.As(err, &upErr):
-		return classifyStatus(upErr)
 	case errors.Is(err, upstream.ErrMalformedResponse):
 		return mapping{codes.Internal, ReasonMalformedResponse, false}
-	case errors.As(err, &tErr), errors.Is(err, upstream.ErrDiscovery):
+	case upstream.IsSetupFailure(err):
+		// Discovery and token endpoints answer for the facade's own
+		// set-up, never for anything the caller sent: our credentials or
+		// configuration are wrong, and the caller can only wait for
+		// operators.
+		return mapping{codes.Unavailable, ReasonCredentialsRejected, false}
+	case upstream.StatusCode(err) != 0:
+		return classifyStatus(err)
+	case upstream.IsUnanswered(err), errors.Is(err, upstream.ErrDiscovery):
 		return mapping{codes.Unavailable, ReasonUpstreamUnavailable, true}
 	default:
 		return mapping{codes.Internal, ReasonInternal, false}
 	}
 }
 
-// classifyStatus maps an upstream HTTP error answer.
-func classifyStatus(e *upstream.Error) mapping {
-	// Discovery and token endpoints answer for the facade's own set-up, never
-	// for anything the caller sent: a 4xx there means our credentials or
-	// configuration are wrong, and the caller can only wait for operators.
-	if e.Op == "token" || e.Op == "discovery" {
-		if e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500 {
-			return mapping{codes.Unavailable, ReasonUpstreamUnavailable, true}
-		}
-		return mapping{codes.Unavailable, ReasonCredentialsRejected, false}
-	}
-	switch code := e.StatusCode; {
+// classifyStatus maps an upstream HTTP error answer to a call (set-up
+// failures are classified before).
+func classifyStatus(err error) mapping {
+	switch code := upstream.StatusCode(err); {
+	case upstream.OpOf(err).IsSetup():
+		// 429 or 5xx from discovery or the token endpoint: the upstream
+		// is in trouble, whatever the call.
+		return mapping{codes.Unavailable, ReasonUpstreamUnavailable, true}
 	case code == http.StatusUnauthorized:
 		// The client already fetched a new token and retried once.
 		return mapping{codes.Unavailable, ReasonCredentialsRejected, false}
@@ -130,7 +130,7 @@ func classifyStatus(e *upstream.Error) mapping {
 		return mapping{codes.ResourceExhausted, ReasonUpstreamRateLimited, true}
 	case code == http.StatusBadGateway, code == http.StatusServiceUnavailable, code == http.StatusGatewayTimeout:
 		return mapping{codes.Unavailable, ReasonUpstreamUnavailable, true}
-	case code >= 500 && e.Retry:
+	case code >= 500 && upstream.RetryAdvised(err):
 		return mapping{codes.Unavailable, ReasonUpstreamUnavailable, true}
 	case code >= 500:
 		return mapping{codes.Internal, ReasonUpstreamError, false}
@@ -153,22 +153,18 @@ func Status(err error) error {
 	m := classify(err)
 	info := &errdetails.ErrorInfo{Reason: m.reason, Domain: ErrorDomain, Metadata: map[string]string{}}
 	msg := message(m)
-	retryAfter := time.Duration(0)
 
-	var upErr *upstream.Error
-	if errors.As(err, &upErr) {
-		info.Metadata[MetadataUpstreamStatus] = strconv.Itoa(upErr.StatusCode)
-		info.Metadata[MetadataUpstreamOp] = upErr.Op
-		if upErr.Details != "" {
-			info.Metadata[MetadataUpstreamDetails] = upErr.Details
-			msg += ": " + upErr.Details
-		}
-		retryAfter = upErr.RetryAfter
+	if op := upstream.OpOf(err); op != "" {
+		info.Metadata[MetadataUpstreamOp] = string(op)
 	}
-	var tErr *upstream.TransportError
-	if errors.As(err, &tErr) {
-		info.Metadata[MetadataUpstreamOp] = tErr.Op
+	if code := upstream.StatusCode(err); code != 0 {
+		info.Metadata[MetadataUpstreamStatus] = strconv.Itoa(code)
 	}
+	if d := upstream.Details(err); d != "" {
+		info.Metadata[MetadataUpstreamDetails] = d
+		msg += ": " + d
+	}
+	retryAfter := upstream.RetryAfter(err)
 	var openErr *resilience.CircuitOpenError
 	if errors.As(err, &openErr) {
 		// Until the breaker lets probes through; never less than the

@@ -18,7 +18,7 @@ import (
 )
 
 func TestStatusMapsEveryUpstreamFailure(t *testing.T) {
-	upErr := func(op string, code int, details string, retry bool, after time.Duration) error {
+	upErr := func(op upstream.Op, code int, details string, retry bool, after time.Duration) error {
 		// Wrapped as the client wraps it, to prove errors.As is used.
 		return fmt.Errorf("upstream: %s: %w", op, &upstream.Error{Op: op, StatusCode: code, Details: details, Retry: retry, RetryAfter: after})
 	}

@@ -57,21 +57,23 @@ func recordUpstream(ctx context.Context, okStatus int, err error) {
 	}
 	ci.mu.Lock()
 	defer ci.mu.Unlock()
-	var upErr *upstream.Error
-	var tErr *upstream.TransportError
-	switch {
-	case err == nil:
+	if err == nil {
 		ci.upstreamStatus = okStatus
-	case errors.As(err, &upErr):
-		ci.upstreamStatus = upErr.StatusCode
+		return
+	}
+	// The status of an unusable answer is logged too: the upstream did
+	// answer.
+	ci.upstreamStatus = upstream.StatusCode(err)
+	switch {
+	case errors.Is(err, upstream.ErrMalformedResponse):
+		ci.upstreamError = "malformed"
+	case ci.upstreamStatus != 0:
 	case errors.Is(err, resilience.ErrCircuitOpen):
 		ci.upstreamError = "circuit_open"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		ci.upstreamError = "deadline"
-	case errors.As(err, &tErr):
+	case upstream.IsUnanswered(err):
 		ci.upstreamError = "transport"
-	case errors.Is(err, upstream.ErrMalformedResponse):
-		ci.upstreamError = "malformed"
 	default:
 		ci.upstreamError = "other"
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -148,7 +147,6 @@ func (b *breaker) state() string { return b.cb.State().String() }
 // success, outcomeExcluded when the result says nothing about the
 // upstream's health, outcomeFailure when it shows upstream trouble.
 func outcome(ctx context.Context, err error) error {
-	var upErr *upstream.Error
 	switch {
 	case err == nil:
 		return nil
@@ -157,14 +155,11 @@ func outcome(ctx context.Context, err error) error {
 		// far the upstream had got is unknown, and a caller with short
 		// deadlines must not open the breaker for everyone.
 		return outcomeExcluded
-	case errors.Is(err, upstream.ErrInvalidArgument),
-		errors.Is(err, upstream.ErrRevokeNeedsClientCredentials),
-		errors.Is(err, upstream.ErrClosed):
+	case upstream.IsRefused(err):
 		return outcomeExcluded // nothing was sent
-	case errors.As(err, &upErr):
-		if upErr.StatusCode >= 500 || upErr.StatusCode == http.StatusTooManyRequests {
-			return outcomeFailure
-		}
+	case upstream.IsTransient(err):
+		return outcomeFailure
+	case upstream.StatusCode(err) != 0 && !errors.Is(err, upstream.ErrMalformedResponse):
 		// 4xx: the upstream is up and answered for the request (or our
 		// credentials); opening the breaker would not help anyone.
 		return nil

@@ -95,7 +95,7 @@ func (c *Client) endLocked(serviceID string, f *flight) {
 // cached before the flight ends, so that callers arriving after it find it
 // in the cache.
 func (c *Client) lookup(f *flight, serviceID string) (upstream.ServiceStatus, error) {
-	st, err := retry(f.ctx, c, "status", c.flightDeadline(f), retryIdempotent, func(ctx context.Context) (upstream.ServiceStatus, error) {
+	st, err := retry(f.ctx, c, upstream.OpStatus, c.flightDeadline(f), retryIdempotent, func(ctx context.Context) (upstream.ServiceStatus, error) {
 		return c.up.ServiceStatus(ctx, serviceID)
 	})
 	if err == nil && c.cache != nil {

@@ -161,7 +161,7 @@ func orDefault[T int | uint32 | float64 | time.Duration](v, def T) T {
 // GenerateOTP implements Upstream. It is retried only when the upstream
 // cannot have issued an OTP for the failed attempt, or said "retry": true.
 func (c *Client) GenerateOTP(ctx context.Context, r upstream.OTPRequest) (string, error) {
-	return retry(ctx, c, "otp", deadlineOf(ctx), retryUnsent, func(ctx context.Context) (string, error) {
+	return retry(ctx, c, upstream.OpOTP, deadlineOf(ctx), retryUnsent, func(ctx context.Context) (string, error) {
 		return c.up.GenerateOTP(ctx, r)
 	})
 }
@@ -170,7 +170,7 @@ func (c *Client) GenerateOTP(ctx context.Context, r upstream.OTPRequest) (string
 // when the failed attempt provably did nothing upstream, or the upstream
 // said "retry": true.
 func (c *Client) RevokeToken(ctx context.Context, token string) error {
-	_, err := retry(ctx, c, "revoke", deadlineOf(ctx), retryUnsent, func(ctx context.Context) (struct{}, error) {
+	_, err := retry(ctx, c, upstream.OpRevoke, deadlineOf(ctx), retryUnsent, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, c.up.RevokeToken(ctx, token)
 	})
 	return err

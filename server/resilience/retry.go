@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"time"
 
 	"github.com/radkit/radkit-access-facade/server/upstream"
@@ -17,7 +16,7 @@ import (
 // the backoff (see Config.BaseDelay), at least the upstream's Retry-After,
 // unless that sleep would end after deadline: then, as when ctx ends, it
 // stops at once. op names the call in errors.
-func retry[T any](ctx context.Context, c *Client, op string, deadline func() (time.Time, bool), retryable func(error) bool, call func(context.Context) (T, error)) (T, error) {
+func retry[T any](ctx context.Context, c *Client, op upstream.Op, deadline func() (time.Time, bool), retryable func(error) bool, call func(context.Context) (T, error)) (T, error) {
 	var zero T
 	for attempt := 1; ; attempt++ {
 		v, err := do(ctx, c.breaker, func() (T, error) {
@@ -31,7 +30,7 @@ func retry[T any](ctx context.Context, c *Client, op string, deadline func() (ti
 		if attempt >= c.maxAttempts || ctx.Err() != nil || errors.Is(err, ErrCircuitOpen) || !retryable(err) {
 			return zero, giveUp(op, attempt, err)
 		}
-		wait, ok := c.backoff(attempt-1, retryAfter(err))
+		wait, ok := c.backoff(attempt-1, upstream.RetryAfter(err))
 		if !ok {
 			return zero, giveUp(op, attempt, err)
 		}
@@ -46,7 +45,7 @@ func retry[T any](ctx context.Context, c *Client, op string, deadline func() (ti
 
 // giveUp returns the last attempt's error, with the attempt count when
 // there was more than one.
-func giveUp(op string, attempts int, err error) error {
+func giveUp(op upstream.Op, attempts int, err error) error {
 	if attempts == 1 {
 		return err
 	}
@@ -72,15 +71,6 @@ func (c *Client) backoff(n int, retryAfter time.Duration) (time.Duration, bool) 
 	return max(wait, retryAfter), true
 }
 
-// retryAfter is the upstream's Retry-After in err, or 0.
-func retryAfter(err error) time.Duration {
-	var upErr *upstream.Error
-	if errors.As(err, &upErr) {
-		return upErr.RetryAfter
-	}
-	return 0
-}
-
 // sleep waits for d, or until ctx ends, and then returns its error.
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
@@ -97,44 +87,24 @@ func sleep(ctx context.Context, d time.Duration) error {
 // status lookup): retry when the upstream is in trouble (5xx), rate
 // limiting (429), or did not answer at all.
 func retryIdempotent(err error) bool {
-	var upErr *upstream.Error
-	var tErr *upstream.TransportError
-	switch {
-	case errors.Is(err, upstream.ErrClosed):
-		return false
-	case errors.As(err, &upErr):
-		return upErr.StatusCode >= 500 || upErr.StatusCode == http.StatusTooManyRequests
-	case errors.As(err, &tErr):
-		return true
-	default:
+	if errors.Is(err, upstream.ErrClosed) {
 		return false
 	}
+	return upstream.IsTransient(err) || upstream.IsUnanswered(err)
 }
 
 // retryUnsent is the retry rule of a call that must not be repeated if it
 // may have taken effect (an OTP request, a revocation): retry only when the
-// call provably never reached its endpoint, or the upstream answered
-// "retry": true on a 5xx or 429.
+// call provably never reached its endpoint (and the failure is one a retry
+// may cure), or the upstream answered "retry": true on a 5xx or 429.
 func retryUnsent(err error) bool {
-	var upErr *upstream.Error
-	var tErr *upstream.TransportError
-	switch {
-	case errors.Is(err, upstream.ErrClosed):
-		return false
-	case errors.As(err, &upErr):
-		troubled := upErr.StatusCode >= 500 || upErr.StatusCode == http.StatusTooManyRequests
-		if preparing(upErr.Op) {
-			return troubled
-		}
-		return troubled && upErr.Retry
-	case errors.As(err, &tErr):
-		return tErr.BeforeSend || preparing(tErr.Op)
-	default:
+	if upstream.IsRefused(err) {
 		return false
 	}
+	if upstream.NeverReached(err) {
+		// A failed set-up step (discovery, token) is retried like any
+		// idempotent request: only when the upstream was in trouble.
+		return upstream.IsTransient(err) || upstream.IsUnanswered(err)
+	}
+	return upstream.IsTransient(err) && upstream.RetryAdvised(err)
 }
-
-// preparing reports whether op is a step that the client takes before it
-// sends the call itself (discovery, getting an access token): a call that
-// failed there was never sent.
-func preparing(op string) bool { return op == "token" || op == "discovery" }

@@ -320,7 +320,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestRetryRules(t *testing.T) {
-	upErr := func(op string, code int, retry bool) error {
+	upErr := func(op upstream.Op, code int, retry bool) error {
 		return fmt.Errorf("wrapped: %w", &upstream.Error{Op: op, StatusCode: code, Retry: retry})
 	}
 	tests := []struct {

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+
+	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 
 // Metric names exported by Metrics, besides the gRPC server metrics of
@@ -41,13 +43,13 @@ const (
 // that neither a service ID nor a token (the revocation URL carries one in
 // its query) ever reaches a label.
 const (
-	RouteDiscovery = "discovery" // GET .well-known/openid-configuration
-	RouteToken     = "token"     // client-credentials token endpoint
-	RouteAPIToken  = "api_token" // POST /auth/token
-	RouteOTP       = "otp"       // POST /public/otp/certificate
-	RouteStatus    = "status"    // GET /public/admin/service/status/{id}
-	RouteRevoke    = "revoke"    // revocation endpoint
-	RouteOther     = "other"     // anything else
+	RouteDiscovery = string(upstream.OpDiscovery) // GET .well-known/openid-configuration
+	RouteToken     = string(upstream.OpToken)     // client-credentials token endpoint
+	RouteAPIToken  = "api_token"                  // POST /auth/token
+	RouteOTP       = string(upstream.OpOTP)       // POST /public/otp/certificate
+	RouteStatus    = string(upstream.OpStatus)    // GET /public/admin/service/status/{id}
+	RouteRevoke    = string(upstream.OpRevoke)    // revocation endpoint
+	RouteOther     = "other"                      // anything else
 )
 
 // Token fetch results: the values of the result label of

@@ -99,13 +99,13 @@ func (c *Client) Close() error {
 // (it is cached once it has) and a valid access token is held, fetching one
 // if needed. It is meant for health checks.
 func (c *Client) Ready(ctx context.Context) error {
-	if err := c.checkOpen("token"); err != nil {
+	if err := c.checkOpen(OpToken); err != nil {
 		return err
 	}
 	if _, err := c.discover(ctx); err != nil {
 		return err
 	}
-	_, err := c.tokens.get(ctx, "token")
+	_, err := c.tokens.get(ctx, OpToken)
 	return err
 }
 
@@ -126,7 +126,7 @@ type OTPRequest struct {
 // GenerateOTP requests a new service OTP. The OTP is a secret of the
 // caller's: it is never logged.
 func (c *Client) GenerateOTP(ctx context.Context, r OTPRequest) (string, error) {
-	const op = "otp"
+	const op = OpOTP
 	if err := c.checkOpen(op); err != nil {
 		return "", err
 	}
@@ -138,13 +138,13 @@ func (c *Client) GenerateOTP(ctx context.Context, r OTPRequest) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("upstream: otp: encoding request: %w", err)
 	}
-	body, err := c.call(ctx, op, http.MethodPost, c.endpoint("/public/otp/certificate"), payload)
+	code, body, err := c.call(ctx, op, http.MethodPost, c.endpoint("/public/otp/certificate"), payload)
 	if err != nil {
 		return "", err
 	}
 	otp, err := decodeOTP(body)
 	if err != nil {
-		return "", fmt.Errorf("upstream: otp: %w", err)
+		return "", malformed(op, code, err)
 	}
 	return otp, nil
 }
@@ -163,20 +163,20 @@ type ServiceStatus struct {
 // sent as one escaped path segment, whatever it contains; it must not be
 // empty, "." or "..".
 func (c *Client) ServiceStatus(ctx context.Context, serviceID string) (ServiceStatus, error) {
-	const op = "status"
+	const op = OpStatus
 	if err := c.checkOpen(op); err != nil {
 		return ServiceStatus{}, err
 	}
 	if serviceID == "" || serviceID == "." || serviceID == ".." {
 		return ServiceStatus{}, fmt.Errorf("upstream: status: %w: service ID must not be empty, \".\" or \"..\"", ErrInvalidArgument)
 	}
-	body, err := c.call(ctx, op, http.MethodGet, c.endpoint("/public/admin/service/status/", serviceID), nil)
+	code, body, err := c.call(ctx, op, http.MethodGet, c.endpoint("/public/admin/service/status/", serviceID), nil)
 	if err != nil {
 		return ServiceStatus{}, err
 	}
 	st, err := decodeStatus(body)
 	if err != nil {
-		return ServiceStatus{}, fmt.Errorf("upstream: status: %w", err)
+		return ServiceStatus{}, malformed(op, code, err)
 	}
 	return st, nil
 }
@@ -185,7 +185,7 @@ func (c *Client) ServiceStatus(ctx context.Context, serviceID string) (ServiceSt
 // endpoint, authenticated with the client credentials. When it is the
 // cached access token, the cache drops it. Any 2xx answer is success.
 func (c *Client) RevokeToken(ctx context.Context, tok string) error {
-	const op = "revoke"
+	const op = OpRevoke
 	if err := c.checkOpen(op); err != nil {
 		return err
 	}
@@ -224,9 +224,9 @@ func (c *Client) RevokeToken(ctx context.Context, tok string) error {
 	return nil
 }
 
-// call makes an authenticated API call and returns the 2xx body. On a 401
-// it drops the token, gets a new one and retries once.
-func (c *Client) call(ctx context.Context, op, method string, u *url.URL, payload []byte) ([]byte, error) {
+// call makes an authenticated API call and returns the 2xx answer's status
+// and body. On a 401 it drops the token, gets a new one and retries once.
+func (c *Client) call(ctx context.Context, op Op, method string, u *url.URL, payload []byte) (int, []byte, error) {
 	contentType := ""
 	if payload != nil {
 		contentType = "application/json"
@@ -234,16 +234,16 @@ func (c *Client) call(ctx context.Context, op, method string, u *url.URL, payloa
 	for attempt := 0; ; attempt++ {
 		tok, err := c.tokens.get(ctx, op)
 		if err != nil {
-			return nil, err
+			return 0, nil, err
 		}
 		req, err := c.newRequest(ctx, method, u, payload, contentType)
 		if err != nil {
-			return nil, err
+			return 0, nil, err
 		}
 		req.Header.Set("Authorization", "Bearer "+tok.access)
 		resp, body, err := c.roundTrip(req, op)
 		if err != nil {
-			return nil, err
+			return 0, nil, err
 		}
 		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
 			c.log.Debug("upstream: access token rejected; fetching a new one", "op", op)
@@ -251,9 +251,9 @@ func (c *Client) call(ctx context.Context, op, method string, u *url.URL, payloa
 			continue
 		}
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			return nil, newError(op, resp.StatusCode, resp.Header, body, c.now())
+			return 0, nil, newError(op, resp.StatusCode, resp.Header, body, c.now())
 		}
-		return body, nil
+		return resp.StatusCode, body, nil
 	}
 }
 
@@ -283,7 +283,7 @@ func (c *Client) newRequest(ctx context.Context, method string, u *url.URL, body
 // roundTrip sends req and reads its body, bounded. Failures come back as
 // *TransportError (with URLs redacted) or ErrMalformedResponse; any HTTP
 // status is a success here.
-func (c *Client) roundTrip(req *http.Request, op string) (*http.Response, []byte, error) {
+func (c *Client) roundTrip(req *http.Request, op Op) (*http.Response, []byte, error) {
 	ctx, st := withSendTrace(req.Context())
 	resp, err := c.http.Do(req.WithContext(ctx))
 	if err != nil {
@@ -293,7 +293,7 @@ func (c *Client) roundTrip(req *http.Request, op string) (*http.Response, []byte
 	body, err := readBody(resp.Body, c.maxResponseBytes)
 	if err != nil {
 		if errors.Is(err, ErrMalformedResponse) {
-			return nil, nil, fmt.Errorf("upstream: %s: %w", op, err)
+			return nil, nil, malformed(op, resp.StatusCode, err)
 		}
 		return nil, nil, &TransportError{Op: op, Err: fmt.Errorf("reading response body: %w", sanitize(err))}
 	}
@@ -317,7 +317,7 @@ func (c *Client) endpoint(path string, segment ...string) *url.URL {
 }
 
 // checkOpen fails calls made after Close.
-func (c *Client) checkOpen(op string) error {
+func (c *Client) checkOpen(op Op) error {
 	if c.closed.Load() {
 		return &TransportError{Op: op, BeforeSend: true, Err: ErrClosed}
 	}

@@ -508,7 +508,7 @@ func TestUpstreamErrors(t *testing.T) {
 				if !errors.As(err, &e) {
 					t.Fatalf("err = %v, want *Error", err)
 				}
-				if e.Op != op || e.StatusCode != code || e.Details != details || e.Retry != retry {
+				if string(e.Op) != op || e.StatusCode != code || e.Details != details || e.Retry != retry {
 					t.Errorf("got %+v", *e)
 				}
 				switch code {
@@ -861,7 +861,7 @@ func TestTransportFailures(t *testing.T) {
 			if !errors.As(err, &te) {
 				t.Fatalf("err = %v, want *TransportError", err)
 			}
-			if te.Op != tc.wantOp || te.BeforeSend != tc.wantBeforeSend {
+			if string(te.Op) != tc.wantOp || te.BeforeSend != tc.wantBeforeSend {
 				t.Errorf("got Op %q BeforeSend %v, want %q %v (%v)", te.Op, te.BeforeSend, tc.wantOp, tc.wantBeforeSend, err)
 			}
 			if got := errors.Is(err, context.DeadlineExceeded); got != tc.wantDeadline {

@@ -28,7 +28,7 @@ func (c *Client) discover(ctx context.Context) (*endpoints, error) {
 	}
 	if c.discClosed {
 		c.discMu.Unlock()
-		return nil, asDiscoveryError(&TransportError{Op: "discovery", BeforeSend: true, Err: ErrClosed})
+		return nil, asDiscoveryError(&TransportError{Op: OpDiscovery, BeforeSend: true, Err: ErrClosed})
 	}
 	f := c.discFlight
 	if f == nil {
@@ -54,7 +54,7 @@ func (c *Client) discover(ctx context.Context) (*endpoints, error) {
 	}
 	c.discMu.Unlock()
 	if !f.wait(ctx) {
-		return nil, asDiscoveryError(&TransportError{Op: "discovery", BeforeSend: true, Err: ctx.Err()})
+		return nil, asDiscoveryError(&TransportError{Op: OpDiscovery, BeforeSend: true, Err: ctx.Err()})
 	}
 	return f.result()
 }
@@ -65,26 +65,26 @@ func (c *Client) fetchDiscovery(ctx context.Context) (*endpoints, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, body, err := c.roundTrip(req, "discovery")
+	resp, body, err := c.roundTrip(req, OpDiscovery)
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, newError("discovery", resp.StatusCode, resp.Header, body, c.now())
+		return nil, newError(OpDiscovery, resp.StatusCode, resp.Header, body, c.now())
 	}
 	doc, err := decodeDiscovery(body)
 	if err != nil {
-		return nil, fmt.Errorf("upstream: discovery: %w", err)
+		return nil, malformed(OpDiscovery, resp.StatusCode, err)
 	}
 	if !sameBase(c.base, doc.Issuer) {
 		return nil, fmt.Errorf("upstream: discovery: issuer %q does not match the configured base URL %q", doc.Issuer, c.base.String())
 	}
 	ep := &endpoints{}
 	if ep.token, err = c.endpointURL("token_endpoint", doc.TokenEndpoint, "/oauth2/token"); err != nil {
-		return nil, err
+		return nil, malformed(OpDiscovery, resp.StatusCode, err)
 	}
 	if ep.revoke, err = c.endpointURL("revocation_endpoint", doc.RevocationEndpoint, "/oauth2/revoke"); err != nil {
-		return nil, err
+		return nil, malformed(OpDiscovery, resp.StatusCode, err)
 	}
 	return ep, nil
 }
@@ -98,7 +98,7 @@ func (c *Client) endpointURL(field, raw, fallback string) (*url.URL, error) {
 	}
 	u, err := url.Parse(raw)
 	bad := func(why string) error {
-		return fmt.Errorf("upstream: discovery: %w: %s %s", ErrMalformedResponse, field, why)
+		return fmt.Errorf("%w: %s %s", ErrMalformedResponse, field, why)
 	}
 	switch {
 	case err != nil:

@@ -118,7 +118,7 @@ func newTokenCache(lifetime context.Context, wg *sync.WaitGroup, log *slog.Logge
 
 // get returns a usable token, waiting for a fetch only when none is held.
 // op names the caller's operation in the error when ctx ends first.
-func (tc *tokenCache) get(ctx context.Context, op string) (*token, error) {
+func (tc *tokenCache) get(ctx context.Context, op Op) (*token, error) {
 	tc.mu.Lock()
 	if t := tc.cur; t != nil && time.Now().Before(t.usableUntil) {
 		tc.mu.Unlock()
@@ -337,7 +337,7 @@ func (c *Client) tokenError(err error, st *sendTrace) error {
 		if status >= 200 && status <= 299 {
 			return fmt.Errorf("upstream: token: %w: error %q in a %d response", ErrMalformedResponse, re.ErrorCode, status)
 		}
-		e := newError("token", status, h, re.Body, c.now())
+		e := newError(OpToken, status, h, re.Body, c.now())
 		if e.Details == http.StatusText(status) && re.ErrorCode != "" {
 			e.Details = re.ErrorCode
 		}
@@ -346,7 +346,7 @@ func (c *Client) tokenError(err error, st *sendTrace) error {
 		if errors.Is(urlErr.Err, ErrMalformedResponse) {
 			return fmt.Errorf("upstream: token: %w", urlErr.Err)
 		}
-		return &TransportError{Op: "token", BeforeSend: st.beforeSend(), Err: sanitize(urlErr)}
+		return &TransportError{Op: OpToken, BeforeSend: st.beforeSend(), Err: sanitize(urlErr)}
 	}
 	// x/oauth2 reports a 2xx body it cannot use with a plain error.
 	return fmt.Errorf("upstream: token: %w: unusable token response", ErrMalformedResponse)
@@ -368,12 +368,12 @@ func (s *apiTokenSource) Token() (*oauth2.Token, error) {
 		return nil, err
 	}
 	req.Header.Set("Authorization", "JWT "+s.c.apiToken)
-	resp, body, err := s.c.roundTrip(req, "token")
+	resp, body, err := s.c.roundTrip(req, OpToken)
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, newError("token", resp.StatusCode, resp.Header, body, s.c.now())
+		return nil, newError(OpToken, resp.StatusCode, resp.Header, body, s.c.now())
 	}
 	var raw map[string]any
 	if err := unmarshal(body, &raw); err != nil {
