@@ -7,53 +7,61 @@ import (
 	"strconv"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/radkit/radkit-access-facade/server/internal/reason"
 	"github.com/radkit/radkit-access-facade/server/resilience"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 
 // ErrorDomain is the google.rpc.ErrorInfo domain of every error the facade
 // returns.
-const ErrorDomain = "radkit-access-facade"
+const ErrorDomain = reason.Domain
 
-// ErrorInfo reasons, as documented in access.proto. Callers branch on these,
-// so they never change meaning.
+// ErrorInfo reasons, as documented in access.proto and the README's error
+// table. Callers branch on these, so they never change meaning. Each is
+// declared, with its code and message, in the facade's one reason catalog.
 const (
-	ReasonInvalidRequest          = "INVALID_REQUEST"
-	ReasonUpstreamBadRequest      = "UPSTREAM_BAD_REQUEST"
-	ReasonUpstreamPermission      = "UPSTREAM_PERMISSION_DENIED"
-	ReasonUpstreamNotFound        = "UPSTREAM_NOT_FOUND"
-	ReasonUpstreamRateLimited     = "UPSTREAM_RATE_LIMITED"
-	ReasonCredentialsRejected     = "UPSTREAM_CREDENTIALS_REJECTED"
-	ReasonUpstreamUnavailable     = "UPSTREAM_UNAVAILABLE"
-	ReasonUpstreamCircuitOpen     = "UPSTREAM_CIRCUIT_OPEN"
-	ReasonUpstreamError           = "UPSTREAM_ERROR"
-	ReasonMalformedResponse       = "UPSTREAM_MALFORMED_RESPONSE"
-	ReasonUpstreamTimeout         = "UPSTREAM_TIMEOUT"
-	ReasonRevocationNotConfigured = "REVOCATION_NOT_CONFIGURED"
-	ReasonCanceled                = "CANCELED"
-	ReasonInternal                = "INTERNAL"
+	ReasonInvalidRequest          = string(reason.InvalidRequest)
+	ReasonUpstreamBadRequest      = string(reason.UpstreamBadRequest)
+	ReasonUpstreamPermission      = string(reason.UpstreamPermission)
+	ReasonUpstreamNotFound        = string(reason.UpstreamNotFound)
+	ReasonUpstreamRateLimited     = string(reason.UpstreamRateLimited)
+	ReasonCredentialsRejected     = string(reason.CredentialsRejected)
+	ReasonUpstreamUnavailable     = string(reason.UpstreamUnavailable)
+	ReasonUpstreamCircuitOpen     = string(reason.UpstreamCircuitOpen)
+	ReasonUpstreamError           = string(reason.UpstreamError)
+	ReasonMalformedResponse       = string(reason.MalformedResponse)
+	ReasonUpstreamTimeout         = string(reason.UpstreamTimeout)
+	ReasonRevocationNotConfigured = string(reason.RevocationNotConfigured)
+	ReasonCanceled                = string(reason.Canceled)
+	ReasonInternal                = string(reason.Internal)
 
 	// Reasons the facade itself gives, before any upstream call.
 
 	// ReasonCallerUnauthenticated: no valid caller key or client
 	// certificate (UNAUTHENTICATED; package callerauth).
-	ReasonCallerUnauthenticated = "CALLER_UNAUTHENTICATED"
+	ReasonCallerUnauthenticated = string(reason.CallerUnauthenticated)
 	// ReasonCallerRateLimited: the caller exceeded the facade's own
 	// per-caller limit (RESOURCE_EXHAUSTED with RetryInfo; package
 	// ratelimit), as opposed to ReasonUpstreamRateLimited.
-	ReasonCallerRateLimited = "CALLER_RATE_LIMITED"
+	ReasonCallerRateLimited = string(reason.CallerRateLimited)
 	// ReasonRequestIDReused: the request_id was used within the TTL with
 	// a different owner, endpoint_id or description (INVALID_ARGUMENT).
-	ReasonRequestIDReused = "REQUEST_ID_REUSED"
+	ReasonRequestIDReused = string(reason.RequestIDReused)
 	// ReasonTooManyRequestIDs: the facade remembers as many request_ids as
 	// it may, and refuses new ones until the oldest expires
 	// (RESOURCE_EXHAUSTED, with RetryInfo).
-	ReasonTooManyRequestIDs = "TOO_MANY_REQUEST_IDS"
+	ReasonTooManyRequestIDs = string(reason.TooManyRequestIDs)
+	// ReasonRequestTooLarge: an HTTP request body over the gateway's limit
+	// (RESOURCE_EXHAUSTED, HTTP 413; package gateway).
+	ReasonRequestTooLarge = string(reason.RequestTooLarge)
+	// ReasonMethodNotAllowed: an HTTP method that the path does not serve
+	// (UNIMPLEMENTED, HTTP 405; package gateway).
+	ReasonMethodNotAllowed = string(reason.MethodNotAllowed)
+	// ReasonNotFound: an HTTP path that the facade does not serve
+	// (NOT_FOUND, HTTP 404; package gateway).
+	ReasonNotFound = string(reason.NotFound)
 )
 
 // ErrorInfo metadata keys.
@@ -67,75 +75,67 @@ const (
 // retry may help but not when.
 const defaultRetryDelay = time.Second
 
-// mapping is one row of the error table: the gRPC code and reason for a
-// class of failure, and whether a retry may help.
-type mapping struct {
-	code      codes.Code
-	reason    string
-	retryable bool
-}
-
 // classify is the error table, in one place (README "Error mapping"). It
 // asks the classifiers of the upstream client and of its resilience layer,
 // never strings or the error types' fields.
-func classify(err error) mapping {
+func classify(err error) reason.Reason {
 	switch {
 	case errors.Is(err, resilience.ErrCircuitOpen):
 		// The facade stopped calling a failing upstream for a while; nothing
 		// was sent.
-		return mapping{codes.Unavailable, ReasonUpstreamCircuitOpen, true}
+		return reason.UpstreamCircuitOpen
 	case errors.Is(err, context.DeadlineExceeded):
-		return mapping{codes.DeadlineExceeded, ReasonUpstreamTimeout, false}
+		return reason.UpstreamTimeout
 	case errors.Is(err, context.Canceled):
-		return mapping{codes.Canceled, ReasonCanceled, false}
+		return reason.Canceled
 	case errors.Is(err, upstream.ErrInvalidArgument):
 		// Validation here catches these first; this is the client's own
 		// last line of defence.
-		return mapping{codes.InvalidArgument, ReasonInvalidRequest, false}
+		return reason.InvalidRequest
 	case errors.Is(err, upstream.ErrRevokeNeedsClientCredentials):
-		return mapping{codes.FailedPrecondition, ReasonRevocationNotConfigured, false}
+		return reason.RevocationNotConfigured
 	case errors.Is(err, upstream.ErrMalformedResponse):
-		return mapping{codes.Internal, ReasonMalformedResponse, false}
+		return reason.MalformedResponse
 	case upstream.IsSetupFailure(err):
 		// Discovery and token endpoints answer for the facade's own
 		// set-up, never for anything the caller sent: our credentials or
 		// configuration are wrong, and the caller can only wait for
 		// operators.
-		return mapping{codes.Unavailable, ReasonCredentialsRejected, false}
+		return reason.CredentialsRejected
 	case upstream.StatusCode(err) != 0:
 		return classifyStatus(err)
 	case upstream.IsUnanswered(err), errors.Is(err, upstream.ErrDiscovery):
-		return mapping{codes.Unavailable, ReasonUpstreamUnavailable, true}
+		return reason.UpstreamUnavailable
 	default:
-		return mapping{codes.Internal, ReasonInternal, false}
+		return reason.Internal
 	}
 }
 
 // classifyStatus maps an upstream HTTP error answer to a call (set-up
 // failures are classified before).
-func classifyStatus(err error) mapping {
+func classifyStatus(err error) reason.Reason {
 	switch code := upstream.StatusCode(err); {
 	case upstream.OpOf(err).IsSetup():
 		// 429 or 5xx from discovery or the token endpoint: the upstream
 		// is in trouble, whatever the call.
-		return mapping{codes.Unavailable, ReasonUpstreamUnavailable, true}
+		return reason.UpstreamUnavailable
 	case code == http.StatusUnauthorized:
 		// The client already fetched a new token and retried once.
-		return mapping{codes.Unavailable, ReasonCredentialsRejected, false}
+		return reason.CredentialsRejected
 	case code == http.StatusForbidden:
-		return mapping{codes.PermissionDenied, ReasonUpstreamPermission, false}
+		return reason.UpstreamPermission
 	case code == http.StatusNotFound:
-		return mapping{codes.NotFound, ReasonUpstreamNotFound, false}
+		return reason.UpstreamNotFound
 	case code == http.StatusTooManyRequests:
-		return mapping{codes.ResourceExhausted, ReasonUpstreamRateLimited, true}
+		return reason.UpstreamRateLimited
 	case code == http.StatusBadGateway, code == http.StatusServiceUnavailable, code == http.StatusGatewayTimeout:
-		return mapping{codes.Unavailable, ReasonUpstreamUnavailable, true}
+		return reason.UpstreamUnavailable
 	case code >= 500 && upstream.RetryAdvised(err):
-		return mapping{codes.Unavailable, ReasonUpstreamUnavailable, true}
+		return reason.UpstreamUnavailable
 	case code >= 500:
-		return mapping{codes.Internal, ReasonUpstreamError, false}
+		return reason.UpstreamError
 	default: // 400 and any other 4xx: the request as sent was refused
-		return mapping{codes.InvalidArgument, ReasonUpstreamBadRequest, false}
+		return reason.UpstreamBadRequest
 	}
 }
 
@@ -150,67 +150,35 @@ func Status(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
-	m := classify(err)
-	info := &errdetails.ErrorInfo{Reason: m.reason, Domain: ErrorDomain, Metadata: map[string]string{}}
-	msg := message(m)
-
+	r := classify(err)
+	md := map[string]string{}
+	// The message never includes the wrapped error's text, which may name
+	// internal URLs.
+	msg := r.Message()
 	if op := upstream.OpOf(err); op != "" {
-		info.Metadata[MetadataUpstreamOp] = string(op)
+		md[MetadataUpstreamOp] = string(op)
 	}
 	if code := upstream.StatusCode(err); code != 0 {
-		info.Metadata[MetadataUpstreamStatus] = strconv.Itoa(code)
+		md[MetadataUpstreamStatus] = strconv.Itoa(code)
 	}
 	if d := upstream.Details(err); d != "" {
-		info.Metadata[MetadataUpstreamDetails] = d
+		md[MetadataUpstreamDetails] = d
 		msg += ": " + d
 	}
-	retryAfter := upstream.RetryAfter(err)
-	var openErr *resilience.CircuitOpenError
-	if errors.As(err, &openErr) {
-		// Until the breaker lets probes through; never less than the
-		// default, so that callers do not spin while probes are in flight.
-		retryAfter = max(openErr.RetryAfter, defaultRetryDelay)
-	}
-
-	details := []protoMessage{info}
-	if m.retryable {
+	opts := []reason.Option{reason.WithMetadata(md)}
+	if r.Retryable() {
+		retryAfter := upstream.RetryAfter(err)
+		var openErr *resilience.CircuitOpenError
+		if errors.As(err, &openErr) {
+			// Until the breaker lets probes through; never less than the
+			// default, so that callers do not spin while probes are in
+			// flight.
+			retryAfter = max(openErr.RetryAfter, defaultRetryDelay)
+		}
 		if retryAfter <= 0 {
 			retryAfter = defaultRetryDelay
 		}
-		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)})
+		opts = append(opts, reason.WithRetryAfter(retryAfter))
 	}
-	return newStatus(m.code, msg, details...)
-}
-
-// message is the caller-facing summary of a class of failure. It never
-// includes the wrapped error's text, which may name internal URLs.
-func message(m mapping) string {
-	switch m.reason {
-	case ReasonCredentialsRejected:
-		return "the facade's upstream credentials were rejected by RADKit Access Cloud; operators must fix its configuration"
-	case ReasonUpstreamBadRequest:
-		return "RADKit Access Cloud refused the request"
-	case ReasonUpstreamPermission:
-		return "the facade's RADKit identity is not allowed to do this"
-	case ReasonUpstreamNotFound:
-		return "not found on RADKit Access Cloud"
-	case ReasonUpstreamRateLimited:
-		return "RADKit Access Cloud is rate limiting the facade"
-	case ReasonUpstreamUnavailable:
-		return "RADKit Access Cloud is unavailable"
-	case ReasonUpstreamCircuitOpen:
-		return "RADKit Access Cloud has been failing; the facade stopped calling it for a while"
-	case ReasonUpstreamError:
-		return "RADKit Access Cloud failed"
-	case ReasonMalformedResponse:
-		return "RADKit Access Cloud sent a response the facade cannot use"
-	case ReasonUpstreamTimeout:
-		return "the deadline passed before RADKit Access Cloud answered"
-	case ReasonRevocationNotConfigured:
-		return "token revocation needs upstream client credentials, and the facade has none"
-	case ReasonCanceled:
-		return "the call was canceled"
-	default:
-		return "internal error"
-	}
+	return reason.Error(r, msg, opts...)
 }

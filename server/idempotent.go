@@ -8,10 +8,9 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/radkit/radkit-access-facade/server/idempotency"
+	"github.com/radkit/radkit-access-facade/server/internal/reason"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 
@@ -57,23 +56,17 @@ func (s *Server) generateOTPOnce(ctx context.Context, requestID string, r upstre
 func requestIDReusedStatus(ttl time.Duration) error {
 	desc := "was already used with a different owner, endpoint_id or description within the last " +
 		humanDuration(ttl) + "; use a new request_id for a new request"
-	return newStatus(codes.InvalidArgument, "invalid request: request_id: "+desc,
-		&errdetails.ErrorInfo{Reason: ReasonRequestIDReused, Domain: ErrorDomain},
-		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
+	return reason.Error(reason.RequestIDReused, "invalid request: request_id: "+desc,
+		reason.WithDetails(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
 			{Field: "request_id", Description: desc},
-		}},
-	)
+		}}))
 }
 
 // tooManyRequestIDsStatus is the RESOURCE_EXHAUSTED answer when the facade
 // cannot remember another request_id. Refusing is honest where evicting a
 // remembered one would silently let its retry mint a second OTP.
 func tooManyRequestIDsStatus(retryAfter time.Duration) error {
-	return newStatus(codes.ResourceExhausted,
-		"the facade remembers too many request_ids to accept a new one; retry later",
-		&errdetails.ErrorInfo{Reason: ReasonTooManyRequestIDs, Domain: ErrorDomain},
-		&errdetails.RetryInfo{RetryDelay: durationpb.New(max(retryAfter, time.Second))},
-	)
+	return reason.Error(reason.TooManyRequestIDs, "", reason.WithRetryAfter(max(retryAfter, time.Second)))
 }
 
 // humanDuration writes whole minutes as "10 minutes", anything else as

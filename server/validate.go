@@ -7,9 +7,9 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/server/internal/reason"
 )
 
 // Field limits, as documented in access.proto. They bound what reaches the
@@ -45,10 +45,8 @@ func (v violations) err() error {
 	for i, fv := range v {
 		msgs[i] = fv.GetField() + ": " + fv.GetDescription()
 	}
-	return newStatus(codes.InvalidArgument, "invalid request: "+strings.Join(msgs, "; "),
-		&errdetails.ErrorInfo{Reason: ReasonInvalidRequest, Domain: ErrorDomain},
-		&errdetails.BadRequest{FieldViolations: v},
-	)
+	return reason.Error(reason.InvalidRequest, "invalid request: "+strings.Join(msgs, "; "),
+		reason.WithDetails(&errdetails.BadRequest{FieldViolations: v}))
 }
 
 // validateGenerateOTP checks a GenerateOTPRequest against the limits

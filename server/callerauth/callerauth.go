@@ -61,20 +61,14 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 
 	"github.com/radkit/radkit-access-facade/server"
+	"github.com/radkit/radkit-access-facade/server/internal/reason"
 )
-
-// ReasonCallerUnauthenticated is the google.rpc.ErrorInfo reason (in
-// server.ErrorDomain) of every authentication failure.
-const ReasonCallerUnauthenticated = server.ReasonCallerUnauthenticated
 
 // OpenPrefix is the full-method prefix of the only unary calls that
 // UnaryServerInterceptor lets through unauthenticated: the health service,
@@ -217,7 +211,7 @@ func (a *Authenticator) reloadAndLog() {
 // "key:<name>" for a valid API key in the authorization metadata, else
 // "cert:<subject>" for a verified client certificate when those are
 // trusted. Otherwise it returns a status error with code Unauthenticated
-// and ErrorInfo reason ReasonCallerUnauthenticated, whose message says what
+// and ErrorInfo reason CALLER_UNAUTHENTICATED, whose message says what
 // was wrong without repeating what the caller sent.
 func (a *Authenticator) Authenticate(ctx context.Context) (string, error) {
 	values := metadata.ValueFromIncomingContext(ctx, "authorization")
@@ -283,14 +277,7 @@ func certIdentity(ctx context.Context) (id string, ok bool, err error) {
 
 // unauthenticated builds the status of an authentication failure.
 func unauthenticated(msg string) error {
-	st := status.New(codes.Unauthenticated, msg)
-	withInfo, err := st.WithDetails(&errdetails.ErrorInfo{Reason: ReasonCallerUnauthenticated, Domain: server.ErrorDomain})
-	if err != nil {
-		// Only a programming error makes details fail to marshal; the
-		// code alone still refuses the call.
-		return st.Err()
-	}
-	return withInfo.Err()
+	return reason.Error(reason.CallerUnauthenticated, msg)
 }
 
 type identityKey struct{}

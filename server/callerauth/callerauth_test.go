@@ -407,7 +407,7 @@ func TestGatewayHTTP(t *testing.T) {
 	}{
 		{"key", "/v1/services/x/status", nil, "Bearer " + aliceKey, http.StatusOK, `"service_id":"key:alice"`},
 		{"certificate", "/v1/services/x/status", []tls.Certificate{billing}, "", http.StatusOK, `"service_id":"cert:CN=billing,O=Example"`},
-		{"nothing", "/v1/services/x/status", nil, "", http.StatusUnauthorized, callerauth.ReasonCallerUnauthenticated},
+		{"nothing", "/v1/services/x/status", nil, "", http.StatusUnauthorized, server.ReasonCallerUnauthenticated},
 		{"wrong key", "/v1/services/x/status", nil, "Bearer " + carolKey, http.StatusUnauthorized, "invalid caller key"},
 		{"healthz", "/healthz", nil, "", http.StatusOK, "ok"},
 		{"readyz", "/readyz", nil, "", http.StatusOK, "ready"},

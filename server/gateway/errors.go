@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -10,16 +11,11 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/radkit/radkit-access-facade/server/internal/reason"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/radkit/radkit-access-facade/server"
 )
-
-// ReasonRequestTooLarge is the ErrorInfo reason of a request body over the
-// limit.
-const ReasonRequestTooLarge = "REQUEST_TOO_LARGE"
 
 // bodyLimitKey marks, in a request's context, whether its body hit the limit.
 type bodyLimitKey struct{}
@@ -53,12 +49,9 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// tooLarge is the status of a request body over max bytes.
 func tooLarge(max int64) *status.Status {
-	st := status.Newf(codes.ResourceExhausted, "request body is larger than %d bytes", max)
-	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: ReasonRequestTooLarge, Domain: server.ErrorDomain}); err == nil {
-		return d
-	}
-	return st
+	return reason.New(reason.RequestTooLarge, fmt.Sprintf("request body is larger than %d bytes", max))
 }
 
 // errorHandler writes every error as google.rpc.Status JSON with the
@@ -73,9 +66,7 @@ func (h *handler) errorHandler(ctx context.Context, mux *runtime.ServeMux, m run
 	}
 	st := status.Convert(err)
 	if st.Code() == codes.InvalidArgument && !hasErrorInfo(st) {
-		if d, derr := st.WithDetails(&errdetails.ErrorInfo{Reason: server.ReasonInvalidRequest, Domain: server.ErrorDomain}); derr == nil {
-			err = d.Err()
-		}
+		err = reason.Error(reason.InvalidRequest, st.Message())
 	}
 	if status.Code(err) == codes.Unauthenticated {
 		// RFC 9110: a 401 says which scheme would be accepted.

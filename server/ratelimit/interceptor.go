@@ -9,22 +9,14 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/time/rate"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
-	"github.com/radkit/radkit-access-facade/server"
+	"github.com/radkit/radkit-access-facade/server/internal/reason"
 )
 
-// ReasonCallerRateLimited is the google.rpc.ErrorInfo reason of a call
-// refused because its caller exceeded the facade's own per-caller limit (as
-// opposed to server.ReasonUpstreamRateLimited, the upstream's limit).
-const ReasonCallerRateLimited = server.ReasonCallerRateLimited
-
-// ErrorInfo metadata keys of a CALLER_RATE_LIMITED error.
+// ErrorInfo metadata keys of a CALLER_RATE_LIMITED error (the reason
+// server.ReasonCallerRateLimited).
 const (
 	// MetadataLimit is the sustained rate allowed, in calls per second.
 	MetadataLimit = "limit"
@@ -67,26 +59,14 @@ func (l *Limiter) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 
 // limitedError is the status a limited caller gets.
 func (l *Limiter) limitedError(key string, retryAfter time.Duration) error {
-	st := status.New(codes.ResourceExhausted, fmt.Sprintf(
-		"rate limit exceeded for caller %q: at most %s calls per second, bursts of %d; retry in %s",
-		truncate(key, maxKeyInMessage), formatLimit(l.limit), l.burst, retryAfter))
-	withDetails, err := st.WithDetails(
-		&errdetails.ErrorInfo{
-			Reason: ReasonCallerRateLimited,
-			Domain: server.ErrorDomain,
-			Metadata: map[string]string{
-				MetadataLimit: formatLimit(l.limit),
-				MetadataBurst: strconv.Itoa(l.burst),
-			},
-		},
-		&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)},
-	)
-	if err != nil {
-		// Only a marshalling failure gets here; the code and message
-		// still say what happened.
-		return st.Err()
-	}
-	return withDetails.Err()
+	msg := fmt.Sprintf("rate limit exceeded for caller %q: at most %s calls per second, bursts of %d; retry in %s",
+		truncate(key, maxKeyInMessage), formatLimit(l.limit), l.burst, retryAfter)
+	return reason.Error(reason.CallerRateLimited, msg,
+		reason.WithMetadata(map[string]string{
+			MetadataLimit: formatLimit(l.limit),
+			MetadataBurst: strconv.Itoa(l.burst),
+		}),
+		reason.WithRetryAfter(retryAfter))
 }
 
 // formatLimit writes a rate as the shortest decimal that reads back the
