@@ -69,8 +69,10 @@ func (h *handler) errorHandler(ctx context.Context, mux *runtime.ServeMux, m run
 		err = reason.Error(reason.InvalidRequest, st.Message())
 	}
 	if status.Code(err) == codes.Unauthenticated {
-		// RFC 9110: a 401 says which scheme would be accepted.
-		w.Header().Set("WWW-Authenticate", `Bearer realm="radkit-access-facade"`)
+		// RFC 9110: a 401 says which scheme would be accepted. The
+		// default handler sets WWW-Authenticate to the status message
+		// just before it writes the header; ours goes in last.
+		w = &challengeWriter{ResponseWriter: w, challenge: challenge(r)}
 	}
 	if d, ok := retryDelay(status.Convert(err)); ok {
 		// HTTP clients and proxies understand Retry-After, not RetryInfo.
@@ -78,6 +80,35 @@ func (h *handler) errorHandler(ctx context.Context, mux *runtime.ServeMux, m run
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 }
+
+// bearerChallenge is the WWW-Authenticate value of a 401 (RFC 6750
+// section 3).
+const bearerChallenge = `Bearer realm="radkit-access-facade"`
+
+// challenge is the WWW-Authenticate value of a 401 answer to r: the realm
+// alone when r carried no credentials, and error="invalid_token" when it
+// carried some that were refused (RFC 6750 section 3.1).
+func challenge(r *http.Request) string {
+	if r.Header.Get("Authorization") != "" {
+		return bearerChallenge + `, error="invalid_token"`
+	}
+	return bearerChallenge
+}
+
+// challengeWriter sets WWW-Authenticate to challenge when the header is
+// written, over whatever was set before.
+type challengeWriter struct {
+	http.ResponseWriter
+	challenge string
+}
+
+func (w *challengeWriter) WriteHeader(code int) {
+	w.Header().Set("WWW-Authenticate", w.challenge)
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *challengeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // retryDelay returns the RetryInfo delay of st, if it has one.
 func retryDelay(st *status.Status) (time.Duration, bool) {

@@ -1,0 +1,156 @@
+package gateway_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/server/callerauth"
+	"github.com/radkit/radkit-access-facade/server/gateway"
+	"github.com/radkit/radkit-access-facade/server/internal/reason"
+)
+
+// erroring is an AccessService whose GetServiceStatus returns err (or a
+// fixed status when err is nil).
+type erroring struct {
+	accessv1.UnimplementedAccessServiceServer
+	err error
+}
+
+func (s *erroring) GetServiceStatus(ctx context.Context, req *accessv1.GetServiceStatusRequest) (*accessv1.GetServiceStatusResponse, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	return &accessv1.GetServiceStatusResponse{ServiceId: req.GetServiceId(), Active: true, Online: true}, nil
+}
+
+// testKey is the one caller key the gateways of these tests accept.
+const testKey = "gateway-test-key"
+
+// startGateway serves the gateway for svc on a loopback httptest server,
+// behind the real caller authentication with testKey, when auth is set.
+func startGateway(t *testing.T, svc accessv1.AccessServiceServer, auth bool) *httptest.Server {
+	t.Helper()
+	var chain grpc.UnaryServerInterceptor
+	if auth {
+		sum := sha256.Sum256([]byte(testKey))
+		keys := filepath.Join(t.TempDir(), "keys")
+		if err := os.WriteFile(keys, []byte("tester "+hex.EncodeToString(sum[:])+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a, err := callerauth.New(callerauth.Config{KeysFile: keys})
+		if err != nil {
+			t.Fatalf("callerauth.New: %v", err)
+		}
+		chain = a.UnaryServerInterceptor()
+	}
+	h, err := gateway.New(t.Context(), gateway.Config{
+		Service:     svc,
+		Interceptor: chain,
+		Ready:       func() (bool, string) { return true, "" },
+	})
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// errorBody is the google.rpc.Status JSON of an error answer.
+type errorBody struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Details []struct {
+		Type     string            `json:"@type"`
+		Reason   string            `json:"reason"`
+		Domain   string            `json:"domain"`
+		Metadata map[string]string `json:"metadata"`
+	} `json:"details"`
+}
+
+// reasonOf returns the ErrorInfo reason of the body, or "".
+func (b errorBody) reasonOf() string {
+	for _, d := range b.Details {
+		if strings.HasSuffix(d.Type, "google.rpc.ErrorInfo") && d.Domain == reason.Domain {
+			return d.Reason
+		}
+	}
+	return ""
+}
+
+// do sends a request with a deadline and returns the answer and its
+// decoded error body.
+func do(t *testing.T, method, url string, header http.Header) (*http.Response, errorBody) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		t.Fatalf("reading body: %v", err)
+	}
+	var body errorBody
+	if resp.StatusCode >= 400 {
+		if err := json.Unmarshal(raw, &body); err != nil {
+			t.Fatalf("error body %q: %v", raw, err)
+		}
+	}
+	return resp, body
+}
+
+// TestUnauthenticatedChallenge checks the exact WWW-Authenticate value of
+// a 401 (RFC 6750): the realm when no credentials came, and
+// error="invalid_token" when refused ones did.
+func TestUnauthenticatedChallenge(t *testing.T) {
+	srv := startGateway(t, &erroring{}, true)
+	url := srv.URL + "/v1/services/1ryq-e8n8-5g5n/status"
+	tests := []struct {
+		name   string
+		header http.Header
+		status int
+		want   string // WWW-Authenticate, exactly; "" means absent
+	}{
+		{"no credentials", nil, http.StatusUnauthorized, `Bearer realm="radkit-access-facade"`},
+		{"wrong key", http.Header{"Authorization": {"Bearer not-the-key"}}, http.StatusUnauthorized, `Bearer realm="radkit-access-facade", error="invalid_token"`},
+		{"other scheme", http.Header{"Authorization": {"Basic eDp5"}}, http.StatusUnauthorized, `Bearer realm="radkit-access-facade", error="invalid_token"`},
+		{"right key", http.Header{"Authorization": {"Bearer " + testKey}}, http.StatusOK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := do(t, http.MethodGet, url, tt.header)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d (%+v)", resp.StatusCode, tt.status, body)
+			}
+			if got := resp.Header.Values("WWW-Authenticate"); (tt.want == "" && len(got) != 0) || (tt.want != "" && (len(got) != 1 || got[0] != tt.want)) {
+				t.Errorf("WWW-Authenticate = %q, want exactly %q", got, tt.want)
+			}
+			if tt.status == http.StatusUnauthorized && body.reasonOf() != string(reason.CallerUnauthenticated) {
+				t.Errorf("reason %q, want %s", body.reasonOf(), reason.CallerUnauthenticated)
+			}
+		})
+	}
+}
