@@ -64,6 +64,12 @@ func (h *handler) errorHandler(ctx context.Context, mux *runtime.ServeMux, m run
 		writeStatus(w, http.StatusRequestEntityTooLarge, tooLarge(h.maxBody))
 		return
 	}
+	// A routing error comes as an HTTPStatusError around its status; the
+	// default handler below unwraps it the same way.
+	var custom *runtime.HTTPStatusError
+	if errors.As(err, &custom) {
+		err = custom.Err
+	}
 	st := status.Convert(err)
 	if st.Code() == codes.InvalidArgument && !hasErrorInfo(st) {
 		err = reason.Error(reason.InvalidRequest, st.Message())
@@ -77,6 +83,9 @@ func (h *handler) errorHandler(ctx context.Context, mux *runtime.ServeMux, m run
 	if d, ok := retryDelay(status.Convert(err)); ok {
 		// HTTP clients and proxies understand Retry-After, not RetryInfo.
 		w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+	}
+	if custom != nil {
+		err = &runtime.HTTPStatusError{HTTPStatus: custom.HTTPStatus, Err: err}
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 }

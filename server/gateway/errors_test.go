@@ -154,3 +154,69 @@ func TestUnauthenticatedChallenge(t *testing.T) {
 		})
 	}
 }
+
+// TestErrorPaths drives the gateway's own error handling through a real
+// HTTP server: routing errors, errors raised by the gateway itself and a
+// service's status, each checked for HTTP status, gRPC code, reason and
+// the headers derived from the status.
+func TestErrorPaths(t *testing.T) {
+	svcErr := reason.Error(reason.UpstreamUnavailable, "", reason.WithRetryAfter(500*time.Millisecond))
+	srv := startGateway(t, &erroring{err: svcErr}, false)
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		body       string
+		status     int
+		code       int // gRPC code in the body
+		reason     reason.Reason
+		retryAfter string // Retry-After header, exactly; "" means absent
+	}{
+		{"wrong method", http.MethodGet, "/v1/otp", "", http.StatusMethodNotAllowed, 12, reason.MethodNotAllowed, ""},
+		{"wrong method on a path with a variable", http.MethodDelete, "/v1/services/x/status", "", http.StatusMethodNotAllowed, 12, reason.MethodNotAllowed, ""},
+		{"unknown path", http.MethodGet, "/v1/nothing-here", "", http.StatusNotFound, 5, reason.NotFound, ""},
+		{"unknown root path", http.MethodGet, "/nope", "", http.StatusNotFound, 5, reason.NotFound, ""},
+		{"undecodable JSON", http.MethodPost, "/v1/otp", "{", http.StatusBadRequest, 3, reason.InvalidRequest, ""},
+		{"unknown field", http.MethodPost, "/v1/otp", `{"nope": 1}`, http.StatusBadRequest, 3, reason.InvalidRequest, ""},
+		{"body over the limit", http.MethodPost, "/v1/otp", `{"description": "` + strings.Repeat("a", gateway.DefaultMaxBodyBytes) + `"}`, http.StatusRequestEntityTooLarge, 8, reason.RequestTooLarge, ""},
+		// RetryInfo of 0.5 s is sent as Retry-After: 1, rounded up, never 0.
+		{"service status with RetryInfo", http.MethodGet, "/v1/services/x/status", "", http.StatusServiceUnavailable, 14, reason.UpstreamUnavailable, "1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			var body io.Reader
+			if tt.body != "" {
+				body = strings.NewReader(tt.body)
+			}
+			req, err := http.NewRequestWithContext(ctx, tt.method, srv.URL+tt.path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("%s %s: %v", tt.method, tt.path, err)
+			}
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got errorBody
+			if err := json.Unmarshal(raw, &got); err != nil {
+				t.Fatalf("body %q is not a google.rpc.Status: %v", raw, err)
+			}
+			if resp.StatusCode != tt.status || got.Code != tt.code || got.reasonOf() != string(tt.reason) {
+				t.Errorf("HTTP %d code %d reason %q, want HTTP %d code %d reason %q (body %s)",
+					resp.StatusCode, got.Code, got.reasonOf(), tt.status, tt.code, tt.reason, raw)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q, want application/json", ct)
+			}
+			if ra := resp.Header.Get("Retry-After"); ra != tt.retryAfter {
+				t.Errorf("Retry-After %q, want %q", ra, tt.retryAfter)
+			}
+		})
+	}
+}

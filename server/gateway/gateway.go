@@ -19,11 +19,11 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/server/internal/reason"
 )
 
 // Config configures the HTTP handler.
@@ -76,7 +76,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	}
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
-		runtime.WithRoutingErrorHandler(routingError),
+		runtime.WithRoutingErrorHandler(h.routingError),
 		runtime.WithErrorHandler(h.errorHandler),
 		runtime.WithDisableHTTPMethodOverride(),
 		runtime.WithDisablePathLengthFallback(),
@@ -118,25 +118,23 @@ func incomingHeader(key string) (string, bool) {
 	return runtime.DefaultHeaderMatcher(key)
 }
 
-// routingError answers requests that match no route with a
-// google.rpc.Status JSON body and the HTTP status the router chose (404, or
-// 405 for a known path with the wrong method).
-func routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
-	code := codes.NotFound
+// routingError answers requests that match no route through the mux's one
+// error handler, like every other error: a google.rpc.Status with an
+// ErrorInfo, and the HTTP status the router chose (404; 405 for a known
+// path with another method; 400 for a path it cannot parse).
+func (h *handler) routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	var st *status.Status
 	switch httpStatus {
 	case http.StatusMethodNotAllowed:
-		code = codes.Unimplemented
+		st = reason.New(reason.MethodNotAllowed, fmt.Sprintf("method %s is not allowed for this path", r.Method))
 	case http.StatusBadRequest:
-		code = codes.InvalidArgument
+		st = reason.New(reason.InvalidRequest, "invalid request path")
+	case http.StatusNotFound:
+		st = reason.New(reason.NotFound, "no such path")
+	default:
+		st = reason.New(reason.Internal, http.StatusText(httpStatus))
 	}
-	body, err := m.Marshal(status.New(code, http.StatusText(httpStatus)).Proto())
-	if err != nil {
-		http.Error(w, http.StatusText(httpStatus), httpStatus)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(httpStatus)
-	_, _ = w.Write(body)
+	h.errorHandler(ctx, mux, m, w, r, &runtime.HTTPStatusError{HTTPStatus: httpStatus, Err: st.Err()})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
