@@ -79,6 +79,35 @@ func recordUpstream(ctx context.Context, okStatus int, err error) {
 	}
 }
 
+// Protocol names the door a call came in by: its log line's "protocol"
+// field.
+type Protocol string
+
+// The doors.
+const (
+	// ProtocolGRPC is a native gRPC call: any call not marked otherwise.
+	ProtocolGRPC Protocol = "grpc"
+	// ProtocolHTTP is a call through the HTTP/JSON gateway.
+	ProtocolHTTP Protocol = "http"
+)
+
+type protocolKey struct{}
+
+// WithProtocol marks the call in ctx as one that came in by p. The gateway
+// marks its calls ProtocolHTTP before they run the interceptor chain.
+func WithProtocol(ctx context.Context, p Protocol) context.Context {
+	return context.WithValue(ctx, protocolKey{}, p)
+}
+
+// ProtocolOf returns the door the call in ctx came in by: what
+// WithProtocol set, else ProtocolGRPC.
+func ProtocolOf(ctx context.Context) Protocol {
+	if p, ok := ctx.Value(protocolKey{}).(Protocol); ok {
+		return p
+	}
+	return ProtocolGRPC
+}
+
 // fields turns the record into log fields.
 func (ci *callInfo) fields() logging.Fields {
 	ci.mu.Lock()
@@ -97,8 +126,9 @@ func (ci *callInfo) fields() logging.Fields {
 }
 
 // UnaryLogger returns an interceptor that writes one structured log line per
-// call when it finishes: method, gRPC code, duration, the upstream's HTTP
-// status and the caller. Request and response payloads are never logged:
+// call when it finishes: method, gRPC code, duration, the door it came in
+// by (protocol grpc or http, see WithProtocol), the upstream's HTTP status
+// and the caller. Request and response payloads are never logged:
 // they carry OTPs and tokens.
 //
 // grpc.health.v1 calls are logged at debug level, whatever their code:
@@ -109,10 +139,13 @@ func UnaryLogger(logger *slog.Logger) grpc.UnaryServerInterceptor {
 		logger.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
 	fields := logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
+		// These override the interceptor's own fields of the same name,
+		// among them its constant protocol=grpc.
+		f := logging.Fields{"protocol", string(ProtocolOf(ctx))}
 		if ci := callInfoFrom(ctx); ci != nil {
-			return ci.fields()
+			f = append(f, ci.fields()...)
 		}
-		return nil
+		return f
 	})
 	calls := logging.UnaryServerInterceptor(log, logging.WithLogOnEvents(logging.FinishCall), fields)
 	probes := logging.UnaryServerInterceptor(log, logging.WithLogOnEvents(logging.FinishCall), fields,

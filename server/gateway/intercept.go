@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/server"
 )
 
 // intercepted runs the gRPC server's unary interceptor chain around each
@@ -23,6 +24,8 @@ type intercepted struct {
 }
 
 func (s *intercepted) call(ctx context.Context, method string, req any, handler grpc.UnaryHandler) (any, error) {
+	// The call's log line says which door it came in by.
+	ctx = server.WithProtocol(ctx, server.ProtocolHTTP)
 	if s.interceptor == nil {
 		return handler(ctx, req)
 	}
