@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/resilience"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
@@ -106,5 +108,58 @@ func TestStatusPassesStatusErrorsThrough(t *testing.T) {
 	}
 	if Status(nil) != nil {
 		t.Error("Status(nil) != nil")
+	}
+}
+
+// TestMalformedResponseNamesTheAnswer drives unusable upstream answers
+// through the real client against the emulator: the upstream did answer,
+// so UPSTREAM_MALFORMED_RESPONSE says which operation got which status
+// (it carried neither).
+func TestMalformedResponseNamesTheAnswer(t *testing.T) {
+	tests := []struct {
+		name  string
+		route emulator.Route
+		body  emulator.BodyFault
+		call  func(context.Context, *Server) error
+		op    string
+	}{
+		{"otp: bad JSON", emulator.RouteOTP, emulator.BodyMalformed, func(ctx context.Context, s *Server) error {
+			_, err := s.GenerateOTP(ctx, &accessv1.GenerateOTPRequest{Owner: "o@example.com", EndpointId: "ep-1", Description: "d"})
+			return err
+		}, "otp"},
+		{"otp: empty OTP", emulator.RouteOTP, emulator.BodyEmptyOTP, func(ctx context.Context, s *Server) error {
+			_, err := s.GenerateOTP(ctx, &accessv1.GenerateOTPRequest{Owner: "o@example.com", EndpointId: "ep-1", Description: "d"})
+			return err
+		}, "otp"},
+		{"status: missing fields", emulator.RouteStatus, emulator.BodyMissingFields, func(ctx context.Context, s *Server) error {
+			_, err := s.GetServiceStatus(ctx, &accessv1.GetServiceStatusRequest{ServiceId: emulator.DefaultSeed().Services[0].ID})
+			return err
+		}, "status"},
+		{"status: over the size limit", emulator.RouteStatus, emulator.BodyOversized, func(ctx context.Context, s *Server) error {
+			_, err := s.GetServiceStatus(ctx, &accessv1.GetServiceStatusRequest{ServiceId: emulator.DefaultSeed().Services[0].ID})
+			return err
+		}, "status"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, emu, _ := testServer(t)
+			emu.Script(tt.route, emulator.Fault{Body: tt.body})
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			st := status.Convert(tt.call(ctx, s))
+			var info *errdetails.ErrorInfo
+			for _, d := range st.Details() {
+				if i, ok := d.(*errdetails.ErrorInfo); ok {
+					info = i
+				}
+			}
+			if st.Code() != codes.Internal || info.GetReason() != ReasonMalformedResponse {
+				t.Fatalf("%v %q (%v), want INTERNAL %s", st.Code(), st.Message(), info, ReasonMalformedResponse)
+			}
+			md := info.GetMetadata()
+			if md[MetadataUpstreamOp] != tt.op || md[MetadataUpstreamStatus] != "200" {
+				t.Errorf("metadata %v, want %s=%s and %s=200", md, MetadataUpstreamOp, tt.op, MetadataUpstreamStatus)
+			}
+		})
 	}
 }
