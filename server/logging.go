@@ -20,8 +20,12 @@ import (
 // The logging interceptor puts one in the context before the handler runs
 // and reads it when the call finishes.
 type callInfo struct {
+	// upstream is filled in by the upstream client (and the caches in
+	// front of it) for requests made with the call's context.
+	upstream *upstream.Report
+
 	mu             sync.Mutex
-	upstreamStatus int    // HTTP status the upstream answered; 0 when it did not
+	upstreamStatus int    // HTTP status of an error answer; 0 when there was none
 	upstreamError  string // "transport", "malformed", ... when there was no usable answer
 	caller         string
 }
@@ -30,6 +34,7 @@ type callInfoKey struct{}
 
 func withCallInfo(ctx context.Context) (context.Context, *callInfo) {
 	ci := &callInfo{}
+	ctx, ci.upstream = upstream.WithReport(ctx)
 	return context.WithValue(ctx, callInfoKey{}, ci), ci
 }
 
@@ -48,19 +53,16 @@ func SetCaller(ctx context.Context, identity string) {
 	}
 }
 
-// recordUpstream notes the upstream's answer to the call in ctx: okStatus
-// when err is nil, else what the typed error says.
-func recordUpstream(ctx context.Context, okStatus int, err error) {
+// recordUpstream notes how the upstream call of the call in ctx failed, as
+// the upstream's typed error says; the upstream client itself reports
+// answers and cache hits (see upstream.Report). A nil err records nothing.
+func recordUpstream(ctx context.Context, err error) {
 	ci := callInfoFrom(ctx)
-	if ci == nil {
+	if ci == nil || err == nil {
 		return
 	}
 	ci.mu.Lock()
 	defer ci.mu.Unlock()
-	if err == nil {
-		ci.upstreamStatus = okStatus
-		return
-	}
 	// The status of an unusable answer is logged too: the upstream did
 	// answer.
 	ci.upstreamStatus = upstream.StatusCode(err)
@@ -116,8 +118,14 @@ func (ci *callInfo) fields() logging.Fields {
 	if ci.caller != "" {
 		f = append(f, "caller", ci.caller)
 	}
-	if ci.upstreamStatus != 0 {
-		f = append(f, "upstream.status", ci.upstreamStatus)
+	switch status := ci.upstreamStatus; {
+	case status != 0:
+		f = append(f, "upstream.status", status)
+	case ci.upstream.Cached():
+		// Answered from the facade's cache: no upstream answer to log.
+		f = append(f, "upstream.cache", "hit")
+	case ci.upstream.StatusCode() != 0:
+		f = append(f, "upstream.status", ci.upstream.StatusCode())
 	}
 	if ci.upstreamError != "" {
 		f = append(f, "upstream.error", ci.upstreamError)

@@ -10,7 +10,6 @@ package server
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"time"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
@@ -122,7 +121,7 @@ func (s *Server) GenerateOTP(ctx context.Context, req *accessv1.GenerateOTPReque
 // the call's log line.
 func (s *Server) generateOTP(ctx context.Context, r upstream.OTPRequest) (string, error) {
 	otp, err := s.upstream.GenerateOTP(ctx, r)
-	recordUpstream(ctx, http.StatusOK, err)
+	recordUpstream(ctx, err)
 	if err != nil {
 		return "", Status(err)
 	}
@@ -137,7 +136,7 @@ func (s *Server) GetServiceStatus(ctx context.Context, req *accessv1.GetServiceS
 	ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
 	defer cancel()
 	st, err := s.upstream.ServiceStatus(ctx, req.GetServiceId())
-	recordUpstream(ctx, http.StatusOK, err)
+	recordUpstream(ctx, err)
 	if err != nil {
 		return nil, Status(err)
 	}
@@ -155,7 +154,7 @@ func (s *Server) RevokeToken(ctx context.Context, req *accessv1.RevokeTokenReque
 	ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
 	defer cancel()
 	err = s.upstream.RevokeToken(ctx, req.GetToken())
-	recordUpstream(ctx, http.StatusNoContent, err)
+	recordUpstream(ctx, err)
 	if err != nil {
 		return nil, Status(err)
 	}

@@ -38,10 +38,12 @@ func (h *harness) lastCallLine(t *testing.T, call func()) map[string]any {
 	return lines[before]
 }
 
-// TestCallLogLine checks the per-call log line of each door: protocol says
-// which door a call came in by (it said grpc for gateway calls).
+// TestCallLogLine checks the per-call log line of each door and of a cache
+// hit: protocol says which door a call came in by (it said grpc for
+// gateway calls), and upstream.status is the upstream's own answer, never
+// one the facade made up (a cache hit was logged as 200).
 func TestCallLogLine(t *testing.T) {
-	h := startFacade(t, facade.Config{Emulator: true})
+	h := startFacade(t, facade.Config{Emulator: true, StatusCacheTTL: time.Minute})
 	h.waitServing(t)
 
 	grpcLine := h.lastCallLine(t, func() { h.mustStatus(t) })
@@ -54,14 +56,24 @@ func TestCallLogLine(t *testing.T) {
 		name     string
 		line     map[string]any
 		protocol string
+		upstream any // upstream.status; nil: absent
+		cache    any // upstream.cache; nil: absent
 	}{
-		{"gRPC", grpcLine, "grpc"},
-		{"HTTP", httpLine, "http"},
+		// The first lookup asks the upstream; the second is answered from
+		// the facade's status cache.
+		{"gRPC, upstream asked", grpcLine, "grpc", float64(200), nil},
+		{"HTTP, cache hit", httpLine, "http", nil, "hit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := tt.line["protocol"]; got != tt.protocol {
 				t.Errorf("protocol = %v, want %s (line %v)", got, tt.protocol, tt.line)
+			}
+			if got := tt.line["upstream.status"]; got != tt.upstream {
+				t.Errorf("upstream.status = %v, want %v (line %v)", got, tt.upstream, tt.line)
+			}
+			if got := tt.line["upstream.cache"]; got != tt.cache {
+				t.Errorf("upstream.cache = %v, want %v (line %v)", got, tt.cache, tt.line)
 			}
 		})
 	}

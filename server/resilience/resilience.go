@@ -182,6 +182,7 @@ func (c *Client) RevokeToken(ctx context.Context, token string) error {
 func (c *Client) ServiceStatus(ctx context.Context, serviceID string) (upstream.ServiceStatus, error) {
 	if c.cache != nil {
 		if st, ok := c.cache.get(serviceID); ok {
+			upstream.ReportCached(ctx)
 			return st, nil
 		}
 	}

@@ -215,6 +215,7 @@ func (c *Client) RevokeToken(ctx context.Context, tok string) error {
 	if err != nil {
 		return err
 	}
+	reportAnswer(ctx, resp.StatusCode)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return newError(op, resp.StatusCode, resp.Header, body, c.now())
 	}
@@ -245,6 +246,7 @@ func (c *Client) call(ctx context.Context, op Op, method string, u *url.URL, pay
 		if err != nil {
 			return 0, nil, err
 		}
+		reportAnswer(ctx, resp.StatusCode)
 		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
 			c.log.Debug("upstream: access token rejected; fetching a new one", "op", op)
 			c.tokens.invalidate(tok)
