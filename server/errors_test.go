@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/resilience"
 	"github.com/radkit/radkit-access-facade/server/upstream"
@@ -144,8 +145,7 @@ func TestMalformedResponseNamesTheAnswer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, emu, _ := testServer(t)
 			emu.Script(tt.route, emulator.Fault{Body: tt.body})
-			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-			defer cancel()
+			ctx := testkit.Context(t, 10*time.Second)
 			st := status.Convert(tt.call(ctx, s))
 			var info *errdetails.ErrorInfo
 			for _, d := range st.Details() {

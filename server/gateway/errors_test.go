@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/callerauth"
 	"github.com/radkit/radkit-access-facade/server/gateway"
 	"github.com/radkit/radkit-access-facade/server/internal/reason"
@@ -95,8 +96,7 @@ func (b errorBody) reasonOf() string {
 // decoded error body.
 func do(t *testing.T, method, url string, header http.Header) (*http.Response, errorBody) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
+	ctx := testkit.Context(t, 10*time.Second)
 	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +160,7 @@ func TestUnauthenticatedChallenge(t *testing.T) {
 // service's status, each checked for HTTP status, gRPC code, reason and
 // the headers derived from the status.
 func TestErrorPaths(t *testing.T) {
-	svcErr := reason.Error(reason.UpstreamUnavailable, "", reason.WithRetryAfter(500*time.Millisecond))
+	svcErr := reason.Error(reason.UpstreamUnavailable, "", reason.WithRetryAfter(2*time.Second))
 	srv := startGateway(t, &erroring{err: svcErr}, false)
 	tests := []struct {
 		name       string
@@ -179,13 +179,13 @@ func TestErrorPaths(t *testing.T) {
 		{"undecodable JSON", http.MethodPost, "/v1/otp", "{", http.StatusBadRequest, 3, reason.InvalidRequest, ""},
 		{"unknown field", http.MethodPost, "/v1/otp", `{"nope": 1}`, http.StatusBadRequest, 3, reason.InvalidRequest, ""},
 		{"body over the limit", http.MethodPost, "/v1/otp", `{"description": "` + strings.Repeat("a", gateway.DefaultMaxBodyBytes) + `"}`, http.StatusRequestEntityTooLarge, 8, reason.RequestTooLarge, ""},
-		// RetryInfo of 0.5 s is sent as Retry-After: 1, rounded up, never 0.
-		{"service status with RetryInfo", http.MethodGet, "/v1/services/x/status", "", http.StatusServiceUnavailable, 14, reason.UpstreamUnavailable, "1"},
+		// A service's own status passes through with its code, reason and
+		// RetryInfo (as Retry-After; its rounding: TestRetryAfterRoundsUp).
+		{"service status with RetryInfo", http.MethodGet, "/v1/services/x/status", "", http.StatusServiceUnavailable, 14, reason.UpstreamUnavailable, "2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-			defer cancel()
+			ctx := testkit.Context(t, 10*time.Second)
 			var body io.Reader
 			if tt.body != "" {
 				body = strings.NewReader(tt.body)
