@@ -15,6 +15,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
 )
 
 // bodyLimitKey marks, in a request's context, whether its body hit the limit.
@@ -72,7 +73,13 @@ func (h *handler) errorHandler(ctx context.Context, mux *runtime.ServeMux, m run
 	}
 	st := status.Convert(err)
 	if st.Code() == codes.InvalidArgument && !hasErrorInfo(st) {
-		err = reason.Error(reason.InvalidRequest, st.Message())
+		var kept []protoadapt.MessageV1
+		for _, d := range st.Details() {
+			if m, ok := d.(protoadapt.MessageV1); ok {
+				kept = append(kept, m)
+			}
+		}
+		err = reason.Error(reason.InvalidRequest, st.Message(), reason.WithDetails(kept...))
 	}
 	if status.Code(err) == codes.Unauthenticated {
 		// RFC 9110: a 401 says which scheme would be accepted. The

@@ -23,16 +23,16 @@ import (
 	"github.com/radkit/radkit-access-facade/server/internal/reason"
 )
 
-// erroring is an AccessService whose GetServiceStatus returns err (or a
-// fixed status when err is nil).
+// erroring is an AccessService whose GetServiceStatus returns the error
+// of errs for the service ID asked for, and a fixed status for any other.
 type erroring struct {
 	accessv1.UnimplementedAccessServiceServer
-	err error
+	errs map[string]error
 }
 
 func (s *erroring) GetServiceStatus(ctx context.Context, req *accessv1.GetServiceStatusRequest) (*accessv1.GetServiceStatusResponse, error) {
-	if s.err != nil {
-		return nil, s.err
+	if err := s.errs[req.GetServiceId()]; err != nil {
+		return nil, err
 	}
 	return &accessv1.GetServiceStatusResponse{ServiceId: req.GetServiceId(), Active: true, Online: true}, nil
 }
@@ -160,8 +160,11 @@ func TestUnauthenticatedChallenge(t *testing.T) {
 // service's status, each checked for HTTP status, gRPC code, reason and
 // the headers derived from the status.
 func TestErrorPaths(t *testing.T) {
-	svcErr := reason.Error(reason.UpstreamUnavailable, "", reason.WithRetryAfter(2*time.Second))
-	srv := startGateway(t, &erroring{err: svcErr}, false)
+	srv := startGateway(t, &erroring{errs: map[string]error{
+		"unavailable": reason.Error(reason.UpstreamUnavailable, "", reason.WithRetryAfter(2*time.Second)),
+		// An INVALID_ARGUMENT that has its own reason keeps it.
+		"reused": reason.Error(reason.RequestIDReused, ""),
+	}}, false)
 	tests := []struct {
 		name       string
 		method     string
@@ -181,7 +184,8 @@ func TestErrorPaths(t *testing.T) {
 		{"body over the limit", http.MethodPost, "/v1/otp", `{"description": "` + strings.Repeat("a", gateway.DefaultMaxBodyBytes) + `"}`, http.StatusRequestEntityTooLarge, 8, reason.RequestTooLarge, ""},
 		// A service's own status passes through with its code, reason and
 		// RetryInfo (as Retry-After; its rounding: TestRetryAfterRoundsUp).
-		{"service status with RetryInfo", http.MethodGet, "/v1/services/x/status", "", http.StatusServiceUnavailable, 14, reason.UpstreamUnavailable, "2"},
+		{"service status with RetryInfo", http.MethodGet, "/v1/services/unavailable/status", "", http.StatusServiceUnavailable, 14, reason.UpstreamUnavailable, "2"},
+		{"service's own INVALID_ARGUMENT reason", http.MethodGet, "/v1/services/reused/status", "", http.StatusBadRequest, 3, reason.RequestIDReused, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
