@@ -56,8 +56,8 @@ const (
 // radkit_upstream_token_fetches_total.
 const (
 	TokenFetchSuccess  = "success"  // 2xx: a token was issued
-	TokenFetchRejected = "rejected" // 4xx: the credentials or request were refused
-	TokenFetchError    = "error"    // 5xx, another status, or no response
+	TokenFetchRejected = "rejected" // 4xx other than 429: the credentials or request were refused
+	TokenFetchError    = "error"    // 429, 5xx, or no response
 )
 
 // upstreamDurationBuckets cover a loopback emulator (milliseconds) up to a
@@ -104,7 +104,7 @@ func NewMetrics() *Metrics {
 		}, []string{"route"}),
 		tokenFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricUpstreamTokenFetches,
-			Help: "Access-token requests to the RADKit Access Cloud (client credentials or API token), by result: success, rejected (4xx), error.",
+			Help: "Access-token requests to the RADKit Access Cloud (client credentials or API token), by result: success, rejected (4xx other than 429), error.",
 		}, []string{"result"}),
 		now: time.Now,
 	}

@@ -184,6 +184,11 @@ func TestUpstreamMetricsTransportFailureAndRejection(t *testing.T) {
 		_, _ = w.Write([]byte(`{"success": false, "details": "Invalid credentials", "retry": false}`))
 	}))
 	defer refuse.Close()
+	// One that is rate limiting: the upstream in trouble, not a refusal.
+	limiting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer limiting.Close()
 
 	m := telemetry.NewMetrics()
 	tr := &http.Transport{}
@@ -199,6 +204,7 @@ func TestUpstreamMetricsTransportFailureAndRejection(t *testing.T) {
 	post(dead + "/oauth2/token")
 	post(refuse.URL + "/oauth2/token")
 	post(refuse.URL + "/auth/token")
+	post(limiting.URL + "/oauth2/token")
 
 	s := scrapeMetrics(t, m)
 	for _, tc := range []struct {
@@ -209,10 +215,11 @@ func TestUpstreamMetricsTransportFailureAndRejection(t *testing.T) {
 		{telemetry.MetricUpstreamRequests, map[string]string{"route": telemetry.RouteToken, "code": "error"}, 1},
 		{telemetry.MetricUpstreamRequests, map[string]string{"route": telemetry.RouteToken, "code": "401"}, 1},
 		{telemetry.MetricUpstreamRequests, map[string]string{"route": telemetry.RouteAPIToken, "code": "401"}, 1},
-		{telemetry.MetricUpstreamTokenFetches, map[string]string{"result": telemetry.TokenFetchError}, 1},
+		{telemetry.MetricUpstreamRequests, map[string]string{"route": telemetry.RouteToken, "code": "429"}, 1},
+		{telemetry.MetricUpstreamTokenFetches, map[string]string{"result": telemetry.TokenFetchError}, 2},
 		{telemetry.MetricUpstreamTokenFetches, map[string]string{"result": telemetry.TokenFetchRejected}, 2},
 		{telemetry.MetricUpstreamTokenFetches, map[string]string{"result": telemetry.TokenFetchSuccess}, 0},
-		{telemetry.MetricUpstreamRequestDuration, map[string]string{"route": telemetry.RouteToken}, 2},
+		{telemetry.MetricUpstreamRequestDuration, map[string]string{"route": telemetry.RouteToken}, 3},
 	} {
 		if got := s.value(t, tc.name, tc.labels); got != tc.want {
 			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 
 // InstrumentTransport returns rt wrapped to record every upstream request
@@ -44,7 +46,9 @@ func (t *metricsTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		switch {
 		case resp.StatusCode >= 200 && resp.StatusCode < 300:
 			result = TokenFetchSuccess
-		case resp.StatusCode >= 400 && resp.StatusCode < 500:
+		case upstream.RefusesSetup(resp.StatusCode):
+			// As the facade's errors say: credentials refused, not the
+			// upstream in trouble (429 and 5xx are "error").
 			result = TokenFetchRejected
 		}
 	}

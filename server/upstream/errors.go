@@ -258,10 +258,15 @@ func RetryAfter(err error) time.Duration {
 // upstream in trouble: see IsTransient.)
 func IsSetupFailure(err error) bool {
 	var upErr *Error
-	if !errors.As(err, &upErr) || !upErr.Op.IsSetup() {
-		return false
-	}
-	return upErr.StatusCode < 500 && upErr.StatusCode != http.StatusTooManyRequests
+	return errors.As(err, &upErr) && upErr.Op.IsSetup() && RefusesSetup(upErr.StatusCode)
+}
+
+// RefusesSetup reports whether an answer with HTTP status code from the
+// discovery or token endpoint refuses the facade's set-up (see
+// IsSetupFailure): an error status other than 429 and 5xx. It is for those
+// that see only the answer's status, such as the metrics of token fetches.
+func RefusesSetup(code int) bool {
+	return (code < 200 || code > 299) && code < 500 && code != http.StatusTooManyRequests
 }
 
 // IsUnanswered reports whether err is a request that got no complete
