@@ -215,14 +215,15 @@ func TestCallerKeys(t *testing.T) {
 		tests := []struct {
 			name, path, key string
 			want            int
+			challenge       string // WWW-Authenticate of a 401, exactly
 		}{
-			{"no credentials", "/v1/services/123-123-123/status", "", http.StatusUnauthorized},
-			{"wrong key", "/v1/services/123-123-123/status", "nope", http.StatusUnauthorized},
-			{"valid key", "/v1/services/123-123-123/status", billingKey, http.StatusOK},
-			{"liveness stays open", "/healthz", "", http.StatusOK},
-			{"readiness stays open", "/readyz", "", http.StatusOK},
-			{"metrics stay open", "/metrics", "", http.StatusOK},
-			{"openapi stays open", "/openapi.json", "", http.StatusOK},
+			{"no credentials", "/v1/services/123-123-123/status", "", http.StatusUnauthorized, `Bearer realm="radkit-access-facade"`},
+			{"wrong key", "/v1/services/123-123-123/status", "nope", http.StatusUnauthorized, `Bearer realm="radkit-access-facade", error="invalid_token"`},
+			{"valid key", "/v1/services/123-123-123/status", billingKey, http.StatusOK, ""},
+			{"liveness stays open", "/healthz", "", http.StatusOK, ""},
+			{"readiness stays open", "/readyz", "", http.StatusOK, ""},
+			{"metrics stay open", "/metrics", "", http.StatusOK, ""},
+			{"openapi stays open", "/openapi.json", "", http.StatusOK, ""},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -234,8 +235,8 @@ func TestCallerKeys(t *testing.T) {
 					if !strings.Contains(body, "CALLER_UNAUTHENTICATED") {
 						t.Errorf("401 body lacks the reason: %s", body)
 					}
-					if resp.Header.Get("WWW-Authenticate") == "" {
-						t.Error("401 without WWW-Authenticate")
+					if got := resp.Header.Values("WWW-Authenticate"); len(got) != 1 || got[0] != tt.challenge {
+						t.Errorf("WWW-Authenticate = %q, want exactly %q", got, tt.challenge)
 					}
 				}
 			})
