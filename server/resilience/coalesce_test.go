@@ -79,12 +79,12 @@ func TestFirstCallerCancellingDoesNotFailTheOthers(t *testing.T) {
 
 	// The first caller goes; it returns at once, the lookup still held.
 	cancelFirst()
-	if err := <-first; !errors.Is(err, context.Canceled) {
+	if err := recv(t, first, "the first caller to return"); !errors.Is(err, context.Canceled) {
 		t.Errorf("first caller: error %v, want context.Canceled", err)
 	}
 	g.release()
 	for range 2 {
-		r := <-others
+		r := recv(t, others, "another caller to get the shared answer")
 		if r.err != nil || r.st.ServiceID != knownService {
 			t.Errorf("other caller: %+v, %v; want the shared answer", r.st, r.err)
 		}
@@ -96,7 +96,11 @@ func TestFirstCallerCancellingDoesNotFailTheOthers(t *testing.T) {
 
 func TestLastCallerLeavingCancelsTheLookup(t *testing.T) {
 	g := newGate(t)
-	e := newEnv(t, fast(), envOptions{wrap: g.wrap})
+	cfg := fast()
+	// Longer than the wait below, so that only the cancellation can end
+	// the held request.
+	cfg.AttemptTimeout = time.Minute
+	e := newEnv(t, cfg, envOptions{wrap: g.wrap})
 	ctx := testCtx(t)
 
 	callerCtx, cancel := context.WithCancel(ctx)
@@ -107,11 +111,14 @@ func TestLastCallerLeavingCancelsTheLookup(t *testing.T) {
 	}()
 	eventually(t, "the lookup to reach the upstream", func() bool { return g.arrived.Load() == 1 })
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := recv(t, done, "the caller to return"); !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v, want context.Canceled", err)
 	}
 	// Nobody waits any more: the upstream request is abandoned, not left
 	// to run, and the next caller starts afresh instead of joining it.
+	if e.c.lookups.Running(knownService) {
+		t.Error("the abandoned lookup can still be joined")
+	}
 	eventually(t, "the upstream request to be abandoned", func() bool { return g.abandoned.Load() == 1 })
 	g.release()
 	if _, err := e.c.ServiceStatus(ctx, knownService); err != nil {
@@ -208,5 +215,18 @@ func TestStatusCacheEviction(t *testing.T) {
 	put("f")
 	if has("d") || !has("c") || !has("e") || !has("f") {
 		t.Fatalf("refreshed c was evicted, or d was kept")
+	}
+}
+
+// recv receives from ch, failing the test if nothing arrives within a
+// generous bound: a broken coalescing must fail, not hang.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(15 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
 	}
 }

@@ -91,15 +91,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	testkit.Eventually(t, 15*time.Second, what, cond)
 }
 
-// waiters is how many callers wait on the status flight for serviceID.
-func (c *Client) waiters(serviceID string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if f := c.flights[serviceID]; f != nil {
-		return f.waiters
-	}
-	return 0
-}
+// waiters is how many callers wait on the shared status lookup for
+// serviceID.
+func (c *Client) waiters(serviceID string) int { return c.lookups.Waiters(serviceID) }
 
 // gate holds every status request in front of the emulator until opened,
 // so that tests can make lookups overlap without depending on timing.

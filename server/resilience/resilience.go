@@ -18,11 +18,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
+	"github.com/radkit/radkit-access-facade/server/internal/flight"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 
@@ -122,9 +120,7 @@ type Client struct {
 	breaker *breaker
 	cache   *statusCache // nil when disabled
 
-	group   singleflight.Group
-	mu      sync.Mutex
-	flights map[string]*flight // by service ID; see coalesce.go
+	lookups flight.Group[string, upstream.ServiceStatus] // by service ID; see coalesce.go
 }
 
 // New returns a Client for cfg. It panics if cfg.Upstream is nil, a
@@ -141,7 +137,6 @@ func New(cfg Config) *Client {
 		maxRetryAfter:  orDefault(cfg.MaxRetryAfter, DefaultMaxRetryAfter),
 		attemptTimeout: orDefault(cfg.AttemptTimeout, DefaultAttemptTimeout),
 		breaker:        newBreaker(cfg),
-		flights:        make(map[string]*flight),
 	}
 	c.maxDelay = max(c.maxDelay, c.baseDelay)
 	if cfg.StatusCacheTTL > 0 {
