@@ -20,7 +20,24 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/radkit/radkit-access-facade/server/internal/flight"
 )
+
+// fetchTimeout bounds a shared fetch (discovery or token), which runs
+// detached from the callers waiting for it (see flight.Group), so that one
+// caller giving up does not fail the others.
+const fetchTimeout = 30 * time.Second
+
+// bound returns ctx limited to fetchTimeout and to the Client's lifetime.
+func bound(ctx, lifetime context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	stop := context.AfterFunc(lifetime, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
+}
 
 // Client calls the upstream. It is safe for concurrent use. Close it to
 // stop its background token refresh.
@@ -43,10 +60,10 @@ type Client struct {
 	closed   atomic.Bool
 	closing  sync.Once
 
-	discMu     sync.Mutex
-	disc       *endpoints
-	discFlight *flight[*endpoints]
-	discClosed bool
+	discMu      sync.Mutex
+	disc        *endpoints
+	discClosed  bool
+	discoveries flight.Group[struct{}, *endpoints] // Finish: a success is cached
 
 	tokens *tokenCache
 }
@@ -71,6 +88,7 @@ func New(cfg Config) (*Client, error) {
 		refreshFraction:  s.refreshFraction,
 		log:              s.logger,
 	}
+	c.discoveries.Finish = true
 	c.lifetime, c.stop = context.WithCancel(context.Background())
 	c.tokens = newTokenCache(c.lifetime, &c.wg, c.log, c.fetchToken)
 	return c, nil
@@ -88,6 +106,10 @@ func (c *Client) Close() error {
 		c.discMu.Unlock()
 		c.stop()
 		c.wg.Wait()
+		// No new shared fetch starts once the callers have returned; the
+		// ones they abandoned end with the lifetime.
+		c.tokens.fetches.Wait()
+		c.discoveries.Wait()
 		if c.ownTransport != nil {
 			c.ownTransport.CloseIdleConnections()
 		}

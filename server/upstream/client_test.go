@@ -22,6 +22,34 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// testTimeout bounds every wait in these tests: generous for a loaded
+// machine, short enough that broken code fails instead of hanging.
+const testTimeout = 10 * time.Second
+
+// waitFor polls cond until it holds, failing the test after testTimeout.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// recv receives from ch, failing the test after testTimeout.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(testTimeout):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
 func TestCredentialModes(t *testing.T) {
 	for _, tc := range []struct {
 		name            string
@@ -266,6 +294,57 @@ func TestConcurrentFirstCallsFetchOnce(t *testing.T) {
 			}
 			if got := f.nOTP.Load(); got != 200 {
 				t.Errorf("otp calls = %d, want 200", got)
+			}
+		})
+	}
+}
+
+// TestAbandonedFetchStillStoresToken: a token fetch whose only caller gave
+// up runs to its end, and the next caller gets its token without a fetch
+// of its own (the fetch is shared and outlives its callers).
+func TestAbandonedFetchStillStoresToken(t *testing.T) {
+	for _, m := range []mode{modeCC, modeAPI} {
+		t.Run(fmt.Sprint(m), func(t *testing.T) {
+			f := newFake(t)
+			release := make(chan struct{})
+			arrived := make(chan struct{}, 1)
+			h := func(w http.ResponseWriter, r *http.Request) {
+				arrived <- struct{}{}
+				select {
+				case <-release:
+				case <-r.Context().Done():
+					return
+				}
+				if m == modeCC {
+					f.serveTokenCC(w, r)
+				} else {
+					f.serveTokenAPI(w, r)
+				}
+			}
+			f.handle("token", h)
+			f.handle("apitoken", h)
+			c := newClient(t, f.config(m))
+
+			ctx, cancel := context.WithCancel(testkit.Context(t, testTimeout))
+			errc := make(chan error, 1)
+			go func() {
+				_, err := c.GenerateOTP(ctx, OTPRequest{Owner: "o", EndpointID: "e", Description: "d"})
+				errc <- err
+			}()
+			recv(t, arrived, "the token request to reach the upstream")
+			cancel()
+			if err := recv(t, errc, "the caller to give up"); !errors.Is(err, context.Canceled) {
+				t.Fatalf("caller that gave up: %v, want context.Canceled", err)
+			}
+			if !c.tokens.fetches.Running(struct{}{}) {
+				t.Fatal("the abandoned fetch was cancelled")
+			}
+			close(release)
+			if _, err := c.GenerateOTP(testkit.Context(t, testTimeout), OTPRequest{Owner: "o", EndpointID: "e", Description: "d"}); err != nil {
+				t.Fatalf("next caller: %v", err)
+			}
+			if got := f.nTokenCC.Load() + f.nTokenAPI.Load(); got != 1 {
+				t.Errorf("token fetches = %d, want 1: the next caller got the abandoned fetch's token", got)
 			}
 		})
 	}
@@ -953,9 +1032,7 @@ func TestCloseStopsEverything(t *testing.T) {
 		_, err := c.GenerateOTP(ctx, OTPRequest{})
 		errc <- err
 	}()
-	for c.tokens.waits.Load() < 2 {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the call to wait for the token fetch", func() bool { return c.tokens.fetches.Waiters(struct{}{}) == 1 })
 	start := time.Now()
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
@@ -966,7 +1043,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("Close took %v", took)
 	}
-	if err := <-errc; err == nil {
+	if err := recv(t, errc, "the call in flight to return after Close"); err == nil {
 		t.Error("call in flight at Close succeeded")
 	}
 	for _, err := range []error{

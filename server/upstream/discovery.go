@@ -30,33 +30,33 @@ func (c *Client) discover(ctx context.Context) (*endpoints, error) {
 		c.discMu.Unlock()
 		return nil, asDiscoveryError(&TransportError{Op: OpDiscovery, BeforeSend: true, Err: ErrClosed})
 	}
-	f := c.discFlight
-	if f == nil {
-		f = newFlight[*endpoints]()
-		c.discFlight = f
-		fctx, cancel := detach(ctx, c.lifetime)
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			defer cancel()
-			ep, err := c.fetchDiscovery(fctx)
-			c.discMu.Lock()
-			c.discFlight = nil
-			if err == nil {
-				c.disc = ep
-			}
-			c.discMu.Unlock()
-			if err != nil {
-				c.log.Warn("upstream: discovery failed", "error", err)
-			}
-			f.finish(ep, asDiscoveryError(err))
-		}()
-	}
+	// Added before close is seen, so that Close waits for this caller and
+	// so for any discovery it starts.
+	c.wg.Add(1)
 	c.discMu.Unlock()
-	if !f.wait(ctx) {
-		return nil, asDiscoveryError(&TransportError{Op: OpDiscovery, BeforeSend: true, Err: ctx.Err()})
+	defer c.wg.Done()
+	ep, err, _ := c.discoveries.Do(ctx, struct{}{}, c.runDiscovery)
+	if err != nil && err == ctx.Err() {
+		// ctx ended first (Do returns ctx's own error; discovery's are wrapped).
+		return nil, asDiscoveryError(&TransportError{Op: OpDiscovery, BeforeSend: true, Err: err})
 	}
-	return f.result()
+	return ep, err
+}
+
+// runDiscovery is the shared discovery: it runs to its end even when its
+// callers have left, and caches its success.
+func (c *Client) runDiscovery(ctx context.Context) (*endpoints, error) {
+	ctx, cancel := bound(ctx, c.lifetime)
+	defer cancel()
+	ep, err := c.fetchDiscovery(ctx)
+	if err != nil {
+		c.log.Warn("upstream: discovery failed", "error", err)
+		return nil, asDiscoveryError(err)
+	}
+	c.discMu.Lock()
+	c.disc = ep
+	c.discMu.Unlock()
+	return ep, nil
 }
 
 // fetchDiscovery gets and checks the OpenID configuration.

@@ -15,6 +15,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/radkit/radkit-access-facade/server/internal/flight"
 )
 
 // TokenInfo is what may be told about the cached access token: nothing
@@ -101,19 +103,24 @@ type tokenCache struct {
 	lifetime context.Context // ends at Close
 	wg       *sync.WaitGroup
 
+	// fetches runs the one token fetch. A fetch that every caller has left
+	// still runs to its end (bounded by fetchTimeout and lifetime): the
+	// token it gets is stored for the next caller.
+	fetches flight.Group[struct{}, *token]
+
 	mu        sync.Mutex
 	cur       *token
-	inflight  *flight[*token]
 	refresher bool // the refresh goroutine runs
 	closed    bool
 	wake      chan struct{} // a new token was stored
 
-	waits   atomic.Int64 // callers that blocked on a fetch (for tests)
-	fetches atomic.Int64 // fetches started (for tests)
+	waits atomic.Int64 // callers that blocked on a fetch (for tests)
 }
 
 func newTokenCache(lifetime context.Context, wg *sync.WaitGroup, log *slog.Logger, fetch func(context.Context) (*token, error)) *tokenCache {
-	return &tokenCache{fetch: fetch, log: log, lifetime: lifetime, wg: wg, wake: make(chan struct{}, 1)}
+	tc := &tokenCache{fetch: fetch, log: log, lifetime: lifetime, wg: wg, wake: make(chan struct{}, 1)}
+	tc.fetches.Finish = true
+	return tc
 }
 
 // get returns a usable token, waiting for a fetch only when none is held.
@@ -128,48 +135,42 @@ func (tc *tokenCache) get(ctx context.Context, op Op) (*token, error) {
 		tc.mu.Unlock()
 		return nil, &TransportError{Op: op, BeforeSend: true, Err: ErrClosed}
 	}
-	f := tc.startLocked(ctx)
+	// Added before close is seen, so that Close waits for this caller and
+	// so for any fetch it starts.
+	tc.wg.Add(1)
 	tc.mu.Unlock()
+	defer tc.wg.Done()
 	tc.waits.Add(1)
-	if !f.wait(ctx) {
-		return nil, &TransportError{Op: op, BeforeSend: true, Err: fmt.Errorf("waiting for an access token: %w", ctx.Err())}
+	t, err, _ := tc.fetches.Do(ctx, struct{}{}, tc.fetchAndStore)
+	if err != nil && err == ctx.Err() {
+		// ctx ended first (Do returns ctx's own error; a fetch's are wrapped).
+		return nil, &TransportError{Op: op, BeforeSend: true, Err: fmt.Errorf("waiting for an access token: %w", err)}
 	}
-	return f.result()
+	return t, err
 }
 
-// startLocked joins the fetch in flight or starts one. tc.mu is held and
-// tc.closed is false.
-func (tc *tokenCache) startLocked(ctx context.Context) *flight[*token] {
-	if tc.inflight != nil {
-		return tc.inflight
+// fetchAndStore is the shared fetch: it gets a token and stores it, and
+// starts the background refresh after the first success.
+func (tc *tokenCache) fetchAndStore(ctx context.Context) (*token, error) {
+	ctx, cancel := bound(ctx, tc.lifetime)
+	defer cancel()
+	t, err := tc.fetch(ctx)
+	if err != nil {
+		return nil, err
 	}
-	f := newFlight[*token]()
-	tc.inflight = f
-	tc.fetches.Add(1)
-	fctx, cancel := detach(ctx, tc.lifetime)
-	tc.wg.Add(1)
-	go func() {
-		defer tc.wg.Done()
-		defer cancel()
-		t, err := tc.fetch(fctx)
-		tc.mu.Lock()
-		tc.inflight = nil
-		if err == nil {
-			tc.cur = t
-			if !tc.refresher && !tc.closed {
-				tc.refresher = true
-				tc.wg.Add(1)
-				go tc.refreshLoop()
-			}
-			select {
-			case tc.wake <- struct{}{}:
-			default:
-			}
-		}
-		tc.mu.Unlock()
-		f.finish(t, err)
-	}()
-	return f
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	tc.cur = t
+	if !tc.refresher && !tc.closed {
+		tc.refresher = true
+		tc.wg.Add(1)
+		go tc.refreshLoop()
+	}
+	select {
+	case tc.wake <- struct{}{}:
+	default:
+	}
+	return t, nil
 }
 
 // refreshLoop refreshes the token when its refresh is due, and after a
@@ -203,19 +204,19 @@ func (tc *tokenCache) refreshLoop() {
 		case <-due:
 		}
 		tc.mu.Lock()
-		if tc.closed || tc.cur != cur {
-			tc.mu.Unlock()
+		stale := tc.closed || tc.cur != cur
+		tc.mu.Unlock()
+		if stale {
 			continue
 		}
-		f := tc.startLocked(tc.lifetime)
-		tc.mu.Unlock()
-		if !f.wait(tc.lifetime) {
+		_, err, _ := tc.fetches.Do(tc.lifetime, struct{}{}, tc.fetchAndStore)
+		switch {
+		case tc.lifetime.Err() != nil:
 			return
-		}
-		if _, err := f.result(); err != nil {
+		case err != nil:
 			failures++
 			tc.log.Warn("upstream: background token refresh failed; keeping the current token", "error", err, "failures", failures, "token_expiry", cur.info.Expiry)
-		} else {
+		default:
 			failures = 0
 			tc.log.Debug("upstream: access token refreshed")
 		}
