@@ -713,28 +713,62 @@ func TestMalformedResponses(t *testing.T) {
 	}
 }
 
-func TestTrailingCommasAccepted(t *testing.T) {
-	for _, m := range []mode{modeCC, modeAPI} {
-		t.Run(fmt.Sprint(m), func(t *testing.T) {
-			f := newFake(t)
-			route := map[mode]string{modeCC: "token", modeAPI: "apitoken"}[m]
-			f.handle(route, func(w http.ResponseWriter, r *http.Request) {
-				f.mu.Lock()
-				f.valid["AT-"+secretMarker+"-tc"] = time.Now().Add(time.Hour)
-				f.mu.Unlock()
-				w.Header().Set("Content-Type", "text/plain") // sloppy, and JSON all the same
-				fmt.Fprint(w, `{
-"access_token": "AT-`+secretMarker+`-tc",
+// TestTokenResponses: the token answer as the guide prints it (valid JSON)
+// is read in both modes; the API-token answer, which the client decodes
+// itself, is read however sloppily it comes (trailing commas, text/plain),
+// like every other body. The client-credentials answer is x/oauth2's to
+// parse, as RFC 6749 defines it (application/json): a JSON body sent as
+// text/plain or with trailing commas is a malformed response there.
+func TestTokenResponses(t *testing.T) {
+	const guide = `{
+"access_token": "AT-` + secretMarker + `-tc",
+"token_type": "Bearer",
+"expires_in": 3600,
+"refresh_remaining_lifetime": 600,
+"radkit_access_token": "RAT-` + secretMarker + `",
+"identity": "user@example.com",
+"admin_level": 1
+}`
+	const sloppy = `{
+"access_token": "AT-` + secretMarker + `-tc",
 "token_type": "Bearer",
 "expires_in": 3600,
 "identity": "user@example.com",
 "admin_level": 1,
-}`)
+}`
+	for _, tc := range []struct {
+		name      string
+		mode      mode
+		ctype     string
+		body      string
+		wantError bool
+	}{
+		{"client credentials: the guide's answer", modeCC, "application/json", guide, false},
+		{"api token: the guide's answer", modeAPI, "application/json", guide, false},
+		{"api token: trailing comma, text/plain", modeAPI, "text/plain", sloppy, false},
+		{"client credentials: trailing comma", modeCC, "application/json", sloppy, true},
+		{"client credentials: JSON as text/plain", modeCC, "text/plain", guide, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t)
+			route := map[mode]string{modeCC: "token", modeAPI: "apitoken"}[tc.mode]
+			f.handle(route, func(w http.ResponseWriter, r *http.Request) {
+				f.mu.Lock()
+				f.valid["AT-"+secretMarker+"-tc"] = time.Now().Add(time.Hour)
+				f.mu.Unlock()
+				w.Header().Set("Content-Type", tc.ctype)
+				fmt.Fprint(w, tc.body)
 			})
-			c := newClient(t, f.config(m))
-			ctx := testkit.Context(t, 5*time.Second)
+			c := newClient(t, f.config(tc.mode))
+			ctx := testkit.Context(t, testTimeout)
 			// The fake's OTP and status answers carry the guide's trailing commas.
-			if otp, err := c.GenerateOTP(ctx, OTPRequest{Owner: "o", EndpointID: "e", Description: "d"}); err != nil || otp != "otp-for-e" {
+			otp, err := c.GenerateOTP(ctx, OTPRequest{Owner: "o", EndpointID: "e", Description: "d"})
+			checkErr(t, err)
+			if tc.wantError {
+				wantMalformed(t, err)
+				return
+			}
+			if err != nil || otp != "otp-for-e" {
 				t.Fatalf("GenerateOTP = %q, %v", otp, err)
 			}
 			if _, err := c.ServiceStatus(ctx, "svc"); err != nil {

@@ -8,8 +8,11 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // readBody reads at most limit bytes of r. A longer body is an
@@ -192,62 +195,75 @@ const (
 	maxTokenLifetime     = 365 * 24 * time.Hour
 )
 
-// tokenResponse is the token endpoint's answer (both credential modes).
+// tokenResponse is what the client reads of a token endpoint's answer
+// (both credential modes).
 type tokenResponse struct {
 	AccessToken      string
 	TokenType        string
 	ExpiresIn        time.Duration // 0 when missing or not positive
 	RefreshRemaining time.Duration
-	RadkitToken      string // secret, like AccessToken
 	Identity         string
 	AdminLevel       int
 }
 
-// decodeToken decodes a token response. access_token is required; the other
+// decodeAPIToken decodes the API-token endpoint's answer into the
+// *oauth2.Token that x/oauth2 makes of a client-credentials answer (the
+// JSON object as its extra fields), so that readToken reads both modes.
+// Unlike x/oauth2 it tolerates trailing commas, as every body this client
+// decodes itself does.
+func decodeAPIToken(body []byte) (*oauth2.Token, error) {
+	var raw map[string]any
+	if err := unmarshal(body, &raw); err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("%w: token response is not a JSON object", ErrMalformedResponse)
+	}
+	access, ok := raw["access_token"].(string)
+	if !ok && raw["access_token"] != nil {
+		return nil, fmt.Errorf("%w: \"access_token\" is not a string", ErrMalformedResponse)
+	}
+	tokenType, ok := raw["token_type"].(string)
+	if !ok && raw["token_type"] != nil {
+		return nil, fmt.Errorf("%w: \"token_type\" is not a string", ErrMalformedResponse)
+	}
+	return (&oauth2.Token{AccessToken: access, TokenType: tokenType}).WithExtra(raw), nil
+}
+
+// readToken reads a token response. access_token is required; the other
 // fields are optional but must have the right type. "endpoint_id" is
-// accepted for "identity", as the SDK names it.
-func decodeToken(body []byte) (tokenResponse, error) {
-	var v struct {
-		AccessToken      *string      `json:"access_token"`
-		TokenType        *string      `json:"token_type"`
-		ExpiresIn        *json.Number `json:"expires_in"`
-		RefreshRemaining *json.Number `json:"refresh_remaining_lifetime"`
-		RadkitToken      *string      `json:"radkit_access_token"`
-		Identity         *string      `json:"identity"`
-		EndpointID       *string      `json:"endpoint_id"`
-		AdminLevel       *json.Number `json:"admin_level"`
-	}
-	if err := unmarshal(body, &v); err != nil {
-		return tokenResponse{}, err
-	}
+// accepted for "identity", as the SDK names it. The upstream's own fields
+// are x/oauth2's "extra" fields.
+func readToken(ot *oauth2.Token) (tokenResponse, error) {
 	var t tokenResponse
-	if v.AccessToken == nil || *v.AccessToken == "" {
+	if ot.AccessToken == "" {
 		return t, fmt.Errorf("%w: missing \"access_token\"", ErrMalformedResponse)
 	}
-	t.AccessToken = *v.AccessToken
+	t.AccessToken = ot.AccessToken
 	t.TokenType = "Bearer"
-	if v.TokenType != nil && *v.TokenType != "" {
-		t.TokenType = *v.TokenType
+	if ot.TokenType != "" {
+		t.TokenType = ot.TokenType
 	}
 	var err error
-	if t.ExpiresIn, err = seconds("expires_in", v.ExpiresIn); err != nil {
+	if t.ExpiresIn, err = seconds(ot, "expires_in"); err != nil {
 		return tokenResponse{}, err
 	}
-	if t.RefreshRemaining, err = seconds("refresh_remaining_lifetime", v.RefreshRemaining); err != nil {
+	if t.RefreshRemaining, err = seconds(ot, "refresh_remaining_lifetime"); err != nil {
 		return tokenResponse{}, err
 	}
-	if v.RadkitToken != nil {
-		t.RadkitToken = *v.RadkitToken
+	identity, err := extraString(ot, "identity")
+	if err != nil {
+		return tokenResponse{}, err
 	}
-	switch {
-	case v.Identity != nil && *v.Identity != "":
-		t.Identity = *v.Identity
-	case v.EndpointID != nil:
-		t.Identity = *v.EndpointID
+	if identity == "" {
+		if identity, err = extraString(ot, "endpoint_id"); err != nil {
+			return tokenResponse{}, err
+		}
 	}
-	if v.AdminLevel != nil {
-		f, err := v.AdminLevel.Float64()
-		if err != nil || f != math.Trunc(f) || math.Abs(f) > math.MaxInt32 {
+	t.Identity = identity
+	if v := ot.Extra("admin_level"); v != nil {
+		f, ok := number(v)
+		if !ok || f != math.Trunc(f) || math.Abs(f) > math.MaxInt32 {
 			return tokenResponse{}, fmt.Errorf("%w: \"admin_level\" is not an integer", ErrMalformedResponse)
 		}
 		t.AdminLevel = int(f)
@@ -255,21 +271,54 @@ func decodeToken(body []byte) (tokenResponse, error) {
 	return t, nil
 }
 
-// seconds converts a JSON number of seconds to a duration, clamped to
-// [0, maxTokenLifetime].
-func seconds(field string, n *json.Number) (time.Duration, error) {
-	if n == nil {
+// extraString returns the string field key of ot's response, "" when it is
+// absent or null.
+func extraString(ot *oauth2.Token, key string) (string, error) {
+	switch v := ot.Extra(key).(type) {
+	case nil:
+		return "", nil
+	case string:
+		return v, nil
+	}
+	return "", fmt.Errorf("%w: %q is not a string", ErrMalformedResponse, key)
+}
+
+// number converts a JSON number, as x/oauth2 keeps it (float64 from a JSON
+// body, int64 or float64 from a form body, or a numeric string), to a
+// finite float64.
+func number(v any) (float64, bool) {
+	var f float64
+	switch v := v.(type) {
+	case float64:
+		f = v
+	case int64:
+		f = float64(v)
+	case string:
+		var err error
+		if f, err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	return f, !math.IsNaN(f) && !math.IsInf(f, 0)
+}
+
+// seconds converts the field key of ot's response, a number of seconds, to
+// a duration clamped to [0, maxTokenLifetime].
+func seconds(ot *oauth2.Token, key string) (time.Duration, error) {
+	v := ot.Extra(key)
+	if v == nil {
 		return 0, nil
 	}
-	f, err := n.Float64()
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, fmt.Errorf("%w: %q is not a number", ErrMalformedResponse, field)
+	f, ok := number(v)
+	if !ok {
+		return 0, fmt.Errorf("%w: %q is not a number", ErrMalformedResponse, key)
 	}
 	if f <= 0 {
 		return 0, nil
 	}
-	d := time.Duration(math.Min(f, maxTokenLifetime.Seconds()) * float64(time.Second))
-	return d, nil
+	return time.Duration(math.Min(f, maxTokenLifetime.Seconds()) * float64(time.Second)), nil
 }
 
 // discoveryDoc is the part of the OpenID configuration that we use.

@@ -246,7 +246,11 @@ func FuzzDecodeToken(f *testing.F) {
 	}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tr, err := decodeToken(b)
+		ot, err := decodeAPIToken(b)
+		var tr tokenResponse
+		if err == nil {
+			tr, err = readToken(ot)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformedResponse) {
 				t.Fatalf("error %v is not ErrMalformedResponse", err)

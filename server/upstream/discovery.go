@@ -6,15 +6,22 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 // wellKnownPath is where OpenID discovery lives, relative to the base URL.
 const wellKnownPath = "/.well-known/openid-configuration"
 
-// endpoints are the OAuth2 endpoints found by discovery.
+// endpoints are the OAuth2 endpoints found by discovery, and what is built
+// on them once.
 type endpoints struct {
 	token  *url.URL
 	revoke *url.URL
+	// credentials gets access tokens with the client credentials at the
+	// token endpoint; nil when tokens come from the API token.
+	credentials *clientcredentials.Config
 }
 
 // discover returns the discovered endpoints, running discovery if it has
@@ -86,7 +93,26 @@ func (c *Client) fetchDiscovery(ctx context.Context) (*endpoints, error) {
 	if ep.revoke, err = c.endpointURL("revocation_endpoint", doc.RevocationEndpoint, "/oauth2/revoke"); err != nil {
 		return nil, malformed(OpDiscovery, resp.StatusCode, err)
 	}
+	if c.apiToken == "" {
+		ep.credentials = c.credentials(ep.token)
+	}
 	return ep, nil
+}
+
+// credentials is the client-credentials configuration for a token
+// endpoint. grant_type goes in the query, as the guide shows it, and in the
+// form body, where RFC 6749 servers (and x/oauth2) put it.
+func (c *Client) credentials(tokenURL *url.URL) *clientcredentials.Config {
+	u := *tokenURL
+	q := u.Query()
+	q.Set("grant_type", "client_credentials")
+	u.RawQuery = q.Encode()
+	return &clientcredentials.Config{
+		ClientID:     c.clientID,
+		ClientSecret: c.clientSecret,
+		TokenURL:     u.String(),
+		AuthStyle:    oauth2.AuthStyleInHeader,
+	}
 }
 
 // endpointURL checks a discovered endpoint, or falls back to base+path when

@@ -2,19 +2,16 @@ package upstream
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/radkit/radkit-access-facade/server/internal/flight"
 )
@@ -38,7 +35,6 @@ type TokenInfo struct {
 // token is one access token held by the cache. Its secrets are never logged.
 type token struct {
 	access      string
-	radkit      string
 	info        TokenInfo
 	refreshAt   time.Time // background refresh is due
 	usableUntil time.Time // callers stop using it (a little before expiry)
@@ -68,7 +64,6 @@ func newToken(tr tokenResponse, start time.Time, fraction float64) *token {
 	skew := min(10*time.Second, time.Duration(float64(lifetime)*(1-fraction)/2))
 	return &token{
 		access: tr.AccessToken,
-		radkit: tr.RadkitToken,
 		info: TokenInfo{
 			Identity:                 tr.Identity,
 			AdminLevel:               tr.AdminLevel,
@@ -268,119 +263,78 @@ func (c *Client) fetchToken(ctx context.Context) (*token, error) {
 		return nil, err
 	}
 	start := time.Now()
-	ctx, st := withSendTrace(ctx)
-	var src oauth2.TokenSource
+	var ot *oauth2.Token
 	if c.apiToken != "" {
-		src = &apiTokenSource{ctx: ctx, c: c, url: c.endpoint("/auth/token")}
+		ot, err = c.fetchAPIToken(ctx)
 	} else {
-		u := *ep.token
-		q := u.Query()
-		q.Set("grant_type", "client_credentials") // as the guide shows; x/oauth2 puts it in the form body too
-		u.RawQuery = q.Encode()
-		cc := &clientcredentials.Config{
-			ClientID:     c.clientID,
-			ClientSecret: c.clientSecret,
-			TokenURL:     u.String(),
-			AuthStyle:    oauth2.AuthStyleInHeader,
+		// Config.Token makes one token request each time. Not a TokenSource
+		// kept across fetches: x/oauth2 wraps it in a ReuseTokenSource,
+		// which would hand the background refresh (due well before expiry)
+		// the token it already holds, and would keep the context of its
+		// first fetch, while each shared fetch has its own deadline and
+		// trace.
+		ot, err = ep.credentials.Token(context.WithValue(ctx, oauth2.HTTPClient, c.tokenHTTP))
+		if err != nil {
+			err = c.tokenError(err)
 		}
-		src = cc.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, c.tokenHTTP))
 	}
-	ot, err := src.Token()
 	if err != nil {
-		return nil, c.tokenError(err, st)
+		return nil, err
 	}
-	tr, err := decodeToken(tokenJSON(ot))
+	tr, err := readToken(ot)
 	if err != nil {
 		return nil, fmt.Errorf("upstream: token: %w", err)
 	}
 	return newToken(tr, start, c.refreshFraction), nil
 }
 
-// tokenJSON re-encodes the fields of an oauth2.Token that we read, so that
-// both credential modes go through decodeToken.
-func tokenJSON(ot *oauth2.Token) []byte {
-	tokenFields := [...]string{
-		"access_token", "token_type", "expires_in", "refresh_remaining_lifetime",
-		"radkit_access_token", "identity", "endpoint_id", "admin_level",
-	}
-	m := make(map[string]any, len(tokenFields))
-	for _, k := range tokenFields {
-		if v := ot.Extra(k); v != nil {
-			m[k] = v
-		}
-	}
-	if _, ok := m["access_token"]; !ok {
-		m["access_token"] = ot.AccessToken
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil // decodeToken reports it as malformed
-	}
-	return b
-}
-
-// tokenError maps a token source failure to *Error, *TransportError or
-// ErrMalformedResponse. x/oauth2's own messages may quote the response body
-// or the token URL, so they are not passed on verbatim.
-func (c *Client) tokenError(err error, st *sendTrace) error {
-	var ue *Error
+// tokenError maps a failure of x/oauth2's token request to *Error,
+// *TransportError or ErrMalformedResponse. The transport (tokenTransport)
+// has already classified what happened on the wire; x/oauth2's own
+// messages may quote the response body or the token URL, so they are not
+// passed on.
+func (c *Client) tokenError(err error) error {
 	var te *TransportError
 	var re *oauth2.RetrieveError
-	var urlErr *url.Error
 	switch {
-	case errors.As(err, &ue), errors.As(err, &te), errors.Is(err, ErrMalformedResponse) && !errors.As(err, &urlErr):
-		return err
+	case errors.As(err, &te):
+		return te // without the *url.Error around it, which names the URL
+	case errors.Is(err, ErrMalformedResponse):
+		return fmt.Errorf("upstream: token: %w", ErrMalformedResponse)
 	case errors.As(err, &re):
-		if re.Response == nil {
-			return fmt.Errorf("upstream: token: %w: unusable token response", ErrMalformedResponse)
-		}
-		status, h := re.Response.StatusCode, re.Response.Header
+		status := re.Response.StatusCode
 		if status >= 200 && status <= 299 {
 			return fmt.Errorf("upstream: token: %w: error %q in a %d response", ErrMalformedResponse, re.ErrorCode, status)
 		}
-		e := newError(OpToken, status, h, re.Body, c.now())
+		e := newError(OpToken, status, re.Response.Header, re.Body, c.now())
 		if e.Details == http.StatusText(status) && re.ErrorCode != "" {
 			e.Details = re.ErrorCode
 		}
 		return e
-	case errors.As(err, &urlErr):
-		if errors.Is(urlErr.Err, ErrMalformedResponse) {
-			return fmt.Errorf("upstream: token: %w", urlErr.Err)
-		}
-		return &TransportError{Op: OpToken, BeforeSend: st.beforeSend(), Err: sanitize(urlErr)}
 	}
 	// x/oauth2 reports a 2xx body it cannot use with a plain error.
 	return fmt.Errorf("upstream: token: %w: unusable token response", ErrMalformedResponse)
 }
 
-// apiTokenSource gets access tokens with an API token: POST {base}/auth/token
-// with "Authorization: JWT <api token>".
-type apiTokenSource struct {
-	ctx context.Context
-	c   *Client
-	url *url.URL
-}
-
-// Token fetches a new access token. Its errors are *Error, *TransportError
-// or ErrMalformedResponse already.
-func (s *apiTokenSource) Token() (*oauth2.Token, error) {
-	req, err := s.c.newRequest(s.ctx, http.MethodPost, s.url, nil, "")
+// fetchAPIToken gets an access token with the API token: POST
+// {base}/auth/token with "Authorization: JWT <api token>". Its errors are
+// *Error, *TransportError or ErrMalformedResponse.
+func (c *Client) fetchAPIToken(ctx context.Context) (*oauth2.Token, error) {
+	req, err := c.newRequest(ctx, http.MethodPost, c.endpoint("/auth/token"), nil, "")
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "JWT "+s.c.apiToken)
-	resp, body, err := s.c.roundTrip(req, OpToken)
+	req.Header.Set("Authorization", "JWT "+c.apiToken)
+	resp, body, err := c.roundTrip(req, OpToken)
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, newError(OpToken, resp.StatusCode, resp.Header, body, s.c.now())
+		return nil, newError(OpToken, resp.StatusCode, resp.Header, body, c.now())
 	}
-	var raw map[string]any
-	if err := unmarshal(body, &raw); err != nil {
+	ot, err := decodeAPIToken(body)
+	if err != nil {
 		return nil, fmt.Errorf("upstream: token: %w", err)
 	}
-	access, _ := raw["access_token"].(string)
-	tokenType, _ := raw["token_type"].(string)
-	return (&oauth2.Token{AccessToken: access, TokenType: tokenType}).WithExtra(raw), nil
+	return ot, nil
 }

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -61,8 +62,13 @@ func (st *sendTrace) beforeSend() bool {
 }
 
 // tokenTransport wraps the transport of the http.Client that x/oauth2 uses
-// for client-credentials requests. x/oauth2 reads bodies itself, so this is
-// where the body bound, the trailing-comma tolerance and our headers apply.
+// for client-credentials requests, so that they get what every other
+// request of the Client gets: our headers, a body bound, and failures
+// classified as *TransportError (Op "token") or ErrMalformedResponse. It
+// reads the body itself because x/oauth2 bounds it at 1 MiB, not at
+// Config.MaxResponseBytes, and reports read failures as plain text. The
+// body reaches x/oauth2 as it came: x/oauth2 parses the upstream's token
+// response (application/json, as the guide shows it) as it is.
 type tokenTransport struct {
 	base      http.RoundTripper
 	limit     int64
@@ -70,33 +76,25 @@ type tokenTransport struct {
 }
 
 // RoundTrip sends req with our headers and returns the response with its
-// body read (bounded) and normalised.
+// body read, bounded.
 func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
+	ctx, st := withSendTrace(req.Context())
+	req = req.Clone(ctx)
 	req.Header.Set("User-Agent", t.userAgent)
 	req.Header.Set("Accept", "application/json")
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
-		return nil, err
+		return nil, &TransportError{Op: OpToken, BeforeSend: st.beforeSend(), Err: sanitize(err)}
 	}
 	body, err := readBody(resp.Body, t.limit)
 	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	resp.Header = resp.Header.Clone()
-	if resp.Header == nil {
-		resp.Header = make(http.Header)
-	}
-	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '{' {
-		body = stripTrailingCommas(body)
-		// x/oauth2 picks its parser by Content-Type; a JSON body sent as
-		// text/plain would otherwise be read as a query string.
-		resp.Header.Set("Content-Type", "application/json")
+	switch {
+	case errors.Is(err, ErrMalformedResponse):
+		return nil, fmt.Errorf("upstream: token: %w", err)
+	case err != nil:
+		return nil, &TransportError{Op: OpToken, Err: fmt.Errorf("reading response body: %w", sanitize(err))}
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
-	resp.ContentLength = int64(len(body))
-	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	return resp, nil
 }
 
