@@ -53,6 +53,7 @@ type Client struct {
 	maxResponseBytes int64
 	refreshFraction  float64
 	log              *slog.Logger
+	failures         *failureLog // failed discoveries and token fetches
 
 	lifetime context.Context // ends at Close
 	stop     context.CancelFunc
@@ -87,10 +88,11 @@ func New(cfg Config) (*Client, error) {
 		maxResponseBytes: s.maxResponseBytes,
 		refreshFraction:  s.refreshFraction,
 		log:              s.logger,
+		failures:         newFailureLog(s.logger),
 	}
 	c.discoveries.Finish = true
 	c.lifetime, c.stop = context.WithCancel(context.Background())
-	c.tokens = newTokenCache(c.lifetime, &c.wg, c.log, c.fetchToken)
+	c.tokens = newTokenCache(c.lifetime, &c.wg, c.log, c.failures, c.fetchToken)
 	return c, nil
 }
 

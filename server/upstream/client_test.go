@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -1091,4 +1092,142 @@ func TestCloseStopsEverything(t *testing.T) {
 		}
 	}
 	f.srv.Close()
+}
+
+// TestFetchFailuresAreLogged (issue 12, defect 3): credentials refused from
+// the start used to leave no line in the log. Every class of failed
+// discovery or token fetch is logged when it first happens, then at most
+// once per interval with the count of failures left out, and the log never
+// shows a secret.
+func TestFetchFailuresAreLogged(t *testing.T) {
+	refusedEndpoint := func(f *fake) {
+		dead := testkit.ClosedAddr(t)
+		f.set(func() {
+			f.discDoc = func(base string) map[string]any {
+				return map[string]any{"issuer": base, "token_endpoint": "http://" + dead + "/oauth2/token"}
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name      string
+		mode      mode
+		setup     func(f *fake)
+		wantMsg   string
+		wantClass string
+		wantLevel string
+	}{
+		{"client credentials refused", modeCC, func(f *fake) {
+			f.handle("token", func(w http.ResponseWriter, r *http.Request) {
+				writeErr(w, http.StatusUnauthorized, "Invalid credentials", false)
+			})
+		}, "upstream: token failed", "token: HTTP 401", "ERROR"},
+		{"api token refused", modeAPI, func(f *fake) {
+			f.handle("apitoken", func(w http.ResponseWriter, r *http.Request) { writeErr(w, http.StatusForbidden, "Forbidden", false) })
+		}, "upstream: token failed", "token: HTTP 403", "ERROR"},
+		{"token endpoint down", modeCC, func(f *fake) {
+			f.handle("token", func(w http.ResponseWriter, r *http.Request) { writeErr(w, http.StatusServiceUnavailable, "down", true) })
+		}, "upstream: token failed", "token: HTTP 503", "WARN"},
+		{"token endpoint refuses connections", modeCC, refusedEndpoint, "upstream: token failed", "token: transport", "WARN"},
+		{"token answer malformed", modeCC, func(f *fake) {
+			f.handle("token", func(w http.ResponseWriter, r *http.Request) {
+				writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer"})
+			})
+		}, "upstream: token failed", "token: malformed response", "WARN"},
+		{"discovery fails", modeCC, func(f *fake) {
+			f.handle("discovery", func(w http.ResponseWriter, r *http.Request) {
+				writeErr(w, http.StatusInternalServerError, "boom", true)
+			})
+		}, "upstream: discovery failed", "discovery: HTTP 500", "WARN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t)
+			tc.setup(f)
+			logs := &testkit.Buffer{}
+			cfg := f.config(tc.mode)
+			cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			c := newClient(t, cfg)
+			clock := testkit.NewClock(time.Now())
+			c.failures.now = clock.Now
+			ctx := testkit.Context(t, testTimeout)
+
+			const tries = 4
+			for range tries {
+				if err := c.Ready(ctx); err == nil {
+					t.Fatal("Ready succeeded")
+				}
+			}
+			lines := logLines(t, logs, tc.wantMsg)
+			if len(lines) != 1 {
+				t.Fatalf("after %d failures at start: %d lines %q, want 1:\n%s", tries, len(lines), tc.wantMsg, logs)
+			}
+			if l := lines[0]; l["class"] != tc.wantClass || l["level"] != tc.wantLevel || l["suppressed"] != 0.0 || l["error"] == "" {
+				t.Errorf("first line = %v, want class %q at %s, suppressed 0, and the error", l, tc.wantClass, tc.wantLevel)
+			}
+
+			// An interval later, the next failure is logged with the
+			// count of those left out.
+			clock.Advance(failureLogInterval)
+			if err := c.Ready(ctx); err == nil {
+				t.Fatal("Ready succeeded")
+			}
+			lines = logLines(t, logs, tc.wantMsg)
+			if len(lines) != 2 || lines[1]["class"] != tc.wantClass || lines[1]["suppressed"] != float64(tries-1) {
+				t.Fatalf("an interval later: lines %v, want a second with suppressed %d:\n%s", lines, tries-1, logs)
+			}
+			if s := logs.String(); strings.Contains(s, secretMarker) {
+				t.Errorf("a secret leaked into the log:\n%s", s)
+			}
+		})
+	}
+}
+
+// TestFetchRecoveryIsLogged: once fetches succeed again, one line says so
+// with the failures left out of the log, and the next failure is logged at
+// once.
+func TestFetchRecoveryIsLogged(t *testing.T) {
+	f := newFake(t)
+	refuse := func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, http.StatusUnauthorized, "Invalid credentials", false)
+	}
+	f.handle("token", refuse)
+	logs := &testkit.Buffer{}
+	cfg := f.config(modeCC)
+	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	c := newClient(t, cfg)
+	ctx := testkit.Context(t, testTimeout)
+	for range 3 {
+		if err := c.Ready(ctx); err == nil {
+			t.Fatal("Ready succeeded")
+		}
+	}
+	f.handle("token", nil)
+	if err := c.Ready(ctx); err != nil {
+		t.Fatalf("Ready after the credentials were accepted: %v", err)
+	}
+	if lines := logLines(t, logs, "upstream: token succeeded again"); len(lines) != 1 || lines[0]["suppressed"] != 2.0 {
+		t.Fatalf("recovery lines %v, want one with suppressed 2:\n%s", lines, logs)
+	}
+	f.handle("token", refuse)
+	c.tokens.mu.Lock()
+	cur := c.tokens.cur
+	c.tokens.mu.Unlock()
+	c.tokens.invalidate(cur)
+	if err := c.Ready(ctx); err == nil {
+		t.Fatal("Ready succeeded")
+	}
+	if lines := logLines(t, logs, "upstream: token failed"); len(lines) != 2 {
+		t.Fatalf("%d failure lines, want 2: the failure after a recovery is logged at once:\n%s", len(lines), logs)
+	}
+}
+
+// logLines returns the JSON log lines in logs whose message is msg.
+func logLines(t *testing.T, logs *testkit.Buffer, msg string) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	for _, l := range logs.Records(t) {
+		if l["msg"] == msg {
+			lines = append(lines, l)
+		}
+	}
+	return lines
 }

@@ -57,9 +57,12 @@ func (c *Client) runDiscovery(ctx context.Context) (*endpoints, error) {
 	defer cancel()
 	ep, err := c.fetchDiscovery(ctx)
 	if err != nil {
-		c.log.Warn("upstream: discovery failed", "error", err)
+		if c.lifetime.Err() == nil {
+			c.failures.failed("discovery", err)
+		}
 		return nil, asDiscoveryError(err)
 	}
+	c.failures.succeeded("discovery")
 	c.discMu.Lock()
 	c.disc = ep
 	c.discMu.Unlock()

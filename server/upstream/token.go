@@ -95,6 +95,7 @@ func jwtLifetime(access string, now time.Time) time.Duration {
 type tokenCache struct {
 	fetch    func(ctx context.Context) (*token, error)
 	log      *slog.Logger
+	failures *failureLog
 	lifetime context.Context // ends at Close
 	wg       *sync.WaitGroup
 
@@ -112,8 +113,8 @@ type tokenCache struct {
 	waits atomic.Int64 // callers that blocked on a fetch (for tests)
 }
 
-func newTokenCache(lifetime context.Context, wg *sync.WaitGroup, log *slog.Logger, fetch func(context.Context) (*token, error)) *tokenCache {
-	tc := &tokenCache{fetch: fetch, log: log, lifetime: lifetime, wg: wg, wake: make(chan struct{}, 1)}
+func newTokenCache(lifetime context.Context, wg *sync.WaitGroup, log *slog.Logger, failures *failureLog, fetch func(context.Context) (*token, error)) *tokenCache {
+	tc := &tokenCache{fetch: fetch, log: log, failures: failures, lifetime: lifetime, wg: wg, wake: make(chan struct{}, 1)}
 	tc.fetches.Finish = true
 	return tc
 }
@@ -150,9 +151,15 @@ func (tc *tokenCache) fetchAndStore(ctx context.Context) (*token, error) {
 	ctx, cancel := bound(ctx, tc.lifetime)
 	defer cancel()
 	t, err := tc.fetch(ctx)
-	if err != nil {
+	switch {
+	case err != nil && tc.lifetime.Err() == nil && !errors.Is(err, ErrDiscovery):
+		// A failed discovery is logged where it ran (runDiscovery).
+		tc.failures.failed("token", err)
+		fallthrough
+	case err != nil:
 		return nil, err
 	}
+	tc.failures.succeeded("token")
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	tc.cur = t
@@ -209,8 +216,9 @@ func (tc *tokenCache) refreshLoop() {
 		case tc.lifetime.Err() != nil:
 			return
 		case err != nil:
+			// fetchAndStore has logged the failure (rate-limited).
 			failures++
-			tc.log.Warn("upstream: background token refresh failed; keeping the current token", "error", err, "failures", failures, "token_expiry", cur.info.Expiry)
+			tc.log.Debug("upstream: background token refresh failed; keeping the current token", "failures", failures, "token_expiry", cur.info.Expiry)
 		default:
 			failures = 0
 			tc.log.Debug("upstream: access token refreshed")

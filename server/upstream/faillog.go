@@ -1,0 +1,113 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// failureLogInterval is how often a failureLog logs one class of failure.
+const failureLogInterval = time.Minute
+
+// failureLog logs failed discoveries and token fetches: every class of
+// failure (operation and HTTP status, transport failure or malformed
+// answer) as soon as it first happens, from the first fetch at start on,
+// and then at most once per interval, with the number of failures of that
+// class left out since its last line. Readiness alone would not tell an
+// operator why the facade is not ready: it logs transitions, and a Client
+// whose credentials are refused from the start never makes one.
+//
+// The errors it logs carry no secret (see package doc).
+type failureLog struct {
+	log      *slog.Logger
+	interval time.Duration
+	now      func() time.Time
+
+	mu      sync.Mutex
+	classes map[string]*failureClass
+}
+
+// failureClass is the log state of one class of failure.
+type failureClass struct {
+	logged     time.Time // when its last line was written
+	suppressed int       // failures left out since
+}
+
+func newFailureLog(log *slog.Logger) *failureLog {
+	return &failureLog{log: log, interval: failureLogInterval, now: time.Now, classes: make(map[string]*failureClass)}
+}
+
+// failed records a failure of op ("discovery" or "token") and logs it
+// unless its class was logged less than an interval ago.
+func (l *failureLog) failed(op string, err error) {
+	class := op + ": " + failureKind(err)
+	l.mu.Lock()
+	now := l.now()
+	c := l.classes[class]
+	if c == nil {
+		c = &failureClass{}
+		l.classes[class] = c
+	} else if now.Sub(c.logged) < l.interval {
+		c.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	suppressed := c.suppressed
+	c.logged, c.suppressed = now, 0
+	l.mu.Unlock()
+
+	level := slog.LevelWarn
+	if refused(err) {
+		level = slog.LevelError
+	}
+	l.log.Log(context.Background(), level, "upstream: "+op+" failed",
+		"class", class, "error", err, "suppressed", suppressed, "log_interval", l.interval)
+}
+
+// succeeded records a success of op: the failure classes of op are
+// forgotten, so that the next failure is logged at once, and the failures
+// that were left out since their last line are counted in one line.
+func (l *failureLog) succeeded(op string) {
+	prefix := op + ": "
+	l.mu.Lock()
+	forgotten, suppressed := 0, 0
+	for class, c := range l.classes {
+		if strings.HasPrefix(class, prefix) {
+			forgotten++
+			suppressed += c.suppressed
+			delete(l.classes, class)
+		}
+	}
+	l.mu.Unlock()
+	if forgotten > 0 {
+		l.log.Info("upstream: "+op+" succeeded again", "suppressed", suppressed)
+	}
+}
+
+// failureKind names the kind of a failure: its HTTP status, a transport
+// failure or a malformed answer.
+func failureKind(err error) string {
+	var e *Error
+	var te *TransportError
+	switch {
+	case errors.As(err, &e):
+		return fmt.Sprintf("HTTP %d", e.StatusCode)
+	case errors.As(err, &te):
+		return "transport"
+	case errors.Is(err, ErrMalformedResponse):
+		return "malformed response"
+	}
+	return "other"
+}
+
+// refused reports an answer that no retry will change: a 4xx other than
+// 429, such as refused credentials.
+func refused(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.StatusCode >= 400 && e.StatusCode < 500 && e.StatusCode != http.StatusTooManyRequests
+}
