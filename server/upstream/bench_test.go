@@ -3,6 +3,7 @@ package upstream_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
@@ -20,8 +21,10 @@ func newBenchClient(b *testing.B) *upstream.Client {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = c.Close() })
-	if err := c.Ready(context.Background()); err != nil {
-		b.Fatal(err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Ready(ctx); err != nil {
+		b.Fatalf("Ready: %v", err)
 	}
 	return c
 }
