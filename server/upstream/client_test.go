@@ -710,6 +710,12 @@ func TestMalformedResponses(t *testing.T) {
 			}
 			checkErr(t, err)
 			wantMalformed(t, err)
+			if tc.maxBytes > 0 && !strings.Contains(fmt.Sprint(err), fmt.Sprintf("exceeds %d bytes", tc.maxBytes)) {
+				t.Errorf("err = %v, want it to name the bound", err)
+			}
+			if strings.Contains(fmt.Sprint(err), f.srv.URL) {
+				t.Errorf("err = %v names the upstream's URL", err)
+			}
 		})
 	}
 }

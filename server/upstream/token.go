@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -303,13 +304,17 @@ func (c *Client) fetchToken(ctx context.Context) (*token, error) {
 // passed on.
 func (c *Client) tokenError(err error) error {
 	var te *TransportError
+	var ue *url.Error
 	var re *oauth2.RetrieveError
 	switch {
 	case errors.As(err, &te):
 		return te // without the *url.Error around it, which names the URL
-	case errors.Is(err, ErrMalformedResponse):
-		return fmt.Errorf("upstream: token: %w", ErrMalformedResponse)
+	case errors.Is(err, ErrMalformedResponse) && errors.As(err, &ue):
+		return ue.Err // tokenTransport's own error, again without the URL
 	case errors.As(err, &re):
+		if re.Response == nil {
+			return fmt.Errorf("upstream: token: %w: unusable token response", ErrMalformedResponse)
+		}
 		status := re.Response.StatusCode
 		if status >= 200 && status <= 299 {
 			return fmt.Errorf("upstream: token: %w: error %q in a %d response", ErrMalformedResponse, re.ErrorCode, status)
