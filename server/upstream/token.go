@@ -152,12 +152,12 @@ func (tc *tokenCache) fetchAndStore(ctx context.Context) (*token, error) {
 	ctx, cancel := bound(ctx, tc.lifetime)
 	defer cancel()
 	t, err := tc.fetch(ctx)
-	switch {
-	case err != nil && tc.lifetime.Err() == nil && !errors.Is(err, ErrDiscovery):
-		// A failed discovery is logged where it ran (runDiscovery).
-		tc.failures.failed("token", err)
-		fallthrough
-	case err != nil:
+	if err != nil {
+		// Not logged: a fetch cut short by Close, and a failed discovery,
+		// which is logged where it ran (runDiscovery).
+		if tc.lifetime.Err() == nil && !errors.Is(err, ErrDiscovery) {
+			tc.failures.failed("token", err)
+		}
 		return nil, err
 	}
 	tc.failures.succeeded("token")
