@@ -31,3 +31,18 @@ func Context(tb testing.TB, d time.Duration) context.Context {
 	tb.Cleanup(cancel)
 	return ctx
 }
+
+// Receive returns the next value from ch, failing tb with what if none
+// comes within timeout: a receive in a test that cannot hang.
+func Receive[T any](tb testing.TB, ch <-chan T, timeout time.Duration, what string) T {
+	tb.Helper()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-t.C:
+		tb.Fatalf("gave up after %s waiting for %s", timeout, what)
+		panic("unreachable") // Fatalf does not return
+	}
+}

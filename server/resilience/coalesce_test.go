@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
@@ -79,12 +80,12 @@ func TestFirstCallerCancellingDoesNotFailTheOthers(t *testing.T) {
 
 	// The first caller goes; it returns at once, the lookup still held.
 	cancelFirst()
-	if err := recv(t, first, "the first caller to return"); !errors.Is(err, context.Canceled) {
+	if err := testkit.Receive(t, first, 15*time.Second, "the first caller to return"); !errors.Is(err, context.Canceled) {
 		t.Errorf("first caller: error %v, want context.Canceled", err)
 	}
 	g.release()
 	for range 2 {
-		r := recv(t, others, "another caller to get the shared answer")
+		r := testkit.Receive(t, others, 15*time.Second, "another caller to get the shared answer")
 		if r.err != nil || r.st.ServiceID != knownService {
 			t.Errorf("other caller: %+v, %v; want the shared answer", r.st, r.err)
 		}
@@ -111,7 +112,7 @@ func TestLastCallerLeavingCancelsTheLookup(t *testing.T) {
 	}()
 	eventually(t, "the lookup to reach the upstream", func() bool { return g.arrived.Load() == 1 })
 	cancel()
-	if err := recv(t, done, "the caller to return"); !errors.Is(err, context.Canceled) {
+	if err := testkit.Receive(t, done, 15*time.Second, "the caller to return"); !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v, want context.Canceled", err)
 	}
 	// Nobody waits any more: the upstream request is abandoned, not left
@@ -215,18 +216,5 @@ func TestStatusCacheEviction(t *testing.T) {
 	put("f")
 	if has("d") || !has("c") || !has("e") || !has("f") {
 		t.Fatalf("refreshed c was evicted, or d was kept")
-	}
-}
-
-// recv receives from ch, failing the test if nothing arrives within a
-// generous bound: a broken coalescing must fail, not hang.
-func recv[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(15 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
 	}
 }

@@ -21,9 +21,7 @@ func newBenchClient(b *testing.B) *upstream.Client {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.Ready(ctx); err != nil {
+	if err := c.Ready(testkit.Context(b, 10*time.Second)); err != nil {
 		b.Fatalf("Ready: %v", err)
 	}
 	return c

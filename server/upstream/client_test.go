@@ -27,30 +27,6 @@ func TestMain(m *testing.M) {
 // machine, short enough that broken code fails instead of hanging.
 const testTimeout = 10 * time.Second
 
-// waitFor polls cond until it holds, failing the test after testTimeout.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// recv receives from ch, failing the test after testTimeout.
-func recv[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(testTimeout):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
-	}
-}
-
 func TestCredentialModes(t *testing.T) {
 	for _, tc := range []struct {
 		name            string
@@ -332,9 +308,9 @@ func TestAbandonedFetchStillStoresToken(t *testing.T) {
 				_, err := c.GenerateOTP(ctx, OTPRequest{Owner: "o", EndpointID: "e", Description: "d"})
 				errc <- err
 			}()
-			recv(t, arrived, "the token request to reach the upstream")
+			testkit.Receive(t, arrived, testTimeout, "the token request to reach the upstream")
 			cancel()
-			if err := recv(t, errc, "the caller to give up"); !errors.Is(err, context.Canceled) {
+			if err := testkit.Receive(t, errc, testTimeout, "the caller to give up"); !errors.Is(err, context.Canceled) {
 				t.Fatalf("caller that gave up: %v, want context.Canceled", err)
 			}
 			if !c.tokens.fetches.Running(struct{}{}) {
@@ -1073,7 +1049,7 @@ func TestCloseStopsEverything(t *testing.T) {
 		_, err := c.GenerateOTP(ctx, OTPRequest{})
 		errc <- err
 	}()
-	waitFor(t, "the call to wait for the token fetch", func() bool { return c.tokens.fetches.Waiters(struct{}{}) == 1 })
+	testkit.Eventually(t, testTimeout, "the call to wait for the token fetch", func() bool { return c.tokens.fetches.Waiters(struct{}{}) == 1 })
 	start := time.Now()
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
@@ -1084,7 +1060,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("Close took %v", took)
 	}
-	if err := recv(t, errc, "the call in flight to return after Close"); err == nil {
+	if err := testkit.Receive(t, errc, testTimeout, "the call in flight to return after Close"); err == nil {
 		t.Error("call in flight at Close succeeded")
 	}
 	for _, err := range []error{
