@@ -276,52 +276,73 @@ func TestConcurrentFirstCallsFetchOnce(t *testing.T) {
 	}
 }
 
-// TestAbandonedFetchStillStoresToken: a token fetch whose only caller gave
-// up runs to its end, and the next caller gets its token without a fetch
-// of its own (the fetch is shared and outlives its callers).
+// TestAbandonedFetchStillStoresToken: a token fetch or a discovery whose
+// only caller gave up runs to its end, and the next caller gets its result
+// without a fetch of its own (the fetch is shared and outlives its
+// callers). Ready is the caller that waits for discovery itself; a call
+// waits for the token fetch, which waits for discovery in turn.
 func TestAbandonedFetchStillStoresToken(t *testing.T) {
-	for _, m := range []mode{modeCC, modeAPI} {
-		t.Run(fmt.Sprint(m), func(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		mode    mode
+		route   string
+		serve   func(f *fake) http.HandlerFunc
+		running func(c *Client) bool
+		fetches func(f *fake) int64
+	}{
+		{"client-credentials token", modeCC, "token",
+			func(f *fake) http.HandlerFunc { return f.serveTokenCC },
+			func(c *Client) bool { return c.tokens.fetches.Running(struct{}{}) },
+			func(f *fake) int64 { return f.nTokenCC.Load() }},
+		{"api token", modeAPI, "apitoken",
+			func(f *fake) http.HandlerFunc { return f.serveTokenAPI },
+			func(c *Client) bool { return c.tokens.fetches.Running(struct{}{}) },
+			func(f *fake) int64 { return f.nTokenAPI.Load() }},
+		{"discovery", modeCC, "discovery",
+			func(f *fake) http.HandlerFunc { return f.serveDiscovery },
+			func(c *Client) bool { return c.discoveries.Running(struct{}{}) },
+			func(f *fake) int64 { return f.nDiscovery.Load() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t)
 			release := make(chan struct{})
 			arrived := make(chan struct{}, 1)
-			h := func(w http.ResponseWriter, r *http.Request) {
+			serve := tc.serve(f)
+			f.handle(tc.route, func(w http.ResponseWriter, r *http.Request) {
 				arrived <- struct{}{}
 				select {
 				case <-release:
 				case <-r.Context().Done():
 					return
 				}
-				if m == modeCC {
-					f.serveTokenCC(w, r)
-				} else {
-					f.serveTokenAPI(w, r)
-				}
-			}
-			f.handle("token", h)
-			f.handle("apitoken", h)
-			c := newClient(t, f.config(m))
+				serve(w, r)
+			})
+			c := newClient(t, f.config(tc.mode))
 
 			ctx, cancel := context.WithCancel(testkit.Context(t, testTimeout))
 			errc := make(chan error, 1)
 			go func() {
+				if tc.route == "discovery" {
+					errc <- c.Ready(ctx)
+					return
+				}
 				_, err := c.GenerateOTP(ctx, OTPRequest{Owner: "o", EndpointID: "e", Description: "d"})
 				errc <- err
 			}()
-			testkit.Receive(t, arrived, testTimeout, "the token request to reach the upstream")
+			testkit.Receive(t, arrived, testTimeout, "the request to reach the upstream")
 			cancel()
 			if err := testkit.Receive(t, errc, testTimeout, "the caller to give up"); !errors.Is(err, context.Canceled) {
 				t.Fatalf("caller that gave up: %v, want context.Canceled", err)
 			}
-			if !c.tokens.fetches.Running(struct{}{}) {
+			if !tc.running(c) {
 				t.Fatal("the abandoned fetch was cancelled")
 			}
 			close(release)
 			if _, err := c.GenerateOTP(testkit.Context(t, testTimeout), OTPRequest{Owner: "o", EndpointID: "e", Description: "d"}); err != nil {
 				t.Fatalf("next caller: %v", err)
 			}
-			if got := f.nTokenCC.Load() + f.nTokenAPI.Load(); got != 1 {
-				t.Errorf("token fetches = %d, want 1: the next caller got the abandoned fetch's token", got)
+			if got := tc.fetches(f); got != 1 {
+				t.Errorf("%s fetches = %d, want 1: the next caller got the abandoned fetch's result", tc.route, got)
 			}
 		})
 	}
