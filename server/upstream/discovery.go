@@ -58,11 +58,11 @@ func (c *Client) runDiscovery(ctx context.Context) (*endpoints, error) {
 	ep, err := c.fetchDiscovery(ctx)
 	if err != nil {
 		if c.lifetime.Err() == nil {
-			c.failures.failed("discovery", err)
+			c.failures.failed(OpDiscovery, err)
 		}
 		return nil, asDiscoveryError(err)
 	}
-	c.failures.succeeded("discovery")
+	c.failures.succeeded(OpDiscovery)
 	c.discMu.Lock()
 	c.disc = ep
 	c.discMu.Unlock()

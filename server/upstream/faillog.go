@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -42,10 +41,10 @@ func newFailureLog(log *slog.Logger) *failureLog {
 	return &failureLog{log: log, interval: failureLogInterval, now: time.Now, classes: make(map[string]*failureClass)}
 }
 
-// failed records a failure of op ("discovery" or "token") and logs it
+// failed records a failure of op (OpDiscovery or OpToken) and logs it
 // unless its class was logged less than an interval ago.
-func (l *failureLog) failed(op string, err error) {
-	class := op + ": " + failureKind(err)
+func (l *failureLog) failed(op Op, err error) {
+	class := string(op) + ": " + failureKind(err)
 	l.mu.Lock()
 	now := l.now()
 	c := l.classes[class]
@@ -62,18 +61,18 @@ func (l *failureLog) failed(op string, err error) {
 	l.mu.Unlock()
 
 	level := slog.LevelWarn
-	if refused(err) {
-		level = slog.LevelError
+	if IsSetupFailure(err) {
+		level = slog.LevelError // the credentials or configuration: no retry helps
 	}
-	l.log.Log(context.Background(), level, "upstream: "+op+" failed",
+	l.log.Log(context.Background(), level, "upstream: "+string(op)+" failed",
 		"class", class, "error", err, "suppressed", suppressed, "log_interval", l.interval)
 }
 
 // succeeded records a success of op: the failure classes of op are
 // forgotten, so that the next failure is logged at once, and the failures
 // that were left out since their last line are counted in one line.
-func (l *failureLog) succeeded(op string) {
-	prefix := op + ": "
+func (l *failureLog) succeeded(op Op) {
+	prefix := string(op) + ": "
 	l.mu.Lock()
 	forgotten, suppressed := 0, 0
 	for class, c := range l.classes {
@@ -85,29 +84,20 @@ func (l *failureLog) succeeded(op string) {
 	}
 	l.mu.Unlock()
 	if forgotten > 0 {
-		l.log.Info("upstream: "+op+" succeeded again", "suppressed", suppressed)
+		l.log.Info("upstream: "+string(op)+" succeeded again", "suppressed", suppressed)
 	}
 }
 
-// failureKind names the kind of a failure: its HTTP status, a transport
-// failure or a malformed answer.
+// failureKind names the kind of a failure: the HTTP status of the
+// upstream's answer, a transport failure or a malformed answer.
 func failureKind(err error) string {
-	var e *Error
-	var te *TransportError
 	switch {
-	case errors.As(err, &e):
-		return fmt.Sprintf("HTTP %d", e.StatusCode)
-	case errors.As(err, &te):
-		return "transport"
 	case errors.Is(err, ErrMalformedResponse):
 		return "malformed response"
+	case StatusCode(err) != 0:
+		return fmt.Sprintf("HTTP %d", StatusCode(err))
+	case IsUnanswered(err):
+		return "transport"
 	}
 	return "other"
-}
-
-// refused reports an answer that no retry will change: a 4xx other than
-// 429, such as refused credentials.
-func refused(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.StatusCode >= 400 && e.StatusCode < 500 && e.StatusCode != http.StatusTooManyRequests
 }

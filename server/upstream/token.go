@@ -156,11 +156,11 @@ func (tc *tokenCache) fetchAndStore(ctx context.Context) (*token, error) {
 		// Not logged: a fetch cut short by Close, and a failed discovery,
 		// which is logged where it ran (runDiscovery).
 		if tc.lifetime.Err() == nil && !errors.Is(err, ErrDiscovery) {
-			tc.failures.failed("token", err)
+			tc.failures.failed(OpToken, err)
 		}
 		return nil, err
 	}
-	tc.failures.succeeded("token")
+	tc.failures.succeeded(OpToken)
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	tc.cur = t
