@@ -64,7 +64,7 @@ func (st *sendTrace) beforeSend() bool {
 // tokenTransport wraps the transport of the http.Client that x/oauth2 uses
 // for client-credentials requests, so that they get what every other
 // request of the Client gets: our headers, a body bound, and failures
-// classified as *TransportError (Op "token") or ErrMalformedResponse. It
+// classified as *TransportError (OpToken) or ErrMalformedResponse. It
 // reads the body itself because x/oauth2 bounds it at 1 MiB, not at
 // Config.MaxResponseBytes, and reports read failures as plain text. The
 // body reaches x/oauth2 as it came: x/oauth2 parses the upstream's token
