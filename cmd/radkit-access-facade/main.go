@@ -25,9 +25,15 @@ import (
 var version = "dev"
 
 func main() {
+	// Signals first, before anything slow: until signal.Notify, SIGHUP's
+	// default action kills the process, so an operator's reload during
+	// start-up would stop it. A SIGHUP that arrives before the facade
+	// serves waits in the channel and reloads once it does.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, hup, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "radkit-access-facade:", err)
 		}
@@ -35,9 +41,10 @@ func main() {
 	}
 }
 
-// run is main without the process: arguments, environment and output are
-// passed in, so that tests can run the whole command.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// run is main without the process: arguments, environment, SIGHUP
+// deliveries (hup, nil for none) and output are passed in, so that tests
+// can run the whole command.
+func run(ctx context.Context, args []string, getenv func(string) string, hup <-chan os.Signal, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -76,16 +83,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	stopReload := reloadOnHangup(ctx, f)
+	stopReload := reloadOnHangup(ctx, f, hup)
 	defer stopReload()
 	return f.Run(ctx)
 }
 
 // reloadOnHangup reloads the caller keys and the TLS certificate on every
-// SIGHUP until ctx is done or the returned stop function is called.
-func reloadOnHangup(ctx context.Context, f *facade.Facade) (stop func()) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+// delivery on hup until ctx is done or the returned stop function is
+// called.
+func reloadOnHangup(ctx context.Context, f *facade.Facade, hup <-chan os.Signal) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -100,7 +106,6 @@ func reloadOnHangup(ctx context.Context, f *facade.Facade) (stop func()) {
 		}
 	}()
 	return func() {
-		signal.Stop(hup)
 		cancel()
 		<-done
 	}

@@ -7,8 +7,10 @@ import (
 	"flag"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -349,7 +351,7 @@ func TestRunFails(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			var stdout, stderr bytes.Buffer
-			err := run(ctx, tt.args, envOf(tt.env), &stdout, &stderr)
+			err := run(ctx, tt.args, envOf(tt.env), nil, &stdout, &stderr)
 			if err == nil {
 				t.Fatalf("run succeeded, want an error mentioning %q", tt.wantErr)
 			}
@@ -369,7 +371,7 @@ func TestRunFails(t *testing.T) {
 func TestRunVersion(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	// --version needs no upstream, and must not start anything.
-	if err := run(context.Background(), []string{"--version"}, envOf(nil), &stdout, &stderr); err != nil {
+	if err := run(context.Background(), []string{"--version"}, envOf(nil), nil, &stdout, &stderr); err != nil {
 		t.Fatalf("run --version: %v", err)
 	}
 	if got, want := stdout.String(), "radkit-access-facade "+version+"\n"; got != want {
@@ -382,7 +384,7 @@ func TestRunVersion(t *testing.T) {
 
 func TestRunHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), []string{"--help"}, envOf(nil), &stdout, &stderr)
+	err := run(context.Background(), []string{"--help"}, envOf(nil), nil, &stdout, &stderr)
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("run --help: %v, want flag.ErrHelp (main prints nothing more)", err)
 	}
@@ -413,7 +415,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, envOf(env), stdout, stderr)
+		done <- run(ctx, []string{"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, envOf(env), nil, stdout, stderr)
 	}()
 
 	deadline := time.Now().Add(30 * time.Second)
@@ -449,5 +451,143 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	assertNoSecrets(t, logs)
 	if strings.Contains(logs, "emulator-secret") {
 		t.Errorf("log shows the emulator's client secret:\n%s", logs)
+	}
+}
+
+// buildBinary builds this command into the test's temporary directory, with
+// a deadline of its own: the build may be slow on a cold cache, and no
+// deadline of the test proper has started yet.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "radkit-access-facade")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// feedFIFO waits until a reader has opened the FIFO at path, calls
+// opened, then writes content and closes the FIFO. It fails the test if no
+// reader comes within timeout or the process exits first. Opening without
+// blocking keeps a missing reader from leaving a goroutine stuck in open(2).
+func feedFIFO(t *testing.T, p *process, path, content string, opened func()) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+		if err == nil {
+			opened()
+			f := os.NewFile(uintptr(fd), path)
+			_, werr := f.WriteString(content)
+			if cerr := f.Close(); werr != nil || cerr != nil {
+				t.Fatalf("write FIFO: %v %v", werr, cerr)
+			}
+			return
+		}
+		if !errors.Is(err, syscall.ENXIO) {
+			t.Fatalf("open FIFO for writing: %v", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no process opened %s for reading within 30s", path)
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("process exited (%v) before opening %s", p.err, path)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// process is the binary started by a test.
+type process struct {
+	cmd    *exec.Cmd
+	stderr *testkit.Buffer
+	exited chan struct{} // closed when the process has exited
+	err    error         // what Wait returned, once exited is closed
+}
+
+// startBinary starts bin with args and an empty environment; the process
+// is killed at the end of the test if it still runs.
+func startBinary(t *testing.T, bin string, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(bin, args...), stderr: &testkit.Buffer{}, exited: make(chan struct{})}
+	p.cmd.Env = []string{} // nothing from the test's environment
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			t.Logf("stderr:\n%s", p.stderr.String())
+		}
+	})
+	return p
+}
+
+// waitLog waits up to 30s for the process to log what.
+func (p *process) waitLog(t *testing.T, what string) {
+	t.Helper()
+	testkit.Eventually(t, 30*time.Second, "a "+what+" log line", func() bool {
+		select {
+		case <-p.exited:
+			t.Fatalf("process exited (%v) before logging %s", p.err, what)
+		default:
+		}
+		return strings.Contains(p.stderr.String(), what)
+	})
+}
+
+// TestEarlyHangup sends SIGHUP while the binary is still starting: it must
+// neither die (SIGHUP's default action) nor lose the signal. The caller
+// keys file is a FIFO, so that the process provably sits inside its
+// start-up (reading the keys) when the signal arrives; the early SIGHUP
+// then reloads the keys once the facade serves.
+func TestEarlyHangup(t *testing.T) {
+	if testing.Short() {
+		testkit.Skip(t, "builds and runs the binary; skipped with -short")
+	}
+	bin := buildBinary(t)
+	fifo := filepath.Join(t.TempDir(), "callers.keys")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatalf("mkfifo: %v", err)
+	}
+	const keys = "billing 947317540ad3dede8c61b70cbf4d4242b77a084b074bb5e040bfe3c842fd8f42\n"
+
+	p := startBinary(t, bin, "--emulator", "--log-format", "json", "--caller-keys-file", fifo,
+		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	// The process blocks reading its keys until a writer opens the FIFO:
+	// the signal lands in the middle of start-up.
+	feedFIFO(t, p, fifo, keys, func() {
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatalf("SIGHUP: %v", err)
+		}
+	})
+	p.waitLog(t, `"msg":"serving"`)
+	// The early SIGHUP is not lost: it reloads the keys.
+	feedFIFO(t, p, fifo, keys, func() {})
+	p.waitLog(t, `"msg":"reloaded"`)
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	select {
+	case <-p.exited:
+		if p.err != nil {
+			t.Fatalf("exit after SIGTERM: %v, want 0", p.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit within 30s of SIGTERM")
 	}
 }
