@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -65,9 +66,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		if v == "" {
 			return def
 		}
-		f, err := strconv.ParseFloat(v, 64)
+		f, err := parseNumber(v)
 		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("%s=%q: want a number", name, v))
+			envErrs = append(envErrs, fmt.Errorf("%s=%q: %w", name, v, err))
 		}
 		return f
 	}
@@ -108,7 +109,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.facade.TLSKeyFile, "tls-key", env("RADKIT_FACADE_TLS_KEY", ""), "PEM private key for --tls-cert (env RADKIT_FACADE_TLS_KEY)")
 	fs.StringVar(&c.facade.ClientCAFile, "client-ca", env("RADKIT_FACADE_CLIENT_CA", ""), "PEM CA bundle: verify client certificates (mutual TLS) and use their subject as the caller identity (env RADKIT_FACADE_CLIENT_CA)")
 	fs.BoolVar(&c.facade.InsecureNoCallerAuth, "insecure-no-caller-auth", envBool("RADKIT_FACADE_INSECURE_NO_CALLER_AUTH"), "allow a non-loopback listener without caller authentication (env RADKIT_FACADE_INSECURE_NO_CALLER_AUTH)")
-	fs.Float64Var(&c.facade.RateLimit, "rate-limit", envFloat("RADKIT_FACADE_RATE_LIMIT", defaultRateLimit), "calls per second allowed to each caller; 0 turns the limit off (env RADKIT_FACADE_RATE_LIMIT)")
+	c.facade.RateLimit = envFloat("RADKIT_FACADE_RATE_LIMIT", defaultRateLimit)
+	fs.Var((*numberValue)(&c.facade.RateLimit), "rate-limit", "calls per second allowed to each caller (a `number`); 0 turns the limit off (env RADKIT_FACADE_RATE_LIMIT)")
 	fs.IntVar(&c.facade.RateBurst, "rate-burst", envInt("RADKIT_FACADE_RATE_BURST", defaultRateBurst), "calls each caller may make in a burst above --rate-limit (env RADKIT_FACADE_RATE_BURST)")
 	fs.DurationVar(&c.facade.StatusCacheTTL, "status-cache-ttl", envDuration("RADKIT_FACADE_STATUS_CACHE_TTL", 0), "cache each service's status this long; 0 (default) caches nothing (env RADKIT_FACADE_STATUS_CACHE_TTL)")
 	fs.DurationVar(&c.facade.CallTimeout, "call-timeout", envDuration("RADKIT_FACADE_CALL_TIMEOUT", server.DefaultCallTimeout), "upper bound of one call to the upstream, retries included, when the caller's deadline is later or absent (env RADKIT_FACADE_CALL_TIMEOUT)")
@@ -179,6 +181,36 @@ Upstream credentials (environment only, never flags):
 		return c, errors.New("no upstream credentials: set RADKIT_ACCESS_CLIENT_ID with RADKIT_ACCESS_CLIENT_SECRET[_FILE], or RADKIT_ACCESS_API_TOKEN[_FILE]")
 	}
 	return c, nil
+}
+
+// parseNumber parses a decimal number. It refuses NaN and the infinities,
+// which strconv accepts: as a rate limit NaN would turn limiting off
+// without a word. Every number of the configuration is parsed here.
+func parseNumber(s string) (float64, error) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, errors.New("want a finite number")
+	}
+	return f, nil
+}
+
+// numberValue is a flag.Value of a float64 parsed by parseNumber.
+type numberValue float64
+
+func (v *numberValue) String() string {
+	if v == nil {
+		return "0"
+	}
+	return strconv.FormatFloat(float64(*v), 'g', -1, 64)
+}
+
+func (v *numberValue) Set(s string) error {
+	f, err := parseNumber(s)
+	if err != nil {
+		return err
+	}
+	*v = numberValue(f)
+	return nil
 }
 
 // secret reads the secret named name from the environment variable name or

@@ -151,6 +151,28 @@ func TestParseConfig(t *testing.T) {
 			wantErr: []string{"--rate-limit"},
 		},
 		{
+			name:    "NaN rate limit",
+			args:    []string{"--emulator", "--rate-limit", "NaN"},
+			wantErr: []string{"rate-limit", "finite"},
+		},
+		{
+			name:    "infinite rate limit",
+			args:    []string{"--emulator", "--rate-limit=+Inf"},
+			wantErr: []string{"rate-limit", "finite"},
+		},
+		{
+			name:    "NaN rate limit in the environment",
+			args:    []string{"--emulator"},
+			env:     map[string]string{"RADKIT_FACADE_RATE_LIMIT": "nan"},
+			wantErr: []string{"RADKIT_FACADE_RATE_LIMIT", "finite"},
+		},
+		{
+			name:    "infinite rate limit in the environment",
+			args:    []string{"--emulator"},
+			env:     map[string]string{"RADKIT_FACADE_RATE_LIMIT": "-Infinity"},
+			wantErr: []string{"RADKIT_FACADE_RATE_LIMIT", "finite"},
+		},
+		{
 			name: "emulator from the environment",
 			env:  map[string]string{"RADKIT_FACADE_EMULATOR": "true"},
 			check: func(t *testing.T, c config) {
