@@ -32,90 +32,143 @@ const maxSecretFileBytes = 64 << 10
 type config struct {
 	facade      facade.Config
 	logFormat   string
-	logLevel    string
+	logLevel    slog.Level
 	showVersion bool
+
+	// from maps each option's flag name to what set it: "--name" for the
+	// flag, the variable's name for the environment; absent for a default.
+	from map[string]string
+	// secretFrom maps a credential's facade.Config field to the variable
+	// it came from.
+	secretFrom map[string]string
 }
 
-// parseConfig reads flags, falling back to the environment for each, and
-// the secrets from the environment or the files it names. Secrets have no
-// flags: flags show in process listings and shell history.
-func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	var c config
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	// Malformed numbers in the environment are reported after parsing, so
-	// that a typo is never silently replaced by a default.
-	var envErrs []error
-	envBool := func(name string) bool {
-		v := getenv(name)
-		if v == "" {
-			return false
-		}
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("%s=%q: want true or false", name, v))
-		}
-		return b
-	}
-	envFloat := func(name string, def float64) float64 {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		f, err := parseNumber(v)
-		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("%s=%q: %w", name, v, err))
-		}
-		return f
-	}
-	envInt := func(name string, def int) int {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		i, err := strconv.Atoi(v)
-		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("%s=%q: want an integer", name, v))
-		}
-		return i
-	}
-	envDuration := func(name string, def time.Duration) time.Duration {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("%s=%q: want a duration such as 1s or 500ms", name, v))
-		}
-		return d
-	}
+// option is one setting of the command: a flag, the environment variable
+// it falls back on, and the facade.Config field it fills.
+type option struct {
+	flag  string // without dashes
+	env   string
+	field string // the facade.Config field it fills; "" for the command's own settings
+	usage string
+	value flag.Value
+	// overrides lists options (by flag name) that this one excludes: given
+	// as a flag, it wins over their environment values instead of
+	// conflicting with them.
+	overrides []string
+}
 
+// options is the command's settings, in the order of the usage text.
+func (c *config) options() []option {
+	f := &c.facade
+	return []option{
+		{flag: "upstream-url", env: "RADKIT_ACCESS_URL", field: "UpstreamURL", value: stringValue(&f.UpstreamURL, nil),
+			usage: "RADKit Access Cloud base `URL`", overrides: []string{"emulator"}},
+		{flag: "emulator", env: "RADKIT_FACADE_EMULATOR", field: "Emulator", value: boolValue(&f.Emulator),
+			usage: "run the built-in RADKit Access Cloud emulator in-process and use it as the upstream", overrides: []string{"upstream-url"}},
+		{flag: "grpc-addr", env: "RADKIT_FACADE_GRPC_ADDR", field: "GRPCAddr", value: stringValue(&f.GRPCAddr, nil),
+			usage: "gRPC listen `address`"},
+		{flag: "http-addr", env: "RADKIT_FACADE_HTTP_ADDR", field: "HTTPAddr", value: stringValue(&f.HTTPAddr, nil),
+			usage: "HTTP/JSON listen `address`"},
+		{flag: "log-format", env: "RADKIT_FACADE_LOG_FORMAT", value: stringValue(&c.logFormat, checkLogFormat),
+			usage: "log `format`: text or json"},
+		{flag: "log-level", env: "RADKIT_FACADE_LOG_LEVEL", value: levelValue{&c.logLevel},
+			usage: "log `level`: debug, info, warn or error"},
+		{flag: "metrics-addr", env: "RADKIT_FACADE_METRICS_ADDR", field: "MetricsAddr", value: stringValue(&f.MetricsAddr, nil),
+			usage: "serve /metrics, /healthz and /readyz on this `address` of their own; empty serves /metrics on --http-addr"},
+		{flag: "caller-keys-file", env: "RADKIT_FACADE_CALLER_KEYS_FILE", field: "CallerKeysFile", value: stringValue(&f.CallerKeysFile, nil),
+			usage: "`file` of caller API keys, one \"name sha256-hex\" per line; reloaded on SIGHUP"},
+		{flag: "tls-cert", env: "RADKIT_FACADE_TLS_CERT", field: "TLSCertFile", value: stringValue(&f.TLSCertFile, nil),
+			usage: "PEM certificate `file` for TLS on both listeners; reloaded on SIGHUP"},
+		{flag: "tls-key", env: "RADKIT_FACADE_TLS_KEY", field: "TLSKeyFile", value: stringValue(&f.TLSKeyFile, nil),
+			usage: "PEM private key `file` for --tls-cert"},
+		{flag: "client-ca", env: "RADKIT_FACADE_CLIENT_CA", field: "ClientCAFile", value: stringValue(&f.ClientCAFile, nil),
+			usage: "PEM CA bundle `file`: verify client certificates (mutual TLS) and use their subject as the caller identity"},
+		{flag: "insecure-no-caller-auth", env: "RADKIT_FACADE_INSECURE_NO_CALLER_AUTH", field: "InsecureNoCallerAuth", value: boolValue(&f.InsecureNoCallerAuth),
+			usage: "allow a non-loopback listener without caller authentication"},
+		{flag: "rate-limit", env: "RADKIT_FACADE_RATE_LIMIT", field: "RateLimit", value: numberValue(&f.RateLimit),
+			usage: "calls per second allowed to each caller (a `number`); 0 turns the limit off"},
+		{flag: "rate-burst", env: "RADKIT_FACADE_RATE_BURST", field: "RateBurst", value: intValue(&f.RateBurst),
+			usage: "`number` of calls each caller may make in a burst above --rate-limit"},
+		{flag: "status-cache-ttl", env: "RADKIT_FACADE_STATUS_CACHE_TTL", field: "StatusCacheTTL", value: durationValue(&f.StatusCacheTTL),
+			usage: "cache each service's status for this `duration`; 0 (default) caches nothing"},
+		{flag: "call-timeout", env: "RADKIT_FACADE_CALL_TIMEOUT", field: "CallTimeout", value: durationValue(&f.CallTimeout),
+			usage: "upper bound (a `duration`) of one call to the upstream, retries included, when the caller's deadline is later or absent"},
+		{flag: "shutdown-timeout", env: "RADKIT_FACADE_SHUTDOWN_TIMEOUT", field: "ShutdownTimeout", value: durationValue(&f.ShutdownTimeout),
+			usage: "how long (a `duration`) in-flight calls may take to finish on SIGTERM"},
+	}
+}
+
+// credential is an upstream credential: environment only, never a flag,
+// which would show in process listings and shell history.
+type credential struct {
+	env   string
+	field string  // the facade.Config field it fills
+	file  bool    // may come from the file named by env+"_FILE"
+	p     *string // where it goes
+}
+
+func (c *config) credentials() []credential {
+	return []credential{
+		{"RADKIT_ACCESS_CLIENT_ID", "ClientID", false, &c.facade.ClientID},
+		{"RADKIT_ACCESS_CLIENT_SECRET", "ClientSecret", true, &c.facade.ClientSecret},
+		{"RADKIT_ACCESS_API_TOKEN", "APIToken", true, &c.facade.APIToken},
+	}
+}
+
+// parseConfig reads flags, falling back to the environment for each flag
+// not given, and the credentials from the environment or the files it
+// names. A flag wins over the environment so completely that the variable
+// it overrides is not even read: a stale variable cannot stop a start that
+// the command line fixes.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	c := config{from: map[string]string{}, secretFrom: map[string]string{}}
+	c.setDefaults()
+	opts := c.options()
+	fs := newFlagSet(opts, stderr)
+	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if c.showVersion {
+		return c, nil
+	}
+	fs.Visit(func(f *flag.Flag) { c.from[f.Name] = "--" + f.Name })
+	if err := c.applyEnv(opts, getenv); err != nil {
+		return c, err
+	}
+	if err := c.readCredentials(getenv); err != nil {
+		return c, err
+	}
+	c.defaultRateLimit()
+	if err := c.check(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// setDefaults sets what no flag or variable changes.
+func (c *config) setDefaults() {
+	c.facade.GRPCAddr = facade.DefaultGRPCAddr
+	c.facade.HTTPAddr = facade.DefaultHTTPAddr
+	c.facade.RateLimit = defaultRateLimit
+	c.facade.RateBurst = defaultRateBurst
+	c.facade.CallTimeout = server.DefaultCallTimeout
+	c.facade.ShutdownTimeout = facade.DefaultShutdownTimeout
+	c.logFormat = "text"
+	c.logLevel = slog.LevelInfo
+}
+
+// newFlagSet defines a flag for each option, with its current value as the
+// default shown by --help.
+func newFlagSet(opts []option, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("radkit-access-facade", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.facade.UpstreamURL, "upstream-url", env("RADKIT_ACCESS_URL", ""), "RADKIT Access Cloud base URL (env RADKIT_ACCESS_URL)")
-	fs.StringVar(&c.facade.GRPCAddr, "grpc-addr", env("RADKIT_FACADE_GRPC_ADDR", facade.DefaultGRPCAddr), "gRPC listen address (env RADKIT_FACADE_GRPC_ADDR)")
-	fs.StringVar(&c.facade.HTTPAddr, "http-addr", env("RADKIT_FACADE_HTTP_ADDR", facade.DefaultHTTPAddr), "HTTP/JSON listen address (env RADKIT_FACADE_HTTP_ADDR)")
-	fs.BoolVar(&c.facade.Emulator, "emulator", envBool("RADKIT_FACADE_EMULATOR"), "run the built-in RADKit Access Cloud emulator in-process and use it as the upstream (env RADKIT_FACADE_EMULATOR)")
-	fs.StringVar(&c.logFormat, "log-format", env("RADKIT_FACADE_LOG_FORMAT", "text"), "log format: text or json (env RADKIT_FACADE_LOG_FORMAT)")
-	fs.StringVar(&c.logLevel, "log-level", env("RADKIT_FACADE_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env RADKIT_FACADE_LOG_LEVEL)")
-	fs.StringVar(&c.facade.MetricsAddr, "metrics-addr", env("RADKIT_FACADE_METRICS_ADDR", ""), "serve /metrics, /healthz and /readyz on this address of their own; empty serves /metrics on --http-addr (env RADKIT_FACADE_METRICS_ADDR)")
-	fs.StringVar(&c.facade.CallerKeysFile, "caller-keys-file", env("RADKIT_FACADE_CALLER_KEYS_FILE", ""), "file of caller API keys, one \"name sha256-hex\" per line; reloaded on SIGHUP (env RADKIT_FACADE_CALLER_KEYS_FILE)")
-	fs.StringVar(&c.facade.TLSCertFile, "tls-cert", env("RADKIT_FACADE_TLS_CERT", ""), "PEM certificate for TLS on both listeners; reloaded on SIGHUP (env RADKIT_FACADE_TLS_CERT)")
-	fs.StringVar(&c.facade.TLSKeyFile, "tls-key", env("RADKIT_FACADE_TLS_KEY", ""), "PEM private key for --tls-cert (env RADKIT_FACADE_TLS_KEY)")
-	fs.StringVar(&c.facade.ClientCAFile, "client-ca", env("RADKIT_FACADE_CLIENT_CA", ""), "PEM CA bundle: verify client certificates (mutual TLS) and use their subject as the caller identity (env RADKIT_FACADE_CLIENT_CA)")
-	fs.BoolVar(&c.facade.InsecureNoCallerAuth, "insecure-no-caller-auth", envBool("RADKIT_FACADE_INSECURE_NO_CALLER_AUTH"), "allow a non-loopback listener without caller authentication (env RADKIT_FACADE_INSECURE_NO_CALLER_AUTH)")
-	c.facade.RateLimit = envFloat("RADKIT_FACADE_RATE_LIMIT", defaultRateLimit)
-	fs.Var((*numberValue)(&c.facade.RateLimit), "rate-limit", "calls per second allowed to each caller (a `number`); 0 turns the limit off (env RADKIT_FACADE_RATE_LIMIT)")
-	fs.IntVar(&c.facade.RateBurst, "rate-burst", envInt("RADKIT_FACADE_RATE_BURST", defaultRateBurst), "calls each caller may make in a burst above --rate-limit (env RADKIT_FACADE_RATE_BURST)")
-	fs.DurationVar(&c.facade.StatusCacheTTL, "status-cache-ttl", envDuration("RADKIT_FACADE_STATUS_CACHE_TTL", 0), "cache each service's status this long; 0 (default) caches nothing (env RADKIT_FACADE_STATUS_CACHE_TTL)")
-	fs.DurationVar(&c.facade.CallTimeout, "call-timeout", envDuration("RADKIT_FACADE_CALL_TIMEOUT", server.DefaultCallTimeout), "upper bound of one call to the upstream, retries included, when the caller's deadline is later or absent (env RADKIT_FACADE_CALL_TIMEOUT)")
-	fs.DurationVar(&c.facade.ShutdownTimeout, "shutdown-timeout", envDuration("RADKIT_FACADE_SHUTDOWN_TIMEOUT", facade.DefaultShutdownTimeout), "how long in-flight calls may take to finish on SIGTERM (env RADKIT_FACADE_SHUTDOWN_TIMEOUT)")
-	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+	for _, o := range opts {
+		fs.Var(o.value, o.flag, fmt.Sprintf("%s (env %s)", o.usage, o.env))
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: radkit-access-facade [flags]\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -126,61 +179,160 @@ Upstream credentials (environment only, never flags):
   RADKIT_ACCESS_API_TOKEN[_FILE]               API token, or a file holding it
 `)
 	}
-	if err := fs.Parse(args); err != nil {
-		return c, err
+	return fs
+}
+
+// applyEnv sets each option that no flag set from its environment
+// variable, if set. An option given as a flag also silences the variables
+// of the options it overrides. Every malformed value is reported, naming
+// its variable, so that a typo is never silently replaced by a default.
+func (c *config) applyEnv(opts []option, getenv func(string) string) error {
+	var errs []error
+	for _, o := range opts {
+		if c.from[o.flag] != "" || c.overridden(o) {
+			continue
+		}
+		v := getenv(o.env)
+		if v == "" {
+			continue
+		}
+		if err := o.value.Set(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", o.env, v, err))
+			continue
+		}
+		c.from[o.flag] = o.env
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	return errors.Join(errs...)
+}
+
+// overridden reports whether a flag given on the command line excludes o.
+func (c *config) overridden(o option) bool {
+	for _, other := range c.options() {
+		if c.from[other.flag] != "" && strings.HasPrefix(c.from[other.flag], "--") {
+			for _, name := range other.overrides {
+				if name == o.flag {
+					return true
+				}
+			}
+		}
 	}
-	if c.showVersion {
-		return c, nil
+	return false
+}
+
+// readCredentials reads the upstream credentials from the environment or
+// the files it names.
+func (c *config) readCredentials(getenv func(string) string) error {
+	for _, cred := range c.credentials() {
+		v, from := getenv(cred.env), cred.env
+		if cred.file {
+			var err error
+			if v, from, err = secret(getenv, cred.env); err != nil {
+				return err
+			}
+		}
+		if v != "" {
+			*cred.p, c.secretFrom[cred.field] = v, from
+		}
 	}
-	if err := errors.Join(envErrs...); err != nil {
-		return c, err
-	}
-	// The default limit is per authenticated caller. Anonymous callers
-	// (loopback without caller authentication) would be keyed by IP
-	// address, and on one host or behind a proxy they all share one: they
-	// are limited only when the operator asks for it.
-	rateSet := getenv("RADKIT_FACADE_RATE_LIMIT") != ""
-	fs.Visit(func(f *flag.Flag) { rateSet = rateSet || f.Name == "rate-limit" })
-	if !rateSet && c.facade.CallerKeysFile == "" && c.facade.ClientCAFile == "" {
+	return nil
+}
+
+// defaultRateLimit turns the default rate limit off for anonymous
+// callers. The default limit is per authenticated caller. Anonymous
+// callers (loopback without caller authentication) would be keyed by IP
+// address, and on one host or behind a proxy they all share one: they are
+// limited only when the operator asks for it.
+func (c *config) defaultRateLimit() {
+	if c.from["rate-limit"] == "" && c.facade.CallerKeysFile == "" && c.facade.ClientCAFile == "" {
 		c.facade.RateLimit = 0
 	}
-	switch {
-	case c.facade.RateLimit < 0:
-		return c, errors.New("--rate-limit must not be negative")
-	case c.facade.RateLimit > 0 && c.facade.RateBurst < 1:
-		return c, errors.New("--rate-burst must be at least 1 when --rate-limit is set")
-	case c.facade.StatusCacheTTL < 0 || c.facade.CallTimeout < 0 || c.facade.ShutdownTimeout < 0:
-		return c, errors.New("durations must not be negative")
-	}
-	if c.facade.Emulator && c.facade.UpstreamURL != "" {
-		return c, errors.New("--emulator and --upstream-url (RADKIT_ACCESS_URL) exclude each other: choose one")
-	}
+}
 
-	var err error
-	c.facade.ClientID = getenv("RADKIT_ACCESS_CLIENT_ID")
-	if c.facade.ClientSecret, err = secret(getenv, "RADKIT_ACCESS_CLIENT_SECRET"); err != nil {
-		return c, err
+// name is how messages call the option with flag name: what the user set
+// it with, or both ways to set it when it has its default.
+func (c *config) name(flagName string) string {
+	if from := c.from[flagName]; from != "" {
+		return from
 	}
-	if c.facade.APIToken, err = secret(getenv, "RADKIT_ACCESS_API_TOKEN"); err != nil {
-		return c, err
+	for _, o := range c.options() {
+		if o.flag == flagName {
+			return fmt.Sprintf("--%s (or %s)", o.flag, o.env)
+		}
 	}
-	if c.facade.Emulator {
-		return c, nil
+	return "--" + flagName
+}
+
+// credentialName is how messages call a credential's field.
+func (c *config) credentialName(field string) string {
+	if from := c.secretFrom[field]; from != "" {
+		return from
 	}
-	if c.facade.UpstreamURL == "" {
-		return c, errors.New("no upstream configured: set --upstream-url (or RADKIT_ACCESS_URL) to your RADKit Access Cloud, or pass --emulator to run against the built-in emulator")
+	for _, cred := range c.credentials() {
+		switch {
+		case cred.field == field && cred.file:
+			return cred.env + "[_FILE]"
+		case cred.field == field:
+			return cred.env
+		}
 	}
-	hasClient := c.facade.ClientID != "" || c.facade.ClientSecret != ""
+	return field
+}
+
+// check refuses combinations of settings that cannot run.
+func (c *config) check() error {
+	f := c.facade
 	switch {
-	case hasClient && (c.facade.ClientID == "" || c.facade.ClientSecret == ""):
-		return c, errors.New("client credentials need both RADKIT_ACCESS_CLIENT_ID and RADKIT_ACCESS_CLIENT_SECRET (or RADKIT_ACCESS_CLIENT_SECRET_FILE)")
-	case !hasClient && c.facade.APIToken == "":
-		return c, errors.New("no upstream credentials: set RADKIT_ACCESS_CLIENT_ID with RADKIT_ACCESS_CLIENT_SECRET[_FILE], or RADKIT_ACCESS_API_TOKEN[_FILE]")
+	case f.RateLimit > 0 && f.RateBurst < 1:
+		return fmt.Errorf("%s must be at least 1 when %s is set", c.name("rate-burst"), c.name("rate-limit"))
+	case f.Emulator && f.UpstreamURL != "":
+		return fmt.Errorf("%s and %s exclude each other: choose one", c.name("emulator"), c.name("upstream-url"))
+	case f.Emulator:
+		return nil
+	case f.UpstreamURL == "":
+		return fmt.Errorf("no upstream configured: set %s to your RADKit Access Cloud, or pass --emulator to run against the built-in emulator", c.name("upstream-url"))
 	}
-	return c, nil
+	hasClient := f.ClientID != "" || f.ClientSecret != ""
+	switch {
+	case hasClient && (f.ClientID == "" || f.ClientSecret == ""):
+		return fmt.Errorf("client credentials need both %s and %s", c.credentialName("ClientID"), c.credentialName("ClientSecret"))
+	case !hasClient && f.APIToken == "":
+		return fmt.Errorf("no upstream credentials: set %s with %s, or %s",
+			c.credentialName("ClientID"), c.credentialName("ClientSecret"), c.credentialName("APIToken"))
+	}
+	return nil
+}
+
+// secret reads the secret named name from the environment variable name or
+// from the file named by name_FILE; setting both is an error. from is the
+// variable it came from, "" when neither is set. Surrounding white space (a
+// file's trailing newline) is trimmed. Errors never include the secret.
+func secret(getenv func(string) string, name string) (value, from string, err error) {
+	value, file := getenv(name), getenv(name+"_FILE")
+	switch {
+	case value != "" && file != "":
+		return "", "", fmt.Errorf("set %s or %s_FILE, not both", name, name)
+	case value != "":
+		return strings.TrimSpace(value), name, nil
+	case file == "":
+		return "", "", nil
+	}
+	fh, err := os.Open(file)
+	if err != nil {
+		return "", "", fmt.Errorf("%s_FILE: %w", name, err)
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, maxSecretFileBytes+1))
+	if err != nil {
+		return "", "", fmt.Errorf("%s_FILE: read %s: %w", name, file, err)
+	}
+	if len(b) > maxSecretFileBytes {
+		return "", "", fmt.Errorf("%s_FILE: %s is larger than %d bytes", name, file, maxSecretFileBytes)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", "", fmt.Errorf("%s_FILE: %s is empty", name, file)
+	}
+	return s, name + "_FILE", nil
 }
 
 // parseNumber parses a decimal number. It refuses NaN and the infinities,
@@ -194,69 +346,145 @@ func parseNumber(s string) (float64, error) {
 	return f, nil
 }
 
-// numberValue is a flag.Value of a float64 parsed by parseNumber.
-type numberValue float64
-
-func (v *numberValue) String() string {
-	if v == nil {
-		return "0"
-	}
-	return strconv.FormatFloat(float64(*v), 'g', -1, 64)
+// value is a flag.Value that parses with set and shows get's result.
+type value struct {
+	set    func(string) error
+	get    func() string
+	isBool bool
 }
 
-func (v *numberValue) Set(s string) error {
-	f, err := parseNumber(s)
-	if err != nil {
-		return err
+func (v *value) String() string {
+	if v == nil || v.get == nil { // the zero value flag.PrintDefaults makes
+		return ""
 	}
-	*v = numberValue(f)
+	return v.get()
+}
+
+func (v *value) Set(s string) error { return v.set(s) }
+
+// IsBoolFlag lets a boolean flag stand alone: --emulator.
+func (v *value) IsBoolFlag() bool { return v != nil && v.isBool }
+
+// stringValue sets *p, after check if not nil.
+func stringValue(p *string, check func(string) error) *value {
+	return &value{
+		get: func() string { return *p },
+		set: func(s string) error {
+			if check != nil {
+				if err := check(s); err != nil {
+					return err
+				}
+			}
+			*p = s
+			return nil
+		},
+	}
+}
+
+func boolValue(p *bool) *value {
+	return &value{
+		isBool: true,
+		get: func() string { // "" for false: --help shows no default
+			if *p {
+				return "true"
+			}
+			return ""
+		},
+		set: func(s string) error {
+			b, err := strconv.ParseBool(s)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			*p = b
+			return nil
+		},
+	}
+}
+
+// numberValue sets *p to a finite, non-negative number.
+func numberValue(p *float64) *value {
+	return &value{
+		get: func() string { return strconv.FormatFloat(*p, 'g', -1, 64) },
+		set: func(s string) error {
+			f, err := parseNumber(s)
+			switch {
+			case err != nil:
+				return err
+			case f < 0:
+				return errors.New("must not be negative")
+			}
+			*p = f
+			return nil
+		},
+	}
+}
+
+func intValue(p *int) *value {
+	return &value{
+		get: func() string { return strconv.Itoa(*p) },
+		set: func(s string) error {
+			i, err := strconv.Atoi(s)
+			if err != nil {
+				return errors.New("want an integer")
+			}
+			*p = i
+			return nil
+		},
+	}
+}
+
+// durationValue sets *p to a non-negative duration.
+func durationValue(p *time.Duration) *value {
+	return &value{
+		get: func() string { // "" for 0: --help shows no default
+			if *p == 0 {
+				return ""
+			}
+			return p.String()
+		},
+		set: func(s string) error {
+			d, err := time.ParseDuration(s)
+			switch {
+			case err != nil:
+				return errors.New("want a duration such as 1s or 500ms")
+			case d < 0:
+				return errors.New("must not be negative")
+			}
+			*p = d
+			return nil
+		},
+	}
+}
+
+// levelValue is a flag.Value of a slog.Level.
+type levelValue struct{ p *slog.Level }
+
+func (v levelValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strings.ToLower(v.p.String())
+}
+
+func (v levelValue) Set(s string) error {
+	if err := v.p.UnmarshalText([]byte(s)); err != nil {
+		return errors.New("want debug, info, warn or error")
+	}
 	return nil
 }
 
-// secret reads the secret named name from the environment variable name or
-// from the file named by name_FILE; setting both is an error. Surrounding
-// white space (a file's trailing newline) is trimmed. Errors never include
-// the secret.
-func secret(getenv func(string) string, name string) (string, error) {
-	value, file := getenv(name), getenv(name+"_FILE")
-	switch {
-	case value != "" && file != "":
-		return "", fmt.Errorf("set %s or %s_FILE, not both", name, name)
-	case file == "":
-		return strings.TrimSpace(value), nil
+func checkLogFormat(s string) error {
+	if s != "text" && s != "json" {
+		return errors.New("want text or json")
 	}
-	fh, err := os.Open(file)
-	if err != nil {
-		return "", fmt.Errorf("%s_FILE: %w", name, err)
-	}
-	defer fh.Close()
-	b, err := io.ReadAll(io.LimitReader(fh, maxSecretFileBytes+1))
-	if err != nil {
-		return "", fmt.Errorf("%s_FILE: read %s: %w", name, file, err)
-	}
-	if len(b) > maxSecretFileBytes {
-		return "", fmt.Errorf("%s_FILE: %s is larger than %d bytes", name, file, maxSecretFileBytes)
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		return "", fmt.Errorf("%s_FILE: %s is empty", name, file)
-	}
-	return s, nil
+	return nil
 }
 
 // newLogger returns the process logger.
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	default:
-		return nil, fmt.Errorf("--log-format %q: want text or json", format)
-	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }

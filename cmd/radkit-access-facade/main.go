@@ -53,10 +53,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, hup <-c
 		fmt.Fprintln(stdout, "radkit-access-facade", version)
 		return nil
 	}
-	logger, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
-	if err != nil {
-		return err
-	}
+	logger := newLogger(stderr, cfg.logFormat, cfg.logLevel)
 	cfg.facade.Logger = logger
 	cfg.facade.Version = version
 

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -76,7 +78,7 @@ func TestParseConfig(t *testing.T) {
 				if !f.Emulator || f.UpstreamURL != "" || f.GRPCAddr != facade.DefaultGRPCAddr || f.HTTPAddr != facade.DefaultHTTPAddr {
 					t.Errorf("facade config %+v, want the emulator on the default addresses", f)
 				}
-				if c.logFormat != "text" || c.logLevel != "info" || c.showVersion {
+				if c.logFormat != "text" || c.logLevel != slog.LevelInfo || c.showVersion {
 					t.Errorf("log format %q level %q version %v, want text, info, false", c.logFormat, c.logLevel, c.showVersion)
 				}
 			},
@@ -97,7 +99,7 @@ func TestParseConfig(t *testing.T) {
 				if f.UpstreamURL != "https://radkit.example.com" || f.ClientID != "client-1" || f.ClientSecret != testClientSecret {
 					t.Errorf("upstream %q client %q (secret set: %v), want them from the environment", f.UpstreamURL, f.ClientID, f.ClientSecret == testClientSecret)
 				}
-				if f.GRPCAddr != "127.0.0.1:19090" || f.HTTPAddr != "127.0.0.1:18080" || c.logFormat != "json" || c.logLevel != "debug" {
+				if f.GRPCAddr != "127.0.0.1:19090" || f.HTTPAddr != "127.0.0.1:18080" || c.logFormat != "json" || c.logLevel != slog.LevelDebug {
 					t.Errorf("addresses %q %q, log %q %q: want them from the environment", f.GRPCAddr, f.HTTPAddr, c.logFormat, c.logLevel)
 				}
 			},
@@ -148,7 +150,7 @@ func TestParseConfig(t *testing.T) {
 		{
 			name:    "negative rate limit",
 			args:    []string{"--emulator", "--rate-limit", "-1"},
-			wantErr: []string{"--rate-limit"},
+			wantErr: []string{"flag -rate-limit", "negative"},
 		},
 		{
 			name:    "NaN rate limit",
@@ -335,6 +337,143 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
+// TestPrecedence checks that a flag wins over the environment exactly: the
+// variable it overrides is not even read, a flag of an exclusive pair wins
+// over the other's variable, and every message names what the user set
+// (the variable or the flag), never the other.
+func TestPrecedence(t *testing.T) {
+	token := map[string]string{"RADKIT_ACCESS_API_TOKEN": testAPIToken}
+	with := func(m map[string]string) map[string]string {
+		out := map[string]string{"RADKIT_ACCESS_API_TOKEN": testAPIToken}
+		for k, v := range m {
+			out[k] = v
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		check func(t *testing.T, c config) // for a successful parse
+		// wantErr lists what the error must mention, notErr what it must
+		// not; wantErr nil means success.
+		wantErr, notErr []string
+	}{
+		{
+			name: "flag hides a malformed variable",
+			args: []string{"--emulator", "--rate-limit", "5"},
+			env:  map[string]string{"RADKIT_FACADE_RATE_LIMIT": "abc"},
+			check: func(t *testing.T, c config) {
+				if c.facade.RateLimit != 5 {
+					t.Errorf("rate limit %v, want 5 from the flag", c.facade.RateLimit)
+				}
+			},
+		},
+		{
+			name: "flag hides a malformed boolean variable",
+			args: []string{"--emulator"},
+			env:  map[string]string{"RADKIT_FACADE_EMULATOR": "maybe"},
+			check: func(t *testing.T, c config) {
+				if !c.facade.Emulator {
+					t.Error("emulator off, want on from the flag")
+				}
+			},
+		},
+		{
+			name: "--emulator wins over RADKIT_ACCESS_URL",
+			args: []string{"--emulator"},
+			env:  with(map[string]string{"RADKIT_ACCESS_URL": "https://env.example.com"}),
+			check: func(t *testing.T, c config) {
+				if !c.facade.Emulator || c.facade.UpstreamURL != "" {
+					t.Errorf("emulator %v upstream %q, want the emulator and no URL", c.facade.Emulator, c.facade.UpstreamURL)
+				}
+			},
+		},
+		{
+			name: "--upstream-url wins over RADKIT_FACADE_EMULATOR",
+			args: []string{"--upstream-url", "https://flag.example.com"},
+			env:  with(map[string]string{"RADKIT_FACADE_EMULATOR": "true"}),
+			check: func(t *testing.T, c config) {
+				if c.facade.Emulator || c.facade.UpstreamURL != "https://flag.example.com" {
+					t.Errorf("emulator %v upstream %q, want the flag's URL", c.facade.Emulator, c.facade.UpstreamURL)
+				}
+			},
+		},
+		{
+			name:    "both in the environment",
+			env:     with(map[string]string{"RADKIT_FACADE_EMULATOR": "true", "RADKIT_ACCESS_URL": "https://env.example.com"}),
+			wantErr: []string{"RADKIT_FACADE_EMULATOR", "RADKIT_ACCESS_URL", "exclude"},
+			notErr:  []string{"--"},
+		},
+		{
+			name:    "both as flags",
+			args:    []string{"--emulator", "--upstream-url", "https://flag.example.com"},
+			env:     token,
+			wantErr: []string{"--emulator", "--upstream-url", "exclude"},
+			notErr:  []string{"RADKIT_"},
+		},
+		{
+			name:    "malformed variable named as the variable",
+			args:    []string{"--emulator"},
+			env:     map[string]string{"RADKIT_FACADE_RATE_LIMIT": "abc"},
+			wantErr: []string{"RADKIT_FACADE_RATE_LIMIT", "abc"},
+			notErr:  []string{"-rate-limit"},
+		},
+		{
+			name:    "malformed flag named as the flag",
+			args:    []string{"--emulator", "--rate-limit", "abc"},
+			wantErr: []string{"-rate-limit", "abc"},
+			notErr:  []string{"RADKIT_"},
+		},
+		{
+			name:    "negative variable",
+			args:    []string{"--emulator"},
+			env:     map[string]string{"RADKIT_FACADE_CALL_TIMEOUT": "-1s"},
+			wantErr: []string{"RADKIT_FACADE_CALL_TIMEOUT", "negative"},
+			notErr:  []string{"-call-timeout"},
+		},
+		{
+			name:    "burst too small, from the environment",
+			args:    []string{"--emulator"},
+			env:     map[string]string{"RADKIT_FACADE_RATE_LIMIT": "5", "RADKIT_FACADE_RATE_BURST": "0"},
+			wantErr: []string{"RADKIT_FACADE_RATE_BURST", "RADKIT_FACADE_RATE_LIMIT"},
+			notErr:  []string{"--"},
+		},
+		{
+			name:    "burst too small, from flags",
+			args:    []string{"--emulator", "--rate-limit", "5", "--rate-burst", "0"},
+			wantErr: []string{"--rate-burst", "--rate-limit"},
+			notErr:  []string{"RADKIT_"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseConfig(tt.args, envOf(tt.env), io.Discard)
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("parseConfig: %v", err)
+				}
+				tt.check(t, c)
+				return
+			}
+			if err == nil {
+				t.Fatalf("parseConfig succeeded, want an error mentioning %q", tt.wantErr)
+			}
+			assertNoSecrets(t, err.Error())
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			for _, w := range tt.notErr {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("error %q mentions %q, which the user did not set", err, w)
+				}
+			}
+		})
+	}
+}
+
 // TestRunFails runs the whole command with configurations that must stop
 // it before it serves: run returns an error (main exits 2), nothing goes to
 // stdout, and no secret shows anywhere.
@@ -358,10 +497,10 @@ func TestRunFails(t *testing.T) {
 		wantErr []string
 	}{
 		{"no upstream", nil, withSecrets, []string{"--upstream-url", "--emulator"}},
-		{"bad log format", []string{"--emulator", "--log-format", "xml"}, withSecrets, []string{"--log-format", "xml"}},
+		{"bad log format", []string{"--emulator", "--log-format", "xml"}, withSecrets, []string{"flag -log-format", "xml"}},
 		{"bad log format from the environment", []string{"--emulator"},
-			map[string]string{"RADKIT_FACADE_LOG_FORMAT": "yaml", "RADKIT_ACCESS_API_TOKEN": testAPIToken}, []string{"--log-format", "yaml"}},
-		{"bad log level", []string{"--emulator", "--log-level", "loud"}, withSecrets, []string{"--log-level", "loud"}},
+			map[string]string{"RADKIT_FACADE_LOG_FORMAT": "yaml", "RADKIT_ACCESS_API_TOKEN": testAPIToken}, []string{"RADKIT_FACADE_LOG_FORMAT", "yaml"}},
+		{"bad log level", []string{"--emulator", "--log-level", "loud"}, withSecrets, []string{"flag -log-level", "loud"}},
 		{"secret and secret file", []string{"--upstream-url", "https://radkit.example.com"},
 			map[string]string{"RADKIT_ACCESS_CLIENT_ID": "client-1", "RADKIT_ACCESS_CLIENT_SECRET": testClientSecret, "RADKIT_ACCESS_CLIENT_SECRET_FILE": secretFile},
 			[]string{"RADKIT_ACCESS_CLIENT_SECRET_FILE"}},
