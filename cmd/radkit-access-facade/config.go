@@ -278,28 +278,33 @@ func (c *config) credentialName(field string) string {
 	return field
 }
 
-// check refuses combinations of settings that cannot run.
+// check refuses settings that cannot run. The checks are package
+// facade's (Config.Validate); its messages name Config fields, and explain
+// turns them into what the user set.
 func (c *config) check() error {
-	f := c.facade
-	switch {
-	case f.RateLimit > 0 && f.RateBurst < 1:
-		return fmt.Errorf("%s must be at least 1 when %s is set", c.name("rate-burst"), c.name("rate-limit"))
-	case f.Emulator && f.UpstreamURL != "":
-		return fmt.Errorf("%s and %s exclude each other: choose one", c.name("emulator"), c.name("upstream-url"))
-	case f.Emulator:
-		return nil
-	case f.UpstreamURL == "":
-		return fmt.Errorf("no upstream configured: set %s to your RADKit Access Cloud, or pass --emulator to run against the built-in emulator", c.name("upstream-url"))
+	return c.explain(c.facade.Validate())
+}
+
+// explain rewrites a *facade.ConfigError in err to name the flags and
+// variables the user set instead of facade.Config fields. Other errors
+// pass unchanged.
+func (c *config) explain(err error) error {
+	var ce *facade.ConfigError
+	if !errors.As(err, &ce) {
+		return err
 	}
-	hasClient := f.ClientID != "" || f.ClientSecret != ""
-	switch {
-	case hasClient && (f.ClientID == "" || f.ClientSecret == ""):
-		return fmt.Errorf("client credentials need both %s and %s", c.credentialName("ClientID"), c.credentialName("ClientSecret"))
-	case !hasClient && f.APIToken == "":
-		return fmt.Errorf("no upstream credentials: set %s with %s, or %s",
-			c.credentialName("ClientID"), c.credentialName("ClientSecret"), c.credentialName("APIToken"))
+	return errors.New(ce.Explain(c.fieldName))
+}
+
+// fieldName is how messages call the setting that fills a facade.Config
+// field.
+func (c *config) fieldName(field string) string {
+	for _, o := range c.options() {
+		if o.field == field {
+			return c.name(o.flag)
+		}
 	}
-	return nil
+	return c.credentialName(field)
 }
 
 // secret reads the secret named name from the environment variable name or

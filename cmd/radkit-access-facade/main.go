@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, hup <-c
 
 	f, err := facade.New(ctx, cfg.facade)
 	if err != nil {
-		return err
+		return cfg.explain(err)
 	}
 	stopReload := reloadOnHangup(ctx, f, hup)
 	defer stopReload()

@@ -433,6 +433,31 @@ func TestPrecedence(t *testing.T) {
 			notErr:  []string{"-call-timeout"},
 		},
 		{
+			name:    "malformed address in the environment",
+			args:    []string{"--emulator"},
+			env:     map[string]string{"RADKIT_FACADE_GRPC_ADDR": "notanaddr"},
+			wantErr: []string{"RADKIT_FACADE_GRPC_ADDR", "notanaddr", "invalid address"},
+			notErr:  []string{"non-loopback", "--grpc-addr"},
+		},
+		{
+			name:    "malformed address as a flag",
+			args:    []string{"--emulator", "--http-addr", "localhost"},
+			wantErr: []string{"--http-addr", "localhost", "invalid address"},
+			notErr:  []string{"non-loopback", "RADKIT_"},
+		},
+		{
+			name:    "non-loopback address from the environment",
+			args:    []string{"--emulator"},
+			env:     map[string]string{"RADKIT_FACADE_HTTP_ADDR": "0.0.0.0:8080"},
+			wantErr: []string{"RADKIT_FACADE_HTTP_ADDR", "non-loopback", "--caller-keys-file", "--insecure-no-caller-auth"},
+			notErr:  []string{"--http-addr"},
+		},
+		{
+			name:    "TLS key without its certificate, from a flag",
+			args:    []string{"--emulator", "--tls-key", "key.pem"},
+			wantErr: []string{"--tls-key", "--tls-cert"},
+		},
+		{
 			name:    "burst too small, from the environment",
 			args:    []string{"--emulator"},
 			env:     map[string]string{"RADKIT_FACADE_RATE_LIMIT": "5", "RADKIT_FACADE_RATE_BURST": "0"},

@@ -13,11 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"google.golang.org/grpc"
@@ -37,92 +34,6 @@ import (
 	"github.com/radkit/radkit-access-facade/server/telemetry"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
-
-// Defaults for Config fields left zero.
-const (
-	DefaultGRPCAddr        = "127.0.0.1:9090"
-	DefaultHTTPAddr        = "127.0.0.1:8080"
-	DefaultShutdownTimeout = 20 * time.Second
-	// DefaultMaxMessageBytes bounds a gRPC message in either direction; the
-	// largest valid request is a few KiB.
-	DefaultMaxMessageBytes = 64 << 10
-	// DefaultMaxConcurrentStreams bounds the calls in flight on one gRPC
-	// connection.
-	DefaultMaxConcurrentStreams = 256
-)
-
-// Config is everything the facade needs to run.
-type Config struct {
-	// UpstreamURL is the RADKit Access Cloud base URL. Required unless
-	// Emulator is set.
-	UpstreamURL string
-	// Credentials for the upstream: ClientID and ClientSecret, or APIToken,
-	// or both (then the API token gets access tokens and the client
-	// credentials revoke tokens).
-	ClientID     string
-	ClientSecret string
-	APIToken     string
-
-	// Emulator starts the built-in RADKit Access Cloud emulator on loopback
-	// and uses it as the upstream, with its default seed's client
-	// credentials.
-	Emulator bool
-
-	// GRPCAddr and HTTPAddr are the listen addresses; port 0 picks a free one.
-	GRPCAddr string
-	HTTPAddr string
-
-	// Version is reported in the upstream User-Agent and the start-up log.
-	Version string
-	// Logger receives every log line. Nil discards.
-	Logger *slog.Logger
-	// ShutdownTimeout bounds how long in-flight calls may take to finish
-	// once shutdown starts.
-	ShutdownTimeout time.Duration
-	// CallTimeout bounds each upstream call (see server.Config).
-	CallTimeout time.Duration
-	// MaxMessageBytes bounds gRPC messages received and sent.
-	MaxMessageBytes int
-	// MaxConcurrentStreams bounds the calls one gRPC connection may have in
-	// flight.
-	MaxConcurrentStreams uint32
-
-	// CallerKeysFile names the callers' API keys file (package callerauth):
-	// callers then authenticate with "authorization: Bearer <key>". Read
-	// again by Reload.
-	CallerKeysFile string
-	// TLSCertFile and TLSKeyFile turn on TLS on both listeners; both or
-	// neither. They are read again by Reload.
-	TLSCertFile string
-	TLSKeyFile  string
-	// ClientCAFile turns on mutual TLS: client certificates are verified
-	// against it and their subject becomes the caller identity. Requires
-	// TLSCertFile.
-	ClientCAFile string
-	// InsecureNoCallerAuth allows listening on a non-loopback address with
-	// no caller authentication, for deployments where something in front of
-	// the facade authenticates callers. The facade warns at start.
-	InsecureNoCallerAuth bool
-
-	// RateLimit is the calls per second each caller may make, with bursts
-	// of RateBurst; zero or less turns rate limiting off.
-	RateLimit float64
-	RateBurst int
-	// StatusCacheTTL, when positive, caches each service's status for that
-	// long: fewer upstream calls for pollers, at the price of answers up
-	// to that old. Concurrent calls for one service share one upstream
-	// call whatever the TTL.
-	StatusCacheTTL time.Duration
-
-	// MetricsAddr, when set, serves /metrics, /healthz and /readyz on a
-	// listener of their own (plain HTTP, no caller authentication); when
-	// empty, /metrics is served on the HTTP listener.
-	MetricsAddr string
-	// TracerProvider and Propagator trace gRPC, gateway and upstream calls
-	// (see package telemetry). Nil means no tracing.
-	TracerProvider trace.TracerProvider
-	Propagator     propagation.TextMapPropagator
-}
 
 // Facade is a running facade: its listeners are open from New on, and Run
 // serves them until its context is done.
@@ -160,8 +71,12 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		}
 	}()
 
-	if err := f.checkCallerAuth(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if !cfg.callerAuth() && cfg.InsecureNoCallerAuth && (!isLoopback(cfg.GRPCAddr) || !isLoopback(cfg.HTTPAddr)) {
+		f.logger.Warn("INSECURE: serving on a non-loopback address with no caller authentication (InsecureNoCallerAuth): anyone who can reach it can mint OTPs",
+			"grpc_addr", cfg.GRPCAddr, "http_addr", cfg.HTTPAddr)
 	}
 	var tlsConfig *tls.Config
 	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" {
@@ -177,8 +92,6 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		if err := f.startEmulator(); err != nil {
 			return nil, err
 		}
-	} else if cfg.UpstreamURL == "" {
-		return nil, errors.New("facade: no upstream: set --upstream-url (RADKIT_ACCESS_URL), or use --emulator to run against the built-in emulator")
 	}
 
 	// Every upstream request goes through one tuned transport, counted and
@@ -226,7 +139,7 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		f.metrics.UnaryServerInterceptor(),
 		server.UnaryLogger(cfg.Logger),
 	}
-	if f.callerAuth() {
+	if f.cfg.callerAuth() {
 		f.auth, err = callerauth.New(callerauth.Config{
 			KeysFile:                cfg.CallerKeysFile,
 			TrustClientCertificates: cfg.ClientCAFile != "",
@@ -338,33 +251,6 @@ func (f *Facade) newHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-// checkCallerAuth refuses a listener reachable from the network when no
-// caller authentication is configured (SECURITY.md), unless the operator
-// said so explicitly.
-func (f *Facade) checkCallerAuth() error {
-	if f.cfg.ClientCAFile != "" && f.cfg.TLSCertFile == "" {
-		return errors.New("facade: --client-ca needs --tls-cert and --tls-key")
-	}
-	if f.callerAuth() {
-		return nil
-	}
-	var exposed []string
-	for _, addr := range []string{f.cfg.GRPCAddr, f.cfg.HTTPAddr} {
-		if !isLoopback(addr) {
-			exposed = append(exposed, addr)
-		}
-	}
-	if len(exposed) == 0 {
-		return nil
-	}
-	if !f.cfg.InsecureNoCallerAuth {
-		return fmt.Errorf("facade: %s: %w", strings.Join(exposed, ", "), errNoCallerAuth)
-	}
-	f.logger.Warn("INSECURE: serving on a non-loopback address with no caller authentication (--insecure-no-caller-auth): anyone who can reach it can mint OTPs",
-		"addrs", exposed)
-	return nil
-}
-
 // callerKey is the identity rate limits apply to: the authenticated caller,
 // or the client's IP address when callers are anonymous (loopback
 // deployments).
@@ -373,35 +259,6 @@ func callerKey(ctx context.Context) string {
 		return id
 	}
 	return ratelimit.PeerKey(ctx)
-}
-
-// callerAuth reports whether callers must authenticate.
-func (f *Facade) callerAuth() bool {
-	return f.cfg.CallerKeysFile != "" || f.cfg.ClientCAFile != ""
-}
-
-func (c *Config) setDefaults() {
-	if c.GRPCAddr == "" {
-		c.GRPCAddr = DefaultGRPCAddr
-	}
-	if c.HTTPAddr == "" {
-		c.HTTPAddr = DefaultHTTPAddr
-	}
-	if c.Version == "" {
-		c.Version = "dev"
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = DefaultShutdownTimeout
-	}
-	if c.MaxMessageBytes <= 0 {
-		c.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	if c.MaxConcurrentStreams == 0 {
-		c.MaxConcurrentStreams = DefaultMaxConcurrentStreams
-	}
 }
 
 // startEmulator serves the built-in emulator on a free loopback port and
@@ -421,7 +278,7 @@ func (f *Facade) startEmulator() error {
 	go func() { _ = f.emuServer.Serve(lis) }()
 
 	if f.cfg.ClientID != "" || f.cfg.ClientSecret != "" || f.cfg.APIToken != "" {
-		f.logger.Warn("--emulator: ignoring the configured upstream credentials; using the emulator's own")
+		f.logger.Warn("emulator mode: ignoring the configured upstream credentials (ClientID, ClientSecret, APIToken); using the emulator's own")
 	}
 	client := seed.Clients[0]
 	f.cfg.UpstreamURL = "http://" + lis.Addr().String()
@@ -481,7 +338,7 @@ func (f *Facade) Run(ctx context.Context) error {
 		go func() { errc <- serveErr("metrics", f.metricsServer.Serve(f.metricsLis)) }()
 	}
 	f.logger.Info("serving", "version", f.cfg.Version, "grpc_addr", f.GRPCAddr(), "http_addr", f.HTTPAddr(),
-		"metrics_addr", f.MetricsAddr(), "tls", f.cert != nil, "caller_auth", f.callerAuth(), "upstream", f.cfg.UpstreamURL)
+		"metrics_addr", f.MetricsAddr(), "tls", f.cert != nil, "caller_auth", f.cfg.callerAuth(), "upstream", f.cfg.UpstreamURL)
 
 	var runErr error
 	select {

@@ -161,10 +161,10 @@ func TestRefusesNonLoopbackWithoutCallerAuth(t *testing.T) {
 		wantText string
 	}{
 		{"grpc on all interfaces", facade.Config{GRPCAddr: "0.0.0.0:0", HTTPAddr: "127.0.0.1:0"}, "0.0.0.0:0"},
-		{"http on all interfaces", facade.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: ":0"}, "--insecure-no-caller-auth"},
-		{"ipv6 any", facade.Config{GRPCAddr: "[::]:0", HTTPAddr: "127.0.0.1:0"}, "--caller-keys-file"},
-		{"host name", facade.Config{GRPCAddr: "example.com:9090", HTTPAddr: "127.0.0.1:0"}, "--client-ca"},
-		{"client CA without a certificate", facade.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ClientCAFile: "ca.pem"}, "--tls-cert"},
+		{"http on all interfaces", facade.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: ":0"}, "InsecureNoCallerAuth"},
+		{"ipv6 any", facade.Config{GRPCAddr: "[::]:0", HTTPAddr: "127.0.0.1:0"}, "CallerKeysFile"},
+		{"host name", facade.Config{GRPCAddr: "example.com:9090", HTTPAddr: "127.0.0.1:0"}, "ClientCAFile"},
+		{"client CA without a certificate", facade.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ClientCAFile: "ca.pem"}, "TLSCertFile"},
 		{"keys file missing", facade.Config{GRPCAddr: "0.0.0.0:0", HTTPAddr: "127.0.0.1:0", CallerKeysFile: filepath.Join(t.TempDir(), "nope")}, "caller authentication"},
 	}
 	for _, tt := range tests {

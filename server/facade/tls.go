@@ -3,7 +3,6 @@ package facade
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -19,9 +18,6 @@ type certificate struct {
 }
 
 func loadCertificate(certFile, keyFile string) (*certificate, error) {
-	if certFile == "" || keyFile == "" {
-		return nil, errors.New("TLS needs both --tls-cert and --tls-key")
-	}
 	c := &certificate{certFile: certFile, keyFile: keyFile}
 	if err := c.reload(); err != nil {
 		return nil, err
@@ -84,9 +80,3 @@ func isLoopback(addr string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
-
-// errNoCallerAuth is returned when a listener is reachable from the network
-// and no caller authentication is configured.
-var errNoCallerAuth = errors.New("refusing to serve on a non-loopback address without caller authentication: " +
-	"set --caller-keys-file or --client-ca (with --tls-cert and --tls-key), " +
-	"or pass --insecure-no-caller-auth if something in front of the facade authenticates callers")

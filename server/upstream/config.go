@@ -75,6 +75,31 @@ func redacted(secret string) string {
 	return "<redacted>"
 }
 
+// CheckCredentials reports whether c's credentials select a way to get
+// access tokens: ClientID with ClientSecret, APIToken, or both. It is the
+// one check of which credentials are needed, for New and for programs that
+// check their configuration before building anything. Its errors name the
+// Config fields, never their values.
+func (c Config) CheckCredentials() error {
+	id, secret, token := strings.TrimSpace(c.ClientID), strings.TrimSpace(c.ClientSecret), strings.TrimSpace(c.APIToken)
+	if (id == "") != (secret == "") {
+		return errors.New("ClientID and ClientSecret must be set together")
+	}
+	if id == "" && token == "" {
+		return errors.New("set either ClientID and ClientSecret, or APIToken")
+	}
+	for _, f := range []struct{ name, value string }{
+		{"ClientID", id},
+		{"ClientSecret", secret},
+		{"APIToken", token},
+	} {
+		if strings.ContainsFunc(f.value, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+			return fmt.Errorf("%s contains white space or control characters", f.name)
+		}
+	}
+	return nil
+}
+
 // settings is a validated, normalised Config.
 type settings struct {
 	base             *url.URL // no trailing slash in Path
@@ -106,20 +131,8 @@ func (c Config) settings() (*settings, error) {
 	}
 	s.base = base
 
-	if (s.clientID == "") != (s.clientSecret == "") {
-		return nil, errors.New("upstream: config: ClientID and ClientSecret must be set together")
-	}
-	if s.clientID == "" && s.apiToken == "" {
-		return nil, errors.New("upstream: config: set either ClientID and ClientSecret, or APIToken")
-	}
-	for _, f := range []struct{ name, value string }{
-		{"ClientID", s.clientID},
-		{"ClientSecret", s.clientSecret},
-		{"APIToken", s.apiToken},
-	} {
-		if strings.ContainsFunc(f.value, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
-			return nil, fmt.Errorf("upstream: config: %s contains white space or control characters", f.name)
-		}
+	if err := c.CheckCredentials(); err != nil {
+		return nil, fmt.Errorf("upstream: config: %w", err)
 	}
 
 	if s.userAgent == "" {

@@ -1,0 +1,274 @@
+package facade
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/radkit/radkit-access-facade/server/upstream"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultGRPCAddr        = "127.0.0.1:9090"
+	DefaultHTTPAddr        = "127.0.0.1:8080"
+	DefaultShutdownTimeout = 20 * time.Second
+	// DefaultMaxMessageBytes bounds a gRPC message in either direction; the
+	// largest valid request is a few KiB.
+	DefaultMaxMessageBytes = 64 << 10
+	// DefaultMaxConcurrentStreams bounds the calls in flight on one gRPC
+	// connection.
+	DefaultMaxConcurrentStreams = 256
+)
+
+// Config is everything the facade needs to run. New checks it (see
+// Validate); its errors name the fields, never a program's flags.
+type Config struct {
+	// UpstreamURL is the RADKit Access Cloud base URL. Required unless
+	// Emulator is set; the two exclude each other.
+	UpstreamURL string
+	// Credentials for the upstream: ClientID and ClientSecret, or APIToken,
+	// or both (then the API token gets access tokens and the client
+	// credentials revoke tokens).
+	ClientID     string
+	ClientSecret string
+	APIToken     string
+
+	// Emulator starts the built-in RADKit Access Cloud emulator on loopback
+	// and uses it as the upstream, with its default seed's client
+	// credentials (configured credentials are ignored, with a warning).
+	Emulator bool
+
+	// GRPCAddr and HTTPAddr are the listen addresses; port 0 picks a free one.
+	GRPCAddr string
+	HTTPAddr string
+
+	// Version is reported in the upstream User-Agent and the start-up log.
+	Version string
+	// Logger receives every log line. Nil discards.
+	Logger *slog.Logger
+	// ShutdownTimeout bounds how long in-flight calls may take to finish
+	// once shutdown starts.
+	ShutdownTimeout time.Duration
+	// CallTimeout bounds each upstream call (see server.Config).
+	CallTimeout time.Duration
+	// MaxMessageBytes bounds gRPC messages received and sent.
+	MaxMessageBytes int
+	// MaxConcurrentStreams bounds the calls one gRPC connection may have in
+	// flight.
+	MaxConcurrentStreams uint32
+
+	// CallerKeysFile names the callers' API keys file (package callerauth):
+	// callers then authenticate with "authorization: Bearer <key>". Read
+	// again by Reload.
+	CallerKeysFile string
+	// TLSCertFile and TLSKeyFile turn on TLS on both listeners; both or
+	// neither. They are read again by Reload.
+	TLSCertFile string
+	TLSKeyFile  string
+	// ClientCAFile turns on mutual TLS: client certificates are verified
+	// against it and their subject becomes the caller identity. Requires
+	// TLSCertFile.
+	ClientCAFile string
+	// InsecureNoCallerAuth allows listening on a non-loopback address with
+	// no caller authentication, for deployments where something in front of
+	// the facade authenticates callers. The facade warns at start.
+	InsecureNoCallerAuth bool
+
+	// RateLimit is the calls per second each caller may make, with bursts
+	// of RateBurst (at least 1); zero or less turns rate limiting off. It
+	// must be a finite number.
+	RateLimit float64
+	RateBurst int
+	// StatusCacheTTL, when positive, caches each service's status for that
+	// long: fewer upstream calls for pollers, at the price of answers up
+	// to that old. Concurrent calls for one service share one upstream
+	// call whatever the TTL.
+	StatusCacheTTL time.Duration
+
+	// MetricsAddr, when set, serves /metrics, /healthz and /readyz on a
+	// listener of their own (plain HTTP, no caller authentication); when
+	// empty, /metrics is served on the HTTP listener.
+	MetricsAddr string
+	// TracerProvider and Propagator trace gRPC, gateway and upstream calls
+	// (see package telemetry). Nil means no tracing.
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
+}
+
+func (c *Config) setDefaults() {
+	if c.GRPCAddr == "" {
+		c.GRPCAddr = DefaultGRPCAddr
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = DefaultHTTPAddr
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.MaxConcurrentStreams == 0 {
+		c.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
+}
+
+// Validate reports whether New accepts c, without opening or reading
+// anything: every check of a Config lives here, once. Its errors are
+// *ConfigError.
+func (c Config) Validate() error {
+	c.setDefaults()
+	for _, check := range []func() error{
+		c.checkUpstream,
+		c.checkAddrs,
+		c.checkTLS,
+		c.checkCallerAuth,
+		c.checkRateLimit,
+	} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkUpstream checks that c names exactly one upstream and, for a real
+// one, credentials that select a way to get access tokens.
+func (c *Config) checkUpstream() error {
+	switch {
+	case c.Emulator && c.UpstreamURL != "":
+		return configError("Emulator and UpstreamURL exclude each other: choose one", "Emulator", "UpstreamURL")
+	case c.Emulator:
+		return nil // the emulator's own credentials replace c's
+	case c.UpstreamURL == "":
+		return configError("no upstream configured: set UpstreamURL to your RADKit Access Cloud, or Emulator to run against the built-in emulator",
+			"UpstreamURL", "Emulator")
+	}
+	creds := upstream.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, APIToken: c.APIToken}
+	if err := creds.CheckCredentials(); err != nil {
+		// upstream.Config spells these fields as Config does.
+		var named []string
+		for _, f := range []string{"ClientID", "ClientSecret", "APIToken"} {
+			if strings.Contains(err.Error(), f) {
+				named = append(named, f)
+			}
+		}
+		return configError(err.Error(), named...)
+	}
+	return nil
+}
+
+// checkAddrs checks that the listen addresses are host:port pairs.
+func (c *Config) checkAddrs() error {
+	for _, a := range []struct{ field, addr string }{
+		{"GRPCAddr", c.GRPCAddr},
+		{"HTTPAddr", c.HTTPAddr},
+		{"MetricsAddr", c.MetricsAddr},
+	} {
+		if a.addr == "" { // only MetricsAddr may be empty after setDefaults
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			why := err.Error()
+			if ae, ok := err.(*net.AddrError); ok {
+				why = ae.Err // without the address, quoted already
+			}
+			return configError(fmt.Sprintf("%s %q: invalid address: %s", a.field, a.addr, why), a.field)
+		}
+	}
+	return nil
+}
+
+// checkTLS checks that the TLS files come as a usable set.
+func (c *Config) checkTLS() error {
+	switch {
+	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
+		return configError("TLSCertFile and TLSKeyFile must be set together", "TLSCertFile", "TLSKeyFile")
+	case c.ClientCAFile != "" && c.TLSCertFile == "":
+		return configError("ClientCAFile needs TLSCertFile and TLSKeyFile", "ClientCAFile", "TLSCertFile", "TLSKeyFile")
+	}
+	return nil
+}
+
+// checkCallerAuth refuses a listener reachable from the network when no
+// caller authentication is configured (SECURITY.md), unless
+// InsecureNoCallerAuth says that something in front authenticates
+// callers.
+func (c *Config) checkCallerAuth() error {
+	if c.callerAuth() || c.InsecureNoCallerAuth {
+		return nil
+	}
+	for _, a := range []struct{ field, addr string }{{"GRPCAddr", c.GRPCAddr}, {"HTTPAddr", c.HTTPAddr}} {
+		if !isLoopback(a.addr) {
+			return configError(fmt.Sprintf("refusing to serve %s %q, a non-loopback address, without caller authentication: "+
+				"set CallerKeysFile, or ClientCAFile with TLSCertFile and TLSKeyFile, "+
+				"or InsecureNoCallerAuth if something in front of the facade authenticates callers", a.field, a.addr),
+				a.field, "CallerKeysFile", "ClientCAFile", "TLSCertFile", "TLSKeyFile", "InsecureNoCallerAuth")
+		}
+	}
+	return nil
+}
+
+// checkRateLimit checks that the rate limit can be enforced as asked.
+func (c *Config) checkRateLimit() error {
+	switch {
+	case math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0):
+		// NaN compares false with everything: it would turn limiting off
+		// without a word.
+		return configError("RateLimit must be a finite number", "RateLimit")
+	case c.RateLimit > 0 && c.RateBurst < 1:
+		return configError("RateBurst must be at least 1 when RateLimit is set", "RateBurst", "RateLimit")
+	}
+	return nil
+}
+
+// callerAuth reports whether callers must authenticate.
+func (c *Config) callerAuth() bool {
+	return c.CallerKeysFile != "" || c.ClientCAFile != ""
+}
+
+// ConfigError is a Config that New refuses. Its message names Config
+// fields and nothing of the program that filled the Config; Fields lists
+// the fields it names, the ones at fault first, so that the program can
+// say them in its own terms with Explain (cmd/radkit-access-facade names
+// the flag or environment variable its user set).
+type ConfigError struct {
+	// Fields are the Config fields the message names.
+	Fields []string
+	msg    string
+}
+
+func configError(msg string, fields ...string) *ConfigError {
+	return &ConfigError{msg: msg, Fields: fields}
+}
+
+// Error implements error.
+func (e *ConfigError) Error() string { return "facade: config: " + e.msg }
+
+// Explain returns the message with each field of Fields, as a whole word,
+// replaced by name(field).
+func (e *ConfigError) Explain(name func(field string) string) string {
+	if len(e.Fields) == 0 {
+		return e.msg
+	}
+	alts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		alts[i] = regexp.QuoteMeta(f)
+	}
+	re := regexp.MustCompile(`\b(?:` + strings.Join(alts, "|") + `)\b`)
+	return re.ReplaceAllStringFunc(e.msg, name)
+}
