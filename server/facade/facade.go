@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -48,6 +49,7 @@ type Facade struct {
 	readiness *server.Readiness
 	metrics   *telemetry.Metrics
 	cert      *certificate              // nil without TLS
+	reloadMu  sync.Mutex                // one Reload at a time: each applies whole
 	auth      *callerauth.Authenticator // nil without caller authentication
 
 	grpcServer    *grpc.Server
@@ -418,24 +420,40 @@ func serveErr(what string, err error) error {
 }
 
 // Reload reads the files that may change under a running facade again (the
-// caller keys, the TLS certificate and key), as on SIGHUP. Calls in flight and connections
-// are not disturbed; on error the previous files stay in use.
+// caller keys, the TLS certificate and key), as on SIGHUP. Calls in flight
+// and connections are not disturbed. A reload is all or nothing: when any
+// part fails, no part is applied and the previous files stay in use.
 func (f *Facade) Reload() error {
-	var errs []error
-	if f.auth != nil {
-		if err := f.auth.Reload(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if f.cert != nil {
-		if err := f.cert.reload(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	f.reloadMu.Lock()
+	defer f.reloadMu.Unlock()
+	if err := f.reload(); err != nil {
 		f.logger.Error("reload failed; keeping the previous configuration", "error", err)
 		return fmt.Errorf("facade: reload: %w", err)
 	}
 	f.logger.Info("reloaded")
+	return nil
+}
+
+// reload reads every part first and applies it only when all have been
+// read. The caller keys cannot be read apart from being applied
+// (callerauth.Authenticator.Reload does both, or neither), so they are
+// the last part read: when they fail nothing has been applied, and once
+// they succeed what is left to apply cannot fail.
+func (f *Facade) reload() error {
+	var cert *tls.Certificate
+	if f.cert != nil {
+		var err error
+		if cert, err = f.cert.load(); err != nil {
+			return err
+		}
+	}
+	if f.auth != nil {
+		if err := f.auth.Reload(); err != nil {
+			return err
+		}
+	}
+	if cert != nil {
+		f.cert.use(cert)
+	}
 	return nil
 }

@@ -19,21 +19,25 @@ type certificate struct {
 
 func loadCertificate(certFile, keyFile string) (*certificate, error) {
 	c := &certificate{certFile: certFile, keyFile: keyFile}
-	if err := c.reload(); err != nil {
+	cert, err := c.load()
+	if err != nil {
 		return nil, err
 	}
+	c.use(cert)
 	return c, nil
 }
 
-// reload reads the files again; on error the current certificate stays.
-func (c *certificate) reload() error {
+// load reads the files again, without putting them in use.
+func (c *certificate) load() (*tls.Certificate, error) {
 	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
 	if err != nil {
-		return fmt.Errorf("load TLS certificate %s: %w", c.certFile, err)
+		return nil, fmt.Errorf("load TLS certificate %s: %w", c.certFile, err)
 	}
-	c.current.Store(&cert)
-	return nil
+	return &cert, nil
 }
+
+// use puts cert in use for every handshake that starts afterwards.
+func (c *certificate) use(cert *tls.Certificate) { c.current.Store(cert) }
 
 func (c *certificate) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return c.current.Load(), nil
