@@ -484,12 +484,3 @@ func checkLogFormat(s string) error {
 	}
 	return nil
 }
-
-// newLogger returns the process logger.
-func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -33,7 +34,8 @@ func main() {
 	signal.Notify(hup, syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, hup, os.Stdout, os.Stderr); err != nil {
+	hooks := processHooks{hangup: hup, routeGlobalLogs: routeGlobalLogs}
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, hooks); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "radkit-access-facade:", err)
 		}
@@ -41,10 +43,20 @@ func main() {
 	}
 }
 
-// run is main without the process: arguments, environment, SIGHUP
-// deliveries (hup, nil for none) and output are passed in, so that tests
-// can run the whole command.
-func run(ctx context.Context, args []string, getenv func(string) string, hup <-chan os.Signal, stdout, stderr io.Writer) error {
+// processHooks connect run to the process. main sets them; tests that run
+// the command in-process leave them zero.
+type processHooks struct {
+	// hangup delivers SIGHUP; nil never delivers.
+	hangup <-chan os.Signal
+	// routeGlobalLogs, if set, is called with the process logger before
+	// anything else uses it, to install it where libraries log through
+	// process-wide setters only (see routeGlobalLogs).
+	routeGlobalLogs func(*slog.Logger)
+}
+
+// run is main without the process: arguments, environment, output and the
+// process hooks are passed in, so that tests can run the whole command.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, hooks processHooks) error {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -54,6 +66,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, hup <-c
 		return nil
 	}
 	logger := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	if hooks.routeGlobalLogs != nil {
+		hooks.routeGlobalLogs(logger)
+	}
 	cfg.facade.Logger = logger
 	cfg.facade.Version = version
 
@@ -80,7 +95,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, hup <-c
 	if err != nil {
 		return cfg.explain(err)
 	}
-	stopReload := reloadOnHangup(ctx, f, hup)
+	stopReload := reloadOnHangup(ctx, f, hooks.hangup)
 	defer stopReload()
 	return f.Run(ctx)
 }

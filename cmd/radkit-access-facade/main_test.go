@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -537,7 +539,7 @@ func TestRunFails(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			var stdout, stderr bytes.Buffer
-			err := run(ctx, tt.args, envOf(tt.env), nil, &stdout, &stderr)
+			err := run(ctx, tt.args, envOf(tt.env), &stdout, &stderr, processHooks{})
 			if err == nil {
 				t.Fatalf("run succeeded, want an error mentioning %q", tt.wantErr)
 			}
@@ -557,7 +559,7 @@ func TestRunFails(t *testing.T) {
 func TestRunVersion(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	// --version needs no upstream, and must not start anything.
-	if err := run(context.Background(), []string{"--version"}, envOf(nil), nil, &stdout, &stderr); err != nil {
+	if err := run(context.Background(), []string{"--version"}, envOf(nil), &stdout, &stderr, processHooks{}); err != nil {
 		t.Fatalf("run --version: %v", err)
 	}
 	if got, want := stdout.String(), "radkit-access-facade "+version+"\n"; got != want {
@@ -570,7 +572,7 @@ func TestRunVersion(t *testing.T) {
 
 func TestRunHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), []string{"--help"}, envOf(nil), nil, &stdout, &stderr)
+	err := run(context.Background(), []string{"--help"}, envOf(nil), &stdout, &stderr, processHooks{})
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("run --help: %v, want flag.ErrHelp (main prints nothing more)", err)
 	}
@@ -601,7 +603,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, envOf(env), nil, stdout, stderr)
+		done <- run(ctx, []string{"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, envOf(env), stdout, stderr, processHooks{})
 	}()
 
 	deadline := time.Now().Add(30 * time.Second)
@@ -694,12 +696,12 @@ type process struct {
 	err    error         // what Wait returned, once exited is closed
 }
 
-// startBinary starts bin with args and an empty environment; the process
-// is killed at the end of the test if it still runs.
-func startBinary(t *testing.T, bin string, args ...string) *process {
+// startBinary starts bin with args and an environment of env alone; the
+// process is killed at the end of the test if it still runs.
+func startBinary(t *testing.T, bin string, env []string, args ...string) *process {
 	t.Helper()
 	p := &process{cmd: exec.Command(bin, args...), stderr: &testkit.Buffer{}, exited: make(chan struct{})}
-	p.cmd.Env = []string{} // nothing from the test's environment
+	p.cmd.Env = append([]string{}, env...) // nothing from the test's environment
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start: %v", err)
@@ -751,7 +753,7 @@ func TestEarlyHangup(t *testing.T) {
 	}
 	const keys = "billing 947317540ad3dede8c61b70cbf4d4242b77a084b074bb5e040bfe3c842fd8f42\n"
 
-	p := startBinary(t, bin, "--emulator", "--log-format", "json", "--caller-keys-file", fifo,
+	p := startBinary(t, bin, nil, "--emulator", "--log-format", "json", "--caller-keys-file", fifo,
 		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
 	// The process blocks reading its keys until a writer opens the FIFO:
 	// the signal lands in the middle of start-up.
@@ -765,6 +767,12 @@ func TestEarlyHangup(t *testing.T) {
 	feedFIFO(t, p, fifo, keys, func() {})
 	p.waitLog(t, `"msg":"reloaded"`)
 
+	p.stop(t)
+}
+
+// stop sends SIGTERM and waits up to 30s for a clean exit.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
@@ -775,5 +783,51 @@ func TestEarlyHangup(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("no exit within 30s of SIGTERM")
+	}
+}
+
+// TestJSONLogStaysJSON runs the binary with --log-format json and an OTLP
+// endpoint where nothing listens: the export failures that OpenTelemetry
+// reports (and anything gRPC logs) must come out as JSON records of the
+// process log, not as plain-text lines in the middle of it.
+func TestJSONLogStaysJSON(t *testing.T) {
+	if testing.Short() {
+		testkit.Skip(t, "builds and runs the binary; skipped with -short")
+	}
+	bin := buildBinary(t)
+	for _, protocol := range []string{"http/protobuf", "grpc"} {
+		t.Run(protocol, func(t *testing.T) {
+			p := startBinary(t, bin, []string{
+				"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + testkit.ClosedAddr(t),
+				"OTEL_EXPORTER_OTLP_PROTOCOL=" + protocol,
+				"OTEL_EXPORTER_OTLP_TIMEOUT=300", // ms: each export fails fast
+				"OTEL_BSP_SCHEDULE_DELAY=50",     // ms: export soon after a span ends
+			}, "--emulator", "--log-format", "json", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+			p.waitLog(t, `"msg":"serving"`)
+			var httpAddr string
+			for _, rec := range testkit.JSONLines(p.stderr.String()) {
+				if rec["msg"] == "serving" {
+					httpAddr, _ = rec["http_addr"].(string)
+				}
+			}
+			// One traced call, whose span the exporter then fails to send.
+			client := &http.Client{Timeout: 10 * time.Second}
+			resp, err := client.Get("http://" + httpAddr + "/v1/services/123-123-123/status")
+			if err != nil {
+				t.Fatalf("GET status: %v", err)
+			}
+			_ = resp.Body.Close()
+			client.CloseIdleConnections()
+			// Waits for the failure in either form, so that a plain-text
+			// line fails below rather than as a timeout.
+			p.waitLog(t, "traces export")
+			p.stop(t)
+
+			for i, line := range strings.Split(strings.TrimSpace(p.stderr.String()), "\n") {
+				if !json.Valid([]byte(line)) {
+					t.Errorf("stderr line %d is not JSON: %s", i+1, line)
+				}
+			}
+		})
 	}
 }
