@@ -66,45 +66,100 @@ type Facade struct {
 // while the upstream is down, and becomes ready when it comes back.
 func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	f := &Facade{cfg: cfg, logger: cfg.Logger, stopping: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			f.closeAll()
 		}
 	}()
-
-	if err := cfg.Validate(); err != nil {
+	f.warnInsecure()
+	tlsConfig, err := f.loadTLS()
+	if err != nil {
 		return nil, err
 	}
-	if !cfg.callerAuth() && cfg.InsecureNoCallerAuth && (!isLoopback(cfg.GRPCAddr) || !isLoopback(cfg.HTTPAddr)) {
-		f.logger.Warn("INSECURE: serving on a non-loopback address with no caller authentication (InsecureNoCallerAuth): anyone who can reach it can mint OTPs",
-			"grpc_addr", cfg.GRPCAddr, "http_addr", cfg.HTTPAddr)
-	}
-	var tlsConfig *tls.Config
-	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" {
-		if f.cert, err = loadCertificate(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
-			return nil, fmt.Errorf("facade: %w", err)
-		}
-		if tlsConfig, err = serverTLS(f.cert, cfg.ClientCAFile); err != nil {
-			return nil, fmt.Errorf("facade: %w", err)
-		}
-	}
-
 	if cfg.Emulator {
 		if err := f.startEmulator(); err != nil {
 			return nil, err
 		}
 	}
+	guard, err := f.newUpstream()
+	if err != nil {
+		return nil, err
+	}
+	healthServer := health.NewServer()
+	f.readiness = server.NewReadiness(healthServer, cfg.Logger, f.client.Ready, guard.Ready)
+	interceptor, err := f.newInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	service := server.New(server.Config{
+		Upstream:    guard,
+		CallTimeout: cfg.CallTimeout,
+		Logger:      cfg.Logger,
+		AuditLog:    cfg.Logger.With("log", "audit"),
+	})
+	f.grpcServer = f.newGRPCServer(service, healthServer, interceptor, tlsConfig)
+	gw, err := gateway.New(ctx, gateway.Config{
+		Service:     service,
+		Interceptor: interceptor,
+		Ready:       f.readiness.Ready,
+		Logger:      cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	f.newHTTPServers(gw, tlsConfig)
+	if err := f.listen(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
 
-	// Every upstream request goes through one tuned transport, counted and
-	// traced.
+// warnInsecure warns when a listener is reachable from the network with
+// no caller authentication, as InsecureNoCallerAuth allows.
+func (f *Facade) warnInsecure() {
+	c := &f.cfg
+	if c.callerAuth() || (isLoopback(c.GRPCAddr) && isLoopback(c.HTTPAddr)) {
+		return
+	}
+	f.logger.Warn("INSECURE: serving on a non-loopback address with no caller authentication (InsecureNoCallerAuth): anyone who can reach it can mint OTPs",
+		"grpc_addr", c.GRPCAddr, "http_addr", c.HTTPAddr)
+}
+
+// loadTLS reads the serving certificate and returns the listeners' TLS
+// configuration, or nil without TLS.
+func (f *Facade) loadTLS() (*tls.Config, error) {
+	if f.cfg.TLSCertFile == "" {
+		return nil, nil
+	}
+	var err error
+	if f.cert, err = loadCertificate(f.cfg.TLSCertFile, f.cfg.TLSKeyFile); err != nil {
+		return nil, fmt.Errorf("facade: %w", err)
+	}
+	tlsConfig, err := serverTLS(f.cert, f.cfg.ClientCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("facade: %w", err)
+	}
+	return tlsConfig, nil
+}
+
+// newUpstream builds the upstream client, on one tuned transport that is
+// counted and traced, and around it the guard that the service calls:
+// retries, the circuit breaker and status coalescing sit between the
+// service and the client, so that every way in shares them.
+func (f *Facade) newUpstream() (*resilience.Client, error) {
+	cfg := &f.cfg
 	f.metrics = telemetry.NewMetrics()
 	f.transport = upstream.NewTransport()
+	var err error
 	f.client, err = upstream.New(upstream.Config{
-		BaseURL:      f.cfg.UpstreamURL,
-		ClientID:     f.cfg.ClientID,
-		ClientSecret: f.cfg.ClientSecret,
-		APIToken:     f.cfg.APIToken,
+		BaseURL:      cfg.UpstreamURL,
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		APIToken:     cfg.APIToken,
 		HTTPClient: &http.Client{
 			Transport: telemetry.HTTPTransport(f.metrics.InstrumentTransport(f.transport), cfg.TracerProvider, cfg.Propagator),
 		},
@@ -118,9 +173,6 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		info, ok := f.client.TokenInfo()
 		return info.Expiry, ok
 	})
-
-	// Retries, the circuit breaker and status coalescing sit between the
-	// service and the client, so that every way in shares them.
 	guard := resilience.New(resilience.Config{
 		Upstream:       f.client,
 		StatusCacheTTL: cfg.StatusCacheTTL,
@@ -129,19 +181,22 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		},
 	})
 	f.metrics.ObserveBreakerState(guard.State)
+	return guard, nil
+}
 
-	healthServer := health.NewServer()
-	f.readiness = server.NewReadiness(healthServer, cfg.Logger, f.client.Ready, guard.Ready)
-
-	// One interceptor chain for both ways in: the gRPC server and the
-	// in-process gateway (docs/adr/0001-gateway-in-process.md). Metrics and
-	// the log line first, so that refused calls are counted and logged;
-	// then who is calling; then how often they may.
+// newInterceptor returns the one interceptor chain for both ways in: the
+// gRPC server and the in-process gateway
+// (docs/adr/0001-gateway-in-process.md). Metrics and the log line first,
+// so that refused calls are counted and logged; then who is calling; then
+// how often they may.
+func (f *Facade) newInterceptor() (grpc.UnaryServerInterceptor, error) {
+	cfg := &f.cfg
 	interceptors := []grpc.UnaryServerInterceptor{
 		f.metrics.UnaryServerInterceptor(),
 		server.UnaryLogger(cfg.Logger),
 	}
-	if f.cfg.callerAuth() {
+	if cfg.callerAuth() {
+		var err error
 		f.auth, err = callerauth.New(callerauth.Config{
 			KeysFile:                cfg.CallerKeysFile,
 			TrustClientCertificates: cfg.ClientCAFile != "",
@@ -160,15 +215,15 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		})
 		interceptors = append(interceptors, limiter.UnaryServerInterceptor())
 	}
-	interceptor := gateway.Chain(interceptors...)
-	service := server.New(server.Config{
-		Upstream:    guard,
-		CallTimeout: cfg.CallTimeout,
-		Logger:      cfg.Logger,
-		AuditLog:    cfg.Logger.With("log", "audit"),
-	})
+	return gateway.Chain(interceptors...), nil
+}
 
-	grpcOpts := []grpc.ServerOption{
+// newGRPCServer returns the gRPC server with the access service, health
+// (whose watches end at shutdown) and reflection, bounded against slow or
+// greedy clients.
+func (f *Facade) newGRPCServer(service accessv1.AccessServiceServer, hs *health.Server, interceptor grpc.UnaryServerInterceptor, tlsConfig *tls.Config) *grpc.Server {
+	cfg := &f.cfg
+	opts := []grpc.ServerOption{
 		telemetry.GRPCServerOption(cfg.TracerProvider, cfg.Propagator),
 		grpc.UnaryInterceptor(interceptor),
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
@@ -188,28 +243,22 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		}),
 	}
 	if tlsConfig != nil {
-		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsConfig)))
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConfig)))
 	}
-	f.grpcServer = grpc.NewServer(grpcOpts...)
-	accessv1.RegisterAccessServiceServer(f.grpcServer, service)
-	healthpb.RegisterHealthServer(f.grpcServer, &healthService{Server: healthServer, stopping: f.stopping})
-	reflection.Register(f.grpcServer) // v1 and v1alpha, for grpcurl
-	f.metrics.InitializeMetrics(f.grpcServer)
+	s := grpc.NewServer(opts...)
+	accessv1.RegisterAccessServiceServer(s, service)
+	healthpb.RegisterHealthServer(s, &healthService{Server: hs, stopping: f.stopping})
+	reflection.Register(s) // v1 and v1alpha, for grpcurl
+	f.metrics.InitializeMetrics(s)
+	return s
+}
 
-	if f.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
-		return nil, fmt.Errorf("facade: gRPC listener: %w", err)
-	}
-	gw, err := gateway.New(ctx, gateway.Config{
-		Service:     service,
-		Interceptor: interceptor,
-		Ready:       f.readiness.Ready,
-		Logger:      cfg.Logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	handler := telemetry.HTTPHandler(gw, cfg.TracerProvider, cfg.Propagator)
-	if cfg.MetricsAddr == "" {
+// newHTTPServers builds the HTTP server of the gateway and, with
+// MetricsAddr, the metrics server; without it /metrics is served beside
+// the gateway.
+func (f *Facade) newHTTPServers(gw http.Handler, tlsConfig *tls.Config) {
+	handler := telemetry.HTTPHandler(gw, f.cfg.TracerProvider, f.cfg.Propagator)
+	if f.cfg.MetricsAddr == "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", f.metrics.Handler())
 		mux.Handle("/", handler)
@@ -217,21 +266,31 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 	}
 	f.httpServer = f.newHTTPServer(handler)
 	f.httpServer.TLSConfig = tlsConfig
-	if f.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-		return nil, fmt.Errorf("facade: HTTP listener: %w", err)
-	}
-
-	if cfg.MetricsAddr != "" {
+	if f.cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", f.metrics.Handler())
 		mux.Handle("/healthz", gw)
 		mux.Handle("/readyz", gw)
 		f.metricsServer = f.newHTTPServer(mux)
-		if f.metricsLis, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
-			return nil, fmt.Errorf("facade: metrics listener: %w", err)
+	}
+}
+
+// listen opens the listeners, last, so that a facade that fails to build
+// never held a port.
+func (f *Facade) listen() error {
+	var err error
+	if f.grpcLis, err = net.Listen("tcp", f.cfg.GRPCAddr); err != nil {
+		return fmt.Errorf("facade: gRPC listener: %w", err)
+	}
+	if f.httpLis, err = net.Listen("tcp", f.cfg.HTTPAddr); err != nil {
+		return fmt.Errorf("facade: HTTP listener: %w", err)
+	}
+	if f.metricsServer != nil {
+		if f.metricsLis, err = net.Listen("tcp", f.cfg.MetricsAddr); err != nil {
+			return fmt.Errorf("facade: metrics listener: %w", err)
 		}
 	}
-	return f, nil
+	return nil
 }
 
 // maxHeaderBytes bounds request headers on every listener: enough for a
