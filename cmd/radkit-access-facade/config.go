@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -208,12 +209,8 @@ func (c *config) applyEnv(opts []option, getenv func(string) string) error {
 // overridden reports whether a flag given on the command line excludes o.
 func (c *config) overridden(o option) bool {
 	for _, other := range c.options() {
-		if c.from[other.flag] != "" && strings.HasPrefix(c.from[other.flag], "--") {
-			for _, name := range other.overrides {
-				if name == o.flag {
-					return true
-				}
-			}
+		if strings.HasPrefix(c.from[other.flag], "--") && slices.Contains(other.overrides, o.flag) {
+			return true
 		}
 	}
 	return false
