@@ -63,6 +63,11 @@ type TracingConfig struct {
 // at all, so that disabled tracing costs nothing.
 //
 // The propagator is W3C trace context and baggage, in every case.
+//
+// Failed exports are not returned to anyone: the SDK reports them through
+// OpenTelemetry's process-wide error handler (otel.SetErrorHandler), which
+// prints plain text to stderr unless the program routes it to its own log.
+// This package sets no global; the program that owns the process does.
 func SetupTracing(ctx context.Context, cfg TracingConfig) (trace.TracerProvider, propagation.TextMapPropagator, func(context.Context) error, error) {
 	prop := defaultPropagator(nil)
 	getenv := cfg.Getenv
