@@ -182,6 +182,8 @@ func TestErrorPaths(t *testing.T) {
 		{"undecodable JSON", http.MethodPost, "/v1/otp", "{", http.StatusBadRequest, 3, reason.InvalidRequest, ""},
 		{"unknown field", http.MethodPost, "/v1/otp", `{"nope": 1}`, http.StatusBadRequest, 3, reason.InvalidRequest, ""},
 		{"body over the limit", http.MethodPost, "/v1/otp", `{"description": "` + strings.Repeat("a", gateway.DefaultMaxBodyBytes) + `"}`, http.StatusRequestEntityTooLarge, 8, reason.RequestTooLarge, ""},
+		// Sent chunked (no Content-Length): cut off while it is decoded.
+		{"chunked body over the limit", http.MethodPost, "/v1/otp", `{"description": "` + strings.Repeat("a", gateway.DefaultMaxBodyBytes) + `"}`, http.StatusRequestEntityTooLarge, 8, reason.RequestTooLarge, ""},
 		// A service's own status passes through with its code, reason and
 		// RetryInfo (as Retry-After; its rounding: TestRetryAfterRoundsUp).
 		{"service status with RetryInfo", http.MethodGet, "/v1/services/unavailable/status", "", http.StatusServiceUnavailable, 14, reason.UpstreamUnavailable, "2"},
@@ -193,6 +195,9 @@ func TestErrorPaths(t *testing.T) {
 			var body io.Reader
 			if tt.body != "" {
 				body = strings.NewReader(tt.body)
+			}
+			if strings.HasPrefix(tt.name, "chunked") {
+				body = io.MultiReader(body) // hides the length: the client sends it chunked
 			}
 			req, err := http.NewRequestWithContext(ctx, tt.method, srv.URL+tt.path, body)
 			if err != nil {
