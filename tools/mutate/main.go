@@ -6,7 +6,10 @@
 //
 // Usage, from anywhere in the checkout:
 //
-//	go -C tools run ./mutate [-list FILE] [-run REGEXP] [-timeout D] [-v]
+//	go -C tools run ./mutate [-list FILE] [-run REGEXP] [-timeout D] [-v] [-n]
+//
+// -n only reports which mutations still apply, without running tests: run
+// it after a change to find the STALE entries to refresh.
 //
 // It prints one line per mutation and then "killed N / M". Outcomes:
 //
@@ -35,19 +38,26 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 )
 
 func main() {
 	list := flag.String("list", "", "mutation list (default: tools/mutate/mutations.txt of the checkout)")
 	run := flag.String("run", "", "only the mutations whose name matches this regular expression")
-	timeout := flag.Duration("timeout", 3*time.Minute, "go test -timeout for one mutation's tests")
+	timeout := flag.Duration("timeout", 2*time.Minute, "go test -timeout for one mutation's tests")
 	verbose := flag.Bool("v", false, "print the test output of surviving and invalid mutations")
+	dryRun := flag.Bool("n", false, "only report which mutations still apply (STALE or not), run no tests")
 	flag.Parse()
-	if err := mainErr(*list, *run, *timeout, *verbose, os.Stdout); err != nil {
+	// Interrupted, it stops the test run and still removes its temporary tree.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := mainErr(ctx, options{list: *list, run: *run, timeout: *timeout, verbose: *verbose, dryRun: *dryRun}, os.Stdout); err != nil {
+		stop()
 		fmt.Fprintln(os.Stderr, "mutate:", err)
 		os.Exit(1)
 	}
@@ -56,7 +66,17 @@ func main() {
 // errNotAllKilled is returned when some mutation was not killed.
 var errNotAllKilled = errors.New("not every mutation was killed (see above)")
 
-func mainErr(listPath, run string, timeout time.Duration, verbose bool, out io.Writer) error {
+// options are the command's flags.
+type options struct {
+	list    string
+	run     string
+	timeout time.Duration
+	verbose bool
+	dryRun  bool
+}
+
+func mainErr(ctx context.Context, opt options, out io.Writer) error {
+	listPath, run, timeout, verbose := opt.list, opt.run, opt.timeout, opt.verbose
 	root, err := gitRoot()
 	if err != nil {
 		return err
@@ -103,7 +123,7 @@ func mainErr(listPath, run string, timeout time.Duration, verbose bool, out io.W
 	start := time.Now()
 	for _, m := range muts {
 		t0 := time.Now()
-		res, output, err := apply(tmp, m, timeout)
+		res, output, err := apply(ctx, tmp, m, timeout, opt.dryRun)
 		if err != nil {
 			return fmt.Errorf("mutation %q: %w", m.name, err)
 		}
@@ -118,11 +138,20 @@ func mainErr(listPath, run string, timeout time.Duration, verbose bool, out io.W
 			stale++
 		case resInvalid:
 			invalid++
+		case resApplies:
+			applied++
 		}
 		fmt.Fprintf(out, "%-9s %-62s %s %s (%s)\n", res, m.name, m.pkg, m.file, time.Since(t0).Round(time.Second))
 		if verbose && (res == resSurvived || res == resInvalid) {
 			fmt.Fprintf(out, "%s\n", indent(output))
 		}
+	}
+	if opt.dryRun {
+		fmt.Fprintf(out, "\n%d apply, %d stale\n", applied, stale)
+		if stale > 0 {
+			return errors.New("some mutations are stale: refresh them in the list")
+		}
+		return nil
 	}
 	fmt.Fprintf(out, "\nkilled %d / %d", killed, applied)
 	if stale+invalid > 0 {
@@ -154,10 +183,12 @@ const (
 	resSurvived result = "SURVIVED"
 	resStale    result = "STALE"
 	resInvalid  result = "INVALID"
+	resApplies  result = "applies" // -n only
 )
 
 // apply applies m in tree, runs its package's tests and restores the file.
-func apply(tree string, m mutation, timeout time.Duration) (res result, output string, err error) {
+// With dryRun, it only checks that m applies, and reports it "applies".
+func apply(ctx context.Context, tree string, m mutation, timeout time.Duration, dryRun bool) (res result, output string, err error) {
 	path := filepath.Join(tree, filepath.FromSlash(m.file))
 	orig, err := os.ReadFile(path)
 	if err != nil {
@@ -168,6 +199,9 @@ func apply(tree string, m mutation, timeout time.Duration) (res result, output s
 	}
 	if bytes.Count(orig, []byte(m.from)) != 1 {
 		return resStale, "", nil
+	}
+	if dryRun {
+		return resApplies, "", nil
 	}
 	mutated := bytes.Replace(orig, []byte(m.from), []byte(m.to), 1)
 	if err := os.WriteFile(path, mutated, 0o644); err != nil {
@@ -185,13 +219,16 @@ func apply(tree string, m mutation, timeout time.Duration) (res result, output s
 	}
 	args = append(args, strings.Fields(m.pkg)...)
 	// The outer bound only guards against go test itself hanging.
-	ctx, cancel := context.WithTimeout(context.Background(), timeout+2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, timeout+2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = tree
 	cmd.WaitDelay = 10 * time.Second
 	out, runErr := cmd.CombinedOutput()
 	text := string(out)
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.DeadlineExceeded) {
+		return "", text, fmt.Errorf("interrupted: %w", cause)
+	}
 	switch {
 	case runErr == nil:
 		return resSurvived, text, nil
