@@ -30,6 +30,7 @@ const (
 	ReasonCredentialsRejected     = string(reason.CredentialsRejected)
 	ReasonUpstreamUnavailable     = string(reason.UpstreamUnavailable)
 	ReasonUpstreamCircuitOpen     = string(reason.UpstreamCircuitOpen)
+	ReasonUpstreamThrottled       = string(reason.UpstreamThrottled)
 	ReasonUpstreamError           = string(reason.UpstreamError)
 	ReasonMalformedResponse       = string(reason.MalformedResponse)
 	ReasonUpstreamTimeout         = string(reason.UpstreamTimeout)
@@ -84,6 +85,9 @@ func classify(err error) reason.Reason {
 		// The facade stopped calling a failing upstream for a while; nothing
 		// was sent.
 		return reason.UpstreamCircuitOpen
+	case errors.Is(err, resilience.ErrThrottled):
+		// The upstream answers too few calls; this one was refused locally.
+		return reason.UpstreamThrottled
 	case errors.Is(err, context.DeadlineExceeded):
 		return reason.UpstreamTimeout
 	case errors.Is(err, context.Canceled):

@@ -60,6 +60,7 @@ func TestStatusMapsEveryUpstreamFailure(t *testing.T) {
 		{"circuit open", fmt.Errorf("x: %w", &resilience.CircuitOpenError{RetryAfter: 7 * time.Second}), codes.Unavailable, ReasonUpstreamCircuitOpen, 7 * time.Second, ""},
 		{"circuit open, half-open in 200ms", &resilience.CircuitOpenError{RetryAfter: 200 * time.Millisecond}, codes.Unavailable, ReasonUpstreamCircuitOpen, time.Second, ""},
 		{"circuit half-open, probes taken", &resilience.CircuitOpenError{}, codes.Unavailable, ReasonUpstreamCircuitOpen, time.Second, ""},
+		{"throttled", fmt.Errorf("resilience: status: %w", resilience.ErrThrottled), codes.Unavailable, ReasonUpstreamThrottled, time.Second, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

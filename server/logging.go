@@ -72,6 +72,8 @@ func recordUpstream(ctx context.Context, err error) {
 	case ci.upstreamStatus != 0:
 	case errors.Is(err, resilience.ErrCircuitOpen):
 		ci.upstreamError = "circuit_open"
+	case errors.Is(err, resilience.ErrThrottled):
+		ci.upstreamError = "throttled"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		ci.upstreamError = "deadline"
 	case upstream.IsUnanswered(err):

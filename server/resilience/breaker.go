@@ -37,36 +37,44 @@ func (e *CircuitOpenError) Error() string {
 // Is makes errors.Is(err, ErrCircuitOpen) true.
 func (e *CircuitOpenError) Is(target error) bool { return target == ErrCircuitOpen }
 
-// Outcomes of one attempt as the breaker counts them. The breaker sees
-// these instead of the attempt's error, because whether an error counts
+// Outcomes of one call as the breaker and the throttle count them. They
+// see these instead of the call's error, because whether an error counts
 // depends on the caller's context too.
 var (
 	outcomeFailure  = errors.New("resilience: upstream trouble")
 	outcomeExcluded = errors.New("resilience: says nothing of the upstream")
 )
 
-// breaker is the one circuit breaker in front of the whole upstream.
+// breaker is the one circuit breaker in front of the whole upstream. It
+// counts calls, not attempts (a call and its retries count once), in a
+// rolling window, and opens only when most calls in the window failed:
+// it is there for an upstream that is down, while the throttle answers an
+// upstream that fails some of the calls.
 type breaker struct {
 	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
 	timeout  time.Duration
 	openedAt atomic.Int64 // UnixNano of the last transition to open
 }
 
+// breakerBuckets is how many buckets the breaker's rolling window holds.
+const breakerBuckets = 10
+
 func newBreaker(cfg Config) *breaker {
 	b := &breaker{timeout: orDefault(cfg.BreakerTimeout, DefaultBreakerTimeout)}
 	trip := tripRule{
-		consecutive: orDefault(cfg.BreakerConsecutiveFailures, DefaultBreakerConsecutiveFailures),
 		ratio:       orDefault(cfg.BreakerFailureRatio, DefaultBreakerFailureRatio),
 		minRequests: orDefault(cfg.BreakerMinRequests, DefaultBreakerMinRequests),
 	}
+	interval := orDefault(cfg.BreakerInterval, DefaultBreakerInterval)
 	onChange := cfg.OnStateChange
 	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:        "radkit-access-upstream",
-		MaxRequests: orDefault(cfg.BreakerProbes, DefaultBreakerProbes),
-		Interval:    orDefault(cfg.BreakerInterval, DefaultBreakerInterval),
-		Timeout:     b.timeout,
-		ReadyToTrip: trip.ready,
-		IsExcluded:  func(err error) bool { return err == outcomeExcluded },
+		Name:         "radkit-access-upstream",
+		MaxRequests:  orDefault(cfg.BreakerProbes, DefaultBreakerProbes),
+		Interval:     interval,
+		BucketPeriod: max(interval/breakerBuckets, time.Millisecond),
+		Timeout:      b.timeout,
+		ReadyToTrip:  trip.ready,
+		IsExcluded:   func(err error) bool { return err == outcomeExcluded },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			if to == gobreaker.StateOpen {
 				b.openedAt.Store(time.Now().UnixNano())
@@ -79,43 +87,22 @@ func newBreaker(cfg Config) *breaker {
 	return b
 }
 
-// tripRule decides when the closed breaker opens.
+// tripRule decides when the closed breaker opens: when at least ratio of
+// at least minRequests calls in the window failed. There is deliberately
+// no rule on consecutive failures: at thousands of calls a second, a run
+// of a few failures happens within a second at any failure rate above a
+// few percent, and would turn a partly failing upstream into an outage.
 type tripRule struct {
-	consecutive uint32
 	ratio       float64
 	minRequests uint32
 }
 
-// ready reports whether counts show sustained failure: a run of
-// consecutive failures, or a high failure ratio over enough requests that
-// a few unlucky calls do not open the breaker for everyone.
+// ready reports whether counts show the upstream down. Excluded calls
+// (see outcome) are in Requests too, and are left out here.
 func (r tripRule) ready(counts gobreaker.Counts) bool {
-	if counts.ConsecutiveFailures >= r.consecutive {
-		return true
-	}
-	return counts.Requests >= r.minRequests &&
-		float64(counts.TotalFailures) >= r.ratio*float64(counts.Requests)
-}
-
-// do runs one attempt through the breaker. ctx is the context of the call
-// that the attempt serves: an attempt failing after it ended is not
-// counted.
-func do[T any](ctx context.Context, b *breaker, attempt func() (T, error)) (T, error) {
-	done, err := b.cb.Allow()
-	if err != nil {
-		var zero T
-		return zero, b.refusal()
-	}
-	finished := false
-	defer func() {
-		if !finished { // attempt panicked: a probe slot must not leak
-			done(outcomeFailure)
-		}
-	}()
-	v, err := attempt()
-	finished = true
-	done(outcome(ctx, err))
-	return v, err
+	calls := counts.Requests - min(counts.TotalExclusions, counts.Requests)
+	return calls >= r.minRequests &&
+		float64(counts.TotalFailures) >= r.ratio*float64(calls)
 }
 
 // refusal is the error of a call the breaker refused.
@@ -143,9 +130,11 @@ func (b *breaker) openError() error {
 // state names the breaker's state: "closed", "half-open" or "open".
 func (b *breaker) state() string { return b.cb.State().String() }
 
-// outcome classifies an attempt's result for the breaker: nil for a
-// success, outcomeExcluded when the result says nothing about the
-// upstream's health, outcomeFailure when it shows upstream trouble.
+// outcome classifies a call's result for the breaker and the throttle:
+// nil when the upstream answered (an accept, in the SRE book's terms),
+// outcomeExcluded when the result says nothing about the upstream's
+// health, outcomeFailure when it shows the upstream overloaded or
+// unavailable. It is the one place that decides this.
 func outcome(ctx context.Context, err error) error {
 	switch {
 	case err == nil:

@@ -41,8 +41,10 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 	cfg.MaxAttempts = 1 // one upstream call per call, to count exactly
 	cfg.BreakerTimeout = openFor
 	cfg.BreakerProbes = 2
+	cfg.BreakerMinRequests = 5
 	cfg.OnStateChange = tr.record
 	e := newEnv(t, cfg, envOptions{})
+	e.c.throttle.rand = never // the breaker alone
 	ctx := testCtx(t)
 	otpReq := upstream.OTPRequest{Owner: "owner@example.com", EndpointID: "ep-1"}
 
@@ -61,15 +63,25 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 		t.Fatalf("after 4xx answers and cancelled calls the breaker is %s, want closed", got)
 	}
 
-	// Sustained upstream trouble opens it.
-	e.emu.Script(emulator.RouteStatus, slices.Repeat([]emulator.Fault{{Status: 503}}, DefaultBreakerConsecutiveFailures)...)
-	for i := range DefaultBreakerConsecutiveFailures {
+	// Failing calls open it once they are the window's calls (the 404s
+	// above count as answers: 5 failures of 15 calls are too few).
+	e.emu.SetFailureRate(emulator.RouteStatus, 1, emulator.Fault{Status: 503})
+	failures := 0
+	for e.c.State() == "closed" {
 		if _, err := e.c.ServiceStatus(ctx, knownService); statusCode(err) != 503 {
-			t.Fatalf("call %d: error %v, want 503", i, err)
+			t.Fatalf("call %d: error %v, want 503", failures, err)
+		}
+		if failures++; failures > 200 {
+			t.Fatalf("after %d failed calls the breaker is still closed", failures)
 		}
 	}
+	e.emu.ResetRouteFaults(emulator.RouteStatus)
+	// 90% of the window failed: 10 answers, 90 failures.
+	if failures != 90 {
+		t.Errorf("breaker opened after %d failed calls, want 90 (90%% of the window)", failures)
+	}
 	if got := e.c.State(); got != "open" {
-		t.Fatalf("after %d failures the breaker is %s, want open", DefaultBreakerConsecutiveFailures, got)
+		t.Fatalf("after %d failures the breaker is %s, want open", failures, got)
 	}
 	if err := e.c.Ready(ctx); !errors.Is(err, ErrCircuitOpen) {
 		t.Errorf("Ready = %v, want ErrCircuitOpen", err)
@@ -119,9 +131,10 @@ func TestBreakerReopensOnFailedProbe(t *testing.T) {
 	cfg := fast()
 	cfg.MaxAttempts = 1
 	cfg.BreakerTimeout = 200 * time.Millisecond
-	cfg.BreakerConsecutiveFailures = 2
+	cfg.BreakerMinRequests = 2
 	cfg.OnStateChange = tr.record
 	e := newEnv(t, cfg, envOptions{})
+	e.c.throttle.rand = never
 	ctx := testCtx(t)
 
 	e.emu.Script(emulator.RouteStatus, emulator.Fault{Status: 502}, emulator.Fault{Status: 502}, emulator.Fault{Status: 502})
@@ -141,33 +154,50 @@ func TestBreakerReopensOnFailedProbe(t *testing.T) {
 	}
 }
 
-func TestRetriesStopWhenTheBreakerOpens(t *testing.T) {
+// TestBreakerCountsCallsNotAttempts: a call and its retries count once,
+// with the last attempt's outcome, so that retries absorbing a failure
+// rate never add up to an open breaker.
+func TestBreakerCountsCallsNotAttempts(t *testing.T) {
 	cfg := fast()
-	cfg.MaxAttempts = 10
-	cfg.BreakerConsecutiveFailures = 3
+	cfg.MaxAttempts = 3
+	cfg.BreakerMinRequests = 2
 	e := newEnv(t, cfg, envOptions{})
-	e.emu.Script(emulator.RouteStatus, slices.Repeat([]emulator.Fault{{Status: 503}}, 10)...)
-	_, err := e.c.ServiceStatus(testCtx(t), knownService)
-	if !errors.Is(err, ErrCircuitOpen) {
-		t.Errorf("error %v, want ErrCircuitOpen", err)
+	ctx := testCtx(t)
+	// Two calls: the first fails twice and then succeeds, the second fails
+	// all three attempts. Six failed attempts, one failed call.
+	f := emulator.Fault{Status: 503}
+	e.emu.Script(emulator.RouteStatus, f, f, emulator.Fault{}, f, f, f)
+	if _, err := e.c.ServiceStatus(ctx, knownService); err != nil {
+		t.Fatalf("first call: %v", err)
 	}
-	if got := e.emu.Calls(emulator.RouteStatus); got != 3 {
-		t.Errorf("upstream calls = %d, want 3: retries must stop when the breaker opens", got)
+	if _, err := e.c.ServiceStatus(ctx, knownService); statusCode(err) != 503 {
+		t.Fatalf("second call: error %v, want 503", err)
+	}
+	if got := e.emu.Calls(emulator.RouteStatus); got != 6 {
+		t.Errorf("upstream calls = %d, want 6", got)
+	}
+	c := e.c.breaker.cb.Counts()
+	if c.Requests != 2 || c.TotalFailures != 1 {
+		t.Errorf("breaker counted %d calls, %d failed; want 2 calls, 1 failed", c.Requests, c.TotalFailures)
+	}
+	if got := e.c.State(); got != "closed" {
+		t.Errorf("breaker %s after one failed call of two, want closed", got)
 	}
 }
 
 func TestTripRule(t *testing.T) {
-	r := tripRule{consecutive: 5, ratio: 0.5, minRequests: 20}
+	r := tripRule{ratio: 0.9, minRequests: 20}
 	tests := []struct {
 		counts gobreaker.Counts
 		want   bool
 	}{
-		{gobreaker.Counts{Requests: 4, TotalFailures: 4, ConsecutiveFailures: 4}, false},
-		{gobreaker.Counts{Requests: 5, TotalFailures: 5, ConsecutiveFailures: 5}, true},
-		{gobreaker.Counts{Requests: 19, TotalFailures: 15, ConsecutiveFailures: 1}, false}, // too few requests
-		{gobreaker.Counts{Requests: 20, TotalFailures: 10, ConsecutiveFailures: 1}, true},
-		{gobreaker.Counts{Requests: 20, TotalFailures: 9, ConsecutiveFailures: 4}, false},
-		{gobreaker.Counts{Requests: 1000, TotalFailures: 499, ConsecutiveFailures: 2}, false},
+		{gobreaker.Counts{Requests: 5, TotalFailures: 5, ConsecutiveFailures: 5}, false},    // too few calls
+		{gobreaker.Counts{Requests: 19, TotalFailures: 19, ConsecutiveFailures: 19}, false}, // too few calls
+		{gobreaker.Counts{Requests: 20, TotalFailures: 18, ConsecutiveFailures: 1}, true},
+		{gobreaker.Counts{Requests: 20, TotalFailures: 17, ConsecutiveFailures: 17}, false},
+		// A long run of failures at a 50% failure rate is no outage.
+		{gobreaker.Counts{Requests: 1000, TotalFailures: 500, ConsecutiveFailures: 50}, false},
+		{gobreaker.Counts{Requests: 1000, TotalFailures: 900, ConsecutiveFailures: 2}, true},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%+v", tt.counts), func(t *testing.T) {
@@ -232,7 +262,8 @@ func TestAttemptTimeoutCountsAndRetries(t *testing.T) {
 		t.Errorf("upstream calls = %d, want 2", got)
 	}
 	eventually(t, "the emulator to see the abandoned request", func() bool { return e.emu.Cancelled(emulator.RouteStatus) == 1 })
-	if got := e.c.breaker.cb.Counts().TotalFailures; got != 1 {
-		t.Errorf("breaker counted %d failures, want 1 for the timed-out attempt", got)
+	// The call counts once, as an answer: its retry succeeded.
+	if c := e.c.breaker.cb.Counts(); c.Requests != 1 || c.TotalFailures != 0 {
+		t.Errorf("breaker counted %d calls, %d failed; want 1 call, none failed", c.Requests, c.TotalFailures)
 	}
 }

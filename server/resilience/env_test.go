@@ -182,3 +182,8 @@ func statusCode(err error) int {
 	}
 	return 0
 }
+
+// never is a throttle random source under which the throttle refuses
+// nothing (it refuses when the draw is below its probability, which is
+// below 1), for tests of what lies behind it.
+func never() float64 { return 1 }

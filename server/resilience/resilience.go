@@ -1,6 +1,13 @@
 // Package resilience guards the RADKit Access Cloud client with retries,
-// one circuit breaker, coalescing of concurrent status lookups and an
-// optional short status cache.
+// client-side adaptive throttling, one circuit breaker, coalescing of
+// concurrent status lookups and an optional short status cache.
+//
+// A partly failing upstream degrades the facade in proportion, never into
+// an outage (docs/adr/0002-proportional-degradation.md): the throttle
+// refuses calls locally only once the upstream answers fewer than 1/K of
+// them, and then in proportion to the shortfall; the breaker opens only
+// when nearly every call in its window failed (the upstream is down). Both
+// count one call once, however many attempts it took.
 //
 // Retries follow what each call can safely repeat: a status lookup is
 // idempotent and is retried on 5xx, 429 and transport failures; an OTP
@@ -10,14 +17,16 @@
 // and never past the caller's deadline.
 //
 // The package knows the upstream client's typed errors (package upstream)
-// and nothing of gRPC: package server maps ErrCircuitOpen like any other
-// upstream failure.
+// and nothing of gRPC: package server maps ErrCircuitOpen and ErrThrottled
+// like any other upstream failure.
 package resilience
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/radkit/radkit-access-facade/server/internal/flight"
@@ -35,18 +44,19 @@ type Upstream interface {
 
 // Defaults applied by New to zero Config fields.
 const (
-	DefaultMaxAttempts                = 3
-	DefaultBaseDelay                  = 50 * time.Millisecond
-	DefaultMaxDelay                   = time.Second
-	DefaultMaxRetryAfter              = 5 * time.Second
-	DefaultAttemptTimeout             = 10 * time.Second
-	DefaultBreakerTimeout             = 10 * time.Second
-	DefaultBreakerInterval            = time.Minute
-	DefaultBreakerConsecutiveFailures = 5
-	DefaultBreakerFailureRatio        = 0.5
-	DefaultBreakerMinRequests         = 20
-	DefaultBreakerProbes              = 3
-	DefaultStatusCacheSize            = 10000
+	DefaultMaxAttempts         = 3
+	DefaultBaseDelay           = 50 * time.Millisecond
+	DefaultMaxDelay            = time.Second
+	DefaultMaxRetryAfter       = 5 * time.Second
+	DefaultAttemptTimeout      = 10 * time.Second
+	DefaultBreakerTimeout      = 5 * time.Second
+	DefaultBreakerInterval     = 10 * time.Second
+	DefaultBreakerFailureRatio = 0.9
+	DefaultBreakerMinRequests  = 20
+	DefaultBreakerProbes       = 3
+	DefaultThrottleK           = 2
+	DefaultThrottleWindow      = 2 * time.Minute
+	DefaultStatusCacheSize     = 10000
 )
 
 // Config configures a Client. Zero fields take the defaults above.
@@ -75,21 +85,30 @@ type Config struct {
 	// BreakerTimeout is how long the breaker stays open before it lets
 	// probes through (half-open).
 	BreakerTimeout time.Duration
-	// BreakerInterval is the window over which the closed breaker counts
-	// requests and failures for BreakerFailureRatio.
+	// BreakerInterval is the rolling window over which the closed breaker
+	// counts calls and failures for BreakerFailureRatio.
 	BreakerInterval time.Duration
-	// The breaker opens after BreakerConsecutiveFailures failures in a
-	// row, or when at least BreakerFailureRatio of at least
-	// BreakerMinRequests requests in the window failed. Failures are
+	// The breaker opens when at least BreakerFailureRatio of at least
+	// BreakerMinRequests calls in the window failed: the upstream is down,
+	// not merely failing some calls (the throttle answers that). A call
+	// counts once, with the outcome of its last attempt. Failures are
 	// answers that say the upstream is in trouble: 5xx, 429, transport
 	// failures, malformed answers, attempt timeouts. 4xx answers and calls
 	// that their caller abandoned do not count.
-	BreakerConsecutiveFailures uint32
-	BreakerFailureRatio        float64
-	BreakerMinRequests         uint32
+	BreakerFailureRatio float64
+	BreakerMinRequests  uint32
 	// BreakerProbes is how many calls the half-open breaker lets through;
 	// as many successes in a row close it, and one failure opens it again.
 	BreakerProbes uint32
+
+	// ThrottleK and ThrottleWindow tune the adaptive throttle: over the
+	// last ThrottleWindow it refuses a call with probability
+	// max(0, (requests - ThrottleK*accepts) / (requests + 1)), where
+	// requests are the calls the facade wanted to send (refused ones
+	// included) and accepts the calls the upstream answered (the breaker's
+	// failures are the ones not answered). A larger K refuses later.
+	ThrottleK      float64
+	ThrottleWindow time.Duration
 	// OnStateChange, if set, is told of every breaker transition, with
 	// states named as State names them. It runs synchronously under the
 	// breaker's lock: it must be quick and must not call the Client.
@@ -117,8 +136,12 @@ type Client struct {
 	maxRetryAfter  time.Duration
 	attemptTimeout time.Duration
 
-	breaker *breaker
-	cache   *statusCache // nil when disabled
+	breaker  *breaker
+	throttle *throttle
+	cache    *statusCache // nil when disabled
+
+	refusedOpen      atomic.Int64
+	refusedThrottled atomic.Int64
 
 	lookups flight.Group[string, upstream.ServiceStatus] // by service ID; see coalesce.go
 }
@@ -137,6 +160,8 @@ func New(cfg Config) *Client {
 		maxRetryAfter:  orDefault(cfg.MaxRetryAfter, DefaultMaxRetryAfter),
 		attemptTimeout: orDefault(cfg.AttemptTimeout, DefaultAttemptTimeout),
 		breaker:        newBreaker(cfg),
+		throttle: newThrottle(orDefault(cfg.ThrottleK, DefaultThrottleK), orDefault(cfg.ThrottleWindow, DefaultThrottleWindow),
+			time.Now, rand.Float64),
 	}
 	c.maxDelay = max(c.maxDelay, c.baseDelay)
 	if cfg.StatusCacheTTL > 0 {
@@ -186,6 +211,31 @@ func (c *Client) ServiceStatus(ctx context.Context, serviceID string) (upstream.
 
 // State is the circuit breaker's state: "closed", "half-open" or "open".
 func (c *Client) State() string { return c.breaker.state() }
+
+// Stats is what a Client has done so far, and how it sees the upstream
+// now: for metrics and the readiness report.
+type Stats struct {
+	// Breaker is the circuit breaker's state, as State names it.
+	Breaker string
+	// ThrottleProbability is the chance that the throttle refuses a call
+	// now (0 while the upstream answers enough calls).
+	ThrottleProbability float64
+	// RefusedCircuitOpen and RefusedThrottled count the calls refused
+	// locally, by the breaker and by the throttle.
+	RefusedCircuitOpen int64
+	RefusedThrottled   int64
+}
+
+// Stats returns the Client's counters and state. It never blocks on the
+// upstream.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Breaker:             c.breaker.state(),
+		ThrottleProbability: c.throttle.probability(),
+		RefusedCircuitOpen:  c.refusedOpen.Load(),
+		RefusedThrottled:    c.refusedThrottled.Load(),
+	}
+}
 
 // Ready reports a *CircuitOpenError (matching ErrCircuitOpen) while the
 // breaker is open, and nil otherwise. It is meant for readiness checks,

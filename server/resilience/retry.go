@@ -10,24 +10,46 @@ import (
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 
-// retry calls call until it succeeds, fails in a way retryable does not
-// accept, or c.maxAttempts attempts were made. Each attempt goes through the
-// breaker and is bounded by c.attemptTimeout. Between attempts it sleeps
-// the backoff (see Config.BaseDelay), at least the upstream's Retry-After,
+// retry makes one call: it asks the breaker and the throttle to let the
+// call through, then calls call until it succeeds, fails in a way
+// retryable does not accept, or c.maxAttempts attempts were made. Each
+// attempt is bounded by c.attemptTimeout. Between attempts it sleeps the
+// backoff (see Config.BaseDelay), at least the upstream's Retry-After,
 // unless that sleep would end after deadline: then, as when ctx ends, it
-// stops at once. op names the call in errors.
+// stops at once. The breaker and the throttle count the call once, with
+// its final outcome, however many attempts it took. op names the call in
+// errors.
 func retry[T any](ctx context.Context, c *Client, op upstream.Op, deadline func() (time.Time, bool), retryable func(error) bool, call func(context.Context) (T, error)) (T, error) {
 	var zero T
+	done, err := c.admit(op)
+	if err != nil {
+		return zero, err
+	}
+	finished := false
+	defer func() {
+		if !finished { // call panicked: a probe slot must not leak
+			done(outcomeFailure)
+		}
+	}()
+	v, err := attempts(ctx, c, op, deadline, retryable, call)
+	finished = true
+	done(outcome(ctx, err))
+	return v, err
+}
+
+// attempts is retry's loop of attempts, once the call was let through.
+func attempts[T any](ctx context.Context, c *Client, op upstream.Op, deadline func() (time.Time, bool), retryable func(error) bool, call func(context.Context) (T, error)) (T, error) {
+	var zero T
 	for attempt := 1; ; attempt++ {
-		v, err := do(ctx, c.breaker, func() (T, error) {
+		v, err := func() (T, error) {
 			actx, cancel := context.WithTimeoutCause(ctx, c.attemptTimeout, errAttemptTimeout)
 			defer cancel()
 			return call(actx)
-		})
+		}()
 		if err == nil {
 			return v, nil
 		}
-		if attempt >= c.maxAttempts || ctx.Err() != nil || errors.Is(err, ErrCircuitOpen) || !retryable(err) {
+		if attempt >= c.maxAttempts || ctx.Err() != nil || !retryable(err) {
 			return zero, giveUp(op, attempt, err)
 		}
 		wait, ok := c.backoff(attempt-1, upstream.RetryAfter(err))
@@ -41,6 +63,28 @@ func retry[T any](ctx context.Context, c *Client, op upstream.Op, deadline func(
 			return zero, fmt.Errorf("resilience: %s: retry abandoned: %w", op, err)
 		}
 	}
+}
+
+// admit lets one call through the breaker, then the throttle, or refuses
+// it with a *CircuitOpenError or an error matching ErrThrottled. The
+// returned done must be called once with the call's outcome. A call the
+// breaker refuses is not counted by the throttle: while the breaker is
+// open, the throttle's window keeps what the upstream did before.
+func (c *Client) admit(op upstream.Op) (done func(outcome error), err error) {
+	bdone, err := c.breaker.cb.Allow()
+	if err != nil {
+		c.refusedOpen.Add(1)
+		return nil, c.breaker.refusal()
+	}
+	if !c.throttle.allow() {
+		bdone(outcomeExcluded) // not sent: frees a half-open probe slot
+		c.refusedThrottled.Add(1)
+		return nil, fmt.Errorf("resilience: %s: %w", op, ErrThrottled)
+	}
+	return func(o error) {
+		bdone(o)
+		c.throttle.done(o)
+	}, nil
 }
 
 // giveUp returns the last attempt's error, with the attempt count when

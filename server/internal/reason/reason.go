@@ -49,6 +49,7 @@ const (
 	CredentialsRejected     Reason = "UPSTREAM_CREDENTIALS_REJECTED"
 	UpstreamUnavailable     Reason = "UPSTREAM_UNAVAILABLE"
 	UpstreamCircuitOpen     Reason = "UPSTREAM_CIRCUIT_OPEN"
+	UpstreamThrottled       Reason = "UPSTREAM_THROTTLED" // refused locally: the upstream answers too few calls
 	UpstreamError           Reason = "UPSTREAM_ERROR"
 	MalformedResponse       Reason = "UPSTREAM_MALFORMED_RESPONSE"
 	UpstreamTimeout         Reason = "UPSTREAM_TIMEOUT"
@@ -98,6 +99,8 @@ func (r Reason) row() entry {
 		return entry{codes.Unavailable, "RADKit Access Cloud is unavailable", true}
 	case UpstreamCircuitOpen:
 		return entry{codes.Unavailable, "RADKit Access Cloud has been failing; the facade stopped calling it for a while", true}
+	case UpstreamThrottled:
+		return entry{codes.Unavailable, "RADKit Access Cloud is failing many calls; the facade refused this one to spare it", true}
 	case UpstreamError:
 		return entry{codes.Internal, "RADKit Access Cloud failed", false}
 	case MalformedResponse:

@@ -13,7 +13,7 @@ var all = []Reason{
 	InvalidRequest, CallerUnauthenticated, CallerRateLimited, RequestIDReused,
 	TooManyRequestIDs, RequestTooLarge, MethodNotAllowed, NotFound,
 	UpstreamBadRequest, UpstreamPermission, UpstreamNotFound, UpstreamRateLimited,
-	CredentialsRejected, UpstreamUnavailable, UpstreamCircuitOpen, UpstreamError,
+	CredentialsRejected, UpstreamUnavailable, UpstreamCircuitOpen, UpstreamThrottled, UpstreamError,
 	MalformedResponse, UpstreamTimeout, RevocationNotConfigured, Canceled, Internal,
 }
 
