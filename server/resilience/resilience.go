@@ -55,6 +55,8 @@ const (
 	DefaultBreakerMinRequests  = 20
 	DefaultBreakerProbes       = 3
 	DefaultThrottleK           = 2
+	DefaultRetryBudgetRatio    = 0.3
+	DefaultRetryBudgetMax      = 10
 	DefaultThrottleWindow      = 2 * time.Minute
 	DefaultStatusCacheSize     = 10000
 )
@@ -73,6 +75,15 @@ type Config struct {
 	// do not retry together.
 	BaseDelay time.Duration
 	MaxDelay  time.Duration
+	// RetryBudgetRatio and RetryBudgetMax bound retries as a whole: each
+	// call sent upstream earns RetryBudgetRatio of a retry, up to
+	// RetryBudgetMax retries saved, and each retry spends one. Upstream
+	// calls per call then stay at most 1 + RetryBudgetRatio on average
+	// however much the upstream fails, while a quiet facade can still
+	// retry its rare failures. A retry the budget cannot pay for is not
+	// made: the call fails with its last attempt's error.
+	RetryBudgetRatio float64
+	RetryBudgetMax   float64
 	// MaxRetryAfter is the longest upstream Retry-After that a call waits
 	// out before retrying. A longer one ends the retries, and the caller
 	// gets the upstream's answer, Retry-After included, at once.
@@ -138,10 +149,13 @@ type Client struct {
 
 	breaker  *breaker
 	throttle *throttle
+	budget   *retryBudget
 	cache    *statusCache // nil when disabled
 
 	refusedOpen      atomic.Int64
 	refusedThrottled atomic.Int64
+	retries          atomic.Int64
+	retriesDenied    atomic.Int64
 
 	lookups flight.Group[string, upstream.ServiceStatus] // by service ID; see coalesce.go
 }
@@ -162,6 +176,7 @@ func New(cfg Config) *Client {
 		breaker:        newBreaker(cfg),
 		throttle: newThrottle(orDefault(cfg.ThrottleK, DefaultThrottleK), orDefault(cfg.ThrottleWindow, DefaultThrottleWindow),
 			time.Now, rand.Float64),
+		budget: newRetryBudget(orDefault(cfg.RetryBudgetRatio, DefaultRetryBudgetRatio), orDefault(cfg.RetryBudgetMax, DefaultRetryBudgetMax)),
 	}
 	c.maxDelay = max(c.maxDelay, c.baseDelay)
 	if cfg.StatusCacheTTL > 0 {
@@ -224,6 +239,12 @@ type Stats struct {
 	// locally, by the breaker and by the throttle.
 	RefusedCircuitOpen int64
 	RefusedThrottled   int64
+	// Retries counts the retries made; RetriesDenied the retries the
+	// retry budget refused (the call then failed).
+	Retries       int64
+	RetriesDenied int64
+	// RetryTokens is the retry budget's balance.
+	RetryTokens float64
 }
 
 // Stats returns the Client's counters and state. It never blocks on the
@@ -234,6 +255,9 @@ func (c *Client) Stats() Stats {
 		ThrottleProbability: c.throttle.probability(),
 		RefusedCircuitOpen:  c.refusedOpen.Load(),
 		RefusedThrottled:    c.refusedThrottled.Load(),
+		Retries:             c.retries.Load(),
+		RetriesDenied:       c.retriesDenied.Load(),
+		RetryTokens:         c.budget.balance(),
 	}
 }
 

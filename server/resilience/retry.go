@@ -13,7 +13,9 @@ import (
 // retry makes one call: it asks the breaker and the throttle to let the
 // call through, then calls call until it succeeds, fails in a way
 // retryable does not accept, or c.maxAttempts attempts were made. Each
-// attempt is bounded by c.attemptTimeout. Between attempts it sleeps the
+// attempt is bounded by c.attemptTimeout, and each retry must be paid for
+// from the retry budget (see Config.RetryBudgetRatio). Between attempts it
+// sleeps the
 // backoff (see Config.BaseDelay), at least the upstream's Retry-After,
 // unless that sleep would end after deadline: then, as when ctx ends, it
 // stops at once. The breaker and the throttle count the call once, with
@@ -59,6 +61,11 @@ func attempts[T any](ctx context.Context, c *Client, op upstream.Op, deadline fu
 		if d, has := deadline(); has && time.Now().Add(wait).After(d) {
 			return zero, giveUp(op, attempt, err)
 		}
+		if !c.budget.withdraw() {
+			c.retriesDenied.Add(1)
+			return zero, giveUp(op, attempt, err)
+		}
+		c.retries.Add(1)
 		if err := sleep(ctx, wait); err != nil {
 			return zero, fmt.Errorf("resilience: %s: retry abandoned: %w", op, err)
 		}
@@ -81,6 +88,7 @@ func (c *Client) admit(op upstream.Op) (done func(outcome error), err error) {
 		c.refusedThrottled.Add(1)
 		return nil, fmt.Errorf("resilience: %s: %w", op, ErrThrottled)
 	}
+	c.budget.deposit()
 	return func(o error) {
 		bdone(o)
 		c.throttle.done(o)
