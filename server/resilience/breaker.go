@@ -59,7 +59,9 @@ type breaker struct {
 // breakerBuckets is how many buckets the breaker's rolling window holds.
 const breakerBuckets = 10
 
-func newBreaker(cfg Config) *breaker {
+// newBreaker returns the breaker for cfg. closed is called when probes
+// close the half-open breaker: the upstream is back.
+func newBreaker(cfg Config, closed func()) *breaker {
 	b := &breaker{timeout: orDefault(cfg.BreakerTimeout, DefaultBreakerTimeout)}
 	trip := tripRule{
 		ratio:       orDefault(cfg.BreakerFailureRatio, DefaultBreakerFailureRatio),
@@ -78,6 +80,9 @@ func newBreaker(cfg Config) *breaker {
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			if to == gobreaker.StateOpen {
 				b.openedAt.Store(time.Now().UnixNano())
+			}
+			if from == gobreaker.StateHalfOpen && to == gobreaker.StateClosed {
+				closed()
 			}
 			if onChange != nil {
 				onChange(from.String(), to.String())

@@ -42,6 +42,7 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 	cfg.BreakerTimeout = openFor
 	cfg.BreakerProbes = 2
 	cfg.BreakerMinRequests = 5
+	cfg.BreakerInterval = time.Hour // the window holds the whole test
 	cfg.OnStateChange = tr.record
 	e := newEnv(t, cfg, envOptions{})
 	e.c.throttle.rand = never // the breaker alone
@@ -109,9 +110,8 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 
 	// After the timeout it lets probes through, and their success closes it.
 	eventually(t, "half-open", func() bool { return e.c.State() == "half-open" })
-	if err := e.c.Ready(ctx); err != nil {
-		t.Errorf("Ready while half-open = %v, want nil", err)
-	}
+	// Probes skip the throttle, which refuses most calls by now.
+	e.c.throttle.rand = draws(0)
 	for i := range 2 {
 		if _, err := e.c.ServiceStatus(ctx, knownService); err != nil {
 			t.Fatalf("probe %d: %v", i, err)
@@ -119,6 +119,13 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 	}
 	if got := e.c.State(); got != "closed" {
 		t.Errorf("after successful probes the breaker is %s, want closed", got)
+	}
+	// Closing it forgets the outage in the throttle too.
+	if err := e.c.Ready(ctx); err != nil {
+		t.Errorf("Ready once closed = %v, want nil", err)
+	}
+	if _, err := e.c.ServiceStatus(ctx, knownService); err != nil {
+		t.Errorf("call once closed: %v", err)
 	}
 	want := []string{"closed->open", "open->half-open", "half-open->closed"}
 	if got := tr.list(); !slices.Equal(got, want) {

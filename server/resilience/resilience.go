@@ -50,7 +50,7 @@ const (
 	DefaultMaxRetryAfter       = 5 * time.Second
 	DefaultAttemptTimeout      = 10 * time.Second
 	DefaultBreakerTimeout      = 5 * time.Second
-	DefaultBreakerInterval     = 10 * time.Second
+	DefaultBreakerInterval     = 2 * time.Second
 	DefaultBreakerFailureRatio = 0.9
 	DefaultBreakerMinRequests  = 20
 	DefaultBreakerProbes       = 3
@@ -58,6 +58,7 @@ const (
 	DefaultRetryBudgetRatio    = 0.3
 	DefaultRetryBudgetMax      = 10
 	DefaultThrottleWindow      = 2 * time.Minute
+	DefaultThrottleMinRequests = 20
 	DefaultStatusCacheSize     = 10000
 )
 
@@ -118,8 +119,11 @@ type Config struct {
 	// requests are the calls the facade wanted to send (refused ones
 	// included) and accepts the calls the upstream answered (the breaker's
 	// failures are the ones not answered). A larger K refuses later.
-	ThrottleK      float64
-	ThrottleWindow time.Duration
+	// The throttle refuses nothing while its window holds fewer than
+	// ThrottleMinRequests requests.
+	ThrottleK           float64
+	ThrottleWindow      time.Duration
+	ThrottleMinRequests int
 	// OnStateChange, if set, is told of every breaker transition, with
 	// states named as State names them. It runs synchronously under the
 	// breaker's lock: it must be quick and must not call the Client.
@@ -173,11 +177,11 @@ func New(cfg Config) *Client {
 		maxDelay:       orDefault(cfg.MaxDelay, DefaultMaxDelay),
 		maxRetryAfter:  orDefault(cfg.MaxRetryAfter, DefaultMaxRetryAfter),
 		attemptTimeout: orDefault(cfg.AttemptTimeout, DefaultAttemptTimeout),
-		breaker:        newBreaker(cfg),
 		throttle: newThrottle(orDefault(cfg.ThrottleK, DefaultThrottleK), orDefault(cfg.ThrottleWindow, DefaultThrottleWindow),
-			time.Now, rand.Float64),
+			orDefault(cfg.ThrottleMinRequests, DefaultThrottleMinRequests), time.Now, rand.Float64),
 		budget: newRetryBudget(orDefault(cfg.RetryBudgetRatio, DefaultRetryBudgetRatio), orDefault(cfg.RetryBudgetMax, DefaultRetryBudgetMax)),
 	}
+	c.breaker = newBreaker(cfg, c.throttle.reset)
 	c.maxDelay = max(c.maxDelay, c.baseDelay)
 	if cfg.StatusCacheTTL > 0 {
 		c.cache = newStatusCache(cfg.StatusCacheTTL, orDefault(cfg.StatusCacheSize, DefaultStatusCacheSize))
@@ -261,12 +265,18 @@ func (c *Client) Stats() Stats {
 	}
 }
 
-// Ready reports a *CircuitOpenError (matching ErrCircuitOpen) while the
-// breaker is open, and nil otherwise. It is meant for readiness checks,
+// Ready reports whether the upstream looks up: a *CircuitOpenError
+// (matching ErrCircuitOpen) while the breaker is open, an error matching
+// ErrThrottled while the throttle refuses at least half the calls, and nil
+// otherwise. It is meant for the upstream's health report, not for this
+// replica's readiness (the upstream is the same for every replica); it
 // makes no upstream call and never blocks.
 func (c *Client) Ready(context.Context) error {
 	if err := c.breaker.openError(); err != nil {
 		return fmt.Errorf("resilience: upstream not ready: %w", err)
+	}
+	if p := c.throttle.probability(); p >= 0.5 {
+		return fmt.Errorf("resilience: upstream not ready: refusing %.0f%%: %w", 100*p, ErrThrottled)
 	}
 	return nil
 }

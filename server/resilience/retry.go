@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/sony/gobreaker/v2"
+
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 
@@ -74,17 +76,22 @@ func attempts[T any](ctx context.Context, c *Client, op upstream.Op, deadline fu
 
 // admit lets one call through the breaker, then the throttle, or refuses
 // it with a *CircuitOpenError or an error matching ErrThrottled. The
-// returned done must be called once with the call's outcome. A call the
-// breaker refuses is not counted by the throttle: while the breaker is
-// open, the throttle's window keeps what the upstream did before.
+// returned done must be called once with the call's outcome.
+//
+// A call the throttle refuses counts as a failure for the breaker (the
+// throttle refuses only because the upstream has been failing), so that an
+// upstream that is down opens the breaker even while the throttle already
+// refuses most calls. A half-open breaker's probes skip the throttle: they
+// are how the breaker learns that the upstream is back.
 func (c *Client) admit(op upstream.Op) (done func(outcome error), err error) {
 	bdone, err := c.breaker.cb.Allow()
 	if err != nil {
 		c.refusedOpen.Add(1)
 		return nil, c.breaker.refusal()
 	}
-	if !c.throttle.allow() {
-		bdone(outcomeExcluded) // not sent: frees a half-open probe slot
+	probe := c.breaker.cb.State() == gobreaker.StateHalfOpen
+	if !probe && !c.throttle.allow() {
+		bdone(outcomeFailure)
 		c.refusedThrottled.Add(1)
 		return nil, fmt.Errorf("resilience: %s: %w", op, ErrThrottled)
 	}

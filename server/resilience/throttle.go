@@ -23,7 +23,9 @@ const throttleBuckets = 120
 //	max(0, (requests - k*accepts) / (requests + 1))
 //
 // Nothing is refused while the upstream answers at least 1/k of the
-// calls; beyond that, the calls let through stay about k times what the
+// calls, nor while the window holds fewer than minRequests requests (one
+// unlucky call of a quiet facade must not refuse the next half); beyond
+// that, the calls let through stay about k times what the
 // upstream answers, so that the upstream keeps getting enough traffic to
 // show that it is back.
 //
@@ -32,6 +34,7 @@ const throttleBuckets = 120
 // fields so that tests can drive them.
 type throttle struct {
 	k      float64
+	min    int64
 	bucket time.Duration
 	now    func() time.Time
 	rand   func() float64 // uniform in [0, 1)
@@ -46,10 +49,11 @@ type throttle struct {
 // throttleCounts are one bucket's counts.
 type throttleCounts struct{ requests, accepts int64 }
 
-func newThrottle(k float64, window time.Duration, now func() time.Time, rand func() float64) *throttle {
+func newThrottle(k float64, window time.Duration, minRequests int, now func() time.Time, rand func() float64) *throttle {
 	bucket := max(window/throttleBuckets, time.Millisecond)
 	return &throttle{
 		k:      k,
+		min:    int64(minRequests),
 		bucket: bucket,
 		now:    now,
 		rand:   rand,
@@ -89,6 +93,18 @@ func (t *throttle) done(outcome error) {
 	t.addLocked(1, accepts)
 }
 
+// reset forgets the window: the upstream was shown to be back (the
+// breaker's probes succeeded), and the failures of the outage would
+// otherwise keep refusing calls until they leave the window, up to a
+// window after the upstream came back.
+func (t *throttle) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ring = [throttleBuckets]throttleCounts{}
+	t.requests, t.accepts = 0, 0
+	t.last = t.now().UnixNano() / int64(t.bucket)
+}
+
 // probability is the current chance that a call is refused.
 func (t *throttle) probability() float64 {
 	t.mu.Lock()
@@ -98,6 +114,9 @@ func (t *throttle) probability() float64 {
 }
 
 func (t *throttle) probabilityLocked() float64 {
+	if t.requests < t.min {
+		return 0
+	}
 	r, a := float64(t.requests), float64(t.accepts)
 	return max(0, (r-t.k*a)/(r+1))
 }

@@ -6,14 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 )
-
-// fakeClock is a clock that tests move by hand.
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) now() time.Time          { return c.t }
-func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 // draws is a random source that returns its values in turn, the last one
 // forever.
@@ -40,10 +35,23 @@ func TestThrottleProbability(t *testing.T) {
 		{"none answered", 0, 10, 10 / 11.0},
 		{"none of many answered", 0, 1000, 1000 / 1001.0},
 	}
+	// Below the minimum volume nothing is refused.
+	clk := testkit.NewClock(time.Unix(1000, 0))
+	th := newThrottle(2, 2*time.Minute, 5, clk.Now, never)
+	for range 4 {
+		th.done(outcomeFailure)
+	}
+	if got := th.probability(); got != 0 {
+		t.Errorf("4 failures under a minimum of 5: probability = %v, want 0", got)
+	}
+	th.done(outcomeFailure)
+	if got, want := th.probability(), 5/6.0; math.Abs(got-want) > 1e-9 {
+		t.Errorf("5 failures at a minimum of 5: probability = %v, want %v", got, want)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := &fakeClock{t: time.Unix(1000, 0)}
-			th := newThrottle(2, 2*time.Minute, clk.now, never)
+			clk := testkit.NewClock(time.Unix(1000, 0))
+			th := newThrottle(2, 2*time.Minute, 0, clk.Now, never)
 			for range tt.answered {
 				th.done(nil)
 			}
@@ -62,8 +70,8 @@ func TestThrottleProbability(t *testing.T) {
 // which is what drives the probability towards 1 while the upstream
 // answers nothing.
 func TestThrottleRefusesByDrawAndCountsRefusals(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1000, 0)}
-	th := newThrottle(2, 2*time.Minute, clk.now, nil)
+	clk := testkit.NewClock(time.Unix(1000, 0))
+	th := newThrottle(2, 2*time.Minute, 0, clk.Now, nil)
 	for range 3 {
 		th.done(outcomeFailure)
 	}
@@ -91,29 +99,29 @@ func TestThrottleRefusesByDrawAndCountsRefusals(t *testing.T) {
 // window after they were made.
 func TestThrottleWindowSlides(t *testing.T) {
 	const window = 2 * time.Minute
-	clk := &fakeClock{t: time.Unix(1000, 0)}
-	th := newThrottle(2, window, clk.now, never)
+	clk := testkit.NewClock(time.Unix(1000, 0))
+	th := newThrottle(2, window, 0, clk.Now, never)
 	for range 10 {
 		th.done(outcomeFailure) // bucket 0: 10 failures
 	}
-	clk.advance(window / 2)
+	clk.Advance(window / 2)
 	for range 10 {
 		th.done(outcomeFailure) // half a window later: 10 more
 	}
 	if got, want := th.probability(), 20/21.0; math.Abs(got-want) > 1e-9 {
 		t.Fatalf("probability = %v, want %v", got, want)
 	}
-	clk.advance(window / 2) // the first 10 drop out
+	clk.Advance(window / 2) // the first 10 drop out
 	if got, want := th.probability(), 10/11.0; math.Abs(got-want) > 1e-9 {
 		t.Errorf("a window after the first failures probability = %v, want %v", got, want)
 	}
-	clk.advance(window / 2)
+	clk.Advance(window / 2)
 	if got := th.probability(); got != 0 {
 		t.Errorf("a window after the last failures probability = %v, want 0", got)
 	}
 	// A long pause empties the whole ring at once.
 	th.done(outcomeFailure)
-	clk.advance(10 * window)
+	clk.Advance(10 * window)
 	if got := th.probability(); got != 0 {
 		t.Errorf("after a long pause probability = %v, want 0", got)
 	}
@@ -125,6 +133,7 @@ func TestThrottleWindowSlides(t *testing.T) {
 func TestThrottledCallNotSent(t *testing.T) {
 	cfg := fast()
 	cfg.BreakerMinRequests = 1 << 30 // the throttle alone
+	cfg.ThrottleMinRequests = 1
 	e := newEnv(t, cfg, envOptions{})
 	ctx := testCtx(t)
 	e.emu.SetFailureRate(emulator.RouteStatus, 1, emulator.Fault{Status: 503})
@@ -150,5 +159,34 @@ func TestThrottledCallNotSent(t *testing.T) {
 	}
 	if got := e.c.Stats().RefusedThrottled; got != 1 {
 		t.Errorf("Stats().RefusedThrottled = %d, want 1", got)
+	}
+}
+
+// TestThrottleRefusalsOpenTheBreaker: calls the throttle refuses count as
+// failures for the breaker, so that an upstream that is down opens the
+// breaker (whose probes then find out when it is back) even while the
+// throttle refuses nearly every call and few reach the upstream.
+func TestThrottleRefusalsOpenTheBreaker(t *testing.T) {
+	cfg := fast()
+	cfg.BreakerMinRequests = 5
+	cfg.BreakerInterval = time.Hour
+	cfg.ThrottleMinRequests = 1
+	e := newEnv(t, cfg, envOptions{})
+	e.c.throttle.rand = draws(0) // refuse whenever the probability is above 0
+	ctx := testCtx(t)
+	e.emu.SetFailureRate(emulator.RouteStatus, 1, emulator.Fault{Status: 503})
+	if _, err := e.c.ServiceStatus(ctx, knownService); statusCode(err) != 503 {
+		t.Fatalf("first call: error %v, want 503", err)
+	}
+	for i := range 4 {
+		if _, err := e.c.ServiceStatus(ctx, knownService); !errors.Is(err, ErrThrottled) {
+			t.Fatalf("call %d: error %v, want ErrThrottled", i+2, err)
+		}
+	}
+	if got := e.c.State(); got != "open" {
+		t.Errorf("after 1 failed and 4 throttled calls the breaker is %s, want open", got)
+	}
+	if got := e.emu.Calls(emulator.RouteStatus); got != 3 {
+		t.Errorf("upstream calls = %d, want 3 (the first call's attempts)", got)
 	}
 }
