@@ -158,17 +158,21 @@ func (c *checkSwitch) waitRounds(t *testing.T, n int) {
 	})
 }
 
-// TestReadinessTransitions: a passing check makes the facade ready; a
-// failing one makes it not ready, and it becomes ready again by itself when
-// the check passes (backoff, no restart). Each transition is logged once,
-// rounds without a change are not. The end of Run's context makes it not
-// ready while liveness stays SERVING; Shutdown turns every service
-// NOT_SERVING, liveness included.
+// TestReadinessTransitions: a passing check makes the replica ready, and
+// it stays ready when a check fails later (the upstream is the same for
+// every replica: taking them all out of rotation helps nobody); the
+// failure shows under UpstreamService instead, with its reason, and so
+// does an upstream check's failure, which never holds back readiness.
+// The upstream entry comes back by itself when the checks pass (backoff,
+// no restart). Each transition is logged once, rounds without a change
+// are not. The end of Run's context makes the replica not ready while
+// liveness stays SERVING; Shutdown turns every service NOT_SERVING,
+// liveness included.
 func TestReadinessTransitions(t *testing.T) {
 	hs := health.NewServer()
 	logs := &testkit.Buffer{}
-	sw := &checkSwitch{}
-	r := NewReadiness(hs, slog.New(slog.NewJSONHandler(logs, nil)), sw.check)
+	sw, upSw := &checkSwitch{}, &checkSwitch{}
+	r := NewReadiness(hs, slog.New(slog.NewJSONHandler(logs, nil)), sw.check).WithUpstreamChecks(upSw.check)
 	r.every = 10 * time.Millisecond // rechecks while ready, so that rounds run often
 	stop := runReadiness(t, r)
 
@@ -182,26 +186,40 @@ func TestReadinessTransitions(t *testing.T) {
 		return n
 	}
 	isReady := func() bool { ok, _ := r.Ready(); return ok }
+	upstreamUp := func() bool { ok, _ := r.Upstream(); return ok }
+	wantUpstream := func(want healthpb.HealthCheckResponse_ServingStatus) {
+		t.Helper()
+		if got := servingStatus(t, hs, UpstreamService); got != want {
+			t.Errorf("health of %q = %s, want %s", UpstreamService, got, want)
+		}
+	}
 
 	testkit.Eventually(t, healthTimeout, "ready with a passing check", isReady)
 	wantStatuses(t, hs, healthpb.HealthCheckResponse_SERVING, healthpb.HealthCheckResponse_SERVING)
+	wantUpstream(healthpb.HealthCheckResponse_SERVING)
 
-	sw.set(context.DeadlineExceeded)
-	testkit.Eventually(t, healthTimeout, "not ready after a failing check", func() bool { return !isReady() })
-	if _, reason := r.Ready(); reason != statusMessage(Status(context.DeadlineExceeded)) {
-		t.Errorf("not ready with reason %q, want the failure's caller-facing message %q", reason, statusMessage(Status(context.DeadlineExceeded)))
+	for _, failing := range []*checkSwitch{sw, upSw} {
+		failing.set(context.DeadlineExceeded)
+		testkit.Eventually(t, healthTimeout, "the upstream down after a failing check", func() bool { return !upstreamUp() })
+		if _, reason := r.Upstream(); reason != statusMessage(Status(context.DeadlineExceeded)) {
+			t.Errorf("upstream down with reason %q, want the failure's caller-facing message %q", reason, statusMessage(Status(context.DeadlineExceeded)))
+		}
+		wantUpstream(healthpb.HealthCheckResponse_NOT_SERVING)
+		wantStatuses(t, hs, healthpb.HealthCheckResponse_SERVING, healthpb.HealthCheckResponse_SERVING)
+		if ok, reason := r.Ready(); !ok || reason != "" {
+			t.Errorf("with the upstream down Ready() = %v, %q; want true, no reason", ok, reason)
+		}
+
+		failing.set(nil)
+		testkit.Eventually(t, healthTimeout, "the upstream up again once the check passes", upstreamUp)
+		wantUpstream(healthpb.HealthCheckResponse_SERVING)
 	}
-	wantStatuses(t, hs, healthpb.HealthCheckResponse_NOT_SERVING, healthpb.HealthCheckResponse_SERVING)
-
-	sw.set(nil)
-	testkit.Eventually(t, healthTimeout, "ready again once the check passes", isReady)
-	wantStatuses(t, hs, healthpb.HealthCheckResponse_SERVING, healthpb.HealthCheckResponse_SERVING)
 	sw.waitRounds(t, 5)
-	if n := countLogs("ready:"); n != 2 {
-		t.Errorf("%d \"ready\" log lines, want 2 (one per transition to ready):\n%s", n, logs.String())
+	if n := countLogs("ready:"); n != 1 {
+		t.Errorf("%d \"ready\" log lines, want 1:\n%s", n, logs.String())
 	}
-	if n := countLogs("not ready"); n < 1 {
-		t.Errorf("no \"not ready\" log line for the transition to not ready:\n%s", logs.String())
+	if n := countLogs("upstream down"); n != 2 {
+		t.Errorf("%d \"upstream down\" log lines, want 2 (one per transition):\n%s", n, logs.String())
 	}
 
 	stop()
@@ -215,6 +233,24 @@ func TestReadinessTransitions(t *testing.T) {
 		t.Errorf("after Shutdown: Ready() = %v, %q; want false, \"shutting down\"", ok, reason)
 	}
 	wantStatuses(t, hs, healthpb.HealthCheckResponse_NOT_SERVING, healthpb.HealthCheckResponse_NOT_SERVING)
+}
+
+// TestUpstreamCheckNeverHoldsBackReadiness: an upstream check that fails
+// from the start (an open breaker, say) leaves the replica ready once its
+// own checks pass.
+func TestUpstreamCheckNeverHoldsBackReadiness(t *testing.T) {
+	hs := health.NewServer()
+	upSw := &checkSwitch{}
+	upSw.set(context.DeadlineExceeded)
+	r := NewReadiness(hs, nil, (&checkSwitch{}).check).WithUpstreamChecks(upSw.check)
+	runReadiness(t, r)
+	testkit.Eventually(t, healthTimeout, "ready", func() bool { ok, _ := r.Ready(); return ok })
+	if ok, _ := r.Upstream(); ok {
+		t.Error("upstream up although its check fails")
+	}
+	if got := servingStatus(t, hs, UpstreamService); got != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("health of %q = %s, want NOT_SERVING", UpstreamService, got)
+	}
 }
 
 // TestReadinessBoundsEachRound: a check that hangs is cut off by the

@@ -90,7 +90,10 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		return nil, err
 	}
 	healthServer := health.NewServer()
-	f.readiness = server.NewReadiness(healthServer, cfg.Logger, f.client.Ready, guard.Ready)
+	f.readiness = server.NewReadiness(healthServer, cfg.Logger, f.client.Ready).WithUpstreamChecks(guard.Ready)
+	if err := registerUpstreamMetrics(f.metrics.Registry(), f.readiness, guard); err != nil {
+		return nil, err
+	}
 	interceptor, err := f.newInterceptor()
 	if err != nil {
 		return nil, err
@@ -106,6 +109,7 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		Service:     service,
 		Interceptor: interceptor,
 		Ready:       f.readiness.Ready,
+		Upstream:    f.readiness.Upstream,
 		Logger:      cfg.Logger,
 	})
 	if err != nil {

@@ -2,11 +2,17 @@ package facade
 
 import (
 	"context"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+
+	"github.com/radkit/radkit-access-facade/server"
+	"github.com/radkit/radkit-access-facade/server/resilience"
 )
 
 // healthService is the grpc.health.v1 service with one change: Watch
@@ -48,3 +54,64 @@ type watchStream struct {
 
 // Context returns the replaced context.
 func (s watchStream) Context() context.Context { return s.ctx }
+
+// Metrics of the upstream's state as this replica sees it, besides
+// telemetry's radkit_upstream_breaker_state.
+const (
+	// metricUpstreamUp is 1 while the "upstream" health entry is SERVING.
+	metricUpstreamUp = "radkit_upstream_up"
+	// metricThrottleProbability is the chance that the adaptive throttle
+	// refuses a call now.
+	metricThrottleProbability = "radkit_upstream_throttle_probability"
+	// metricRefused counts calls refused locally, by reason.
+	metricRefused = "radkit_upstream_refused_total"
+	// metricRetries counts retries, by result: sent, or denied by the
+	// retry budget.
+	metricRetries = "radkit_upstream_retries_total"
+)
+
+// registerUpstreamMetrics adds the upstream's state (readiness' upstream
+// report, the throttle, the retry budget) to reg. Each value is read at
+// scrape time.
+func registerUpstreamMetrics(reg prometheus.Registerer, r *server.Readiness, g *resilience.Client) error {
+	stat := func(f func(resilience.Stats) float64) func() float64 {
+		return func() float64 { return f(g.Stats()) }
+	}
+	collectors := []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: metricUpstreamUp,
+			Help: "1 while the facade sees RADKit Access Cloud up (health service \"upstream\" SERVING), else 0.",
+		}, func() float64 {
+			if up, _ := r.Upstream(); up {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: metricThrottleProbability,
+			Help: "Probability that the adaptive throttle refuses an upstream call now (0 while the upstream answers enough calls).",
+		}, stat(func(s resilience.Stats) float64 { return s.ThrottleProbability })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: metricRefused, ConstLabels: prometheus.Labels{"reason": "throttled"},
+			Help: "Calls refused locally without an upstream call, by reason: throttled, circuit_open.",
+		}, stat(func(s resilience.Stats) float64 { return float64(s.RefusedThrottled) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: metricRefused, ConstLabels: prometheus.Labels{"reason": "circuit_open"},
+			Help: "Calls refused locally without an upstream call, by reason: throttled, circuit_open.",
+		}, stat(func(s resilience.Stats) float64 { return float64(s.RefusedCircuitOpen) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: metricRetries, ConstLabels: prometheus.Labels{"result": "sent"},
+			Help: "Upstream retries, by result: sent, or denied by the retry budget.",
+		}, stat(func(s resilience.Stats) float64 { return float64(s.Retries) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: metricRetries, ConstLabels: prometheus.Labels{"result": "denied"},
+			Help: "Upstream retries, by result: sent, or denied by the retry budget.",
+		}, stat(func(s resilience.Stats) float64 { return float64(s.RetriesDenied) })),
+	}
+	for _, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("facade: register upstream metrics: %w", err)
+		}
+	}
+	return nil
+}

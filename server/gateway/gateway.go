@@ -35,6 +35,9 @@ type Config struct {
 	Interceptor grpc.UnaryServerInterceptor
 	// Ready reports readiness for /readyz. Required.
 	Ready func() (bool, string)
+	// Upstream, if set, reports the upstream's state for the /readyz body
+	// (which it never turns into a 503: see server.UpstreamService).
+	Upstream func() (bool, string)
 	// Logger receives diagnostics. Nil discards.
 	Logger *slog.Logger
 	// MaxBodyBytes bounds request bodies; larger ones get 413. Zero means
@@ -55,7 +58,8 @@ type handler struct {
 //
 //	/v1/...         the AccessService REST routes (see the OpenAPI document)
 //	/healthz        liveness: 200 while the process serves HTTP
-//	/readyz         readiness: 200 when ready, else 503 with the reason
+//	/readyz         readiness: 200 when ready, else 503 with the reason;
+//	                the body also tells the upstream's state
 //	/openapi.json   the OpenAPI v2 document generated from the protos
 //
 // Anything else is a 404 google.rpc.Status JSON error.
@@ -92,11 +96,17 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		body, code := map[string]string{"status": "ready"}, http.StatusOK
 		if ready, reason := cfg.Ready(); !ready {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": reason})
-			return
+			body, code = map[string]string{"status": "not ready", "reason": reason}, http.StatusServiceUnavailable
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		if cfg.Upstream != nil {
+			body["upstream"] = "up"
+			if up, reason := cfg.Upstream(); !up {
+				body["upstream"], body["upstream_reason"] = "down", reason
+			}
+		}
+		writeJSON(w, code, body)
 	})
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	mux.Handle("/", withPeer(limitBody(h.maxBody, gw)))

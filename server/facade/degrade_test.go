@@ -1,0 +1,109 @@
+package facade_test
+
+// The fault matrix for a partly failing or down upstream: the facade must
+// degrade in proportion (docs/adr/0002-proportional-degradation.md), and
+// its readiness must reflect this replica, not the shared upstream.
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/radkit/radkit-access-facade/internal/testkit"
+	"github.com/radkit/radkit-access-facade/server"
+	"github.com/radkit/radkit-access-facade/server/emulator"
+)
+
+// healthOf returns the grpc.health.v1 status of service.
+func (h *harness) healthOf(t *testing.T, service string) healthpb.HealthCheckResponse_ServingStatus {
+	t.Helper()
+	resp, err := h.health.Check(callCtx(t), &healthpb.HealthCheckRequest{Service: service})
+	if err != nil {
+		t.Fatalf("health Check %q: %v", service, err)
+	}
+	return resp.GetStatus()
+}
+
+// wantRefusal fails t unless err is UNAVAILABLE with one of the reasons of
+// an upstream outage and a RetryInfo.
+func wantRefusal(t *testing.T, err error) {
+	t.Helper()
+	wantError(t, err, codes.Unavailable,
+		server.ReasonUpstreamUnavailable, server.ReasonUpstreamCircuitOpen, server.ReasonUpstreamThrottled)
+	for _, d := range status.Convert(err).Details() {
+		if _, ok := d.(*errdetails.RetryInfo); ok {
+			return
+		}
+	}
+	t.Fatalf("%v: no RetryInfo", err)
+}
+
+// readyz returns /readyz's HTTP status and body.
+func (h *harness) readyz(t *testing.T) (int, map[string]string) {
+	t.Helper()
+	r := h.do(t, http.MethodGet, "/readyz", nil)
+	var body map[string]string
+	if err := json.Unmarshal(r.body, &body); err != nil {
+		t.Fatalf("/readyz body %q: %v", r.body, err)
+	}
+	return r.code, body
+}
+
+// TestReadinessThroughUpstreamOutage: once ready, the replica stays ready
+// while the upstream is down (every replica sees the same upstream, and
+// taking them all out of rotation would turn fast UNAVAILABLE answers into
+// connection errors). The upstream's state is reported apart: the health
+// entry "upstream", the /readyz body.
+func TestReadinessThroughUpstreamOutage(t *testing.T) {
+	checkGoroutines(t)
+	h, emu := startEmulatorFacade(t)
+	h.mustStatus(t)
+	testkit.Eventually(t, readyTimeout, "the upstream entry to be SERVING", func() bool {
+		return h.healthOf(t, server.UpstreamService) == healthpb.HealthCheckResponse_SERVING
+	})
+	if code, body := h.readyz(t); code != http.StatusOK || body["upstream"] != "up" {
+		t.Fatalf("/readyz before the outage = %d %v, want 200 with upstream up", code, body)
+	}
+
+	emu.SetFailureRate(emulator.RouteStatus, 1, emulator.Fault{Status: http.StatusServiceUnavailable, Retry: true})
+	deadline := time.Now().Add(20 * time.Second)
+	for h.healthOf(t, server.UpstreamService) != healthpb.HealthCheckResponse_NOT_SERVING {
+		if time.Now().After(deadline) {
+			t.Fatal("the upstream entry stayed SERVING through 20s of outage")
+		}
+		_, err := h.status(liveService)
+		wantRefusal(t, err)
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, name := range []string{"", "radkit.access.v1.AccessService"} {
+		if got := h.healthOf(t, name); got != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("health %q during the upstream outage = %s, want SERVING", name, got)
+		}
+	}
+	if got := h.healthOf(t, server.LivenessService); got != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("liveness during the upstream outage = %s, want SERVING", got)
+	}
+	code, body := h.readyz(t)
+	if code != http.StatusOK || body["status"] != "ready" || body["upstream"] != "down" || body["upstream_reason"] == "" {
+		t.Errorf("/readyz during the outage = %d %v, want 200, ready, upstream down with a reason", code, body)
+	}
+
+	// Back up: calls succeed again, and so the upstream entry follows.
+	emu.ResetRouteFaults(emulator.RouteStatus)
+	t0 := time.Now()
+	defer func() { t.Logf("recovered in %s", time.Since(t0)) }()
+	testkit.Eventually(t, 30*time.Second, "calls to succeed after the outage", func() bool {
+		_, err := h.status(liveService)
+		return err == nil
+	})
+	testkit.Eventually(t, 30*time.Second, "the upstream entry to be SERVING again", func() bool {
+		h.status(liveService) //nolint:errcheck // traffic that shows the upstream back
+		return h.healthOf(t, server.UpstreamService) == healthpb.HealthCheckResponse_SERVING
+	})
+}
