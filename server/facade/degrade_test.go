@@ -107,3 +107,47 @@ func TestReadinessThroughUpstreamOutage(t *testing.T) {
 		return h.healthOf(t, server.UpstreamService) == healthpb.HealthCheckResponse_SERVING
 	})
 }
+
+// TestFailureRateAbsorbed: with one upstream call in five failing (503,
+// "retry": true) at random, retries within the retry budget absorb
+// nearly all of it for both RPCs: no breaker, no throttle, no outage.
+// (Three attempts give 99.2% per call, for 0.24 retries per call: within
+// the retry budget's 0.3.)
+func TestFailureRateAbsorbed(t *testing.T) {
+	checkGoroutines(t)
+	h, emu := startEmulatorFacade(t)
+	h.mustStatus(t)
+	const calls, minOK = 300, 0.90
+	fault := emulator.Fault{Status: http.StatusServiceUnavailable, Retry: true}
+	for _, rpc := range []struct {
+		name  string
+		route emulator.Route
+		call  func() error
+	}{
+		{"GetServiceStatus", emulator.RouteStatus, func() error { _, err := h.status(liveService); return err }},
+		{"GenerateOTP", emulator.RouteOTP, func() error { _, err := h.otp(); return err }},
+	} {
+		t.Run(rpc.name, func(t *testing.T) {
+			emu.SetFailureRate(rpc.route, 0.2, fault)
+			t.Cleanup(func() { emu.ResetRouteFaults(rpc.route) })
+			before := emu.Calls(rpc.route)
+			ok := 0
+			for range calls {
+				err := rpc.call()
+				if err == nil {
+					ok++
+					continue
+				}
+				wantRefusal(t, err)
+			}
+			if got := float64(ok) / calls; got < minOK {
+				t.Errorf("%d of %d calls succeeded (%.1f%%), want at least %.0f%%", ok, calls, 100*got, 100*minOK)
+			}
+			upstreamCalls := emu.Calls(rpc.route) - before
+			if ratio := float64(upstreamCalls) / calls; ratio > 1.3+10.0/calls {
+				t.Errorf("%d upstream calls for %d calls (%.2f per call), want at most 1.3 per call", upstreamCalls, calls, ratio)
+			}
+			t.Logf("%s at p=0.2: %d/%d OK, %d upstream calls", rpc.name, ok, calls, upstreamCalls)
+		})
+	}
+}
