@@ -49,8 +49,8 @@ const (
 	DefaultMaxDelay            = time.Second
 	DefaultMaxRetryAfter       = 5 * time.Second
 	DefaultAttemptTimeout      = 10 * time.Second
-	DefaultBreakerTimeout      = 5 * time.Second
-	DefaultBreakerInterval     = 2 * time.Second
+	DefaultBreakerTimeout      = 2 * time.Second
+	DefaultBreakerInterval     = time.Second
 	DefaultBreakerFailureRatio = 0.9
 	DefaultBreakerMinRequests  = 20
 	DefaultBreakerProbes       = 3
@@ -200,8 +200,10 @@ func orDefault[T int | uint32 | float64 | time.Duration](v, def T) T {
 // GenerateOTP implements Upstream. It is retried only when the upstream
 // cannot have issued an OTP for the failed attempt, or said "retry": true.
 func (c *Client) GenerateOTP(ctx context.Context, r upstream.OTPRequest) (string, error) {
-	return retry(ctx, c, upstream.OpOTP, deadlineOf(ctx), retryUnsent, func(ctx context.Context) (string, error) {
-		return c.up.GenerateOTP(ctx, r)
+	return guarded(ctx, c, upstream.OpOTP, func() (string, error) {
+		return retry(ctx, c, upstream.OpOTP, deadlineOf(ctx), retryUnsent, func(ctx context.Context) (string, error) {
+			return c.up.GenerateOTP(ctx, r)
+		})
 	})
 }
 
@@ -209,15 +211,19 @@ func (c *Client) GenerateOTP(ctx context.Context, r upstream.OTPRequest) (string
 // when the failed attempt provably did nothing upstream, or the upstream
 // said "retry": true.
 func (c *Client) RevokeToken(ctx context.Context, token string) error {
-	_, err := retry(ctx, c, upstream.OpRevoke, deadlineOf(ctx), retryUnsent, func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, c.up.RevokeToken(ctx, token)
+	_, err := guarded(ctx, c, upstream.OpRevoke, func() (struct{}, error) {
+		return retry(ctx, c, upstream.OpRevoke, deadlineOf(ctx), retryUnsent, func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, c.up.RevokeToken(ctx, token)
+		})
 	})
 	return err
 }
 
 // ServiceStatus implements Upstream. A cached answer is returned if the
 // cache is on and holds one; otherwise concurrent lookups of one service ID
-// share one (retried) upstream lookup.
+// share one (retried) upstream lookup. The breaker and the throttle see
+// each caller's call, not the shared lookup: a cached answer involves
+// neither.
 func (c *Client) ServiceStatus(ctx context.Context, serviceID string) (upstream.ServiceStatus, error) {
 	if c.cache != nil {
 		if st, ok := c.cache.get(serviceID); ok {
@@ -225,7 +231,9 @@ func (c *Client) ServiceStatus(ctx context.Context, serviceID string) (upstream.
 			return st, nil
 		}
 	}
-	return c.coalesce(ctx, serviceID)
+	return guarded(ctx, c, upstream.OpStatus, func() (upstream.ServiceStatus, error) {
+		return c.coalesce(ctx, serviceID)
+	})
 }
 
 // State is the circuit breaker's state: "closed", "half-open" or "open".

@@ -12,21 +12,14 @@ import (
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 
-// retry makes one call: it asks the breaker and the throttle to let the
-// call through, then calls call until it succeeds, fails in a way
-// retryable does not accept, or c.maxAttempts attempts were made. Each
-// attempt is bounded by c.attemptTimeout, and each retry must be paid for
-// from the retry budget (see Config.RetryBudgetRatio). Between attempts it
-// sleeps the
-// backoff (see Config.BaseDelay), at least the upstream's Retry-After,
-// unless that sleep would end after deadline: then, as when ctx ends, it
-// stops at once. The breaker and the throttle count the call once, with
-// its final outcome, however many attempts it took. op names the call in
-// errors.
-func retry[T any](ctx context.Context, c *Client, op upstream.Op, deadline func() (time.Time, bool), retryable func(error) bool, call func(context.Context) (T, error)) (T, error) {
-	var zero T
+// guarded runs one caller's call through the breaker and the throttle:
+// they let it through or refuse it (see admit), and count it once, with
+// its outcome, however many upstream attempts it took and however many
+// callers shared them. ctx is the caller's.
+func guarded[T any](ctx context.Context, c *Client, op upstream.Op, call func() (T, error)) (T, error) {
 	done, err := c.admit(op)
 	if err != nil {
+		var zero T
 		return zero, err
 	}
 	finished := false
@@ -35,15 +28,22 @@ func retry[T any](ctx context.Context, c *Client, op upstream.Op, deadline func(
 			done(outcomeFailure)
 		}
 	}()
-	v, err := attempts(ctx, c, op, deadline, retryable, call)
+	v, err := call()
 	finished = true
 	done(outcome(ctx, err))
 	return v, err
 }
 
-// attempts is retry's loop of attempts, once the call was let through.
-func attempts[T any](ctx context.Context, c *Client, op upstream.Op, deadline func() (time.Time, bool), retryable func(error) bool, call func(context.Context) (T, error)) (T, error) {
+// retry calls call until it succeeds, fails in a way retryable does not
+// accept, or c.maxAttempts attempts were made. Each attempt is bounded by
+// c.attemptTimeout, and each retry must be paid for from the retry budget,
+// which the first attempt pays into (see Config.RetryBudgetRatio). Between
+// attempts it sleeps the backoff (see Config.BaseDelay), at least the
+// upstream's Retry-After, unless that sleep would end after deadline:
+// then, as when ctx ends, it stops at once. op names the call in errors.
+func retry[T any](ctx context.Context, c *Client, op upstream.Op, deadline func() (time.Time, bool), retryable func(error) bool, call func(context.Context) (T, error)) (T, error) {
 	var zero T
+	c.budget.deposit()
 	for attempt := 1; ; attempt++ {
 		v, err := func() (T, error) {
 			actx, cancel := context.WithTimeoutCause(ctx, c.attemptTimeout, errAttemptTimeout)
@@ -95,7 +95,6 @@ func (c *Client) admit(op upstream.Op) (done func(outcome error), err error) {
 		c.refusedThrottled.Add(1)
 		return nil, fmt.Errorf("resilience: %s: %w", op, ErrThrottled)
 	}
-	c.budget.deposit()
 	return func(o error) {
 		bdone(o)
 		c.throttle.done(o)
