@@ -2,6 +2,7 @@
 // separate processes on loopback, and checks the performance targets.
 //
 //	go run ./cmd/radkit-access-bench [-duration 5s] [-inflight 1,16,64,256] [-out bench.json] [-facade-flags "..."]
+//	go run ./cmd/radkit-access-bench -degrade [-degrade-duration 5s] [-degrade-rates 0,0.05,...,1] [-degrade-outage 10s]
 //
 // It builds the emulator and the facade the way the Dockerfile does, starts
 // them on free 127.0.0.1 ports, and at each in-flight level (closed-loop
@@ -16,6 +17,11 @@
 // with 1,000 callers, RSS with 1,000 calls in flight, status coalescing),
 // prints a table and the targets, and writes every figure as JSON. See
 // docs/performance.md for the method and the latest results.
+//
+// With -degrade it runs the degradation run instead (degrade.go): success,
+// upstream calls per call, latency and local refusals of GetServiceStatus
+// and GenerateOTP at each upstream failure rate, then the recovery from a
+// hard outage.
 package main
 
 import (
@@ -58,6 +64,12 @@ type options struct {
 	emulatorBin string
 	callers     int
 	noTargets   bool
+
+	degrade         bool
+	degradeDuration time.Duration
+	degradeInflight int
+	degradeRates    []float64
+	degradeOutage   time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -75,8 +87,20 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.emulatorBin, "emulator-bin", "", "emulator binary to use instead of building one")
 	fs.IntVar(&o.callers, "callers", 1000, "concurrent callers in the token, RSS and coalescing targets")
 	fs.BoolVar(&o.noTargets, "no-targets", false, "measure the table only, skip the 1,000-caller targets")
+	fs.BoolVar(&o.degrade, "degrade", false, "run the degradation run instead: upstream failure rates, then a hard outage and recovery")
+	fs.DurationVar(&o.degradeDuration, "degrade-duration", 5*time.Second, "-degrade: measured time per RPC and failure rate")
+	fs.IntVar(&o.degradeInflight, "degrade-inflight", 32, "-degrade: calls in flight")
+	degradeRates := fs.String("degrade-rates", "0,0.05,0.1,0.2,0.3,0.5,1", "-degrade: comma-separated upstream failure rates")
+	fs.DurationVar(&o.degradeOutage, "degrade-outage", 10*time.Second, "-degrade: how long the upstream is hard down before the recovery is timed")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	for _, s := range strings.Split(*degradeRates, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || r < 0 || r > 1 {
+			return o, fmt.Errorf("-degrade-rates %q: want rates in [0, 1]", *degradeRates)
+		}
+		o.degradeRates = append(o.degradeRates, r)
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -102,6 +126,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-callers must be at least 1")
 	case (o.facadeBin == "") != (o.emulatorBin == ""):
 		return o, errors.New("-facade-bin and -emulator-bin go together")
+	case o.degradeDuration <= 0 || o.degradeOutage <= 0 || o.degradeInflight < 2:
+		return o, errors.New("-degrade-duration and -degrade-outage must be positive, -degrade-inflight at least 2")
+	case len(o.degradeRates) == 0:
+		return o, errNoCells
 	}
 	return o, nil
 }
@@ -134,17 +162,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if o.degrade {
+		rep, err := b.degrade(ctx)
+		if err != nil {
+			return err
+		}
+		b.stopAll()
+		printDegradeReport(stdout, rep)
+		return writeResults(stdout, o.out, rep)
+	}
 	rep, err := b.measure(ctx)
 	if err != nil {
 		return err
 	}
 	b.stopAll()
 	printReport(stdout, rep)
-	if o.out != "" {
-		if err := writeJSON(o.out, rep); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "\nJSON written to %s\n", o.out)
+	return writeResults(stdout, o.out, rep)
+}
+
+// writeResults writes rep as JSON to path, unless path is empty.
+func writeResults(stdout io.Writer, path string, rep any) error {
+	if path == "" {
+		return nil
 	}
+	if err := writeJSON(path, rep); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nJSON written to %s\n", path)
 	return nil
 }

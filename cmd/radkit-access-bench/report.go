@@ -259,7 +259,7 @@ func facadeCPU(c Cell) string {
 }
 
 // writeJSON writes rep to path.
-func writeJSON(path string, rep *Report) error {
+func writeJSON(path string, rep any) error {
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode results: %w", err)

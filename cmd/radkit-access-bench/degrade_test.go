@@ -1,0 +1,66 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"slices"
+	"testing"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+func TestClassify(t *testing.T) {
+	withDetails := func(code codes.Code, reason string, retry bool) error {
+		st := status.New(code, "x")
+		info := &errdetails.ErrorInfo{Reason: reason, Domain: "radkit-access-facade"}
+		var err error
+		if retry {
+			st, err = st.WithDetails(info, &errdetails.RetryInfo{RetryDelay: durationpb.New(1e9)})
+		} else {
+			st, err = st.WithDetails(info)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Err()
+	}
+	tests := []struct {
+		name string
+		err  error
+		want outcome
+	}{
+		{"ok", nil, outcomeOK},
+		{"throttled", withDetails(codes.Unavailable, reasonThrottled, true), outcomeShed},
+		{"circuit open", withDetails(codes.Unavailable, reasonCircuitOpen, true), outcomeShed},
+		{"upstream 503", withDetails(codes.Unavailable, "UPSTREAM_UNAVAILABLE", true), outcomeUnavailable},
+		{"unavailable without RetryInfo", withDetails(codes.Unavailable, "UPSTREAM_UNAVAILABLE", false), outcomeOther},
+		{"deadline", status.Error(codes.DeadlineExceeded, "late"), outcomeDeadline},
+		{"internal", withDetails(codes.Internal, "UPSTREAM_ERROR", false), outcomeOther},
+		{"not a status", errors.New("boom"), outcomeOther},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := classify(tt.err); got != tt.want {
+				t.Errorf("classify = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseDegradeFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-degrade", "-degrade-rates", "0, 0.5,1", "-degrade-duration", "3s"}, io.Discard)
+	if err != nil {
+		t.Fatalf("parseFlags: %v", err)
+	}
+	if !o.degrade || !slices.Equal(o.degradeRates, []float64{0, 0.5, 1}) || o.degradeDuration.Seconds() != 3 || o.degradeInflight != 32 {
+		t.Errorf("options = %+v", o)
+	}
+	for _, bad := range [][]string{{"-degrade-rates", "0,1.5"}, {"-degrade-rates", "x"}, {"-degrade-inflight", "1"}} {
+		if _, err := parseFlags(bad, io.Discard); err == nil {
+			t.Errorf("parseFlags(%q) accepted", bad)
+		}
+	}
+}
