@@ -7,6 +7,7 @@ package facade_test
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,6 +93,12 @@ func TestReadinessThroughUpstreamOutage(t *testing.T) {
 	code, body := h.readyz(t)
 	if code != http.StatusOK || body["status"] != "ready" || body["upstream"] != "down" || body["upstream_reason"] == "" {
 		t.Errorf("/readyz during the outage = %d %v, want 200, ready, upstream down with a reason", code, body)
+	}
+	metrics := string(h.do(t, http.MethodGet, "/metrics", nil).body)
+	for _, want := range []string{"radkit_upstream_up 0", `radkit_upstream_refused_total{reason="circuit_open"}`, "radkit_upstream_throttle_probability "} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics during the outage lacks %q", want)
+		}
 	}
 
 	// Back up: calls succeed again, and so the upstream entry follows.
