@@ -19,6 +19,7 @@ import (
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
+	"github.com/radkit/radkit-access-facade/server/facade"
 )
 
 // healthOf returns the grpc.health.v1 status of service.
@@ -155,6 +156,42 @@ func TestFailureRateAbsorbed(t *testing.T) {
 				t.Errorf("%d upstream calls for %d calls (%.2f per call), want at most 1.3 per call", upstreamCalls, calls, ratio)
 			}
 			t.Logf("%s at p=0.2: %d/%d OK, %d upstream calls", rpc.name, ok, calls, upstreamCalls)
+		})
+	}
+}
+
+// TestThrottledAnswer: the README's error-table row of UPSTREAM_THROTTLED,
+// through both doors. With every upstream call failing, the adaptive
+// throttle starts refusing once its window holds 20 calls: UNAVAILABLE
+// (HTTP 503), nothing sent upstream, RetryInfo of 1s. The upstream is slow
+// as well, so that fewer than 20 calls a second fail and the breaker, which
+// would open first at a higher rate, stays closed.
+func TestThrottledAnswer(t *testing.T) {
+	const clientID, clientSecret = "throttle-client", "throttle-secret"
+	for _, door := range []string{"grpc", "http"} {
+		t.Run(door, func(t *testing.T) {
+			up := startUpstream(t, emulator.Config{Seed: testSeed(clientID, clientSecret, "throttle-api-token")}, nil)
+			up.emu.SetFailureRate(emulator.RouteStatus, 1, emulator.Fault{Status: http.StatusServiceUnavailable})
+			up.emu.SetLatency(emulator.RouteStatus, 60*time.Millisecond)
+			h := startFacade(t, facade.Config{UpstreamURL: up.url, ClientID: clientID, ClientSecret: clientSecret})
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				if time.Now().After(deadline) {
+					t.Fatal("20s of failing calls were never throttled")
+				}
+				var got tableAnswer
+				if door == "grpc" {
+					got = h.callGRPC(t, callStatus, callTimeout)
+				} else {
+					got = h.callHTTP(t, callStatus, callTimeout)
+				}
+				if got.info.GetReason() != server.ReasonUpstreamThrottled {
+					continue
+				}
+				checkAnswer(t, got, codes.Unavailable, http.StatusServiceUnavailable, server.ReasonUpstreamThrottled,
+					map[string]string{server.MetadataUpstreamOp: "", server.MetadataUpstreamStatus: ""}, time.Second, false)
+				return
+			}
 		})
 	}
 }
