@@ -27,13 +27,15 @@
 //   REVOCATION_NOT_CONFIGURED       FAILED_PRECONDITION  RevokeToken without upstream client credentials
 //   UPSTREAM_CIRCUIT_OPEN           UNAVAILABLE          the circuit breaker is open after sustained upstream
 //                                                        failure; nothing was sent upstream
+//   UPSTREAM_THROTTLED              UNAVAILABLE          the upstream answers too few calls and the facade's adaptive
+//                                                        throttle refused this one; nothing was sent upstream
 //   CALLER_UNAUTHENTICATED          UNAUTHENTICATED      no valid caller API key ("authorization: Bearer <key>")
 //                                                        or client certificate
 //   CALLER_RATE_LIMITED             RESOURCE_EXHAUSTED   the caller exceeded its rate limit at the facade
 //   REQUEST_TOO_LARGE               RESOURCE_EXHAUSTED   the HTTP request body is over the facade's limit (HTTP 413)
 //
-// Every RPC can also return CALLER_UNAUTHENTICATED, CALLER_RATE_LIMITED and
-// UPSTREAM_CIRCUIT_OPEN.
+// Every RPC can also return CALLER_UNAUTHENTICATED, CALLER_RATE_LIMITED,
+// UPSTREAM_CIRCUIT_OPEN and UPSTREAM_THROTTLED.
 //
 // Which reasons each RPC can return is listed on the RPC.
 
