@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +43,13 @@ type otpEnv struct {
 
 func newOTPEnv(t *testing.T, maxEntries int) *otpEnv {
 	t.Helper()
+	return newOTPEnvWith(t, idempotency.Config{MaxEntries: maxEntries})
+}
+
+// newOTPEnvWith is newOTPEnv with the request_id store configured by cfg
+// (its clock is the env's).
+func newOTPEnvWith(t *testing.T, cfg idempotency.Config) *otpEnv {
+	t.Helper()
 	emu, up := testkit.StartEmulator(t, emulator.Config{})
 	seed := emulator.DefaultSeed()
 	uc, err := upstream.New(upstream.Config{BaseURL: up.URL, ClientID: seed.Clients[0].ID, ClientSecret: seed.Clients[0].Secret})
@@ -51,9 +60,12 @@ func newOTPEnv(t *testing.T, maxEntries int) *otpEnv {
 
 	clock := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	audit := &testkit.Buffer{}
-	s := New(Config{Upstream: uc, AuditLog: slog.New(slog.NewJSONHandler(audit, nil))})
-	// The production Store, with the clock swapped for one the test moves.
-	s.otps = idempotency.New(idempotency.Config{TTL: idempotency.DefaultTTL, MaxEntries: maxEntries, Now: clock.Now})
+	// The production Store, with a clock the test moves. Closed after the
+	// gRPC server has stopped (cleanups run last registered first).
+	cfg.Now = clock.Now
+	otps := idempotency.New(cfg)
+	t.Cleanup(otps.Close)
+	s := New(Config{Upstream: uc, AuditLog: slog.New(slog.NewJSONHandler(audit, nil)), Idempotency: otps})
 
 	callerFromHeader := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if md, ok := metadata.FromIncomingContext(ctx); ok {
@@ -341,5 +353,70 @@ func TestGenerateOTPValidatesRequestID(t *testing.T) {
 				t.Errorf("request_id %q: %v (%s on %v), want INVALID_ARGUMENT on request_id", tt.id, err, reason, fields)
 			}
 		}
+	}
+}
+
+// heapInUse returns the heap in use once garbage is collected.
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// TestRememberedRequestIDHeapThroughGRPC measures what a remembered
+// request_id keeps on the heap when it came in through a real gRPC server:
+// nothing of the call (its context, stream, metadata, buffers) may survive
+// it. The emulator in the same process keeps a record of every OTP it
+// mints, so the growth of as many calls without request_id is subtracted.
+func TestRememberedRequestIDHeapThroughGRPC(t *testing.T) {
+	const (
+		n       = 3000
+		workers = 8
+		limit   = 1024 // bytes per remembered key
+	)
+	env := newOTPEnv(t, 0)
+	calls := func(prefix string, count int, withID bool) {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < count; i += workers {
+					id := ""
+					if withID {
+						id = fmt.Sprintf("%s-%d", prefix, i)
+					}
+					if _, err := env.generate("alice", otpRequest(id)); err != nil {
+						errs <- fmt.Errorf("call %d: %w", i, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	}
+	// Warm up the connections, the token and every map involved.
+	calls("warm", 500, true)
+	calls("", 500, false)
+
+	h0 := heapInUse()
+	calls("", n, false)
+	h1 := heapInUse()
+	calls("key", n, true)
+	h2 := heapInUse()
+
+	perKey := (float64(h2) - float64(h1) - (float64(h1) - float64(h0))) / n
+	t.Logf("heap in use per remembered request_id through gRPC: %.0f bytes (calls without request_id: %.0f bytes each, the emulator's records)",
+		perKey, (float64(h1)-float64(h0))/n)
+	if perKey > limit {
+		t.Errorf("each remembered request_id holds %.0f bytes of heap, want at most %d: something of the call outlives it", perKey, limit)
 	}
 }

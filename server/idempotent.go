@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -20,16 +19,14 @@ import (
 // duplicates wait for the first one's upstream call.
 //
 // The key is scoped by the caller's identity as well as the request_id, so
-// that one caller cannot read another's OTP by guessing its request_id.
-// Both key and fields are kept only as SHA-256 digests; the OTP itself is
-// held in memory for the TTL, never logged.
+// that one caller cannot read another's OTP by guessing its request_id, and
+// each caller may hold only so many request_ids at once, so that one caller
+// cannot use up the store for the others. Key and fields are kept only as
+// SHA-256 digests; the OTP itself is held in memory for the TTL, never
+// logged. Nothing of ctx outlives the call.
 func (s *Server) generateOTPOnce(ctx context.Context, requestID string, r upstream.OTPRequest) (otp string, replayed bool, err error) {
-	key := idempotency.Fingerprint(callerFrom(ctx), requestID)
 	fields := idempotency.Fingerprint(r.Owner, r.EndpointID, r.Description)
-	// Written by the shared call's goroutine, which may outlive this call.
-	var ran atomic.Bool
-	otp, err = s.otps.Do(ctx, key, fields, func(ctx context.Context) (string, error) {
-		ran.Store(true)
+	otp, replayed, err = s.otps.Do(ctx, callerFrom(ctx), requestID, fields, func(ctx context.Context) (string, error) {
 		// ctx has outlived the first caller's deadline on purpose (other
 		// callers may be waiting); the call still gets one of its own.
 		ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
@@ -41,13 +38,13 @@ func (s *Server) generateOTPOnce(ctx context.Context, requestID string, r upstre
 	case errors.Is(err, idempotency.ErrRequestIDReused):
 		return "", false, requestIDReusedStatus(s.otps.TTL())
 	case errors.As(err, &full):
-		return "", false, tooManyRequestIDsStatus(full.RetryAfter)
+		return "", false, tooManyRequestIDsStatus(full)
 	case err != nil:
 		// The upstream's failure, already a status, or this caller's
 		// context ending while it waited.
 		return "", false, Status(err)
 	}
-	return otp, !ran.Load(), nil
+	return otp, replayed, nil
 }
 
 // requestIDReusedStatus is the INVALID_ARGUMENT answer to a request_id
@@ -63,10 +60,16 @@ func requestIDReusedStatus(ttl time.Duration) error {
 }
 
 // tooManyRequestIDsStatus is the RESOURCE_EXHAUSTED answer when the facade
-// cannot remember another request_id. Refusing is honest where evicting a
-// remembered one would silently let its retry mint a second OTP.
-func tooManyRequestIDsStatus(retryAfter time.Duration) error {
-	return reason.Error(reason.TooManyRequestIDs, "", reason.WithRetryAfter(max(retryAfter, time.Second)))
+// cannot remember another request_id: this caller holds its quota, or, as a
+// last resort, the facade holds as many as it may (the catalog's message).
+// Refusing is honest where evicting a remembered one would silently let its
+// retry mint a second OTP.
+func tooManyRequestIDsStatus(full *idempotency.FullError) error {
+	msg := ""
+	if full.PerOwner {
+		msg = "this caller holds too many unexpired request_ids to use a new one; retry when the oldest expires, or send fewer new request_ids"
+	}
+	return reason.Error(reason.TooManyRequestIDs, msg, reason.WithRetryAfter(max(full.RetryAfter, time.Second)))
 }
 
 // humanDuration writes whole minutes as "10 minutes", anything else as

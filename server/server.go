@@ -43,15 +43,11 @@ type Config struct {
 	// AuditLog receives one record per GenerateOTP and RevokeToken (see
 	// audit.go). Nil disables auditing.
 	AuditLog *slog.Logger
-	// IdempotencyTTL is how long a GenerateOTP success is remembered under
-	// its request_id. Zero means idempotency.DefaultTTL, the 10 minutes
-	// that access.proto promises; a shorter TTL breaks that promise.
-	IdempotencyTTL time.Duration
-	// IdempotencyMaxEntries bounds the request_ids remembered at once
-	// (each holds an OTP in memory); beyond it, calls with a new
-	// request_id are refused with RESOURCE_EXHAUSTED until one expires.
-	// Zero means idempotency.DefaultMaxEntries.
-	IdempotencyMaxEntries int
+	// Idempotency remembers GenerateOTP results by caller and request_id
+	// (see idempotent.go). Nil means a Store with package idempotency's
+	// defaults, which the Server owns and Close closes; a Store passed in
+	// stays the caller's to close, after the Server has stopped serving.
+	Idempotency *idempotency.Store
 }
 
 // Server implements accessv1.AccessServiceServer.
@@ -64,6 +60,8 @@ type Server struct {
 	auditLog    *slog.Logger
 	// otps remembers GenerateOTP results by caller and request_id.
 	otps *idempotency.Store
+	// ownsOTPs is true when New made otps, and Close closes it.
+	ownsOTPs bool
 }
 
 // New returns a Server for cfg.
@@ -73,7 +71,10 @@ func New(cfg Config) *Server {
 		callTimeout: cfg.CallTimeout,
 		logger:      cfg.Logger,
 		auditLog:    cfg.AuditLog,
-		otps:        idempotency.New(idempotency.Config{TTL: cfg.IdempotencyTTL, MaxEntries: cfg.IdempotencyMaxEntries}),
+		otps:        cfg.Idempotency,
+	}
+	if s.otps == nil {
+		s.otps, s.ownsOTPs = idempotency.New(idempotency.Config{}), true
 	}
 	if s.callTimeout <= 0 {
 		s.callTimeout = DefaultCallTimeout
@@ -82,6 +83,14 @@ func New(cfg Config) *Server {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
 	return s
+}
+
+// Close releases what New started: the request_id store's sweep, when the
+// Server made the store. Call it once the Server no longer serves.
+func (s *Server) Close() {
+	if s.ownsOTPs {
+		s.otps.Close()
+	}
 }
 
 // GenerateOTP implements accessv1.AccessServiceServer. With request_id

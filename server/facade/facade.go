@@ -30,6 +30,7 @@ import (
 	"github.com/radkit/radkit-access-facade/server/callerauth"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/gateway"
+	"github.com/radkit/radkit-access-facade/server/idempotency"
 	"github.com/radkit/radkit-access-facade/server/ratelimit"
 	"github.com/radkit/radkit-access-facade/server/resilience"
 	"github.com/radkit/radkit-access-facade/server/telemetry"
@@ -51,6 +52,7 @@ type Facade struct {
 	cert      *certificate              // nil without TLS
 	reloadMu  sync.Mutex                // one Reload at a time: each applies whole
 	auth      *callerauth.Authenticator // nil without caller authentication
+	otps      *idempotency.Store        // GenerateOTP's request_ids
 
 	grpcServer    *grpc.Server
 	grpcLis       net.Listener
@@ -98,11 +100,13 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 	if err != nil {
 		return nil, err
 	}
+	f.otps = idempotency.New(idempotency.Config{})
 	service := server.New(server.Config{
 		Upstream:    guard,
 		CallTimeout: cfg.CallTimeout,
 		Logger:      cfg.Logger,
 		AuditLog:    cfg.Logger.With("log", "audit"),
+		Idempotency: f.otps,
 	})
 	f.grpcServer = f.newGRPCServer(service, healthServer, interceptor, tlsConfig)
 	gw, err := gateway.New(ctx, gateway.Config{
@@ -463,6 +467,10 @@ func (f *Facade) closeAll() {
 	}
 	if f.metricsLis != nil {
 		_ = f.metricsLis.Close()
+	}
+	if f.otps != nil {
+		// After the gRPC server: its calls in flight have ended.
+		f.otps.Close()
 	}
 	if f.client != nil {
 		_ = f.client.Close()

@@ -1,12 +1,15 @@
 package idempotency
 
-// Waiters returns how many callers wait for key's call in flight, so that
-// tests can order events by counting instead of sleeping.
-func Waiters(s *Store, key string) int {
+// Waiters returns how many callers wait for the call in flight for owner's
+// key with fingerprint, so that tests can order events by counting instead
+// of sleeping.
+func Waiters(s *Store, owner, key string, fingerprint Digest) int {
+	return s.calls.Waiters(callKey{Fingerprint(owner, key), fingerprint})
+}
+
+// Sweeping reports whether the sweep goroutine runs.
+func Sweeping(s *Store) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.entries[key]; ok && !e.finished {
-		return e.waiters
-	}
-	return 0
+	return s.sweeping
 }

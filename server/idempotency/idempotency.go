@@ -5,51 +5,77 @@
 //
 // Only successes are remembered. A key is bound to a fingerprint of the
 // request it was first used with; using it again with another fingerprint is
-// refused with ErrRequestIDReused. Memory is bounded: entries expire after a
-// TTL and the Store holds at most a fixed number of keys at once.
+// refused with ErrRequestIDReused. Keys are scoped by their owner (the
+// caller), and memory is bounded twice: each owner may hold at most
+// MaxEntriesPerOwner keys, so that one caller cannot deny keys to the
+// others, and the Store as a whole at most MaxEntries, a last resort sized
+// from the memory a key costs.
 //
-// The Store runs no goroutine of its own beyond the shared calls themselves,
-// so it needs no Close.
+// A remembered key holds only what answering a repeat needs: two SHA-256
+// digests (the key and the request's fingerprint), the value, its expiry and
+// its owner, about 250 bytes in all (docs/performance.md has the figures).
+// Nothing of the caller's context survives the call. Expired keys are
+// dropped by a sweep that runs while the Store remembers anything; Close
+// stops it.
 package idempotency
 
 import (
-	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/radkit/radkit-access-facade/server/internal/flight"
 )
 
 // Defaults for Config's zero values. DefaultTTL is the 10 minutes that
-// access.proto promises for GenerateOTPRequest.request_id.
+// access.proto promises for GenerateOTPRequest.request_id. DefaultMaxEntries
+// is a last resort: at about 250 bytes a key it holds some 25 MB, well within
+// the facade's memory limit; DefaultMaxEntriesPerOwner lets ten callers at
+// their quota fill it.
 const (
-	DefaultTTL        = 10 * time.Minute
-	DefaultMaxEntries = 100_000
+	DefaultTTL                = 10 * time.Minute
+	DefaultMaxEntries         = 100_000
+	DefaultMaxEntriesPerOwner = 10_000
+	DefaultSweepInterval      = time.Second
 )
+
+// sweepBatch bounds the keys one sweep drops while holding the lock, so that
+// a burst of expiries never stalls the calls for long.
+const sweepBatch = 4096
 
 // ErrRequestIDReused is returned by Do when the key is remembered, or in
 // flight, with a different fingerprint.
 var ErrRequestIDReused = errors.New("idempotency: key already used with a different request")
 
-// ErrFull is returned, wrapped in a *FullError, by Do when the Store holds
-// MaxEntries unexpired keys and the key is not among them.
+// ErrFull is returned, wrapped in a *FullError, by Do when a new key would
+// take the owner over MaxEntriesPerOwner or the Store over MaxEntries.
 var ErrFull = errors.New("idempotency: too many keys remembered")
 
-// FullError is the error Do returns when the Store is full. It matches
-// ErrFull under errors.Is.
+// FullError is the error Do returns when a new key cannot be remembered. It
+// matches ErrFull under errors.Is.
 type FullError struct {
-	// RetryAfter is how long until the oldest remembered key expires and
-	// frees a place.
+	// PerOwner is true when the owner holds MaxEntriesPerOwner keys, false
+	// when the Store as a whole holds MaxEntries.
+	PerOwner bool
+	// RetryAfter is how long until the oldest key that counts against the
+	// exhausted bound expires and frees a place; zero when every such key
+	// is still in flight.
 	RetryAfter time.Duration
 }
 
 // Error describes the failure.
 func (e *FullError) Error() string {
-	return fmt.Sprintf("%v; retry after %s", ErrFull, e.RetryAfter)
+	scope := "in the store"
+	if e.PerOwner {
+		scope = "for this owner"
+	}
+	return fmt.Sprintf("%v %s; retry after %s", ErrFull, scope, e.RetryAfter)
 }
 
 // Unwrap returns ErrFull.
@@ -60,12 +86,24 @@ type Config struct {
 	// TTL is how long a successful result is remembered, counted from
 	// when the call finished. Zero means DefaultTTL.
 	TTL time.Duration
-	// MaxEntries bounds the keys held at once, in flight or remembered.
-	// Zero means DefaultMaxEntries.
+	// MaxEntries bounds the keys held at once, in flight or remembered,
+	// whoever owns them. Zero means DefaultMaxEntries.
 	MaxEntries int
+	// MaxEntriesPerOwner bounds the keys one owner holds at once, in
+	// flight or remembered. Zero means DefaultMaxEntriesPerOwner; it is
+	// capped at MaxEntries.
+	MaxEntriesPerOwner int
+	// SweepInterval is how often expired keys are dropped while the
+	// Store remembers any: a key leaves at most this long after it
+	// expires. Zero means DefaultSweepInterval.
+	SweepInterval time.Duration
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 }
+
+// Digest is a SHA-256 digest: the fixed-size form in which the Store holds
+// keys and fingerprints, whatever the callers send.
+type Digest [sha256.Size]byte
 
 // Store remembers results by key. Its methods are safe for concurrent use.
 // The values it holds may be secrets (OTPs): it never logs them, and never
@@ -73,46 +111,103 @@ type Config struct {
 type Store struct {
 	ttl        time.Duration
 	maxEntries int
+	perOwner   int
+	sweepEvery time.Duration
 	now        func() time.Time
+	epoch      time.Time // expiries are kept as offsets from it
 
-	mu      sync.Mutex
-	entries map[string]*entry
-	// expiry lists the keys of finished entries, oldest first. A constant
-	// TTL counted from a clock read under mu keeps it sorted by expiry, so
-	// eviction only ever looks at the front: amortised O(1) per call, with
-	// no janitor goroutine to stop.
-	expiry list.List
+	// calls shares one run per (key, fingerprint) between concurrent
+	// duplicates; the last duplicate to leave cancels it.
+	calls flight.Group[callKey, result]
+
+	mu         sync.Mutex
+	remembered map[Digest]entry
+	peak       int // the most entries remembered since the map was last rebuilt
+	// expiry lists the remembered keys, oldest first. A constant TTL
+	// counted from a clock read under mu keeps it sorted by expiry, so
+	// sweeping only ever looks at the front.
+	expiry  fifo[Digest]
+	pending map[Digest]*pending
+	owners  map[string]*owner
+
+	sweeping bool          // a sweep goroutine runs
+	closed   bool          // Close was called
+	stop     chan struct{} // closed by Close
+	sweeper  sync.WaitGroup
+
+	refusedOwner  atomic.Uint64
+	refusedFull   atomic.Uint64
+	refusedReused atomic.Uint64
 }
 
-// entry is one key: a call in flight, or a remembered success.
+// entry is a remembered success: exactly what a repeat needs.
 type entry struct {
-	fingerprint string
-	done        chan struct{} // closed when the call has finished
-
-	// Guarded by Store.mu.
-	waiters  int                // callers waiting while the call is in flight
-	cancel   context.CancelFunc // cancels the call when the last waiter leaves
-	finished bool
-	expires  time.Time
-	elem     *list.Element // in Store.expiry once remembered
-
-	// Written once before done is closed; read only after.
-	value string
-	err   error
+	fingerprint Digest
+	value       string
+	expires     time.Duration // since Store.epoch
+	owner       *owner
 }
 
-// New returns an empty Store for cfg.
+// pending is a key whose call is in flight. runs counts the calls running
+// for it: normally one, two when a call abandoned by every caller has not
+// yet returned while a retry runs.
+type pending struct {
+	fingerprint Digest
+	owner       *owner
+	runs        int
+	remembered  bool // a run succeeded: the key now counts as remembered
+}
+
+// owner is what the Store knows of one caller holding keys.
+type owner struct {
+	name string
+	keys int // in flight or remembered
+	// expiries of its remembered keys, oldest first (they leave in that
+	// order), for the RetryAfter of a refusal.
+	expiries fifo[time.Duration]
+}
+
+// callKey identifies a shared call: a fingerprint of its own, so that a
+// duplicate with other fields never joins it.
+type callKey struct{ key, fingerprint Digest }
+
+// result is a call's value and whether it was a remembered one.
+type result struct {
+	value    string
+	replayed bool
+}
+
+// New returns an empty Store for cfg. It starts no goroutine until it
+// remembers a key; Close stops the one it then runs.
 func New(cfg Config) *Store {
-	s := &Store{ttl: cfg.TTL, maxEntries: cfg.MaxEntries, now: cfg.Now, entries: make(map[string]*entry)}
+	s := &Store{
+		ttl:        cfg.TTL,
+		maxEntries: cfg.MaxEntries,
+		perOwner:   cfg.MaxEntriesPerOwner,
+		sweepEvery: cfg.SweepInterval,
+		now:        cfg.Now,
+		remembered: make(map[Digest]entry),
+		pending:    make(map[Digest]*pending),
+		owners:     make(map[string]*owner),
+		stop:       make(chan struct{}),
+	}
 	if s.ttl <= 0 {
 		s.ttl = DefaultTTL
 	}
 	if s.maxEntries <= 0 {
 		s.maxEntries = DefaultMaxEntries
 	}
+	if s.perOwner <= 0 {
+		s.perOwner = DefaultMaxEntriesPerOwner
+	}
+	s.perOwner = min(s.perOwner, s.maxEntries)
+	if s.sweepEvery <= 0 {
+		s.sweepEvery = DefaultSweepInterval
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.epoch = s.now()
 	return s
 }
 
@@ -120,14 +215,34 @@ func New(cfg Config) *Store {
 func (s *Store) TTL() time.Duration { return s.ttl }
 
 // Len returns the number of keys held, in flight or remembered and not yet
-// evicted.
+// swept.
 func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.entries)
+	return len(s.remembered) + len(s.pending)
 }
 
-// Do returns the remembered result for key, or runs fn once to get it.
+// Close stops the sweep and waits for the calls in flight to return (the
+// last caller leaving a call cancels it, so that wait is short once the
+// servers have stopped). The Store still answers from what it remembers,
+// but expired keys then leave only when a new key arrives.
+func (s *Store) Close() {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.stop)
+	}
+	s.mu.Unlock()
+	s.sweeper.Wait()
+	s.calls.Wait()
+}
+
+// clock returns the Store's time as an offset from its epoch.
+func (s *Store) clock() time.Duration { return s.now().Sub(s.epoch) }
+
+// Do returns the remembered result for key, owned by owner, or runs fn once
+// to get it. replayed reports that the value is one already given to
+// another call: remembered, or shared with a concurrent duplicate.
 //
 //   - key remembered with the same fingerprint: the remembered value, and fn
 //     does not run.
@@ -135,128 +250,294 @@ func (s *Store) Len() int {
 //     ErrRequestIDReused.
 //   - key in flight with the same fingerprint: Do waits for that call and
 //     returns its result, success or failure.
-//   - key unknown: fn runs in a goroutine of its own, with a context that
-//     keeps ctx's values but not its cancellation, so that the first caller
-//     giving up does not fail the others. That context is cancelled only when
-//     every caller waiting for the call has given up: then nobody can receive
-//     the result. fn must bound itself (the server gives it a call timeout).
+//   - key unknown: when the owner holds MaxEntriesPerOwner keys, or the
+//     Store MaxEntries, a *FullError; otherwise fn runs in a goroutine of its
+//     own (package flight), with a context that keeps ctx's values but not
+//     its cancellation, so that the first caller giving up does not fail the
+//     others. That context is cancelled only when every caller waiting for
+//     the call has given up. fn must bound itself (the server gives it a
+//     call timeout).
 //
 // Whatever the case, Do returns when ctx ends, with ctx's error wrapped.
 //
-// Failures are not remembered: the entry is dropped, and the next Do with
-// the key runs fn again. For OTPs that is safe even when the failure was
-// ambiguous (a timeout after the request was sent, so that the upstream may
-// have minted an OTP that nobody received): an OTP is a single-use
-// enrollment secret, and an extra unused one grants nothing to anyone who
-// does not hold it, whereas remembering the failure would leave the caller
-// with no way to get an OTP under that key for the whole TTL.
+// Failures are not remembered: the key is dropped, and the next Do with it
+// runs fn again. For OTPs that is safe even when the failure was ambiguous
+// (a timeout after the request was sent, so that the upstream may have
+// minted an OTP that nobody received): an OTP is a single-use enrollment
+// secret, and an extra unused one grants nothing to anyone who does not hold
+// it, whereas remembering the failure would leave the caller with no way to
+// get an OTP under that key for the whole TTL.
 //
-// When the Store already holds MaxEntries keys, a new key is refused with a
-// *FullError rather than by evicting an unexpired key: evicting would
-// silently break the promise made to that key's caller (a retry would mint
-// a second OTP), whereas refusing is visible and the caller can retry later.
-func (s *Store) Do(ctx context.Context, key, fingerprint string, fn func(context.Context) (string, error)) (string, error) {
+// A full Store refuses new keys rather than evicting unexpired ones:
+// evicting would silently break the promise made to that key's caller (a
+// retry would mint a second OTP), whereas refusing is visible and the caller
+// can retry later.
+func (s *Store) Do(ctx context.Context, owner, key string, fingerprint Digest, fn func(context.Context) (string, error)) (value string, replayed bool, err error) {
+	k := Fingerprint(owner, key)
 	s.mu.Lock()
-	now := s.now()
-	s.evictLocked(now)
-	if e, ok := s.entries[key]; ok {
+	if e, ok := s.remembered[k]; ok && e.expires > s.clock() {
+		s.mu.Unlock()
 		if e.fingerprint != fingerprint {
-			s.mu.Unlock()
-			return "", ErrRequestIDReused
+			s.refusedReused.Add(1)
+			return "", false, ErrRequestIDReused
 		}
-		if e.finished {
-			// Only successes stay in entries once finished.
-			v := e.value
-			s.mu.Unlock()
-			return v, nil
-		}
-		e.waiters++
-		s.mu.Unlock()
-		return s.wait(ctx, key, e)
+		return e.value, true, nil
 	}
-	if len(s.entries) >= s.maxEntries {
-		retryAfter := s.ttl
-		if front := s.expiry.Front(); front != nil {
-			retryAfter = max(s.entries[front.Value.(string)].expires.Sub(now), 0)
-		}
+	if p, ok := s.pending[k]; ok && p.fingerprint != fingerprint {
 		s.mu.Unlock()
-		return "", &FullError{RetryAfter: retryAfter}
+		s.refusedReused.Add(1)
+		return "", false, ErrRequestIDReused
 	}
-	callCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	e := &entry{fingerprint: fingerprint, done: make(chan struct{}), waiters: 1, cancel: cancel}
-	s.entries[key] = e
 	s.mu.Unlock()
 
-	go s.run(callCtx, key, e, fn)
-	return s.wait(ctx, key, e)
+	// Only what the run needs is captured: the digests and the owner's
+	// name, never ctx (package flight drops it when the call returns).
+	res, err, joined := s.calls.Do(ctx, callKey{k, fingerprint}, func(callCtx context.Context) (result, error) {
+		return s.run(callCtx, k, fingerprint, owner, fn)
+	})
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return "", false, fmt.Errorf("idempotency: waiting for the shared call: %w", err)
+		}
+		return "", false, err
+	}
+	return res.value, res.replayed || joined, nil
 }
 
-// run makes the call for e and publishes its result.
-func (s *Store) run(ctx context.Context, key string, e *entry, fn func(context.Context) (string, error)) {
+// run is one shared call for key k: it takes a place for the key, calls fn,
+// and remembers a success.
+func (s *Store) run(ctx context.Context, k, fingerprint Digest, ownerName string, fn func(context.Context) (string, error)) (result, error) {
+	p, res, err := s.admit(k, fingerprint, ownerName)
+	if p == nil {
+		return res, err
+	}
 	v, err := fn(ctx)
-	e.cancel() // release the context's resources
+	return s.finish(k, p, v, err)
+}
 
+// admit takes a place for key k, or says why not: it is remembered (res
+// holds the value), in flight with another fingerprint, or over a bound.
+// It returns the pending record when fn must run.
+func (s *Store) admit(k, fingerprint Digest, ownerName string) (*pending, result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e.value, e.err = v, err
-	e.finished = true
-	// The key may have been abandoned (every waiter gave up) and even
-	// reused since: only the entry that is still in place is updated.
-	if s.entries[key] == e {
-		if err != nil {
-			delete(s.entries, key)
-		} else {
-			e.expires = s.now().Add(s.ttl)
-			e.elem = s.expiry.PushBack(key)
+	now := s.clock()
+	s.sweepLocked(now, -1)
+	// The key may have been remembered, or taken with other fields, since
+	// Do looked.
+	if e, ok := s.remembered[k]; ok {
+		if e.fingerprint != fingerprint {
+			s.refusedReused.Add(1)
+			return nil, result{}, ErrRequestIDReused
+		}
+		return nil, result{value: e.value, replayed: true}, nil
+	}
+	if p, ok := s.pending[k]; ok {
+		if p.fingerprint != fingerprint {
+			s.refusedReused.Add(1)
+			return nil, result{}, ErrRequestIDReused
+		}
+		// A call abandoned by every caller has not returned yet: run
+		// again for the caller who came back.
+		p.runs++
+		return p, result{}, nil
+	}
+	o := s.owners[ownerName]
+	if o != nil && o.keys >= s.perOwner {
+		s.refusedOwner.Add(1)
+		var retry time.Duration
+		if front, ok := o.expiries.front(); ok {
+			retry = max(front-now, 0)
+		}
+		return nil, result{}, &FullError{PerOwner: true, RetryAfter: retry}
+	}
+	if len(s.remembered)+len(s.pending) >= s.maxEntries {
+		s.refusedFull.Add(1)
+		var retry time.Duration
+		if front, ok := s.expiry.front(); ok {
+			retry = max(s.remembered[front].expires-now, 0)
+		}
+		return nil, result{}, &FullError{RetryAfter: retry}
+	}
+	if o == nil {
+		// A copy, so that the map never pins a buffer the name was cut
+		// from.
+		o = &owner{name: strings.Clone(ownerName)}
+		s.owners[o.name] = o
+	}
+	o.keys++
+	p := &pending{fingerprint: fingerprint, owner: o, runs: 1}
+	s.pending[k] = p
+	return p, result{}, nil
+}
+
+// finish records the end of one run for p.
+func (s *Store) finish(k Digest, p *pending, v string, err error) (result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p.runs--
+	defer func() {
+		if p.runs == 0 {
+			delete(s.pending, k)
+			if !p.remembered {
+				s.releaseLocked(p.owner)
+			}
+		}
+	}()
+	if p.remembered {
+		// Another run for the key succeeded first: everyone gets the
+		// value already given out.
+		if e, ok := s.remembered[k]; ok {
+			return result{value: e.value, replayed: true}, nil
 		}
 	}
-	close(e.done)
+	if err != nil {
+		return result{}, err
+	}
+	if p.remembered {
+		return result{value: v}, nil // the first success has expired since
+	}
+	p.remembered = true
+	expires := s.clock() + s.ttl
+	// A copy, so that the value never pins the buffer it was decoded from.
+	s.remembered[k] = entry{fingerprint: p.fingerprint, value: strings.Clone(v), expires: expires, owner: p.owner}
+	s.peak = max(s.peak, len(s.remembered))
+	s.expiry.push(k)
+	p.owner.expiries.push(expires)
+	s.startSweepLocked()
+	return result{value: v}, nil
 }
 
-// wait waits for e's result or for ctx to end.
-func (s *Store) wait(ctx context.Context, key string, e *entry) (string, error) {
-	select {
-	case <-e.done:
-		return e.value, e.err
-	case <-ctx.Done():
+// releaseLocked gives back one of o's places.
+func (s *Store) releaseLocked(o *owner) {
+	if o.keys--; o.keys == 0 {
+		delete(s.owners, o.name)
+		if len(s.owners) == 0 {
+			s.owners = make(map[string]*owner) // maps never shrink
+		}
 	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e.finished {
-		// The result arrived meanwhile: prefer it.
-		return e.value, e.err
-	}
-	e.waiters--
-	if e.waiters == 0 {
-		// Nobody is left to receive the result. Cancel the call and forget
-		// the key, so that a retry starts afresh instead of joining a call
-		// that is being cancelled.
-		e.cancel()
-		delete(s.entries, key)
-	}
-	return "", fmt.Errorf("idempotency: waiting for the shared call: %w", ctx.Err())
 }
 
-// evictLocked drops the remembered entries that expired by now.
-func (s *Store) evictLocked(now time.Time) {
-	for front := s.expiry.Front(); front != nil; front = s.expiry.Front() {
-		key := front.Value.(string)
-		e := s.entries[key]
-		if now.Before(e.expires) {
+// sweepLocked drops up to limit (all if negative) remembered keys that
+// expired by now and reports whether expired keys remain.
+func (s *Store) sweepLocked(now time.Duration, limit int) (more bool) {
+	for ; limit != 0; limit-- {
+		k, ok := s.expiry.front()
+		if !ok {
+			break
+		}
+		e := s.remembered[k]
+		if e.expires > now {
+			break
+		}
+		s.expiry.pop()
+		e.owner.expiries.pop()
+		delete(s.remembered, k)
+		s.releaseLocked(e.owner)
+	}
+	// Go maps keep their size once grown: after a burst has expired,
+	// move what is left into a map sized for it.
+	if n := len(s.remembered); s.peak > 1024 && n < s.peak/4 {
+		m := make(map[Digest]entry, n)
+		for k, e := range s.remembered {
+			m[k] = e
+		}
+		s.remembered, s.peak = m, n
+	}
+	if limit == 0 {
+		k, ok := s.expiry.front()
+		return ok && s.remembered[k].expires <= now
+	}
+	return false
+}
+
+// startSweepLocked starts the sweep goroutine unless it runs or the Store is
+// closed.
+func (s *Store) startSweepLocked() {
+	if s.sweeping || s.closed {
+		return
+	}
+	s.sweeping = true
+	s.sweeper.Add(1)
+	go s.sweepLoop()
+}
+
+// sweepLoop drops expired keys every sweepEvery until the Store remembers
+// nothing or is closed.
+func (s *Store) sweepLoop() {
+	defer s.sweeper.Done()
+	t := time.NewTimer(s.sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			s.mu.Lock()
+			s.sweeping = false
+			s.mu.Unlock()
+			return
+		case <-t.C:
+		}
+		if !s.sweep() {
 			return
 		}
-		s.expiry.Remove(front)
-		delete(s.entries, key)
+		t.Reset(s.sweepEvery)
 	}
 }
 
-// Fingerprint returns a fixed-size digest (SHA-256, hex) of fields that
-// tells different field lists apart: each field is prefixed by its length,
-// so that ("ab", "c") and ("a", "bc") differ. Use it for keys and
-// fingerprints, so that what the Store holds per key is small and bounded
-// whatever the callers send.
-func Fingerprint(fields ...string) string {
+// sweep drops every expired key, a batch at a time, and reports whether the
+// Store still remembers keys (else the sweep goroutine ends).
+func (s *Store) sweep() bool {
+	for {
+		s.mu.Lock()
+		more := s.sweepLocked(s.clock(), sweepBatch)
+		if len(s.remembered) == 0 {
+			s.sweeping = false
+			s.mu.Unlock()
+			return false
+		}
+		s.mu.Unlock()
+		if !more {
+			return true
+		}
+	}
+}
+
+// Stats is a snapshot of a Store, for metrics.
+type Stats struct {
+	// Remembered and InFlight count the keys held.
+	Remembered, InFlight int
+	// LargestOwner is the number of keys held by the owner holding the
+	// most.
+	LargestOwner int
+	// Refusals of new keys: the owner at MaxEntriesPerOwner, the Store
+	// at MaxEntries; and keys refused for being reused with another
+	// fingerprint.
+	RefusedPerOwner, RefusedFull, RefusedReused uint64
+	// MaxEntries and MaxEntriesPerOwner are the bounds in force.
+	MaxEntries, MaxEntriesPerOwner int
+}
+
+// Stats returns the Store's current figures. It walks the owners, so it
+// costs one step per caller holding keys: call it per scrape, not per call.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	st := Stats{Remembered: len(s.remembered), InFlight: len(s.pending), MaxEntries: s.maxEntries, MaxEntriesPerOwner: s.perOwner}
+	for _, o := range s.owners {
+		st.LargestOwner = max(st.LargestOwner, o.keys)
+	}
+	s.mu.Unlock()
+	st.RefusedPerOwner = s.refusedOwner.Load()
+	st.RefusedFull = s.refusedFull.Load()
+	st.RefusedReused = s.refusedReused.Load()
+	return st
+}
+
+// Fingerprint returns the SHA-256 digest of fields that tells different
+// field lists apart: each field is prefixed by its length, so that
+// ("ep-1l", "ab") and ("ep-1", "lab") differ. Use it for fingerprints, so
+// that what the Store holds per key is small and bounded whatever the
+// callers send.
+func Fingerprint(fields ...string) Digest {
 	h := sha256.New()
 	var n [8]byte
 	for _, f := range fields {
@@ -264,5 +545,49 @@ func Fingerprint(fields ...string) string {
 		h.Write(n[:])
 		h.Write([]byte(f))
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	var d Digest
+	h.Sum(d[:0])
+	return d
+}
+
+// fifo is a first-in first-out queue in one slice, compacted as it drains
+// and shrunk once mostly empty, so that it holds about one slot per element.
+type fifo[T any] struct {
+	items []T
+	head  int
+}
+
+func (q *fifo[T]) push(v T) { q.items = append(q.items, v) }
+
+func (q *fifo[T]) front() (v T, ok bool) {
+	if q.head == len(q.items) {
+		return v, false
+	}
+	return q.items[q.head], true
+}
+
+func (q *fifo[T]) pop() {
+	var zero T
+	q.items[q.head] = zero
+	q.head++
+	n := len(q.items) - q.head
+	switch {
+	case n == 0:
+		q.items, q.head = q.items[:0], 0
+		if cap(q.items) > 1024 {
+			q.items = nil
+		}
+	case q.head >= 32 && q.head >= n:
+		// Half or more of the slice is drained: move the rest down, into
+		// a smaller slice if most of the capacity would stay unused.
+		if n < cap(q.items)/4 {
+			q.items = append(make([]T, 0, 2*n), q.items[q.head:]...)
+		} else {
+			old := len(q.items)
+			m := copy(q.items, q.items[q.head:])
+			clear(q.items[m:old])
+			q.items = q.items[:m]
+		}
+		q.head = 0
+	}
 }
