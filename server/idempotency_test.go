@@ -327,6 +327,40 @@ func TestGenerateOTPRefusesNewRequestIDsWhenFull(t *testing.T) {
 	}
 }
 
+// TestGenerateOTPRequestIDQuotaIsPerCaller: a caller holding its quota of
+// request_ids is refused a new one, while another caller's fresh
+// request_ids are still accepted.
+func TestGenerateOTPRequestIDQuotaIsPerCaller(t *testing.T) {
+	env := newOTPEnvWith(t, idempotency.Config{MaxEntries: 100, MaxEntriesPerOwner: 2})
+	for _, id := range []string{"req-a", "req-b"} {
+		if _, err := env.generate("greedy", otpRequest(id)); err != nil {
+			t.Fatalf("greedy within its quota: %v", err)
+		}
+	}
+	_, err := env.generate("greedy", otpRequest("req-c"))
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("greedy's third request_id: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	if reason, _, retry := errorDetails(err); reason != ReasonTooManyRequestIDs || retry != idempotency.DefaultTTL {
+		t.Errorf("reason %q, retry %s; want %s and the time until greedy's oldest expires", reason, retry, ReasonTooManyRequestIDs)
+	}
+	if msg := status.Convert(err).Message(); !strings.Contains(msg, "this caller") {
+		t.Errorf("message %q does not say that the quota is this caller's", msg)
+	}
+	for _, id := range []string{"req-a", "req-b"} {
+		if _, err := env.generate("modest", otpRequest(id)); err != nil {
+			t.Errorf("another caller's fresh request_id %q while greedy is at its quota: %v", id, err)
+		}
+	}
+	// greedy's remembered request_ids still replay.
+	if _, err := env.generate("greedy", otpRequest("req-a")); err != nil {
+		t.Errorf("greedy's remembered request_id: %v", err)
+	}
+	if n := env.otpCalls(); n != 4 {
+		t.Errorf("%d upstream OTP calls, want 4: the refused one must not reach the upstream", n)
+	}
+}
+
 func TestGenerateOTPValidatesRequestID(t *testing.T) {
 	tests := []struct {
 		id    string

@@ -15,6 +15,7 @@ import (
 
 	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/facade"
+	"github.com/radkit/radkit-access-facade/server/idempotency"
 )
 
 // Per-caller rate limit of the binary: generous for a service calling in a
@@ -92,6 +93,8 @@ func (c *config) options() []option {
 			usage: "`number` of calls each caller may make in a burst above --rate-limit"},
 		{flag: "status-cache-ttl", env: "RADKIT_FACADE_STATUS_CACHE_TTL", field: "StatusCacheTTL", value: durationValue(&f.StatusCacheTTL),
 			usage: "cache each service's status for this `duration`; 0 (default) caches nothing"},
+		{flag: "idempotency-keys-per-caller", env: "RADKIT_FACADE_IDEMPOTENCY_KEYS_PER_CALLER", field: "IdempotencyKeysPerCaller", value: countValue(&f.IdempotencyKeysPerCaller),
+			usage: "GenerateOTP request_ids (a `number`, at least 1) one caller may have remembered at once, 10 minutes each; beyond it that caller's new request_ids are refused"},
 		{flag: "call-timeout", env: "RADKIT_FACADE_CALL_TIMEOUT", field: "CallTimeout", value: durationValue(&f.CallTimeout),
 			usage: "upper bound (a `duration`) of one call to the upstream, retries included, when the caller's deadline is later or absent"},
 		{flag: "shutdown-timeout", env: "RADKIT_FACADE_SHUTDOWN_TIMEOUT", field: "ShutdownTimeout", value: durationValue(&f.ShutdownTimeout),
@@ -157,6 +160,7 @@ func (c *config) setDefaults() {
 	c.facade.RateLimit = defaultRateLimit
 	c.facade.RateBurst = defaultRateBurst
 	c.facade.CallTimeout = server.DefaultCallTimeout
+	c.facade.IdempotencyKeysPerCaller = idempotency.DefaultMaxEntriesPerOwner
 	c.facade.ShutdownTimeout = facade.DefaultShutdownTimeout
 	c.logFormat = "text"
 	c.logLevel = slog.LevelInfo
@@ -433,6 +437,19 @@ func intValue(p *int) *value {
 			return nil
 		},
 	}
+}
+
+// countValue sets *p to an integer of at least 1.
+func countValue(p *int) *value {
+	v := intValue(p)
+	set := v.set
+	v.set = func(s string) error {
+		if i, err := strconv.Atoi(s); err == nil && i < 1 {
+			return errors.New("want an integer of at least 1")
+		}
+		return set(s)
+	}
+	return v
 }
 
 // durationValue sets *p to a non-negative duration.

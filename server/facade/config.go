@@ -92,6 +92,12 @@ type Config struct {
 	// to that old. Concurrent calls for one service share one upstream
 	// call whatever the TTL.
 	StatusCacheTTL time.Duration
+	// IdempotencyKeysPerCaller bounds the GenerateOTP request_ids one
+	// caller may have remembered at once, so that one caller cannot use up
+	// the facade's for the others; the facade's total stays
+	// idempotency.DefaultMaxEntries. Zero means
+	// idempotency.DefaultMaxEntriesPerOwner.
+	IdempotencyKeysPerCaller int
 
 	// MetricsAddr, when set, serves /metrics, /healthz and /readyz on a
 	// listener of their own (plain HTTP, no caller authentication); when

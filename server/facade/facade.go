@@ -100,7 +100,7 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 	if err != nil {
 		return nil, err
 	}
-	f.otps = idempotency.New(idempotency.Config{})
+	f.otps = idempotency.New(idempotency.Config{MaxEntriesPerOwner: cfg.IdempotencyKeysPerCaller})
 	service := server.New(server.Config{
 		Upstream:    guard,
 		CallTimeout: cfg.CallTimeout,

@@ -86,7 +86,14 @@ type GenerateOTPRequest struct {
 	// (reason REQUEST_ID_REUSED). The 10 minutes count from the first
 	// success; request_ids are scoped per authenticated caller; a failed call
 	// is not remembered, so retrying it with the same request_id calls the
-	// upstream again. A UUID is recommended; at most 128 characters of
+	// upstream again. Each caller may have a bounded number of request_ids
+	// remembered or in flight at once (10,000 by default, set by the
+	// facade's operator); a new request_id beyond it is refused with
+	// RESOURCE_EXHAUSTED (reason TOO_MANY_REQUEST_IDS, RetryInfo until the
+	// caller's oldest expires) without affecting other callers, and the
+	// facade as a whole remembers at most 100,000. A client sending a new
+	// request_id per logical request at R requests per second holds about
+	// R x 600. A UUID is recommended; at most 128 characters of
 	// letters, digits, "-", "_" and ".", and not "." or "..". Never sent
 	// upstream.
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`

@@ -82,7 +82,8 @@ type AccessServiceClient interface {
 	// GenerateOTPRequest.request_id). Errors: INVALID_REQUEST,
 	// REQUEST_ID_REUSED (INVALID_ARGUMENT: the request_id was used with other
 	// fields), TOO_MANY_REQUEST_IDS (RESOURCE_EXHAUSTED, with RetryInfo: the
-	// facade holds as many request_ids as it may), UPSTREAM_BAD_REQUEST,
+	// caller holds as many request_ids as it may, or, as a last resort, the
+	// facade does), UPSTREAM_BAD_REQUEST,
 	// UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
 	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE, UPSTREAM_ERROR,
 	// UPSTREAM_MALFORMED_RESPONSE, UPSTREAM_TIMEOUT.
@@ -168,7 +169,8 @@ type AccessServiceServer interface {
 	// GenerateOTPRequest.request_id). Errors: INVALID_REQUEST,
 	// REQUEST_ID_REUSED (INVALID_ARGUMENT: the request_id was used with other
 	// fields), TOO_MANY_REQUEST_IDS (RESOURCE_EXHAUSTED, with RetryInfo: the
-	// facade holds as many request_ids as it may), UPSTREAM_BAD_REQUEST,
+	// caller holds as many request_ids as it may, or, as a last resort, the
+	// facade does), UPSTREAM_BAD_REQUEST,
 	// UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
 	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE, UPSTREAM_ERROR,
 	// UPSTREAM_MALFORMED_RESPONSE, UPSTREAM_TIMEOUT.
