@@ -361,6 +361,25 @@ func TestGenerateOTPRequestIDQuotaIsPerCaller(t *testing.T) {
 	}
 }
 
+// TestGenerateOTPRequestIDFieldsAreDelimited (issue 21): endpoint "ep-1l"
+// with description "ab" joins to the same string as "ep-1" with "lab"; the
+// request_id must still see other fields, not replay the first OTP.
+func TestGenerateOTPRequestIDFieldsAreDelimited(t *testing.T) {
+	env := newOTPEnv(t, 0)
+	first := &accessv1.GenerateOTPRequest{Owner: "user@example.com", EndpointId: "ep-1", Description: "lab", RequestId: "req-shift"}
+	if _, err := env.generate("alice", first); err != nil {
+		t.Fatal(err)
+	}
+	shifted := &accessv1.GenerateOTPRequest{Owner: "user@example.com", EndpointId: "ep-1l", Description: "ab", RequestId: "req-shift"}
+	otp, err := env.generate("alice", shifted)
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("request_id reused with the boundary between endpoint_id and description shifted: OTP given %v, err %v; want INVALID_ARGUMENT (REQUEST_ID_REUSED)", otp != "", err)
+	}
+	if reason, _, _ := errorDetails(err); reason != ReasonRequestIDReused {
+		t.Errorf("reason %q, want %s", reason, ReasonRequestIDReused)
+	}
+}
+
 func TestGenerateOTPValidatesRequestID(t *testing.T) {
 	tests := []struct {
 		id    string

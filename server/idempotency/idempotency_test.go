@@ -78,8 +78,20 @@ func (c *clock) Advance(d time.Duration) {
 func newStore(t *testing.T, cfg idempotency.Config) *idempotency.Store {
 	t.Helper()
 	s := idempotency.New(cfg)
-	t.Cleanup(s.Close)
+	t.Cleanup(func() { closeWithin(t, s) })
 	return s
+}
+
+// closeWithin closes s, failing the test if Close has not returned within
+// testTimeout (it waits for the calls in flight).
+func closeWithin(t *testing.T, s *idempotency.Store) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		s.Close()
+		close(done)
+	}()
+	receive(t, "Close to return (a call in flight never ended)", done)
 }
 
 // fp is the fingerprint of one field.
@@ -505,12 +517,7 @@ func TestCloseStopsTheSweep(t *testing.T) {
 	if _, _, err := s.Do(testCtx(t), "a", "k", fp("f"), func(context.Context) (string, error) { return "otp", nil }); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		s.Close()
-		close(done)
-	}()
-	receive(t, "Close to return", done)
+	closeWithin(t, s)
 	if idempotency.Sweeping(s) {
 		t.Error("the sweep still runs after Close")
 	}
