@@ -101,6 +101,7 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		return nil, err
 	}
 	f.otps = idempotency.New(idempotency.Config{MaxEntriesPerOwner: cfg.IdempotencyKeysPerCaller})
+	f.metrics.Registry().MustRegister(f.otps) // radkit_idempotency_*
 	service := server.New(server.Config{
 		Upstream:    guard,
 		CallTimeout: cfg.CallTimeout,
