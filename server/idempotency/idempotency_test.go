@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/idempotency"
 )
 
@@ -25,21 +25,13 @@ const testTimeout = 10 * time.Second
 // testCtx is a context that ends with the test's patience.
 func testCtx(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	t.Cleanup(cancel)
-	return ctx
+	return testkit.Context(t, testTimeout)
 }
 
 // waitFor polls cond until it holds, failing the test after testTimeout.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", testTimeout, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, testTimeout, what, cond)
 }
 
 // receive waits for a value from ch, failing the test after testTimeout.
@@ -54,25 +46,8 @@ func receive[T any](t *testing.T, what string, ch <-chan T) T {
 	}
 }
 
-// clock is a fake clock that moves only when told to.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// newClock returns a fake clock that moves only when told to.
+func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 // newStore returns a Store for cfg, closed when the test ends.
 func newStore(t *testing.T, cfg idempotency.Config) *idempotency.Store {
