@@ -3,6 +3,7 @@
 //
 //	go run ./cmd/radkit-access-bench [-duration 5s] [-inflight 1,16,64,256] [-out bench.json] [-facade-flags "..."]
 //	go run ./cmd/radkit-access-bench -degrade [-degrade-duration 5s] [-degrade-rates 0,0.05,...,1] [-degrade-outage 10s]
+//	go run ./cmd/radkit-access-bench -request-ids 1m [-request-id-callers 10] [-request-id-inflight 64] [-request-id-fail-rate 0.05]
 //
 // It builds the emulator and the facade the way the Dockerfile does, starts
 // them on free 127.0.0.1 ports, and at each in-flight level (closed-loop
@@ -22,6 +23,11 @@
 // upstream calls per call, latency and local refusals of GetServiceStatus
 // and GenerateOTP at each upstream failure rate, then the recovery from a
 // hard outage.
+//
+// With -request-ids it runs mode R instead (requestids.go): GenerateOTP
+// with a fresh request_id per call at full speed from several
+// authenticated callers, reading the facade's heap, RSS and request_id
+// metrics between rounds.
 package main
 
 import (
@@ -70,6 +76,12 @@ type options struct {
 	degradeInflight int
 	degradeRates    []float64
 	degradeOutage   time.Duration
+
+	// Mode R (requestids.go): instead of the grid and the targets.
+	requestIDs        time.Duration
+	requestIDCallers  int
+	requestIDInflight int
+	requestIDFailRate float64
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -92,6 +104,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.degradeInflight, "degrade-inflight", 32, "-degrade: calls in flight")
 	degradeRates := fs.String("degrade-rates", "0,0.05,0.1,0.2,0.3,0.5,1", "-degrade: comma-separated upstream failure rates")
 	fs.DurationVar(&o.degradeOutage, "degrade-outage", 10*time.Second, "-degrade: how long the upstream is hard down before the recovery is timed")
+	fs.DurationVar(&o.requestIDs, "request-ids", 0, "run mode R for this long instead of the grid and the targets: GenerateOTP with a fresh request_id per call at full speed, then the facade's heap, RSS and request_id refusals (e.g. 1m)")
+	fs.IntVar(&o.requestIDCallers, "request-id-callers", 10, "mode R: authenticated callers sharing the load, each with its own request_id quota")
+	fs.IntVar(&o.requestIDInflight, "request-id-inflight", 64, "mode R: calls in flight (closed-loop workers)")
+	fs.Float64Var(&o.requestIDFailRate, "request-id-fail-rate", 0.05, "mode R: fraction of OTP calls the emulator fails (503)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -124,6 +140,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-grpc-conns must be at least 1")
 	case o.callers < 1:
 		return o, errors.New("-callers must be at least 1")
+	case o.requestIDs < 0 || (o.requestIDs > 0 && o.requestIDs < requestIDRounds*time.Second):
+		return o, fmt.Errorf("-request-ids must be 0 (off) or at least %ds", requestIDRounds)
+	case o.requestIDs > 0 && o.degrade:
+		return o, errors.New("-request-ids and -degrade are runs of their own: choose one")
+	case o.requestIDCallers < 1 || o.requestIDInflight < 1:
+		return o, errors.New("-request-id-callers and -request-id-inflight must be at least 1")
+	case o.requestIDFailRate < 0 || o.requestIDFailRate >= 1:
+		return o, errors.New("-request-id-fail-rate must be in [0, 1)")
 	case (o.facadeBin == "") != (o.emulatorBin == ""):
 		return o, errors.New("-facade-bin and -emulator-bin go together")
 	case o.degradeDuration <= 0 || o.degradeOutage <= 0 || o.degradeInflight < 2:
@@ -161,6 +185,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if b.facadeBin, b.emulatorBin, err = buildBinaries(ctx, tmp); err != nil {
 			return err
 		}
+	}
+	if o.requestIDs > 0 {
+		r, err := b.requestIDLoad(ctx)
+		if err != nil {
+			return err
+		}
+		b.stopAll()
+		printRequestIDRun(stdout, r)
+		return writeResults(stdout, o.out, &Report{Time: time.Now(), Machine: describeMachine(ctx, b.clkTck, b.nofile), RequestIDs: r})
 	}
 	if o.degrade {
 		rep, err := b.degrade(ctx)

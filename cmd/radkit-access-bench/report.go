@@ -26,6 +26,8 @@ type Report struct {
 	Token      *TokenResult `json:"token,omitempty"`
 	RSS        *RSSResult   `json:"rss,omitempty"`
 	Targets    []Target     `json:"targets"`
+	// RequestIDs is mode R, run instead of everything above.
+	RequestIDs *RequestIDRun `json:"request_ids,omitempty"`
 }
 
 // Machine describes where the run happened.
