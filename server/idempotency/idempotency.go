@@ -13,7 +13,7 @@
 //
 // A remembered key holds only what answering a repeat needs: two SHA-256
 // digests (the key and the request's fingerprint), the value, its expiry and
-// its owner, about 250 bytes in all (docs/performance.md has the figures).
+// its owner, about 215 bytes in all (docs/performance.md has the figures).
 // Nothing of the caller's context survives the call. Expired keys are
 // dropped by a sweep that runs while the Store remembers anything; Close
 // stops it.
@@ -35,7 +35,7 @@ import (
 
 // Defaults for Config's zero values. DefaultTTL is the 10 minutes that
 // access.proto promises for GenerateOTPRequest.request_id. DefaultMaxEntries
-// is a last resort: at about 250 bytes a key it holds some 25 MB, well within
+// is a last resort: at about 215 bytes a key it holds some 21 MB, well within
 // the facade's memory limit; DefaultMaxEntriesPerOwner lets ten callers at
 // their quota fill it.
 const (
@@ -122,7 +122,10 @@ type Store struct {
 
 	mu         sync.Mutex
 	remembered map[Digest]entry
-	peak       int // the most entries remembered since the map was last rebuilt
+	// deleted counts the entries deleted from remembered since it was
+	// made: a Go map never shrinks and keeps room for its deleted
+	// entries, so it is rebuilt once as many have left as it holds.
+	deleted int
 	// expiry lists the remembered keys, oldest first. A constant TTL
 	// counted from a clock read under mu keeps it sorted by expiry, so
 	// sweeping only ever looks at the front.
@@ -401,7 +404,6 @@ func (s *Store) finish(k Digest, p *pending, v string, err error) (result, error
 	expires := s.clock() + s.ttl
 	// A copy, so that the value never pins the buffer it was decoded from.
 	s.remembered[k] = entry{fingerprint: p.fingerprint, value: strings.Clone(v), expires: expires, owner: p.owner}
-	s.peak = max(s.peak, len(s.remembered))
 	s.expiry.push(k)
 	p.owner.expiries.push(expires)
 	s.startSweepLocked()
@@ -433,16 +435,20 @@ func (s *Store) sweepLocked(now time.Duration, limit int) (more bool) {
 		s.expiry.pop()
 		e.owner.expiries.pop()
 		delete(s.remembered, k)
+		s.deleted++
 		s.releaseLocked(e.owner)
 	}
-	// Go maps keep their size once grown: after a burst has expired,
-	// move what is left into a map sized for it.
-	if n := len(s.remembered); s.peak > 1024 && n < s.peak/4 {
-		m := make(map[Digest]entry, n)
+	// A Go map keeps its size once grown, and under churn it grows to
+	// hold its deleted slots too (twice the memory in a steady state of
+	// keys arriving and expiring): once as many entries have left as it
+	// holds, move the live ones into a map sized for them. Amortised,
+	// that is one copy per deletion.
+	if s.deleted > 1024 && s.deleted >= len(s.remembered) {
+		m := make(map[Digest]entry, len(s.remembered))
 		for k, e := range s.remembered {
 			m[k] = e
 		}
-		s.remembered, s.peak = m, n
+		s.remembered, s.deleted = m, 0
 	}
 	if limit == 0 {
 		k, ok := s.expiry.front()
@@ -550,44 +556,51 @@ func Fingerprint(fields ...string) Digest {
 	return d
 }
 
-// fifo is a first-in first-out queue in one slice, compacted as it drains
-// and shrunk once mostly empty, so that it holds about one slot per element.
+// fifoBlock is the size of a fifo's blocks once it has grown.
+const fifoBlock = 256
+
+// fifo is a first-in first-out queue in blocks: the first blocks double in
+// size from 1 up to fifoBlock, so that a short queue (one caller's few
+// keys) stays small, and a drained block is dropped at once, so that a long
+// queue holds about one slot per element whether it grows, shrinks or
+// churns.
 type fifo[T any] struct {
-	items []T
-	head  int
+	blocks [][]T
+	head   int // the front's index in blocks[0]; blocks[0][head] exists when blocks is not empty
 }
 
-func (q *fifo[T]) push(v T) { q.items = append(q.items, v) }
+func (q *fifo[T]) push(v T) {
+	n := len(q.blocks)
+	if n == 0 || len(q.blocks[n-1]) == cap(q.blocks[n-1]) {
+		size := 1
+		if n > 0 {
+			size = min(2*cap(q.blocks[n-1]), fifoBlock)
+		}
+		q.blocks = append(q.blocks, make([]T, 0, size))
+		n++
+	}
+	q.blocks[n-1] = append(q.blocks[n-1], v)
+}
 
 func (q *fifo[T]) front() (v T, ok bool) {
-	if q.head == len(q.items) {
+	if len(q.blocks) == 0 {
 		return v, false
 	}
-	return q.items[q.head], true
+	return q.blocks[0][q.head], true
 }
 
+// pop drops the front element; the queue must not be empty.
 func (q *fifo[T]) pop() {
 	var zero T
-	q.items[q.head] = zero
-	q.head++
-	n := len(q.items) - q.head
-	switch {
-	case n == 0:
-		q.items, q.head = q.items[:0], 0
-		if cap(q.items) > 1024 {
-			q.items = nil
-		}
-	case q.head >= 32 && q.head >= n:
-		// Half or more of the slice is drained: move the rest down, into
-		// a smaller slice if most of the capacity would stay unused.
-		if n < cap(q.items)/4 {
-			q.items = append(make([]T, 0, 2*n), q.items[q.head:]...)
-		} else {
-			old := len(q.items)
-			m := copy(q.items, q.items[q.head:])
-			clear(q.items[m:old])
-			q.items = q.items[:m]
-		}
-		q.head = 0
+	b := q.blocks[0]
+	b[q.head] = zero
+	if q.head++; q.head < len(b) {
+		return
+	}
+	// The front block is drained (it is full unless it is the last).
+	q.blocks[0] = nil
+	q.blocks, q.head = q.blocks[1:], 0
+	if len(q.blocks) == 0 {
+		q.blocks = nil
 	}
 }

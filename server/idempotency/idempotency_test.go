@@ -540,25 +540,34 @@ func TestRememberedKeyKeepsNothingOfTheCall(t *testing.T) {
 	}
 }
 
-// rememberedKeyHeap remembers n keys, with OTP-shaped values and a few
-// owners, and returns the heap in use per key.
-func rememberedKeyHeap(tb testing.TB, n int) float64 {
-	s := idempotency.New(idempotency.Config{MaxEntries: n, MaxEntriesPerOwner: n})
+// rememberedKeyHeap remembers n keys over one TTL, with OTP-shaped values
+// and 16 owners, then n more over each of the next rounds-1 TTLs while the
+// earlier ones expire, and returns the heap in use per key held after each
+// round: the first is a freshly grown Store, the others the steady state of
+// keys arriving and expiring, in which maps and queues churn.
+func rememberedKeyHeap(tb testing.TB, n, rounds int) []float64 {
+	clk := newClock()
+	s := idempotency.New(idempotency.Config{MaxEntries: n, MaxEntriesPerOwner: n, Now: clk.Now, SweepInterval: time.Hour})
 	defer s.Close()
 	ctx := context.Background()
+	step := idempotency.DefaultTTL / time.Duration(n)
 	before := heapInUse()
-	for i := range n {
-		otp := fmt.Sprintf("%04x-%04d-%04x-%04d", i%65536, i%10000, (i/7)%65536, (i/3)%10000)
-		if _, _, err := s.Do(ctx, fmt.Sprint("caller-", i%16), fmt.Sprintf("%08x-9dcb-469f-a165-70867728950e", i), fp(otp),
-			func(context.Context) (string, error) { return otp, nil }); err != nil {
-			tb.Fatalf("key %d: %v", i, err)
+	var perKey []float64
+	for round := range rounds {
+		for i := range n {
+			clk.Advance(step)
+			otp := fmt.Sprintf("%04x-%04d-%04x-%04d", i%65536, i%10000, (i/7)%65536, (i/3)%10000)
+			if _, _, err := s.Do(ctx, fmt.Sprint("caller-", i%16), fmt.Sprintf("%08x-9dcb-469f-a165-%012x", i, round), fp(otp),
+				func(context.Context) (string, error) { return otp, nil }); err != nil {
+				tb.Fatalf("round %d, key %d: %v", round, i, err)
+			}
 		}
+		if got := s.Len(); got != n {
+			tb.Fatalf("round %d: Len = %d, want %d", round, got, n)
+		}
+		perKey = append(perKey, (float64(heapInUse())-float64(before))/float64(n))
 	}
-	after := heapInUse()
-	if got := s.Len(); got != n {
-		tb.Fatalf("Len = %d, want %d", got, n)
-	}
-	return (float64(after) - float64(before)) / float64(n)
+	return perKey
 }
 
 // heapInUse returns the heap in use once garbage is collected.
@@ -570,27 +579,38 @@ func heapInUse() uint64 {
 	return ms.HeapInuse
 }
 
-// TestRememberedKeyHeap fails when a remembered key costs more than 1 KB of
-// heap (the target is 300 bytes; memory is deterministic enough to assert).
+// TestRememberedKeyHeap fails when a remembered key costs the Store more
+// than its 300-byte target (issue 20; the whole path's tests in packages
+// server and facade allow 1 KB), freshly filled or in the steady state of
+// keys arriving and expiring, or when the steady state still grows from one
+// TTL to the next. Memory is deterministic enough to assert: 208, 215 and
+// 215 bytes with go1.26.
 func TestRememberedKeyHeap(t *testing.T) {
-	const n, limit = 100_000, 1024
-	perKey := rememberedKeyHeap(t, n)
-	t.Logf("heap in use per remembered key at %d keys: %.0f bytes", n, perKey)
-	if perKey > limit {
-		t.Errorf("a remembered key holds %.0f bytes of heap, want at most %d", perKey, limit)
+	const n, limit, growth = 100_000, 300, 16
+	perKey := rememberedKeyHeap(t, n, 3)
+	t.Logf("heap in use per remembered key at %d keys: %.0f bytes filled, then %.0f and %.0f in the steady state", n, perKey[0], perKey[1], perKey[2])
+	for i, b := range perKey {
+		if b > limit {
+			t.Errorf("round %d: a remembered key holds %.0f bytes of heap, want at most %d", i, b, limit)
+		}
+	}
+	if perKey[2] > perKey[1]+growth {
+		t.Errorf("the steady state grew from %.0f to %.0f bytes a key over one TTL: something of the expired keys stays", perKey[1], perKey[2])
 	}
 }
 
 // BenchmarkRememberedKeyHeap prints the heap in use per remembered key at
-// 100,000 keys (heap-B/key); the time per op is that of remembering one.
+// 100,000 keys, freshly filled (heap-B/key) and once as many more have
+// arrived while the first expired (steady-B/key).
 func BenchmarkRememberedKeyHeap(b *testing.B) {
 	const n = 100_000
-	var perKey float64
+	var perKey []float64
 	for range b.N {
-		perKey = rememberedKeyHeap(b, n)
+		perKey = rememberedKeyHeap(b, n, 2)
 	}
-	b.ReportMetric(perKey, "heap-B/key")
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/key")
+	b.ReportMetric(perKey[0], "heap-B/key")
+	b.ReportMetric(perKey[1], "steady-B/key")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2*n), "ns/key")
 }
 
 func TestFingerprint(t *testing.T) {
