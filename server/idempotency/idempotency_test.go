@@ -37,13 +37,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // receive waits for a value from ch, failing the test after testTimeout.
 func receive[T any](t *testing.T, what string, ch <-chan T) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(testTimeout):
-		t.Fatalf("timed out after %s waiting for %s", testTimeout, what)
-		panic("unreachable")
-	}
+	return testkit.Receive(t, ch, testTimeout, what)
 }
 
 // newClock returns a fake clock that moves only when told to.
