@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -409,16 +408,6 @@ func TestGenerateOTPValidatesRequestID(t *testing.T) {
 	}
 }
 
-// heapInUse returns the live heap (the bytes of reachable objects) once
-// garbage is collected.
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
-
 // TestRememberedRequestIDHeapThroughGRPC measures what a remembered
 // request_id keeps on the heap when it came in through a real gRPC server:
 // nothing of the call (its context, stream, metadata, buffers) may survive
@@ -461,11 +450,11 @@ func TestRememberedRequestIDHeapThroughGRPC(t *testing.T) {
 	calls("warm", 500, true)
 	calls("", 500, false)
 
-	h0 := heapInUse()
+	h0 := testkit.HeapAfterGC().HeapAlloc
 	calls("", n, false)
-	h1 := heapInUse()
+	h1 := testkit.HeapAfterGC().HeapAlloc
 	calls("key", n, true)
-	h2 := heapInUse()
+	h2 := testkit.HeapAfterGC().HeapAlloc
 
 	perKey := (float64(h2) - float64(h1) - (float64(h1) - float64(h0))) / n
 	t.Logf("live heap per remembered request_id through gRPC: %.0f bytes (calls without request_id: %.0f bytes each, the emulator's records)",

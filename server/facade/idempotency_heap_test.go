@@ -8,10 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"testing"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/facade"
 )
 
@@ -87,13 +87,13 @@ func TestRememberedRequestIDHeapThroughBothDoors(t *testing.T) {
 		calls(tt.call, "", 200)
 		// Calls without request_id before and after those with, so that
 		// the baseline is not skewed by what the previous door left behind.
-		h0 := heapInUse()
+		h0 := testkit.HeapAfterGC().HeapAlloc
 		calls(tt.call, "", n)
-		h1 := heapInUse()
+		h1 := testkit.HeapAfterGC().HeapAlloc
 		calls(tt.call, tt.door, n)
-		h2 := heapInUse()
+		h2 := testkit.HeapAfterGC().HeapAlloc
 		calls(tt.call, "", n)
-		h3 := heapInUse()
+		h3 := testkit.HeapAfterGC().HeapAlloc
 		baseline := (float64(h1) - float64(h0) + float64(h3) - float64(h2)) / 2
 		perKey := (float64(h2) - float64(h1) - baseline) / n
 		t.Logf("%s: live heap per remembered request_id %.0f bytes (calls without request_id: %.0f and %.0f bytes each)",
@@ -102,14 +102,4 @@ func TestRememberedRequestIDHeapThroughBothDoors(t *testing.T) {
 			t.Errorf("%s: each remembered request_id holds %.0f bytes of live heap, want at most %d: something of the call outlives it", tt.door, perKey, limit)
 		}
 	}
-}
-
-// heapInUse returns the live heap (the bytes of reachable objects) once
-// garbage is collected.
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
 }

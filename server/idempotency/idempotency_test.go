@@ -545,7 +545,7 @@ func rememberedKeyHeap(tb testing.TB, n, rounds int) []float64 {
 	defer s.Close()
 	ctx := context.Background()
 	step := idempotency.DefaultTTL / time.Duration(n)
-	before := heapInUse()
+	before := testkit.HeapAfterGC().HeapInuse
 	var perKey []float64
 	for round := range rounds {
 		for i := range n {
@@ -559,18 +559,9 @@ func rememberedKeyHeap(tb testing.TB, n, rounds int) []float64 {
 		if got := s.Len(); got != n {
 			tb.Fatalf("round %d: Len = %d, want %d", round, got, n)
 		}
-		perKey = append(perKey, (float64(heapInUse())-float64(before))/float64(n))
+		perKey = append(perKey, (float64(testkit.HeapAfterGC().HeapInuse)-float64(before))/float64(n))
 	}
 	return perKey
-}
-
-// heapInUse returns the heap in use once garbage is collected.
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse
 }
 
 // TestRememberedKeyHeap fails when a remembered key costs the Store more
