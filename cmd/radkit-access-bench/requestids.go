@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -21,6 +20,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -250,41 +252,51 @@ func scrape(ctx context.Context, hc *http.Client, url string) (map[string]float6
 	return parseMetrics(io.LimitReader(resp.Body, 8<<20))
 }
 
-// parseMetrics parses the Prometheus text format's sample lines.
+// parseMetrics parses a Prometheus text exposition (with
+// prometheus/common's parser) into a map from each gauge's or counter's
+// series, written as name{label="value",...} with the labels sorted, to
+// its value.
 func parseMetrics(r io.Reader) (map[string]float64, error) {
-	m := make(map[string]float64)
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		// name{labels} value [timestamp]; label values may hold spaces,
-		// so the value starts after the closing brace, if any.
-		rest := line
-		name := ""
-		if i := strings.LastIndexByte(line, '}'); i >= 0 {
-			name, rest = line[:i+1], line[i+1:]
-		} else if i := strings.IndexByte(line, ' '); i >= 0 {
-			name, rest = line[:i], line[i:]
-		}
-		f := strings.Fields(rest)
-		if name == "" || len(f) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			continue
-		}
-		m[name] = v
-	}
-	if err := sc.Err(); err != nil {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(r)
+	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	m := make(map[string]float64)
+	for name, mf := range families {
+		for _, metric := range mf.GetMetric() {
+			var v float64
+			switch {
+			case metric.GetGauge() != nil:
+				v = metric.GetGauge().GetValue()
+			case metric.GetCounter() != nil:
+				v = metric.GetCounter().GetValue()
+			case metric.GetUntyped() != nil:
+				v = metric.GetUntyped().GetValue()
+			default:
+				continue // summaries and histograms are not read here
+			}
+			m[seriesName(name, metric.GetLabel())] = v
+		}
 	}
 	if len(m) == 0 {
 		return nil, errors.New("metrics: no samples")
 	}
 	return m, nil
+}
+
+// seriesName writes a series as name{label="value",...}, labels sorted by
+// name, as the exposition format prints them.
+func seriesName(name string, labels []*dto.LabelPair) string {
+	if len(labels) == 0 {
+		return name
+	}
+	pairs := make([]string, 0, len(labels))
+	for _, l := range labels {
+		pairs = append(pairs, l.GetName()+"="+strconv.Quote(l.GetValue()))
+	}
+	sort.Strings(pairs)
+	return name + "{" + strings.Join(pairs, ",") + "}"
 }
 
 // printRequestIDRun prints mode R's table.
