@@ -21,12 +21,15 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/radkit/radkit-access-facade/server"
 )
 
-// Reasons of a call refused locally, as the facade's ErrorInfo names them.
+// Reasons of a call refused locally, as the facade's ErrorInfo names them;
+// the server package owns the strings.
 const (
-	reasonThrottled   = "UPSTREAM_THROTTLED"
-	reasonCircuitOpen = "UPSTREAM_CIRCUIT_OPEN"
+	reasonThrottled   = server.ReasonUpstreamThrottled
+	reasonCircuitOpen = server.ReasonUpstreamCircuitOpen
 )
 
 // degradeLatency is the emulator's added latency on every route in the

@@ -31,6 +31,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/server"
 )
 
 // RequestIDRun is mode R: GenerateOTP with a fresh request_id per call, at
@@ -201,7 +202,7 @@ func (c *requestIDCounts) count(err error, first *sync.Map) {
 	st := status.Convert(err)
 	if st.Code() == codes.ResourceExhausted {
 		for _, d := range st.Details() {
-			if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == "TOO_MANY_REQUEST_IDS" {
+			if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == server.ReasonTooManyRequestIDs {
 				c.refused.Add(1)
 				first.LoadOrStore(st.Code().String()+" "+info.GetReason(), st.Message())
 				return
