@@ -10,8 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -479,20 +477,7 @@ func printDegradeReport(w io.Writer, rep *DegradeReport) {
 // "retry": true (0 turns failures off).
 func (a *emuAdmin) setFailureRate(ctx context.Context, route string, rate float64) error {
 	body := fmt.Sprintf(`{"rate": %v, "fault": {"status": 503, "retry": true, "details": "injected by radkit-access-bench"}}`, rate)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, a.base+"/failure-rate?route="+url.QueryEscape(route), strings.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("set failure rate: %w", err)
-	}
-	resp, err := a.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("set failure rate: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("set failure rate: HTTP %d: %s", resp.StatusCode, msg)
-	}
-	return nil
+	return a.put(ctx, "set failure rate", "/failure-rate", route, body)
 }
 
 // errNoCells is returned when -degrade-rates is empty.

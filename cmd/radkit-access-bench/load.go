@@ -310,23 +310,28 @@ func (a *emuAdmin) counters(ctx context.Context) (map[string]int64, error) {
 
 // setLatency sets the emulator's added latency on route ("" for all).
 func (a *emuAdmin) setLatency(ctx context.Context, route string, d time.Duration) error {
-	u := a.base + "/latency"
+	return a.put(ctx, "set latency", "/latency", route, fmt.Sprintf(`{"latency": %q}`, d.String()))
+}
+
+// put sends one knob to the emulator's admin API (path under /_emulator,
+// scoped to route unless it is ""), which answers 204 when it took it.
+func (a *emuAdmin) put(ctx context.Context, what, path, route, body string) error {
+	u := a.base + path
 	if route != "" {
 		u += "?route=" + url.QueryEscape(route)
 	}
-	body := fmt.Sprintf(`{"latency": %q}`, d.String())
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, strings.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("set latency: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	resp, err := a.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("set latency: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("set latency: HTTP %d: %s", resp.StatusCode, b)
+		return fmt.Errorf("%s: HTTP %d: %s", what, resp.StatusCode, b)
 	}
 	return nil
 }
