@@ -33,6 +33,10 @@
 //                                                        or client certificate
 //   CALLER_RATE_LIMITED             RESOURCE_EXHAUSTED   the caller exceeded its rate limit at the facade
 //   REQUEST_TOO_LARGE               RESOURCE_EXHAUSTED   the HTTP request body is over the facade's limit (HTTP 413)
+//   TOO_MANY_WATCHES                RESOURCE_EXHAUSTED   WatchServiceStatus: the caller, or the replica, has as
+//                                                        many open watches as it may
+//   SHUTTING_DOWN                   UNAVAILABLE          WatchServiceStatus: the replica is shutting down; reconnect
+//                                                        (to another replica) after the RetryInfo delay
 //
 // Every RPC can also return CALLER_UNAUTHENTICATED, CALLER_RATE_LIMITED,
 // UPSTREAM_CIRCUIT_OPEN and UPSTREAM_THROTTLED.
@@ -51,6 +55,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -62,6 +67,125 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// Until is a condition on the watched status.
+type WatchServiceStatusRequest_Until int32
+
+const (
+	// No condition: stream until the caller leaves.
+	WatchServiceStatusRequest_UNTIL_UNSPECIFIED WatchServiceStatusRequest_Until = 0
+	// End when the service is online.
+	WatchServiceStatusRequest_UNTIL_ONLINE WatchServiceStatusRequest_Until = 1
+	// End when the service is offline.
+	WatchServiceStatusRequest_UNTIL_OFFLINE WatchServiceStatusRequest_Until = 2
+	// End when the service is active.
+	WatchServiceStatusRequest_UNTIL_ACTIVE WatchServiceStatusRequest_Until = 3
+	// End when the service is inactive.
+	WatchServiceStatusRequest_UNTIL_INACTIVE WatchServiceStatusRequest_Until = 4
+)
+
+// Enum value maps for WatchServiceStatusRequest_Until.
+var (
+	WatchServiceStatusRequest_Until_name = map[int32]string{
+		0: "UNTIL_UNSPECIFIED",
+		1: "UNTIL_ONLINE",
+		2: "UNTIL_OFFLINE",
+		3: "UNTIL_ACTIVE",
+		4: "UNTIL_INACTIVE",
+	}
+	WatchServiceStatusRequest_Until_value = map[string]int32{
+		"UNTIL_UNSPECIFIED": 0,
+		"UNTIL_ONLINE":      1,
+		"UNTIL_OFFLINE":     2,
+		"UNTIL_ACTIVE":      3,
+		"UNTIL_INACTIVE":    4,
+	}
+)
+
+func (x WatchServiceStatusRequest_Until) Enum() *WatchServiceStatusRequest_Until {
+	p := new(WatchServiceStatusRequest_Until)
+	*p = x
+	return p
+}
+
+func (x WatchServiceStatusRequest_Until) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WatchServiceStatusRequest_Until) Descriptor() protoreflect.EnumDescriptor {
+	return file_radkit_access_v1_access_proto_enumTypes[0].Descriptor()
+}
+
+func (WatchServiceStatusRequest_Until) Type() protoreflect.EnumType {
+	return &file_radkit_access_v1_access_proto_enumTypes[0]
+}
+
+func (x WatchServiceStatusRequest_Until) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WatchServiceStatusRequest_Until.Descriptor instead.
+func (WatchServiceStatusRequest_Until) EnumDescriptor() ([]byte, []int) {
+	return file_radkit_access_v1_access_proto_rawDescGZIP(), []int{6, 0}
+}
+
+// Kind says why a message was sent.
+type WatchServiceStatusResponse_Kind int32
+
+const (
+	// Never sent.
+	WatchServiceStatusResponse_KIND_UNSPECIFIED WatchServiceStatusResponse_Kind = 0
+	// The first message of every stream: the status when the watch began.
+	WatchServiceStatusResponse_KIND_INITIAL WatchServiceStatusResponse_Kind = 1
+	// active or online differ from the previous message.
+	WatchServiceStatusResponse_KIND_CHANGE WatchServiceStatusResponse_Kind = 2
+	// Nothing changed; sent every heartbeat interval to keep the stream
+	// alive through idle timeouts.
+	WatchServiceStatusResponse_KIND_HEARTBEAT WatchServiceStatusResponse_Kind = 3
+)
+
+// Enum value maps for WatchServiceStatusResponse_Kind.
+var (
+	WatchServiceStatusResponse_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_INITIAL",
+		2: "KIND_CHANGE",
+		3: "KIND_HEARTBEAT",
+	}
+	WatchServiceStatusResponse_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED": 0,
+		"KIND_INITIAL":     1,
+		"KIND_CHANGE":      2,
+		"KIND_HEARTBEAT":   3,
+	}
+)
+
+func (x WatchServiceStatusResponse_Kind) Enum() *WatchServiceStatusResponse_Kind {
+	p := new(WatchServiceStatusResponse_Kind)
+	*p = x
+	return p
+}
+
+func (x WatchServiceStatusResponse_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WatchServiceStatusResponse_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_radkit_access_v1_access_proto_enumTypes[1].Descriptor()
+}
+
+func (WatchServiceStatusResponse_Kind) Type() protoreflect.EnumType {
+	return &file_radkit_access_v1_access_proto_enumTypes[1]
+}
+
+func (x WatchServiceStatusResponse_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WatchServiceStatusResponse_Kind.Descriptor instead.
+func (WatchServiceStatusResponse_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_radkit_access_v1_access_proto_rawDescGZIP(), []int{7, 0}
+}
 
 // GenerateOTPRequest asks for a one-time password for one endpoint.
 type GenerateOTPRequest struct {
@@ -404,11 +528,154 @@ func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
 	return file_radkit_access_v1_access_proto_rawDescGZIP(), []int{5}
 }
 
+// WatchServiceStatusRequest names the service to watch, and when to stop.
+type WatchServiceStatusRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required. The RADKit service ID, as in GetServiceStatusRequest: 1 to 128
+	// characters of letters, digits, "-", "_" and ".".
+	ServiceId string `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	// Optional. A condition that ends the stream with OK as soon as it holds.
+	// Unset (UNTIL_UNSPECIFIED), the stream goes on until the caller leaves,
+	// its deadline passes, or an error ends it.
+	Until         WatchServiceStatusRequest_Until `protobuf:"varint,2,opt,name=until,proto3,enum=radkit.access.v1.WatchServiceStatusRequest_Until" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchServiceStatusRequest) Reset() {
+	*x = WatchServiceStatusRequest{}
+	mi := &file_radkit_access_v1_access_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchServiceStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchServiceStatusRequest) ProtoMessage() {}
+
+func (x *WatchServiceStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_radkit_access_v1_access_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchServiceStatusRequest.ProtoReflect.Descriptor instead.
+func (*WatchServiceStatusRequest) Descriptor() ([]byte, []int) {
+	return file_radkit_access_v1_access_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *WatchServiceStatusRequest) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *WatchServiceStatusRequest) GetUntil() WatchServiceStatusRequest_Until {
+	if x != nil {
+		return x.Until
+	}
+	return WatchServiceStatusRequest_UNTIL_UNSPECIFIED
+}
+
+// WatchServiceStatusResponse is one message of a status watch: the
+// service's status, when it was observed, and why it was sent.
+type WatchServiceStatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The service ID the upstream answered for.
+	ServiceId string `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	// Whether the service is active (enrolled and enabled) on RADKit Access.
+	Active bool `protobuf:"varint,2,opt,name=active,proto3" json:"active,omitempty"`
+	// Whether the service is currently connected to RADKit Access Cloud.
+	Online bool `protobuf:"varint,3,opt,name=online,proto3" json:"online,omitempty"`
+	// When the facade last got this status from the upstream. During
+	// transient upstream failures heartbeats carry the last known status and
+	// so an observed_time that no longer advances.
+	ObservedTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=observed_time,json=observedTime,proto3" json:"observed_time,omitempty"`
+	// Why this message was sent.
+	Kind          WatchServiceStatusResponse_Kind `protobuf:"varint,5,opt,name=kind,proto3,enum=radkit.access.v1.WatchServiceStatusResponse_Kind" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchServiceStatusResponse) Reset() {
+	*x = WatchServiceStatusResponse{}
+	mi := &file_radkit_access_v1_access_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchServiceStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchServiceStatusResponse) ProtoMessage() {}
+
+func (x *WatchServiceStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_radkit_access_v1_access_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchServiceStatusResponse.ProtoReflect.Descriptor instead.
+func (*WatchServiceStatusResponse) Descriptor() ([]byte, []int) {
+	return file_radkit_access_v1_access_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *WatchServiceStatusResponse) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *WatchServiceStatusResponse) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+func (x *WatchServiceStatusResponse) GetOnline() bool {
+	if x != nil {
+		return x.Online
+	}
+	return false
+}
+
+func (x *WatchServiceStatusResponse) GetObservedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ObservedTime
+	}
+	return nil
+}
+
+func (x *WatchServiceStatusResponse) GetKind() WatchServiceStatusResponse_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return WatchServiceStatusResponse_KIND_UNSPECIFIED
+}
+
 var File_radkit_access_v1_access_proto protoreflect.FileDescriptor
 
 const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"\n" +
-	"\x1dradkit/access/v1/access.proto\x12\x10radkit.access.v1\x1a\x1cgoogle/api/annotations.proto\"\x8c\x01\n" +
+	"\x1dradkit/access/v1/access.proto\x12\x10radkit.access.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x01\n" +
 	"\x12GenerateOTPRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1f\n" +
 	"\vendpoint_id\x18\x02 \x01(\tR\n" +
@@ -428,11 +695,34 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"\x06online\x18\x03 \x01(\bR\x06online\"*\n" +
 	"\x12RevokeTokenRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\"\x15\n" +
-	"\x13RevokeTokenResponse2\x8f\x03\n" +
+	"\x13RevokeTokenResponse\"\xee\x01\n" +
+	"\x19WatchServiceStatusRequest\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\x12G\n" +
+	"\x05until\x18\x02 \x01(\x0e21.radkit.access.v1.WatchServiceStatusRequest.UntilR\x05until\"i\n" +
+	"\x05Until\x12\x15\n" +
+	"\x11UNTIL_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fUNTIL_ONLINE\x10\x01\x12\x11\n" +
+	"\rUNTIL_OFFLINE\x10\x02\x12\x10\n" +
+	"\fUNTIL_ACTIVE\x10\x03\x12\x12\n" +
+	"\x0eUNTIL_INACTIVE\x10\x04\"\xc8\x02\n" +
+	"\x1aWatchServiceStatusResponse\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x16\n" +
+	"\x06active\x18\x02 \x01(\bR\x06active\x12\x16\n" +
+	"\x06online\x18\x03 \x01(\bR\x06online\x12?\n" +
+	"\robserved_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\fobservedTime\x12E\n" +
+	"\x04kind\x18\x05 \x01(\x0e21.radkit.access.v1.WatchServiceStatusResponse.KindR\x04kind\"S\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fKIND_INITIAL\x10\x01\x12\x0f\n" +
+	"\vKIND_CHANGE\x10\x02\x12\x12\n" +
+	"\x0eKIND_HEARTBEAT\x10\x032\xb3\x04\n" +
 	"\rAccessService\x12n\n" +
 	"\vGenerateOTP\x12$.radkit.access.v1.GenerateOTPRequest\x1a%.radkit.access.v1.GenerateOTPResponse\"\x12\x82\xd3\xe4\x93\x02\f:\x01*\"\a/v1/otp\x12\x93\x01\n" +
 	"\x10GetServiceStatus\x12).radkit.access.v1.GetServiceStatusRequest\x1a*.radkit.access.v1.GetServiceStatusResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/services/{service_id}/status\x12x\n" +
-	"\vRevokeToken\x12$.radkit.access.v1.RevokeTokenRequest\x1a%.radkit.access.v1.RevokeTokenResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/tokens:revokeBFZDgithub.com/radkit/radkit-access-facade/gen/radkit/access/v1;accessv1b\x06proto3"
+	"\vRevokeToken\x12$.radkit.access.v1.RevokeTokenRequest\x1a%.radkit.access.v1.RevokeTokenResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/tokens:revoke\x12\xa1\x01\n" +
+	"\x12WatchServiceStatus\x12+.radkit.access.v1.WatchServiceStatusRequest\x1a,.radkit.access.v1.WatchServiceStatusResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/services/{service_id}/status:watch0\x01BFZDgithub.com/radkit/radkit-access-facade/gen/radkit/access/v1;accessv1b\x06proto3"
 
 var (
 	file_radkit_access_v1_access_proto_rawDescOnce sync.Once
@@ -446,27 +736,38 @@ func file_radkit_access_v1_access_proto_rawDescGZIP() []byte {
 	return file_radkit_access_v1_access_proto_rawDescData
 }
 
-var file_radkit_access_v1_access_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_radkit_access_v1_access_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_radkit_access_v1_access_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_radkit_access_v1_access_proto_goTypes = []any{
-	(*GenerateOTPRequest)(nil),       // 0: radkit.access.v1.GenerateOTPRequest
-	(*GenerateOTPResponse)(nil),      // 1: radkit.access.v1.GenerateOTPResponse
-	(*GetServiceStatusRequest)(nil),  // 2: radkit.access.v1.GetServiceStatusRequest
-	(*GetServiceStatusResponse)(nil), // 3: radkit.access.v1.GetServiceStatusResponse
-	(*RevokeTokenRequest)(nil),       // 4: radkit.access.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),      // 5: radkit.access.v1.RevokeTokenResponse
+	(WatchServiceStatusRequest_Until)(0), // 0: radkit.access.v1.WatchServiceStatusRequest.Until
+	(WatchServiceStatusResponse_Kind)(0), // 1: radkit.access.v1.WatchServiceStatusResponse.Kind
+	(*GenerateOTPRequest)(nil),           // 2: radkit.access.v1.GenerateOTPRequest
+	(*GenerateOTPResponse)(nil),          // 3: radkit.access.v1.GenerateOTPResponse
+	(*GetServiceStatusRequest)(nil),      // 4: radkit.access.v1.GetServiceStatusRequest
+	(*GetServiceStatusResponse)(nil),     // 5: radkit.access.v1.GetServiceStatusResponse
+	(*RevokeTokenRequest)(nil),           // 6: radkit.access.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),          // 7: radkit.access.v1.RevokeTokenResponse
+	(*WatchServiceStatusRequest)(nil),    // 8: radkit.access.v1.WatchServiceStatusRequest
+	(*WatchServiceStatusResponse)(nil),   // 9: radkit.access.v1.WatchServiceStatusResponse
+	(*timestamppb.Timestamp)(nil),        // 10: google.protobuf.Timestamp
 }
 var file_radkit_access_v1_access_proto_depIdxs = []int32{
-	0, // 0: radkit.access.v1.AccessService.GenerateOTP:input_type -> radkit.access.v1.GenerateOTPRequest
-	2, // 1: radkit.access.v1.AccessService.GetServiceStatus:input_type -> radkit.access.v1.GetServiceStatusRequest
-	4, // 2: radkit.access.v1.AccessService.RevokeToken:input_type -> radkit.access.v1.RevokeTokenRequest
-	1, // 3: radkit.access.v1.AccessService.GenerateOTP:output_type -> radkit.access.v1.GenerateOTPResponse
-	3, // 4: radkit.access.v1.AccessService.GetServiceStatus:output_type -> radkit.access.v1.GetServiceStatusResponse
-	5, // 5: radkit.access.v1.AccessService.RevokeToken:output_type -> radkit.access.v1.RevokeTokenResponse
-	3, // [3:6] is the sub-list for method output_type
-	0, // [0:3] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0,  // 0: radkit.access.v1.WatchServiceStatusRequest.until:type_name -> radkit.access.v1.WatchServiceStatusRequest.Until
+	10, // 1: radkit.access.v1.WatchServiceStatusResponse.observed_time:type_name -> google.protobuf.Timestamp
+	1,  // 2: radkit.access.v1.WatchServiceStatusResponse.kind:type_name -> radkit.access.v1.WatchServiceStatusResponse.Kind
+	2,  // 3: radkit.access.v1.AccessService.GenerateOTP:input_type -> radkit.access.v1.GenerateOTPRequest
+	4,  // 4: radkit.access.v1.AccessService.GetServiceStatus:input_type -> radkit.access.v1.GetServiceStatusRequest
+	6,  // 5: radkit.access.v1.AccessService.RevokeToken:input_type -> radkit.access.v1.RevokeTokenRequest
+	8,  // 6: radkit.access.v1.AccessService.WatchServiceStatus:input_type -> radkit.access.v1.WatchServiceStatusRequest
+	3,  // 7: radkit.access.v1.AccessService.GenerateOTP:output_type -> radkit.access.v1.GenerateOTPResponse
+	5,  // 8: radkit.access.v1.AccessService.GetServiceStatus:output_type -> radkit.access.v1.GetServiceStatusResponse
+	7,  // 9: radkit.access.v1.AccessService.RevokeToken:output_type -> radkit.access.v1.RevokeTokenResponse
+	9,  // 10: radkit.access.v1.AccessService.WatchServiceStatus:output_type -> radkit.access.v1.WatchServiceStatusResponse
+	7,  // [7:11] is the sub-list for method output_type
+	3,  // [3:7] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_radkit_access_v1_access_proto_init() }
@@ -479,13 +780,14 @@ func file_radkit_access_v1_access_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_radkit_access_v1_access_proto_rawDesc), len(file_radkit_access_v1_access_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   6,
+			NumEnums:      2,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_radkit_access_v1_access_proto_goTypes,
 		DependencyIndexes: file_radkit_access_v1_access_proto_depIdxs,
+		EnumInfos:         file_radkit_access_v1_access_proto_enumTypes,
 		MessageInfos:      file_radkit_access_v1_access_proto_msgTypes,
 	}.Build()
 	File_radkit_access_v1_access_proto = out.File

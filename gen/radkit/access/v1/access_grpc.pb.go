@@ -33,6 +33,10 @@
 //                                                        or client certificate
 //   CALLER_RATE_LIMITED             RESOURCE_EXHAUSTED   the caller exceeded its rate limit at the facade
 //   REQUEST_TOO_LARGE               RESOURCE_EXHAUSTED   the HTTP request body is over the facade's limit (HTTP 413)
+//   TOO_MANY_WATCHES                RESOURCE_EXHAUSTED   WatchServiceStatus: the caller, or the replica, has as
+//                                                        many open watches as it may
+//   SHUTTING_DOWN                   UNAVAILABLE          WatchServiceStatus: the replica is shutting down; reconnect
+//                                                        (to another replica) after the RetryInfo delay
 //
 // Every RPC can also return CALLER_UNAUTHENTICATED, CALLER_RATE_LIMITED,
 // UPSTREAM_CIRCUIT_OPEN and UPSTREAM_THROTTLED.
@@ -60,9 +64,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AccessService_GenerateOTP_FullMethodName      = "/radkit.access.v1.AccessService/GenerateOTP"
-	AccessService_GetServiceStatus_FullMethodName = "/radkit.access.v1.AccessService/GetServiceStatus"
-	AccessService_RevokeToken_FullMethodName      = "/radkit.access.v1.AccessService/RevokeToken"
+	AccessService_GenerateOTP_FullMethodName        = "/radkit.access.v1.AccessService/GenerateOTP"
+	AccessService_GetServiceStatus_FullMethodName   = "/radkit.access.v1.AccessService/GetServiceStatus"
+	AccessService_RevokeToken_FullMethodName        = "/radkit.access.v1.AccessService/RevokeToken"
+	AccessService_WatchServiceStatus_FullMethodName = "/radkit.access.v1.AccessService/WatchServiceStatus"
 )
 
 // AccessServiceClient is the client API for AccessService service.
@@ -112,6 +117,35 @@ type AccessServiceClient interface {
 	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE, UPSTREAM_ERROR,
 	// UPSTREAM_TIMEOUT.
 	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*RevokeTokenResponse, error)
+	// WatchServiceStatus streams a registered RADKit service's status: the
+	// current status first, then one message on every change, and a
+	// heartbeat with the unchanged status every heartbeat interval (30 s by
+	// default) so that proxies with idle timeouts keep quiet streams open.
+	// With until set, the stream ends with OK as soon as the condition holds
+	// (the current status included): the whole enrollment wait is one call.
+	//
+	// Upstream call: the one of GetServiceStatus, made by the facade on a
+	// fixed interval (5 s by default) per watched service, shared by every
+	// watcher of that service on a replica and with concurrent
+	// GetServiceStatus calls. A service nobody watches is not polled.
+	//
+	// Transient upstream failures (UPSTREAM_UNAVAILABLE,
+	// UPSTREAM_RATE_LIMITED, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_TIMEOUT of one
+	// poll) do not end the stream: polling backs off and the stream goes on
+	// with the last known status. Over HTTP the stream is newline-delimited
+	// JSON, one {"result": WatchServiceStatusResponse} object per line, and a
+	// final {"error": Status} line if the stream fails.
+	//
+	// Errors: INVALID_REQUEST, TOO_MANY_WATCHES (RESOURCE_EXHAUSTED: the
+	// caller or the replica has as many open watches as it may),
+	// UPSTREAM_NOT_FOUND (unknown service ID, at once or later),
+	// UPSTREAM_BAD_REQUEST, UPSTREAM_PERMISSION_DENIED,
+	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_ERROR,
+	// UPSTREAM_MALFORMED_RESPONSE, SHUTTING_DOWN (UNAVAILABLE, with
+	// RetryInfo: the replica is shutting down; reconnect, to another
+	// replica), and DEADLINE_EXCEEDED when the caller's deadline passes
+	// first.
+	WatchServiceStatus(ctx context.Context, in *WatchServiceStatusRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchServiceStatusResponse], error)
 }
 
 type accessServiceClient struct {
@@ -151,6 +185,25 @@ func (c *accessServiceClient) RevokeToken(ctx context.Context, in *RevokeTokenRe
 	}
 	return out, nil
 }
+
+func (c *accessServiceClient) WatchServiceStatus(ctx context.Context, in *WatchServiceStatusRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchServiceStatusResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AccessService_ServiceDesc.Streams[0], AccessService_WatchServiceStatus_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchServiceStatusRequest, WatchServiceStatusResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AccessService_WatchServiceStatusClient = grpc.ServerStreamingClient[WatchServiceStatusResponse]
 
 // AccessServiceServer is the server API for AccessService service.
 // All implementations must embed UnimplementedAccessServiceServer
@@ -199,6 +252,35 @@ type AccessServiceServer interface {
 	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE, UPSTREAM_ERROR,
 	// UPSTREAM_TIMEOUT.
 	RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error)
+	// WatchServiceStatus streams a registered RADKit service's status: the
+	// current status first, then one message on every change, and a
+	// heartbeat with the unchanged status every heartbeat interval (30 s by
+	// default) so that proxies with idle timeouts keep quiet streams open.
+	// With until set, the stream ends with OK as soon as the condition holds
+	// (the current status included): the whole enrollment wait is one call.
+	//
+	// Upstream call: the one of GetServiceStatus, made by the facade on a
+	// fixed interval (5 s by default) per watched service, shared by every
+	// watcher of that service on a replica and with concurrent
+	// GetServiceStatus calls. A service nobody watches is not polled.
+	//
+	// Transient upstream failures (UPSTREAM_UNAVAILABLE,
+	// UPSTREAM_RATE_LIMITED, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_TIMEOUT of one
+	// poll) do not end the stream: polling backs off and the stream goes on
+	// with the last known status. Over HTTP the stream is newline-delimited
+	// JSON, one {"result": WatchServiceStatusResponse} object per line, and a
+	// final {"error": Status} line if the stream fails.
+	//
+	// Errors: INVALID_REQUEST, TOO_MANY_WATCHES (RESOURCE_EXHAUSTED: the
+	// caller or the replica has as many open watches as it may),
+	// UPSTREAM_NOT_FOUND (unknown service ID, at once or later),
+	// UPSTREAM_BAD_REQUEST, UPSTREAM_PERMISSION_DENIED,
+	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_ERROR,
+	// UPSTREAM_MALFORMED_RESPONSE, SHUTTING_DOWN (UNAVAILABLE, with
+	// RetryInfo: the replica is shutting down; reconnect, to another
+	// replica), and DEADLINE_EXCEEDED when the caller's deadline passes
+	// first.
+	WatchServiceStatus(*WatchServiceStatusRequest, grpc.ServerStreamingServer[WatchServiceStatusResponse]) error
 	mustEmbedUnimplementedAccessServiceServer()
 }
 
@@ -217,6 +299,9 @@ func (UnimplementedAccessServiceServer) GetServiceStatus(context.Context, *GetSe
 }
 func (UnimplementedAccessServiceServer) RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeToken not implemented")
+}
+func (UnimplementedAccessServiceServer) WatchServiceStatus(*WatchServiceStatusRequest, grpc.ServerStreamingServer[WatchServiceStatusResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchServiceStatus not implemented")
 }
 func (UnimplementedAccessServiceServer) mustEmbedUnimplementedAccessServiceServer() {}
 func (UnimplementedAccessServiceServer) testEmbeddedByValue()                       {}
@@ -293,6 +378,17 @@ func _AccessService_RevokeToken_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccessService_WatchServiceStatus_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchServiceStatusRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AccessServiceServer).WatchServiceStatus(m, &grpc.GenericServerStream[WatchServiceStatusRequest, WatchServiceStatusResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AccessService_WatchServiceStatusServer = grpc.ServerStreamingServer[WatchServiceStatusResponse]
+
 // AccessService_ServiceDesc is the grpc.ServiceDesc for AccessService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -313,6 +409,12 @@ var AccessService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _AccessService_RevokeToken_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchServiceStatus",
+			Handler:       _AccessService_WatchServiceStatus_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "radkit/access/v1/access.proto",
 }
