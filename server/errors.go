@@ -54,6 +54,12 @@ const (
 	// it may, and refuses new ones until the oldest expires
 	// (RESOURCE_EXHAUSTED, with RetryInfo).
 	ReasonTooManyRequestIDs = string(reason.TooManyRequestIDs)
+	// ReasonTooManyWatches: the caller, or the replica, has as many open
+	// WatchServiceStatus streams as it may (RESOURCE_EXHAUSTED).
+	ReasonTooManyWatches = string(reason.TooManyWatches)
+	// ReasonShuttingDown: the replica is shutting down and ended the
+	// stream (UNAVAILABLE, with RetryInfo): reconnect, to another replica.
+	ReasonShuttingDown = string(reason.ShuttingDown)
 	// ReasonRequestTooLarge: an HTTP request body over the gateway's limit
 	// (RESOURCE_EXHAUSTED, HTTP 413; package gateway).
 	ReasonRequestTooLarge = string(reason.RequestTooLarge)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	middleware "github.com/grpc-ecosystem/go-grpc-middleware/v2"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -166,6 +167,33 @@ func UnaryLogger(logger *slog.Logger) grpc.UnaryServerInterceptor {
 			return probes(ctx, req, info, handler)
 		}
 		return calls(ctx, req, info, handler)
+	}
+}
+
+// StreamLogger is UnaryLogger for streaming calls: one log line when the
+// stream ends, with the same fields (a WatchServiceStatus stream that
+// failed upstream logs the upstream's answer).
+func StreamLogger(logger *slog.Logger) grpc.StreamServerInterceptor {
+	log := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		logger.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+	fields := logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
+		f := logging.Fields{"protocol", string(ProtocolOf(ctx))}
+		if ci := callInfoFrom(ctx); ci != nil {
+			f = append(f, ci.fields()...)
+		}
+		return f
+	})
+	calls := logging.StreamServerInterceptor(log, logging.WithLogOnEvents(logging.FinishCall), fields)
+	probes := logging.StreamServerInterceptor(log, logging.WithLogOnEvents(logging.FinishCall), fields,
+		logging.WithLevels(func(codes.Code) logging.Level { return logging.LevelDebug }))
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, _ := withCallInfo(ss.Context())
+		ss = &middleware.WrappedServerStream{ServerStream: ss, WrappedContext: ctx}
+		if strings.HasPrefix(info.FullMethod, healthMethodPrefix) {
+			return probes(srv, ss, info, handler)
+		}
+		return calls(srv, ss, info, handler)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/server/idempotency"
 	"github.com/radkit/radkit-access-facade/server/upstream"
+	"github.com/radkit/radkit-access-facade/server/watch"
 )
 
 // Upstream is what the AccessService needs from RADKit Access Cloud.
@@ -48,6 +49,25 @@ type Config struct {
 	// defaults, which the Server owns and Close closes; a Store passed in
 	// stays the caller's to close, after the Server has stopped serving.
 	Idempotency *idempotency.Store
+
+	// WatchInterval is how often a watched service is polled (at least
+	// watch.MinInterval); WatchHeartbeat how long a WatchServiceStatus
+	// stream may stay silent before it is sent the unchanged status.
+	// Zero means the watch package's defaults.
+	WatchInterval  time.Duration
+	WatchHeartbeat time.Duration
+	// MaxWatchesPerCaller and MaxWatches bound the open
+	// WatchServiceStatus streams of one caller and of the replica; beyond
+	// them a new one is refused (TOO_MANY_WATCHES). Zero means the watch
+	// package's defaults.
+	MaxWatchesPerCaller int
+	MaxWatches          int
+	// WatchCaller names whom a watch counts against for
+	// MaxWatchesPerCaller. Nil means the authenticated caller (one
+	// "anonymous" caller when callers do not authenticate).
+	WatchCaller func(context.Context) string
+	// Now is the clock of watch observations. Nil means time.Now.
+	Now func() time.Time
 }
 
 // Server implements accessv1.AccessServiceServer.
@@ -62,6 +82,9 @@ type Server struct {
 	otps *idempotency.Store
 	// ownsOTPs is true when New made otps, and Close closes it.
 	ownsOTPs bool
+	// watches shares status polls among WatchServiceStatus streams.
+	watches     *watch.Hub
+	watchCaller func(context.Context) string
 }
 
 // New returns a Server for cfg.
@@ -76,20 +99,42 @@ func New(cfg Config) *Server {
 	if s.otps == nil {
 		s.otps, s.ownsOTPs = idempotency.New(idempotency.Config{}), true
 	}
+	s.watchCaller = cfg.WatchCaller
 	if s.callTimeout <= 0 {
 		s.callTimeout = DefaultCallTimeout
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
+	s.watches = watch.New(watch.Config{
+		// The status path of GetServiceStatus, so that a poll and
+		// concurrent GetServiceStatus calls share one upstream call.
+		Lookup: func(ctx context.Context, serviceID string) (upstream.ServiceStatus, error) {
+			return s.upstream.ServiceStatus(ctx, serviceID)
+		},
+		Interval:     cfg.WatchInterval,
+		Heartbeat:    cfg.WatchHeartbeat,
+		MaxPerCaller: cfg.MaxWatchesPerCaller,
+		MaxTotal:     cfg.MaxWatches,
+		PollTimeout:  s.callTimeout,
+		Now:          cfg.Now,
+		Logger:       s.logger.With("component", "watch"),
+	})
 	return s
 }
 
 // Close releases what New started: the request_id store's sweep, when the
-// Server made the store. Call it once the Server no longer serves.
+// Server made the store, and the watch hub (see StopWatches), waiting at
+// most the call timeout for its pollers. Call it once the Server no longer
+// serves.
 func (s *Server) Close() {
 	if s.ownsOTPs {
 		s.otps.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.callTimeout)
+	defer cancel()
+	if err := s.watches.Close(ctx); err != nil {
+		s.logger.Warn("watch pollers did not stop in time", "error", err)
 	}
 }
 

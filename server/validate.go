@@ -72,6 +72,18 @@ func validateGetServiceStatus(r *accessv1.GetServiceStatusRequest) error {
 	return v.err()
 }
 
+// validateWatchServiceStatus checks a WatchServiceStatusRequest: the
+// service_id as GetServiceStatus checks it, and until one of the defined
+// conditions. It returns nil or an INVALID_ARGUMENT status.
+func validateWatchServiceStatus(r *accessv1.WatchServiceStatusRequest) error {
+	var v violations
+	checkIdentifier(&v, "service_id", r.GetServiceId(), maxServiceIDLen)
+	if _, ok := accessv1.WatchServiceStatusRequest_Until_name[int32(r.GetUntil())]; !ok {
+		v.add("until", "must be one of UNTIL_UNSPECIFIED, UNTIL_ONLINE, UNTIL_OFFLINE, UNTIL_ACTIVE, UNTIL_INACTIVE")
+	}
+	return v.err()
+}
+
 // validateRevokeToken checks a RevokeTokenRequest. It returns nil or
 // an INVALID_ARGUMENT status. The token itself never appears in the error.
 func validateRevokeToken(r *accessv1.RevokeTokenRequest) error {

@@ -55,6 +55,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	middleware "github.com/grpc-ecosystem/go-grpc-middleware/v2"
 	"log/slog"
 	"os"
 	"strings"
@@ -308,5 +309,22 @@ func (a *Authenticator) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 		}
 		server.SetCaller(ctx, id)
 		return handler(context.WithValue(ctx, identityKey{}, id), req)
+	}
+}
+
+// StreamServerInterceptor is UnaryServerInterceptor for streaming calls: a
+// stream is authenticated once, when it opens.
+func (a *Authenticator) StreamServerInterceptor() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if strings.HasPrefix(info.FullMethod, OpenPrefix) {
+			return handler(srv, ss)
+		}
+		ctx := ss.Context()
+		id, err := a.Authenticate(ctx)
+		if err != nil {
+			return err
+		}
+		server.SetCaller(ctx, id)
+		return handler(srv, &middleware.WrappedServerStream{ServerStream: ss, WrappedContext: context.WithValue(ctx, identityKey{}, id)})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/radkit/radkit-access-facade/server/upstream"
+	"github.com/radkit/radkit-access-facade/server/watch"
 )
 
 // Defaults for Config fields left zero.
@@ -98,6 +99,15 @@ type Config struct {
 	// idempotency.DefaultMaxEntries. Zero means
 	// idempotency.DefaultMaxEntriesPerOwner.
 	IdempotencyKeysPerCaller int
+	// WatchInterval is how often a service watched with
+	// WatchServiceStatus is polled, once per replica however many watch
+	// it (at least 1 s); WatchHeartbeat how long a watch stream stays
+	// silent before it is sent the unchanged status; MaxWatchesPerCaller
+	// bounds one caller's open watches. Zero means the defaults (5 s,
+	// 30 s, 100; see package watch).
+	WatchInterval       time.Duration
+	WatchHeartbeat      time.Duration
+	MaxWatchesPerCaller int
 
 	// MetricsAddr, when set, serves /metrics, /healthz and /readyz on a
 	// listener of their own (plain HTTP, no caller authentication); when
@@ -144,6 +154,7 @@ func (c Config) Validate() error {
 		c.checkTLS,
 		c.checkCallerAuth,
 		c.checkRateLimit,
+		c.checkWatch,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -277,4 +288,17 @@ func (e *ConfigError) Explain(name func(field string) string) string {
 	}
 	re := regexp.MustCompile(`\b(?:` + strings.Join(alts, "|") + `)\b`)
 	return re.ReplaceAllStringFunc(e.msg, name)
+}
+
+// checkWatch checks the watch settings.
+func (c *Config) checkWatch() error {
+	switch {
+	case c.WatchInterval != 0 && c.WatchInterval < watch.MinInterval:
+		return configError(fmt.Sprintf("WatchInterval %v is below the minimum of %v", c.WatchInterval, watch.MinInterval), "WatchInterval")
+	case c.WatchHeartbeat < 0:
+		return configError("WatchHeartbeat must not be negative", "WatchHeartbeat")
+	case c.MaxWatchesPerCaller < 0:
+		return configError("MaxWatchesPerCaller must not be negative", "MaxWatchesPerCaller")
+	}
+	return nil
 }

@@ -53,6 +53,11 @@ type Facade struct {
 	reloadMu  sync.Mutex                // one Reload at a time: each applies whole
 	auth      *callerauth.Authenticator // nil without caller authentication
 	otps      *idempotency.Store        // GenerateOTP's request_ids
+	service   *server.Server
+	limiter   *ratelimit.Limiter // nil without rate limits; shared by calls and streams
+	// streamInterceptor is the interceptor chain of streaming calls (see
+	// newStreamInterceptor).
+	streamInterceptor grpc.StreamServerInterceptor
 
 	grpcServer    *grpc.Server
 	grpcLis       net.Listener
@@ -100,6 +105,7 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 	if err != nil {
 		return nil, err
 	}
+	streamInterceptor := f.newStreamInterceptor()
 	f.otps = idempotency.New(idempotency.Config{MaxEntriesPerOwner: cfg.IdempotencyKeysPerCaller})
 	f.metrics.Registry().MustRegister(f.otps) // radkit_idempotency_*
 	service := server.New(server.Config{
@@ -108,14 +114,24 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		Logger:      cfg.Logger,
 		AuditLog:    cfg.Logger.With("log", "audit"),
 		Idempotency: f.otps,
+		WatchInterval:       cfg.WatchInterval,
+		WatchHeartbeat:      cfg.WatchHeartbeat,
+		MaxWatchesPerCaller: cfg.MaxWatchesPerCaller,
+		WatchCaller:         callerKey,
+	})
+	f.service = service
+	f.metrics.ObserveWatches(func() telemetry.WatchStats {
+		st := service.WatchStats()
+		return telemetry.WatchStats{Streams: st.Watches, Pollers: st.Pollers, Polls: st.Polls, Sent: st.Sent}
 	})
 	f.grpcServer = f.newGRPCServer(service, healthServer, interceptor, tlsConfig)
 	gw, err := gateway.New(ctx, gateway.Config{
-		Service:     service,
-		Interceptor: interceptor,
-		Ready:       f.readiness.Ready,
-		Upstream:    f.readiness.Upstream,
-		Logger:      cfg.Logger,
+		Service:           service,
+		Interceptor:       interceptor,
+		StreamInterceptor: streamInterceptor,
+		Ready:             f.readiness.Ready,
+		Upstream:          f.readiness.Upstream,
+		Logger:            cfg.Logger,
 	})
 	if err != nil {
 		return nil, err
@@ -217,14 +233,33 @@ func (f *Facade) newInterceptor() (grpc.UnaryServerInterceptor, error) {
 		interceptors = append(interceptors, f.auth.UnaryServerInterceptor())
 	}
 	if cfg.RateLimit > 0 {
-		limiter := ratelimit.New(ratelimit.Config{
+		f.limiter = ratelimit.New(ratelimit.Config{
 			Rate:  rate.Limit(cfg.RateLimit),
 			Burst: cfg.RateBurst,
 			Key:   callerKey,
 		})
-		interceptors = append(interceptors, limiter.UnaryServerInterceptor())
+		interceptors = append(interceptors, f.limiter.UnaryServerInterceptor())
 	}
 	return gateway.Chain(interceptors...), nil
+}
+
+// newStreamInterceptor is newInterceptor for streaming calls, with the
+// same parts in the same order; a stream is authenticated and counted
+// against its caller's rate limit once, when it opens. Call it after
+// newInterceptor, which builds the authenticator.
+func (f *Facade) newStreamInterceptor() grpc.StreamServerInterceptor {
+	interceptors := []grpc.StreamServerInterceptor{
+		f.metrics.StreamServerInterceptor(),
+		server.StreamLogger(f.cfg.Logger),
+	}
+	if f.auth != nil {
+		interceptors = append(interceptors, f.auth.StreamServerInterceptor())
+	}
+	if f.limiter != nil {
+		interceptors = append(interceptors, f.limiter.StreamServerInterceptor())
+	}
+	f.streamInterceptor = gateway.ChainStream(interceptors...)
+	return f.streamInterceptor
 }
 
 // newGRPCServer returns the gRPC server with the access service, health
@@ -235,6 +270,7 @@ func (f *Facade) newGRPCServer(service accessv1.AccessServiceServer, hs *health.
 	opts := []grpc.ServerOption{
 		telemetry.GRPCServerOption(cfg.TracerProvider, cfg.Propagator),
 		grpc.UnaryInterceptor(interceptor),
+		grpc.StreamInterceptor(f.streamInterceptor),
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
 		grpc.MaxSendMsgSize(cfg.MaxMessageBytes),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
@@ -429,6 +465,12 @@ func (f *Facade) Run(ctx context.Context) error {
 func (f *Facade) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.ShutdownTimeout)
 	defer cancel()
+	// Watch streams never finish by themselves: end them first (clients
+	// get UNAVAILABLE with RetryInfo and reconnect elsewhere), or they
+	// would hold the drain until its timeout.
+	if err := f.service.StopWatches(ctx); err != nil {
+		f.logger.Warn("watch pollers did not stop in time", "error", err)
+	}
 	httpDone := make(chan struct{})
 	go func() {
 		defer close(httpDone)

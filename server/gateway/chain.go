@@ -19,3 +19,16 @@ func Chain(interceptors ...grpc.UnaryServerInterceptor) grpc.UnaryServerIntercep
 		return next(ctx, req)
 	}
 }
+
+// ChainStream is Chain for stream interceptors, as
+// grpc.ChainStreamInterceptor composes them.
+func ChainStream(interceptors ...grpc.StreamServerInterceptor) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		next := handler
+		for i := len(interceptors) - 1; i >= 0; i-- {
+			interceptor, inner := interceptors[i], next
+			next = func(srv any, ss grpc.ServerStream) error { return interceptor(srv, ss, info, inner) }
+		}
+		return next(srv, ss)
+	}
+}

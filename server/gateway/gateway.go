@@ -33,6 +33,9 @@ type Config struct {
 	// Interceptor is the gRPC server's unary interceptor chain (see Chain);
 	// every call runs through it. Nil runs none.
 	Interceptor grpc.UnaryServerInterceptor
+	// StreamInterceptor is the gRPC server's stream interceptor chain (see
+	// ChainStream); every streaming call runs through it. Nil runs none.
+	StreamInterceptor grpc.StreamServerInterceptor
 	// Ready reports readiness for /readyz. Required.
 	Ready func() (bool, string)
 	// Upstream, if set, reports the upstream's state for the /readyz body
@@ -78,17 +81,23 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		// Unknown fields are refused: a misspelt field must not pass silently.
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 	}
-	gw := runtime.NewServeMux(
+	opts := []runtime.ServeMuxOption{
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
 		runtime.WithRoutingErrorHandler(h.routingError),
 		runtime.WithErrorHandler(h.errorHandler),
 		runtime.WithDisableHTTPMethodOverride(),
 		runtime.WithDisablePathLengthFallback(),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
-	)
+	}
+	gw := runtime.NewServeMux(opts...)
 	svc := &intercepted{srv: cfg.Service, interceptor: cfg.Interceptor}
 	if err := accessv1.RegisterAccessServiceHandlerServer(ctx, gw, svc); err != nil {
 		return nil, fmt.Errorf("gateway: register AccessService routes: %w", err)
+	}
+	// After the unary routes: a route registered later wins, and the
+	// generated in-process one of a stream only answers UNIMPLEMENTED.
+	if err := registerStreams(ctx, gw, opts, cfg.Service, cfg.StreamInterceptor); err != nil {
+		return nil, fmt.Errorf("gateway: register AccessService stream routes: %w", err)
 	}
 
 	mux := http.NewServeMux()

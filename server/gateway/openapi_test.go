@@ -41,6 +41,7 @@ func TestOpenAPIDocumentListsEveryRouteDocumented(t *testing.T) {
 		{"/v1/otp", "post", "AccessService_GenerateOTP"},
 		{"/v1/services/{service_id}/status", "get", "AccessService_GetServiceStatus"},
 		{"/v1/tokens:revoke", "post", "AccessService_RevokeToken"},
+		{"/v1/services/{service_id}/status:watch", "get", "AccessService_WatchServiceStatus"},
 	}
 	for _, r := range routes {
 		op, ok := doc.Paths[r.path][r.method]

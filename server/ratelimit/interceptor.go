@@ -57,6 +57,22 @@ func (l *Limiter) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 	}
 }
 
+// StreamServerInterceptor is UnaryServerInterceptor for streaming calls: a
+// stream counts once against its caller's limit, when it opens.
+func (l *Limiter) StreamServerInterceptor() grpc.StreamServerInterceptor {
+	guarded := "/" + accessv1.AccessService_ServiceDesc.ServiceName + "/"
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if l.disabled || !strings.HasPrefix(info.FullMethod, guarded) {
+			return handler(srv, ss)
+		}
+		key := l.key(ss.Context())
+		if ok, retryAfter := l.Allow(key); !ok {
+			return l.limitedError(key, retryAfter)
+		}
+		return handler(srv, ss)
+	}
+}
+
 // limitedError is the status a limited caller gets.
 func (l *Limiter) limitedError(key string, retryAfter time.Duration) error {
 	msg := fmt.Sprintf("rate limit exceeded for caller %q: at most %s calls per second, bursts of %d; retry in %s",

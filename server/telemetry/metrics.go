@@ -37,7 +37,24 @@ const (
 	// MetricUpstreamBreakerState is the upstream circuit breaker's state:
 	// 0 closed, 1 half-open, 2 open; absent while unknown.
 	MetricUpstreamBreakerState = "radkit_upstream_breaker_state"
+	// MetricWatchStreams is the number of open WatchServiceStatus streams.
+	MetricWatchStreams = "radkit_watch_streams"
+	// MetricWatchPollers is the number of services being polled for
+	// watchers.
+	MetricWatchPollers = "radkit_watch_pollers"
+	// MetricWatchPolls counts the status polls made for watchers, all
+	// services together (a label per service would be unbounded).
+	MetricWatchPolls = "radkit_watch_polls_total"
+	// MetricWatchMessages counts the messages sent on watch streams.
+	MetricWatchMessages = "radkit_watch_messages_sent_total"
 )
+
+// WatchStats are the watch hub's counters that Metrics reports (see
+// ObserveWatches).
+type WatchStats struct {
+	Streams, Pollers int
+	Polls, Sent      uint64
+}
 
 // Upstream routes: the values of the route label. A fixed, small set, so
 // that neither a service ID nor a token (the revocation URL carries one in
@@ -82,6 +99,7 @@ type Metrics struct {
 
 	tokenExpiry  atomic.Pointer[func() (time.Time, bool)]
 	breakerState atomic.Pointer[func() string]
+	watches      atomic.Pointer[func() WatchStats]
 	now          func() time.Time
 }
 
@@ -130,6 +148,14 @@ func NewMetrics() *Metrics {
 				"State of the upstream circuit breaker: 0 closed, 1 half-open, 2 open; absent while unknown.", nil, nil),
 			value: m.breakerStateValue,
 		},
+		m.watchMetric(MetricWatchStreams, "Open WatchServiceStatus streams.", prometheus.GaugeValue,
+			func(s WatchStats) float64 { return float64(s.Streams) }),
+		m.watchMetric(MetricWatchPollers, "Services being polled for WatchServiceStatus streams.", prometheus.GaugeValue,
+			func(s WatchStats) float64 { return float64(s.Pollers) }),
+		m.watchMetric(MetricWatchPolls, "Status polls made for WatchServiceStatus streams, all services together.", prometheus.CounterValue,
+			func(s WatchStats) float64 { return float64(s.Polls) }),
+		m.watchMetric(MetricWatchMessages, "Messages sent on WatchServiceStatus streams.", prometheus.CounterValue,
+			func(s WatchStats) float64 { return float64(s.Sent) }),
 	)
 	m.handler = promhttp.InstrumentMetricHandler(m.reg, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		Registry: m.reg, // promhttp_metric_handler_errors_total
@@ -160,6 +186,13 @@ func (m *Metrics) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 	return m.grpc.UnaryServerInterceptor(grpcprom.WithExemplarFromContext(exemplarFromContext))
 }
 
+// StreamServerInterceptor is UnaryServerInterceptor for streaming calls;
+// it also counts the messages each stream sends
+// (grpc_server_msg_sent_total).
+func (m *Metrics) StreamServerInterceptor() grpc.StreamServerInterceptor {
+	return m.grpc.StreamServerInterceptor(grpcprom.WithExemplarFromContext(exemplarFromContext))
+}
+
 // InitializeMetrics creates the gRPC series of every method registered on
 // s with zero values, so that rates and alerts work before the first call.
 // Call it after registering the services.
@@ -180,6 +213,27 @@ func (m *Metrics) ObserveTokenExpiry(f func() (time.Time, bool)) { m.tokenExpiry
 // each scrape and must be cheap and safe for concurrent use. A later call
 // replaces f.
 func (m *Metrics) ObserveBreakerState(f func() string) { m.breakerState.Store(&f) }
+
+// ObserveWatches makes the radkit_watch_* metrics report what f returns;
+// they are absent until it is called. f is called at each scrape and must
+// be cheap and safe for concurrent use.
+func (m *Metrics) ObserveWatches(f func() WatchStats) { m.watches.Store(&f) }
+
+// watchMetric is one radkit_watch_* metric, read from ObserveWatches's
+// function at each scrape.
+func (m *Metrics) watchMetric(name, help string, typ prometheus.ValueType, value func(WatchStats) float64) prometheus.Collector {
+	return &funcGauge{
+		desc: prometheus.NewDesc(name, help, nil, nil),
+		typ:  typ,
+		value: func() (float64, bool) {
+			f := m.watches.Load()
+			if f == nil || *f == nil {
+				return 0, false
+			}
+			return value((*f)()), true
+		},
+	}
+}
 
 func (m *Metrics) tokenExpirySeconds() (float64, bool) {
 	f := m.tokenExpiry.Load()
@@ -214,6 +268,7 @@ func (m *Metrics) breakerStateValue() (float64, bool) {
 // rather than reporting a misleading 0 or NaN.
 type funcGauge struct {
 	desc  *prometheus.Desc
+	typ   prometheus.ValueType // zero means a gauge
 	value func() (float64, bool)
 }
 
@@ -224,7 +279,11 @@ func (g *funcGauge) Collect(ch chan<- prometheus.Metric) {
 	if !ok || math.IsNaN(v) {
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, v)
+	typ := g.typ
+	if typ == 0 {
+		typ = prometheus.GaugeValue
+	}
+	ch <- prometheus.MustNewConstMetric(g.desc, typ, v)
 }
 
 // exemplarFromContext labels an observation with the trace ID of the

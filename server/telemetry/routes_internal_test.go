@@ -12,7 +12,7 @@ func TestGatewayRoutesFromProtos(t *testing.T) {
 		got = append(got, r.method+" "+r.template)
 	}
 	slices.Sort(got)
-	want := []string{"GET /v1/services/{service_id}/status", "POST /v1/otp", "POST /v1/tokens:revoke"}
+	want := []string{"GET /v1/services/{service_id}/status", "GET /v1/services/{service_id}/status:watch", "POST /v1/otp", "POST /v1/tokens:revoke"}
 	if !slices.Equal(got, want) {
 		t.Errorf("gateway routes %q, want %q", got, want)
 	}

@@ -39,6 +39,8 @@ const (
 	RequestTooLarge       Reason = "REQUEST_TOO_LARGE"      // an HTTP body over the limit
 	MethodNotAllowed      Reason = "METHOD_NOT_ALLOWED"     // an HTTP method the path does not serve
 	NotFound              Reason = "NOT_FOUND"              // an HTTP path the facade does not serve
+	TooManyWatches        Reason = "TOO_MANY_WATCHES"       // the caller or the replica is at its open-watch limit
+	ShuttingDown          Reason = "SHUTTING_DOWN"          // the replica is shutting down; reconnect elsewhere
 
 	// The upstream's answer, or the lack of one.
 
@@ -85,6 +87,10 @@ func (r Reason) row() entry {
 		return entry{codes.Unimplemented, "method not allowed for this path", false}
 	case NotFound:
 		return entry{codes.NotFound, "no such path", false}
+	case TooManyWatches:
+		return entry{codes.ResourceExhausted, "too many open watches; close one, or retry later", false}
+	case ShuttingDown:
+		return entry{codes.Unavailable, "the facade replica is shutting down; reconnect", true}
 	case UpstreamBadRequest:
 		return entry{codes.InvalidArgument, "RADKit Access Cloud refused the request", false}
 	case UpstreamPermission:
