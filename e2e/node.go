@@ -60,8 +60,9 @@ type Node struct {
 
 // NodeCall is one RPC for Node.Call to make.
 type NodeCall struct {
-	// RPC is the method name: "GenerateOTP", "GetServiceStatus" or
-	// "RevokeToken".
+	// RPC is the method name: "GenerateOTP", "GetServiceStatus",
+	// "RevokeToken" or "WatchServiceStatus" (a server stream, read to its
+	// end).
 	RPC string `json:"rpc"`
 	// Request is the request message as proto-loader takes it: an object
 	// with the proto field names (snake_case), for example
@@ -85,6 +86,9 @@ type NodeResult struct {
 	// field names, defaults filled in, 64-bit integers and enums as
 	// strings); nil when the call failed.
 	Response map[string]any `json:"response"`
+	// Messages are the messages of a server stream, in order, decoded as
+	// Response is; nil for a unary call.
+	Messages []map[string]any `json:"messages"`
 	// Code is the call's gRPC status code; codes.OK on success.
 	Code codes.Code `json:"code"`
 	// Details is the status message; empty on success.

@@ -11,7 +11,7 @@
 //
 // Each element of --calls is
 //
-//   {"rpc": "GenerateOTP" | "GetServiceStatus" | "RevokeToken",
+//   {"rpc": "GenerateOTP" | "GetServiceStatus" | "RevokeToken" | "WatchServiceStatus",
 //    "request": {...}, "deadline_ms": N?, "metadata": {"key": "value"}?}
 //
 // Metadata keys ending in "-bin" take base64 values. The calls are made in
@@ -19,6 +19,9 @@
 //
 //   {"rpc": ..., "ok": bool, "response": {...} | null, "code": N,
 //    "code_name": "NOT_FOUND", "details": "...", "error_reasons": [...]}
+//
+// A server stream (WatchServiceStatus) is read to its end; its result has
+// "response": null and "messages": [...], every message received, in order.
 //
 // error_reasons lists the google.rpc.ErrorInfo reasons found in the
 // grpc-status-details-bin trailer. The exit status is 0 when every call was
@@ -39,7 +42,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
 const includeDirs = [resolve(repoRoot, 'proto'), resolve(repoRoot, 'third_party', 'googleapis')];
 const protoFile = 'radkit/access/v1/access.proto';
-const rpcNames = new Set(['GenerateOTP', 'GetServiceStatus', 'RevokeToken']);
+const rpcNames = new Set(['GenerateOTP', 'GetServiceStatus', 'RevokeToken', 'WatchServiceStatus']);
+const streamNames = new Set(['WatchServiceStatus']);
 
 // protobufjs is proto-loader's own dependency; resolve it from there so that
 // this script does not depend on how npm hoisted it.
@@ -157,32 +161,44 @@ function toMetadata(obj) {
   return md;
 }
 
+function failure(rpc, err) {
+  const code = typeof err.code === 'number' ? err.code : grpc.status.UNKNOWN;
+  let reasons = [];
+  let details = err.details ?? err.message;
+  try {
+    reasons = errorReasons(err.metadata);
+  } catch (decodeErr) {
+    details = `${details} (undecodable grpc-status-details-bin: ${decodeErr.message})`;
+  }
+  return {
+    rpc,
+    ok: false,
+    response: null,
+    code,
+    code_name: grpc.status[code] ?? `CODE_${code}`,
+    details,
+    error_reasons: reasons,
+  };
+}
+
 function invoke(client, call) {
   return new Promise((done) => {
     const options = {};
     if (call.deadline_ms) options.deadline = new Date(Date.now() + call.deadline_ms);
+    if (streamNames.has(call.rpc)) {
+      const messages = [];
+      const stream = client[call.rpc](call.request || {}, toMetadata(call.metadata), options);
+      stream.on('data', (m) => messages.push(m));
+      stream.on('error', (err) => done({ ...failure(call.rpc, err), messages }));
+      stream.on('end', () => done({ rpc: call.rpc, ok: true, response: null, messages, code: 0, code_name: 'OK', details: '', error_reasons: [] }));
+      return;
+    }
     client[call.rpc](call.request || {}, toMetadata(call.metadata), options, (err, response) => {
       if (!err) {
         done({ rpc: call.rpc, ok: true, response, code: 0, code_name: 'OK', details: '', error_reasons: [] });
         return;
       }
-      const code = typeof err.code === 'number' ? err.code : grpc.status.UNKNOWN;
-      let reasons = [];
-      let details = err.details ?? err.message;
-      try {
-        reasons = errorReasons(err.metadata);
-      } catch (decodeErr) {
-        details = `${details} (undecodable grpc-status-details-bin: ${decodeErr.message})`;
-      }
-      done({
-        rpc: call.rpc,
-        ok: false,
-        response: null,
-        code,
-        code_name: grpc.status[code] ?? `CODE_${code}`,
-        details,
-        error_reasons: reasons,
-      });
+      done(failure(call.rpc, err));
     });
   });
 }
