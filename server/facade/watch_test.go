@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
@@ -368,6 +370,15 @@ func TestWatchOverHTTP(t *testing.T) {
 	case <-time.After(changeTimeout):
 		t.Fatal("the stream did not end once the service was online")
 	}
+	// The stream has its per-call log line, marked as come in over HTTP.
+	testkit.Eventually(t, changeTimeout, "the stream's log line", func() bool {
+		for _, r := range h.logs.Records(t) {
+			if r["msg"] == "finished call" && r["grpc.method"] == "WatchServiceStatus" && r["protocol"] == "http" && r["grpc.code"] == "OK" {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // readLine returns the next line, failing t unless one comes in time.
@@ -450,4 +461,50 @@ func watchMetric(t *testing.T, h *harness, name string) float64 {
 	}
 	t.Fatalf("no %s in /metrics", name)
 	return 0
+}
+
+// TestWatchCallerAuthAndRateLimit checks that a stream is authenticated
+// like a unary call, counts once against its caller's rate limit when it
+// opens, and counts against the watch limit of the authenticated caller.
+func TestWatchCallerAuthAndRateLimit(t *testing.T) {
+	keysFile := filepath.Join(t.TempDir(), "callers.keys")
+	writeKeys(t, keysFile, map[string]string{"alice": "alice-key-0123456789", "bob": "bob-key-0123456789"})
+	s := startSecured(t, facade.Config{CallerKeysFile: keysFile, RateLimit: 0.001, RateBurst: 3, MaxWatchesPerCaller: 1}, nil)
+	watch := func(key string) (grpc.ServerStreamingClient[accessv1.WatchServiceStatusResponse], error) {
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		t.Cleanup(cancel)
+		if key != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
+		}
+		stream, err := s.access.WatchServiceStatus(ctx, &accessv1.WatchServiceStatusRequest{ServiceId: liveService})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := stream.Recv(); err != nil {
+			return nil, err
+		}
+		return stream, nil
+	}
+
+	if _, err := watch(""); status.Code(err) != codes.Unauthenticated || reason(err) != server.ReasonCallerUnauthenticated {
+		t.Fatalf("no key: %v, want UNAUTHENTICATED", err)
+	}
+	if resp, body := s.get(t, "/v1/services/"+liveService+"/status:watch", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no key over HTTP: %d %s, want 401", resp.StatusCode, body)
+	}
+	if _, err := watch("alice-key-0123456789"); err != nil { // alice: 1 of 3 calls
+		t.Fatalf("alice's first watch: %v", err)
+	}
+	if _, err := watch("bob-key-0123456789"); err != nil {
+		t.Fatalf("bob's first watch, while alice holds hers: %v", err)
+	}
+	if _, err := watch("alice-key-0123456789"); status.Code(err) != codes.ResourceExhausted || reason(err) != server.ReasonTooManyWatches { // 2 of 3
+		t.Fatalf("alice's second watch: %v, want TOO_MANY_WATCHES", err)
+	}
+	if err := s.status("alice-key-0123456789"); err != nil { // 3 of 3: the open stream's messages did not count
+		t.Fatalf("alice's GetServiceStatus: %v", err)
+	}
+	if _, err := watch("alice-key-0123456789"); status.Code(err) != codes.ResourceExhausted || reason(err) != server.ReasonCallerRateLimited {
+		t.Fatalf("alice's fourth call: %v, want CALLER_RATE_LIMITED", err)
+	}
 }
