@@ -32,14 +32,13 @@ import (
 
 // Defaults applied by New to zero Config fields.
 const (
-	DefaultInterval        = 5 * time.Second
-	MinInterval            = time.Second
-	DefaultHeartbeat       = 30 * time.Second
-	DefaultMaxPerCaller    = 100
-	DefaultMaxTotal        = 10000
-	DefaultPollTimeout     = 10 * time.Second
-	maxBackoffMultiplier   = 12 // backoff is capped at 12 intervals (1 min at 5 s)
-	defaultShutdownRetryIn = time.Second
+	DefaultInterval      = 5 * time.Second
+	MinInterval          = time.Second
+	DefaultHeartbeat     = 30 * time.Second
+	DefaultMaxPerCaller  = 100
+	DefaultMaxTotal      = 10000
+	DefaultPollTimeout   = 10 * time.Second
+	maxBackoffMultiplier = 12 // backoff is capped at 12 intervals (1 min at 5 s)
 )
 
 // ErrTooManyWatches is returned by Watch when the caller, or the replica,
@@ -399,9 +398,11 @@ func (p *poller) publish(apply func()) {
 }
 
 // Transient reports whether a failed poll may succeed later: the upstream
-// answered 429 or 5xx, did not answer, the circuit breaker is open, or the
-// poll ran out of time. A watch survives such failures.
+// answered 429 or 5xx, did not answer, the circuit breaker is open or the
+// throttle refused the call, or the poll ran out of time. A watch survives
+// such failures.
 func Transient(err error) bool {
 	return upstream.IsTransient(err) || upstream.IsUnanswered(err) ||
-		errors.Is(err, resilience.ErrCircuitOpen) || errors.Is(err, context.DeadlineExceeded)
+		errors.Is(err, resilience.ErrCircuitOpen) || errors.Is(err, resilience.ErrThrottled) ||
+		errors.Is(err, context.DeadlineExceeded)
 }

@@ -130,8 +130,8 @@ type AccessServiceClient interface {
 	// GetServiceStatus calls. A service nobody watches is not polled.
 	//
 	// Transient upstream failures (UPSTREAM_UNAVAILABLE,
-	// UPSTREAM_RATE_LIMITED, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_TIMEOUT of one
-	// poll) do not end the stream: polling backs off and the stream goes on
+	// UPSTREAM_RATE_LIMITED, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED,
+	// UPSTREAM_TIMEOUT of one poll) do not end the stream: polling backs off and the stream goes on
 	// with the last known status. Over HTTP the stream is newline-delimited
 	// JSON, one {"result": WatchServiceStatusResponse} object per line, and a
 	// final {"error": Status} line if the stream fails.
@@ -265,8 +265,8 @@ type AccessServiceServer interface {
 	// GetServiceStatus calls. A service nobody watches is not polled.
 	//
 	// Transient upstream failures (UPSTREAM_UNAVAILABLE,
-	// UPSTREAM_RATE_LIMITED, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_TIMEOUT of one
-	// poll) do not end the stream: polling backs off and the stream goes on
+	// UPSTREAM_RATE_LIMITED, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED,
+	// UPSTREAM_TIMEOUT of one poll) do not end the stream: polling backs off and the stream goes on
 	// with the last known status. Over HTTP the stream is newline-delimited
 	// JSON, one {"result": WatchServiceStatusResponse} object per line, and a
 	// final {"error": Status} line if the stream fails.
