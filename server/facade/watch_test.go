@@ -238,7 +238,7 @@ func TestWatchSurvivesTransientFailures(t *testing.T) {
 	unavailable := emulator.Fault{Status: http.StatusServiceUnavailable}
 	emu.Script(emulator.RouteStatus, unavailable, unavailable, unavailable, unavailable)
 	testkit.Eventually(t, changeTimeout, "polls answered 503", func() bool {
-		return emu.Calls(emulator.RouteStatus)-before >= 4
+		return emu.Calls(emulator.RouteStatus)-before >= 3 // the first failed poll, retries included
 	})
 	h.setService(t, emulator.Service{ID: offlineService, Active: true, Online: true})
 	// Backoff after the failures may delay the next poll by a few
@@ -507,4 +507,47 @@ func TestWatchCallerAuthAndRateLimit(t *testing.T) {
 	if _, err := watch("alice-key-0123456789"); status.Code(err) != codes.ResourceExhausted || reason(err) != server.ReasonCallerRateLimited {
 		t.Fatalf("alice's fourth call: %v, want CALLER_RATE_LIMITED", err)
 	}
+}
+
+// TestWatchOverHTTPOutlivesServerTimeouts holds an HTTP watch open past the
+// HTTP server's ReadTimeout (15 s), which would otherwise end the request's
+// context, with heartbeats flowing; then the caller leaves and its watch
+// and poller are freed.
+func TestWatchOverHTTPOutlivesServerTimeouts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("holds a stream open for 17 s")
+	}
+	h, _ := startWatchFacade(t, facade.Config{WatchHeartbeat: 2 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.base+"/v1/services/"+liveService+"/status:watch", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{}} // no client timeout: the stream is long
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET status:watch: %v", err)
+	}
+	defer resp.Body.Close()
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	if first := readLine(t, lines); !strings.Contains(first, "KIND_INITIAL") {
+		t.Fatalf("first line %s, want the initial status", first)
+	}
+	for until := time.Now().Add(17 * time.Second); time.Now().Before(until); {
+		if l := readLine(t, lines); !strings.Contains(l, "KIND_HEARTBEAT") {
+			t.Fatalf("line %s, want a heartbeat", l)
+		}
+	}
+	cancel()
+	testkit.Eventually(t, changeTimeout, "the watch and its poller to be freed", func() bool {
+		return watchMetric(t, h, "radkit_watch_streams") == 0 && watchMetric(t, h, "radkit_watch_pollers") == 0
+	})
 }

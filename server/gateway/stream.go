@@ -41,9 +41,6 @@ func registerStreams(ctx context.Context, gw *runtime.ServeMux, opts []runtime.S
 		return err
 	}
 	return gw.HandlePath(http.MethodGet, watchPath, func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
-		// The server's ReadTimeout would otherwise cancel a long stream's
-		// context once it passes.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 		streams.ServeHTTP(w, r)
 	})
 }

@@ -1,0 +1,63 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/radkit/radkit-access-facade/internal/testkit"
+	"github.com/radkit/radkit-access-facade/server"
+	"github.com/radkit/radkit-access-facade/server/emulator"
+	"github.com/radkit/radkit-access-facade/server/gateway"
+	"github.com/radkit/radkit-access-facade/server/upstream"
+)
+
+// TestWatchStreamOutlivesServerTimeouts serves a watch through the gateway
+// on an http.Server whose ReadTimeout and WriteTimeout are shorter than
+// the stream: the stream moves its own deadlines, so heartbeats keep
+// flowing past both.
+func TestWatchStreamOutlivesServerTimeouts(t *testing.T) {
+	_, emuSrv := testkit.StartEmulator(t, emulator.Config{})
+	client := emulator.DefaultSeed().Clients[0]
+	up, err := upstream.New(upstream.Config{BaseURL: emuSrv.URL, ClientID: client.ID, ClientSecret: client.Secret})
+	if err != nil {
+		t.Fatalf("upstream.New: %v", err)
+	}
+	t.Cleanup(func() { _ = up.Close() })
+	svc := server.New(server.Config{Upstream: up, WatchInterval: time.Second, WatchHeartbeat: 500 * time.Millisecond})
+	t.Cleanup(func() { _ = svc.StopWatches(context.Background()) })
+	h, err := gateway.New(context.Background(), gateway.Config{Service: svc, Ready: func() (bool, string) { return true, "" }})
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ReadTimeout = time.Second
+	srv.Config.WriteTimeout = 2 * time.Second
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	ctx := testkit.Context(t, 30*time.Second)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/services/1ryq-e8n8-5g5n/status:watch", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET status:watch: %v", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	started := time.Now()
+	for n := 0; time.Since(started) < 4*time.Second; n++ {
+		if !sc.Scan() {
+			t.Fatalf("the stream ended after %v and %d lines: %v", time.Since(started), n, sc.Err())
+		}
+		if line := sc.Text(); !strings.Contains(line, `"result"`) {
+			t.Fatalf("line %d after %v: %s, want a result", n, time.Since(started), line)
+		}
+	}
+}
