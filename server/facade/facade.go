@@ -109,11 +109,11 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 	f.otps = idempotency.New(idempotency.Config{MaxEntriesPerOwner: cfg.IdempotencyKeysPerCaller})
 	f.metrics.Registry().MustRegister(f.otps) // radkit_idempotency_*
 	service := server.New(server.Config{
-		Upstream:    guard,
-		CallTimeout: cfg.CallTimeout,
-		Logger:      cfg.Logger,
-		AuditLog:    cfg.Logger.With("log", "audit"),
-		Idempotency: f.otps,
+		Upstream:            guard,
+		CallTimeout:         cfg.CallTimeout,
+		Logger:              cfg.Logger,
+		AuditLog:            cfg.Logger.With("log", "audit"),
+		Idempotency:         f.otps,
 		WatchInterval:       cfg.WatchInterval,
 		WatchHeartbeat:      cfg.WatchHeartbeat,
 		MaxWatchesPerCaller: cfg.MaxWatchesPerCaller,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/facade"
 )
@@ -127,11 +127,10 @@ func BenchmarkWatchStreams(b *testing.B) {
 	}
 }
 
-// memNow returns the live heap after a GC and the process's resident set.
+// memNow returns the live heap after GC (testkit.HeapAfterGC) and the
+// process's resident set.
 func memNow() (heap, rss uint64) {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
+	ms := testkit.HeapAfterGC()
 	data, err := os.ReadFile("/proc/self/status")
 	if err == nil {
 		for _, line := range strings.Split(string(data), "\n") {
