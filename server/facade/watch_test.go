@@ -219,6 +219,12 @@ func TestWatchersSharePolls(t *testing.T) {
 	if got := watchMetric(t, h, "radkit_watch_pollers"); got != services {
 		t.Errorf("radkit_watch_pollers %v, want %d", got, services)
 	}
+	if got := watchMetric(t, h, "radkit_watch_messages_sent_total"); got < watchers {
+		t.Errorf("radkit_watch_messages_sent_total %v, want at least one per watcher (%d)", got, watchers)
+	}
+	if got := watchMetric(t, h, "radkit_watch_polls_total"); got < float64(polls) {
+		t.Errorf("radkit_watch_polls_total %v, want at least the %d status calls the emulator counted while measuring", got, polls)
+	}
 }
 
 // TestWatchSurvivesTransientFailures fails every status call for a while:
@@ -246,7 +252,7 @@ func TestWatchSurvivesTransientFailures(t *testing.T) {
 	wantStatus(t, recv(t, stream), accessv1.WatchServiceStatusResponse_KIND_CHANGE, offlineService, true, true)
 }
 
-func TestWatchEndsWithNotFound(t *testing.T) {
+func TestWatchEndsOnPermanentFailures(t *testing.T) {
 	h, emu := startWatchFacade(t, facade.Config{})
 	t.Run("at once", func(t *testing.T) {
 		stream, err := h.client.WatchServiceStatus(callCtx(t), &accessv1.WatchServiceStatusRequest{ServiceId: "unkn-own0-0001"})
@@ -264,6 +270,18 @@ func TestWatchEndsWithNotFound(t *testing.T) {
 		emu.SetFailureRate(emulator.RouteStatus, 1, emulator.Fault{Status: http.StatusNotFound, Details: "service not found"})
 		t.Cleanup(emu.ResetFaults)
 		wantError(t, end(t, stream), codes.NotFound, server.ReasonUpstreamNotFound)
+	})
+	t.Run("credentials rejected", func(t *testing.T) {
+		stream, err := h.client.WatchServiceStatus(callCtx(t), &accessv1.WatchServiceStatusRequest{ServiceId: liveService})
+		if err != nil {
+			t.Fatalf("WatchServiceStatus: %v", err)
+		}
+		recv(t, stream)
+		// Every status call answers 401, after the client's token refresh
+		// and retry too.
+		emu.SetFailureRate(emulator.RouteStatus, 1, emulator.Fault{Status: http.StatusUnauthorized})
+		t.Cleanup(emu.ResetFaults)
+		wantError(t, end(t, stream), codes.Unavailable, server.ReasonCredentialsRejected)
 	})
 }
 
