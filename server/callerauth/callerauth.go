@@ -312,11 +312,17 @@ func (a *Authenticator) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 	}
 }
 
+// reflectionPrefix starts the full methods of server reflection (v1 and
+// v1alpha), which stays open as it was before streams were intercepted: it
+// describes the public contract only.
+const reflectionPrefix = "/grpc.reflection."
+
 // StreamServerInterceptor is UnaryServerInterceptor for streaming calls: a
-// stream is authenticated once, when it opens.
+// stream is authenticated once, when it opens. Health watches and server
+// reflection pass unauthenticated.
 func (a *Authenticator) StreamServerInterceptor() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if strings.HasPrefix(info.FullMethod, OpenPrefix) {
+		if strings.HasPrefix(info.FullMethod, OpenPrefix) || strings.HasPrefix(info.FullMethod, reflectionPrefix) {
 			return handler(srv, ss)
 		}
 		ctx := ss.Context()

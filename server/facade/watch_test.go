@@ -21,7 +21,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
@@ -564,4 +566,32 @@ func TestWatchOverHTTPFreedWhenCallerLeaves(t *testing.T) {
 	testkit.Eventually(t, changeTimeout, "the watch and its poller to be freed", func() bool {
 		return watchMetric(t, h, "radkit_watch_streams") == 0 && watchMetric(t, h, "radkit_watch_pollers") == 0
 	})
+}
+
+// TestReflectionAndHealthStreamsStayOpen checks that intercepting streams
+// for caller authentication left server reflection and health watches
+// open to callers without a key, as they were.
+func TestReflectionAndHealthStreamsStayOpen(t *testing.T) {
+	keysFile := filepath.Join(t.TempDir(), "callers.keys")
+	writeKeys(t, keysFile, map[string]string{"alice": "alice-key-0123456789"})
+	s := startSecured(t, facade.Config{CallerKeysFile: keysFile}, nil)
+	ctx := callCtx(t)
+	stream, err := reflectionpb.NewServerReflectionClient(s.conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatalf("ServerReflectionInfo: %v", err)
+	}
+	if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatalf("reflection Send: %v", err)
+	}
+	resp, err := stream.Recv()
+	if err != nil || resp.GetListServicesResponse() == nil {
+		t.Fatalf("reflection list without a key: %v %v, want the services", resp, err)
+	}
+	watch, err := s.health.Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err == nil {
+		_, err = watch.Recv()
+	}
+	if err != nil {
+		t.Fatalf("health Watch without a key: %v", err)
+	}
 }
