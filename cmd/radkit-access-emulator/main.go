@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -63,6 +65,10 @@ type options struct {
 	services      []emulator.Service
 	logLevel      slog.Level
 	shutdownGrace time.Duration
+	tls           bool   // serve HTTPS with a fresh self-signed certificate
+	tlsCAOut      string // where --tls writes the certificate's PEM
+	tlsCert       string // or serve HTTPS with this certificate
+	tlsKey        string
 }
 
 func parseFlags(args []string, out io.Writer) (options, error) {
@@ -87,6 +93,10 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	})
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "how long shutdown waits for in-flight requests before aborting them")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level (debug logs every request)")
+	fs.BoolVar(&o.tls, "tls", false, "serve HTTPS (HTTP/2 and HTTP/1.1) with a fresh self-signed certificate for 127.0.0.1, ::1, localhost and the --addr host")
+	fs.StringVar(&o.tlsCAOut, "tls-ca-out", "", "with --tls, write the self-signed certificate (the CA to trust) to this PEM file")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate (with --tls-key)")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -98,6 +108,14 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	}
 	if o.failStatus < 400 || o.failStatus > 599 {
 		return o, fmt.Errorf("--fail-status %d: want 400-599", o.failStatus)
+	}
+	switch {
+	case (o.tlsCert == "") != (o.tlsKey == ""):
+		return o, errors.New("--tls-cert and --tls-key go together")
+	case o.tls && o.tlsCert != "":
+		return o, errors.New("--tls (self-signed) and --tls-cert exclude each other: choose one")
+	case o.tlsCAOut != "" && !o.tls:
+		return o, errors.New("--tls-ca-out needs --tls")
 	}
 	return o, nil
 }
@@ -152,26 +170,28 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
+	tlsConfig, err := serverTLS(o)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
-	srv := &http.Server{
-		Handler:           emu,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return baseCtx },
-	}
+	srv := emu.NewServer(emulator.ServeOptions{TLS: tlsConfig})
+	srv.ReadHeaderTimeout = readHeaderTimeout
+	srv.ReadTimeout = readTimeout
+	srv.WriteTimeout = writeTimeout
+	srv.IdleTimeout = idleTimeout
+	srv.MaxHeaderBytes = maxHeaderBytes
+	srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	srv.BaseContext = func(net.Listener) context.Context { return baseCtx }
 	printBanner(stdout, ln.Addr().String(), o, seed)
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- emulator.ServeListener(srv, ln) }()
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
@@ -191,6 +211,41 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// serverTLS is the TLS configuration that --tls or --tls-cert ask for, or
+// nil for plain HTTP. With --tls it makes a self-signed certificate for the
+// loopback names and the --addr host, and writes it to --tls-ca-out.
+func serverTLS(o options) (*tls.Config, error) {
+	switch {
+	case o.tlsCert != "":
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert: %w", err)
+		}
+		return emulator.ServerTLSConfig(cert), nil
+	case !o.tls:
+		return nil, nil
+	}
+	var hosts []string
+	if host, _, err := net.SplitHostPort(o.addr); err == nil && host != "" {
+		hosts = append(hosts, host)
+	}
+	if o.issuer != "" {
+		if u, err := url.Parse(o.issuer); err == nil && u.Hostname() != "" {
+			hosts = append(hosts, u.Hostname())
+		}
+	}
+	cert, err := emulator.SelfSignedCertificate(hosts...)
+	if err != nil {
+		return nil, err
+	}
+	if o.tlsCAOut != "" {
+		if err := os.WriteFile(o.tlsCAOut, cert.PEM, 0o644); err != nil {
+			return nil, fmt.Errorf("--tls-ca-out: %w", err)
+		}
+	}
+	return emulator.ServerTLSConfig(cert.Certificate), nil
 }
 
 func applyStartFaults(emu *emulator.Emulator, o options) error {
@@ -221,7 +276,11 @@ func applyStartFaults(emu *emulator.Emulator, o options) error {
 // printBanner prints where the emulator listens and the fake credentials it
 // accepts, so that a user can point the facade at it.
 func printBanner(w io.Writer, addr string, o options, seed emulator.Seed) {
-	base := "http://" + addr
+	scheme := "http"
+	if o.tls || o.tlsCert != "" {
+		scheme = "https"
+	}
+	base := scheme + "://" + addr
 	if o.issuer != "" {
 		base = strings.TrimRight(o.issuer, "/")
 	}
@@ -229,6 +288,9 @@ func printBanner(w io.Writer, addr string, o options, seed emulator.Seed) {
 	fmt.Fprintf(w, "base URL: %s\n", base)
 	fmt.Fprintf(w, "discovery: %s/.well-known/openid-configuration\n", base)
 	fmt.Fprintf(w, "admin API: %s%s\n", base, strings.TrimRight(o.adminPrefix, "/"))
+	if o.tlsCAOut != "" {
+		fmt.Fprintf(w, "TLS CA (self-signed certificate): %s\n", o.tlsCAOut)
+	}
 	fmt.Fprintf(w, "token lifetime: %s\n", o.tokenLifetime)
 	for _, c := range seed.Clients {
 		fmt.Fprintf(w, "client: id=%s secret=%s identity=%s admin_level=%d claims=%s\n",

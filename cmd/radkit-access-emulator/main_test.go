@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -154,6 +156,43 @@ func TestRunFlags(t *testing.T) {
 	}
 }
 
+// TestRunTLS starts the emulator with --tls and --tls-ca-out, trusts the
+// CA file it wrote, and checks HTTP/2, https:// discovery and the
+// protocol and connection counters on the admin API.
+func TestRunTLS(t *testing.T) {
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	s := start(t, "--tls", "--tls-ca-out", caFile)
+	if !strings.HasPrefix(s.base, "https://") {
+		t.Fatalf("base URL %q, want https://", s.base)
+	}
+	pemBytes, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatalf("--tls-ca-out file: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		t.Fatalf("--tls-ca-out file holds no certificate: %q", pemBytes)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	status, doc := get(t, c, s.base+"/.well-known/openid-configuration")
+	if status != 200 || doc["issuer"] != s.base || doc["token_endpoint"] != s.base+"/oauth2/token" {
+		t.Errorf("discovery = %d %v", status, doc)
+	}
+	status, counters := get(t, c, s.base+"/_emulator/counters")
+	protos, _ := counters["protocols"].(map[string]any)
+	if status != 200 || protos["HTTP/2.0"] != 1.0 || counters["connections"] != 1.0 {
+		t.Errorf("counters = %d %v, want one HTTP/2.0 request on one connection", status, counters)
+	}
+	// A client that does not trust the CA is refused by the handshake.
+	if _, err := newClient(t).Get(s.base + "/oauth2/keys"); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("GET without the CA = %v, want a certificate error", err)
+	}
+	s.stop(t)
+}
+
 func TestRunShutdownAbortsHeldRequests(t *testing.T) {
 	s := start(t, "--latency", "1m", "--shutdown-grace", "100ms")
 	c := newClient(t)
@@ -178,17 +217,21 @@ func TestRunShutdownAbortsHeldRequests(t *testing.T) {
 
 func TestRunErrors(t *testing.T) {
 	tests := map[string][]string{
-		"bad flag":          {"--nope"},
-		"extra arg":         {"extra"},
-		"fail rate":         {"--fail-rate", "2"},
-		"fail status":       {"--fail-status", "200"},
-		"fail routes":       {"--fail-rate", "0.5", "--fail-routes", "/nope"},
-		"service":           {"--service", "x:maybe"},
-		"duplicate svc":     {"--service", "123-123-123"},
-		"missing seed":      {"--seed", filepath.Join(t.TempDir(), "none.json")},
-		"bad issuer":        {"--issuer", "not a url"},
-		"bad address":       {"--addr", "256.0.0.1:1"},
-		"negative lifetime": {"--token-lifetime", "-1s"},
+		"bad flag":           {"--nope"},
+		"extra arg":          {"extra"},
+		"fail rate":          {"--fail-rate", "2"},
+		"fail status":        {"--fail-status", "200"},
+		"fail routes":        {"--fail-rate", "0.5", "--fail-routes", "/nope"},
+		"service":            {"--service", "x:maybe"},
+		"duplicate svc":      {"--service", "123-123-123"},
+		"missing seed":       {"--seed", filepath.Join(t.TempDir(), "none.json")},
+		"bad issuer":         {"--issuer", "not a url"},
+		"bad address":        {"--addr", "256.0.0.1:1"},
+		"negative lifetime":  {"--token-lifetime", "-1s"},
+		"cert without key":   {"--tls-cert", "cert.pem"},
+		"tls and tls-cert":   {"--tls", "--tls-cert", "c.pem", "--tls-key", "k.pem"},
+		"ca-out without tls": {"--tls-ca-out", filepath.Join(t.TempDir(), "ca.pem")},
+		"missing tls cert":   {"--tls-cert", filepath.Join(t.TempDir(), "none.pem"), "--tls-key", filepath.Join(t.TempDir(), "none.key")},
 	}
 	for name, args := range tests {
 		t.Run(name, func(t *testing.T) {

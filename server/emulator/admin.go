@@ -14,7 +14,8 @@ import (
 // use the guide's error shape). route is a Route value, e.g.
 // ?route=/oauth2/token.
 //
-//	GET    /counters                  {"calls": {route: n}, "cancelled": {route: n}}
+//	GET    /counters                  {"calls": {route: n}, "cancelled": {route: n},
+//	                                   "protocols": {"HTTP/2.0": n}, "connections": n}
 //	PUT    /faults?route=R            body: a Fault or [Fault, ...]; queued as Script(R, ...)
 //	DELETE /faults[?route=R]          ResetRouteFaults(R), or ResetFaults() without route
 //	PUT    /failure-rate?route=R      body: {"rate": 0.25, "fault": Fault}
@@ -36,6 +37,12 @@ const (
 type Counters struct {
 	Calls     map[Route]int64 `json:"calls"`
 	Cancelled map[Route]int64 `json:"cancelled"`
+	// Protocols counts API requests by protocol version ("HTTP/1.1",
+	// "HTTP/2.0"); see Emulator.Protocols.
+	Protocols map[string]int64 `json:"protocols"`
+	// Connections counts the connections accepted (see
+	// Emulator.Connections).
+	Connections int64 `json:"connections"`
 }
 
 // FailureRate is the body of PUT {AdminPrefix}/failure-rate.
@@ -67,7 +74,7 @@ func (e *Emulator) admin(r *http.Request, path string) (reply, error) {
 	noContent := reply{status: http.StatusNoContent}
 	switch (endpoint{path, r.Method}) {
 	case endpoint{adminCounters, http.MethodGet}:
-		c := Counters{Calls: make(map[Route]int64), Cancelled: make(map[Route]int64)}
+		c := Counters{Calls: make(map[Route]int64), Cancelled: make(map[Route]int64), Protocols: e.Protocols(), Connections: e.Connections()}
 		for _, rt := range Routes() {
 			c.Calls[rt], c.Cancelled[rt] = e.Calls(rt), e.Cancelled(rt)
 		}

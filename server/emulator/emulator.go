@@ -102,6 +102,7 @@ type Emulator struct {
 	adminPrefix      string
 	signer           *signer
 	stats            map[Route]*routeStats // fixed in New; values are atomic
+	transport        transportStats
 
 	mu            sync.Mutex
 	services      map[string]Service
@@ -212,6 +213,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveAdmin(w, r, strings.TrimPrefix(path, e.adminPrefix))
 		return
 	}
+	e.transport.request(r.Proto)
 	route, ok := matchRoute(path)
 	if !ok {
 		e.log.Debug("emulator: no route", "method", r.Method, "path", path)
