@@ -105,6 +105,12 @@ func (c *config) options() []option {
 			usage: "upper bound (a `duration`) of one call to the upstream, retries included, when the caller's deadline is later or absent"},
 		{flag: "shutdown-timeout", env: "RADKIT_FACADE_SHUTDOWN_TIMEOUT", field: "ShutdownTimeout", value: durationValue(&f.ShutdownTimeout),
 			usage: "how long (a `duration`) in-flight calls may take to finish on SIGTERM"},
+		{flag: "upstream-ca-file", env: "RADKIT_ACCESS_CA_FILE", field: "UpstreamCAFile", value: stringValue(&f.UpstreamCAFile, nil),
+			usage: "PEM CA bundle `file` trusted for the upstream's certificate on top of the system roots (a private CA, a TLS-inspecting gateway); reloaded on SIGHUP"},
+		{flag: "insecure-upstream-http", env: "RADKIT_FACADE_INSECURE_UPSTREAM_HTTP", field: "InsecureUpstreamHTTP", value: boolValue(&f.InsecureUpstreamHTTP),
+			usage: "allow an http:// upstream on a host other than loopback: the credentials travel in clear"},
+		{flag: "upstream-max-in-flight", env: "RADKIT_FACADE_UPSTREAM_MAX_IN_FLIGHT", field: "UpstreamMaxInFlight", value: intValue(&f.UpstreamMaxInFlight),
+			usage: "upstream calls in flight at most (a `number`); more wait within their deadline, then fail with RESOURCE_EXHAUSTED"},
 	}
 }
 
@@ -152,6 +158,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if err := c.readCredentials(getenv); err != nil {
 		return c, err
 	}
+	c.facade.UpstreamProxy = proxyFromEnv(getenv)
 	c.defaultRateLimit()
 	if err := c.check(); err != nil {
 		return c, err
@@ -168,6 +175,7 @@ func (c *config) setDefaults() {
 	c.facade.CallTimeout = server.DefaultCallTimeout
 	c.facade.IdempotencyKeysPerCaller = idempotency.DefaultMaxEntriesPerOwner
 	c.facade.ShutdownTimeout = facade.DefaultShutdownTimeout
+	c.facade.UpstreamMaxInFlight = facade.DefaultUpstreamMaxInFlight
 	c.logFormat = "text"
 	c.logLevel = slog.LevelInfo
 }
@@ -184,6 +192,8 @@ func newFlagSet(opts []option, stderr io.Writer) *flag.FlagSet {
 		fmt.Fprintf(stderr, "Usage: radkit-access-facade [flags]\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprint(stderr, `
+Upstream proxy (environment): HTTPS_PROXY, HTTP_PROXY and NO_PROXY, as curl and Go read them.
+
 Upstream credentials (environment only, never flags):
   RADKIT_ACCESS_CLIENT_ID                      OAuth2 client ID
   RADKIT_ACCESS_CLIENT_SECRET[_FILE]           OAuth2 client secret, or a file holding it

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -117,6 +118,22 @@ type Config struct {
 	// (see package telemetry). Nil means no tracing.
 	TracerProvider trace.TracerProvider
 	Propagator     propagation.TextMapPropagator
+
+	// UpstreamCAFile names a PEM bundle trusted for the upstream's TLS
+	// certificate in addition to the system roots (a private CA, a
+	// TLS-inspecting gateway). Read again by Reload.
+	UpstreamCAFile string
+	// InsecureUpstreamHTTP allows an http:// upstream on a host other than
+	// loopback; the credentials then travel in clear.
+	InsecureUpstreamHTTP bool
+	// UpstreamProxy chooses the proxy of each upstream request from its
+	// URL (nil for none), as httpproxy.Config.ProxyFunc does. Nil uses
+	// http.ProxyFromEnvironment.
+	UpstreamProxy func(*url.URL) (*url.URL, error)
+	// UpstreamMaxInFlight bounds the upstream calls in flight (and, over
+	// HTTP/1.1, the connections); calls beyond it wait within their
+	// deadline. Zero means DefaultUpstreamMaxInFlight.
+	UpstreamMaxInFlight int
 }
 
 func (c *Config) setDefaults() {
@@ -155,6 +172,7 @@ func (c Config) Validate() error {
 		c.checkCallerAuth,
 		c.checkRateLimit,
 		c.checkWatch,
+		c.checkUpstreamConnection,
 	} {
 		if err := check(); err != nil {
 			return err

@@ -45,7 +45,7 @@ type Facade struct {
 
 	emuServer *http.Server // nil unless Config.Emulator
 	emu       *emulator.Emulator
-	transport *http.Transport // shared by every upstream request
+	transport *upstream.SwapTransport // shared by every upstream request
 	client    *upstream.Client
 	readiness *server.Readiness
 	metrics   *telemetry.Metrics
@@ -178,8 +178,11 @@ func (f *Facade) loadTLS() (*tls.Config, error) {
 func (f *Facade) newUpstream() (*resilience.Client, error) {
 	cfg := &f.cfg
 	f.metrics = telemetry.NewMetrics()
-	f.transport = upstream.NewTransport()
-	var err error
+	upstreamTransport, err := newUpstreamTransport(*cfg)
+	if err != nil {
+		return nil, err
+	}
+	f.transport = upstream.NewSwapTransport(upstreamTransport)
 	f.client, err = upstream.New(upstream.Config{
 		BaseURL:      cfg.UpstreamURL,
 		ClientID:     cfg.ClientID,
@@ -188,8 +191,9 @@ func (f *Facade) newUpstream() (*resilience.Client, error) {
 		HTTPClient: &http.Client{
 			Transport: telemetry.HTTPTransport(f.metrics.InstrumentTransport(f.transport), cfg.TracerProvider, cfg.Propagator),
 		},
-		UserAgent: "radkit-access-facade/" + cfg.Version,
-		Logger:    cfg.Logger.With("component", "upstream"),
+		UserAgent:         "radkit-access-facade/" + cfg.Version,
+		Logger:            cfg.Logger.With("component", "upstream"),
+		AllowInsecureHTTP: cfg.InsecureUpstreamHTTP,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("facade: upstream client: %w", err)
@@ -534,7 +538,7 @@ func serveErr(what string, err error) error {
 }
 
 // Reload reads the files that may change under a running facade again (the
-// caller keys, the TLS certificate and key), as on SIGHUP. Calls in flight
+// caller keys, the TLS certificate and key, the upstream CA file), as on SIGHUP. Calls in flight
 // and connections are not disturbed. A reload is all or nothing: when any
 // part fails, no part is applied and the previous files stay in use.
 func (f *Facade) Reload() error {
@@ -561,6 +565,10 @@ func (f *Facade) reload() error {
 			return err
 		}
 	}
+	trust, err := f.loadUpstreamTrust()
+	if err != nil {
+		return err
+	}
 	if f.auth != nil {
 		if err := f.auth.Reload(); err != nil {
 			return err
@@ -568,6 +576,9 @@ func (f *Facade) reload() error {
 	}
 	if cert != nil {
 		f.cert.use(cert)
+	}
+	if trust != nil {
+		f.transport.Swap(trust)
 	}
 	return nil
 }

@@ -54,6 +54,7 @@ type Client struct {
 	refreshFraction  float64
 	log              *slog.Logger
 	failures         *failureLog // failed discoveries and token fetches
+	allowInsecure    bool        // Config.AllowInsecureHTTP
 
 	lifetime context.Context // ends at Close
 	stop     context.CancelFunc
@@ -89,6 +90,7 @@ func New(cfg Config) (*Client, error) {
 		refreshFraction:  s.refreshFraction,
 		log:              s.logger,
 		failures:         newFailureLog(s.logger),
+		allowInsecure:    s.allowInsecure,
 	}
 	c.discoveries.Finish = true
 	c.lifetime, c.stop = context.WithCancel(context.Background())

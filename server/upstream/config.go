@@ -45,6 +45,10 @@ type Config struct {
 	RefreshFraction float64
 	// Logger receives operational logs, never secrets. Default: discard.
 	Logger *slog.Logger
+	// AllowInsecureHTTP permits an http:// BaseURL (and http:// discovered
+	// endpoints) on a host other than loopback. Without it such URLs are
+	// refused: the credentials and tokens would travel in clear.
+	AllowInsecureHTTP bool
 }
 
 // String describes c without its secrets, so that printing a Config by
@@ -112,6 +116,7 @@ type settings struct {
 	maxResponseBytes int64
 	refreshFraction  float64
 	logger           *slog.Logger
+	allowInsecure    bool // AllowInsecureHTTP
 }
 
 func (c Config) settings() (*settings, error) {
@@ -124,10 +129,14 @@ func (c Config) settings() (*settings, error) {
 		maxResponseBytes: c.MaxResponseBytes,
 		refreshFraction:  c.RefreshFraction,
 		logger:           c.Logger,
+		allowInsecure:    c.AllowInsecureHTTP,
 	}
 	base, err := parseBaseURL(c.BaseURL)
 	if err != nil {
 		return nil, err
+	}
+	if plainToRemote(base) && !s.allowInsecure {
+		return nil, fmt.Errorf("upstream: config: BaseURL %q: %w", base.Redacted(), ErrInsecureHTTP)
 	}
 	s.base = base
 

@@ -140,6 +140,8 @@ func (c *Client) endpointURL(field, raw, fallback string) (*url.URL, error) {
 		return nil, bad("is not http or https")
 	case c.base.Scheme == "https" && !strings.EqualFold(u.Scheme, "https"):
 		return nil, bad("downgrades https to http")
+	case plainToRemote(u) && !c.allowInsecure:
+		return nil, bad("is plain http to a host other than loopback")
 	}
 	u.Fragment, u.RawFragment = "", ""
 	return u, nil
