@@ -69,6 +69,11 @@ const (
 	// ReasonNotFound: an HTTP path that the facade does not serve
 	// (NOT_FOUND, HTTP 404; package gateway).
 	ReasonNotFound = string(reason.NotFound)
+
+	// ReasonUpstreamConcurrencyLimit: the facade's bound on upstream
+	// calls in flight was reached until the call's deadline
+	// (RESOURCE_EXHAUSTED, with RetryInfo); nothing was sent.
+	ReasonUpstreamConcurrencyLimit = string(reason.UpstreamConcurrencyLimit)
 )
 
 // ErrorInfo metadata keys.
@@ -94,6 +99,9 @@ func classify(err error) reason.Reason {
 	case errors.Is(err, resilience.ErrThrottled):
 		// The upstream answers too few calls; this one was refused locally.
 		return reason.UpstreamThrottled
+	case errors.Is(err, upstream.ErrConcurrencyLimit):
+		// The facade's own bound on calls in flight; nothing was sent.
+		return reason.UpstreamConcurrencyLimit
 	case errors.Is(err, context.DeadlineExceeded):
 		return reason.UpstreamTimeout
 	case errors.Is(err, context.Canceled):

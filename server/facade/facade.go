@@ -189,7 +189,7 @@ func (f *Facade) newUpstream() (*resilience.Client, error) {
 		ClientSecret: cfg.ClientSecret,
 		APIToken:     cfg.APIToken,
 		HTTPClient: &http.Client{
-			Transport: telemetry.HTTPTransport(f.metrics.InstrumentTransport(f.transport), cfg.TracerProvider, cfg.Propagator),
+			Transport: f.limitUpstream(telemetry.HTTPTransport(f.metrics.InstrumentTransport(f.transport), cfg.TracerProvider, cfg.Propagator)),
 		},
 		UserAgent:         "radkit-access-facade/" + cfg.Version,
 		Logger:            cfg.Logger.With("component", "upstream"),

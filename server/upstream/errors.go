@@ -199,12 +199,14 @@ func Details(err error) string {
 
 // IsRefused reports whether err is the client refusing a call without
 // contacting the upstream at all: an invalid argument, revocation without
-// client credentials, a closed client. Such an error says nothing about
-// the upstream's health.
+// client credentials, a closed client, no free slot among the calls in
+// flight (ErrConcurrencyLimit). Such an error says nothing about the
+// upstream's health.
 func IsRefused(err error) bool {
 	return errors.Is(err, ErrInvalidArgument) ||
 		errors.Is(err, ErrRevokeNeedsClientCredentials) ||
-		errors.Is(err, ErrClosed)
+		errors.Is(err, ErrClosed) ||
+		errors.Is(err, ErrConcurrencyLimit)
 }
 
 // NeverReached reports whether the call that failed with err provably

@@ -58,6 +58,10 @@ const (
 	RevocationNotConfigured Reason = "REVOCATION_NOT_CONFIGURED"
 	Canceled                Reason = "CANCELED"
 	Internal                Reason = "INTERNAL"
+
+	// The facade's own bound on upstream calls in flight was reached and
+	// no slot freed up before the call's deadline; nothing was sent.
+	UpstreamConcurrencyLimit Reason = "UPSTREAM_CONCURRENCY_LIMIT"
 )
 
 // entry is one row of the catalog.
@@ -113,6 +117,8 @@ func (r Reason) row() entry {
 		return entry{codes.Internal, "RADKit Access Cloud sent a response the facade cannot use", false}
 	case UpstreamTimeout:
 		return entry{codes.DeadlineExceeded, "the deadline passed before RADKit Access Cloud answered", false}
+	case UpstreamConcurrencyLimit:
+		return entry{codes.ResourceExhausted, "the facade has as many RADKit Access Cloud calls in flight as it allows; none finished before the deadline", true}
 	case RevocationNotConfigured:
 		return entry{codes.FailedPrecondition, "token revocation needs upstream client credentials, and the facade has none", false}
 	case Canceled:

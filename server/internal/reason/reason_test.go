@@ -14,7 +14,7 @@ var all = []Reason{
 	TooManyRequestIDs, RequestTooLarge, MethodNotAllowed, NotFound, TooManyWatches, ShuttingDown,
 	UpstreamBadRequest, UpstreamPermission, UpstreamNotFound, UpstreamRateLimited,
 	CredentialsRejected, UpstreamUnavailable, UpstreamCircuitOpen, UpstreamThrottled, UpstreamError,
-	MalformedResponse, UpstreamTimeout, RevocationNotConfigured, Canceled, Internal,
+	MalformedResponse, UpstreamTimeout, UpstreamConcurrencyLimit, RevocationNotConfigured, Canceled, Internal,
 }
 
 func TestCatalog(t *testing.T) {

@@ -37,9 +37,11 @@
 //                                                        many open watches as it may
 //   SHUTTING_DOWN                   UNAVAILABLE          WatchServiceStatus: the replica is shutting down; reconnect
 //                                                        (to another replica) after the RetryInfo delay
+//   UPSTREAM_CONCURRENCY_LIMIT      RESOURCE_EXHAUSTED   the facade's bound on upstream calls in flight stayed
+//                                                        reached until the deadline; nothing was sent upstream
 //
 // Every RPC can also return CALLER_UNAUTHENTICATED, CALLER_RATE_LIMITED,
-// UPSTREAM_CIRCUIT_OPEN and UPSTREAM_THROTTLED.
+// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED and UPSTREAM_CONCURRENCY_LIMIT.
 //
 // Which reasons each RPC can return is listed on the RPC.
 

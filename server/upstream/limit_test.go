@@ -1,0 +1,95 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/radkit/radkit-access-facade/internal/testkit"
+)
+
+// TestLimiter checks the bound: a slot is held until the response body is
+// closed, a request beyond the bound waits and then fails with
+// ErrConcurrencyLimit before its deadline, a cancelled wait reports the
+// cancellation, and the gauges follow.
+func TestLimiter(t *testing.T) {
+	unblock := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush() // headers out: RoundTrip returns, the body is still to come
+		select {
+		case <-unblock:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(unblock)
+	l := NewLimiter(1)
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: l.Transport(tr)}
+
+	first, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.InFlight() != 1 {
+		t.Errorf("InFlight = %d with a body open, want 1", l.InFlight())
+	}
+
+	// The body is still open: a second request waits, then is refused a
+	// little before its deadline.
+	const deadline = time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	start := time.Now()
+	waited := make(chan error, 1)
+	go func() {
+		_, err := c.Do(mustRequest(t, ctx, srv.URL))
+		waited <- err
+	}()
+	testkit.Eventually(t, 5*time.Second, "the second request to wait", func() bool { return l.Waiting() == 1 })
+	err = <-waited
+	if !errors.Is(err, ErrConcurrencyLimit) || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("second request = %v, want ErrConcurrencyLimit (and not the deadline)", err)
+	}
+	if IsRefused(err) != true {
+		t.Errorf("IsRefused(%v) = false: the breaker would count the facade's own bound as upstream trouble", err)
+	}
+	if elapsed := time.Since(start); elapsed < deadline/2 || ctx.Err() != nil {
+		t.Errorf("refused after %v (context: %v), want a wait that ends before the deadline", elapsed, ctx.Err())
+	}
+
+	// A cancelled wait is a cancellation, not the bound.
+	cctx, ccancel := context.WithCancel(context.Background())
+	go func() {
+		testkit.Eventually(t, 5*time.Second, "the third request to wait", func() bool { return l.Waiting() == 1 })
+		ccancel()
+	}()
+	if _, err := c.Do(mustRequest(t, cctx, srv.URL)); !errors.Is(err, context.Canceled) || errors.Is(err, ErrConcurrencyLimit) {
+		t.Errorf("cancelled wait = %v, want context.Canceled", err)
+	}
+
+	// Closing the body frees the slot.
+	first.Body.Close()
+	first.Body.Close() // twice: the slot is released once
+	if l.InFlight() != 0 || l.Waiting() != 0 {
+		t.Errorf("InFlight, Waiting = %d, %d after the body was closed, want 0, 0", l.InFlight(), l.Waiting())
+	}
+	if !l.sem.TryAcquire(1) {
+		t.Fatal("no slot free after the body was closed")
+	}
+	l.sem.Release(1)
+}
+
+func mustRequest(t *testing.T, ctx context.Context, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
