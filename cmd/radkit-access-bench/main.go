@@ -3,6 +3,7 @@
 //
 //	go run ./cmd/radkit-access-bench [-duration 5s] [-inflight 1,16,64,256] [-out bench.json] [-facade-flags "..."]
 //	go run ./cmd/radkit-access-bench -degrade [-degrade-duration 5s] [-degrade-rates 0,0.05,...,1] [-degrade-outage 10s]
+//	go run ./cmd/radkit-access-bench -upstream-tls [-duration 5s] [-callers 1000]
 //	go run ./cmd/radkit-access-bench -request-ids 1m [-request-id-callers 10] [-request-id-inflight 64] [-request-id-fail-rate 0.05]
 //
 // It builds the emulator and the facade the way the Dockerfile does, starts
@@ -82,6 +83,9 @@ type options struct {
 	requestIDCallers  int
 	requestIDInflight int
 	requestIDFailRate float64
+
+	// Mode U (tlsrun.go): plain HTTP/1.1 against TLS/h2 to the upstream.
+	upstreamTLS bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -108,6 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.requestIDCallers, "request-id-callers", 10, "mode R: authenticated callers sharing the load, each with its own request_id quota")
 	fs.IntVar(&o.requestIDInflight, "request-id-inflight", 64, "mode R: calls in flight (closed-loop workers)")
 	fs.Float64Var(&o.requestIDFailRate, "request-id-fail-rate", 0.05, "mode R: fraction of OTP calls the emulator fails (503)")
+	fs.BoolVar(&o.upstreamTLS, "upstream-tls", false, "run mode U instead of the grid and the targets: the facade against the emulator over plain HTTP/1.1 and over TLS with HTTP/2, side by side (throughput, CPU, RSS with -callers OTP calls held, upstream connections)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -185,6 +190,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if b.facadeBin, b.emulatorBin, err = buildBinaries(ctx, tmp); err != nil {
 			return err
 		}
+	}
+	if o.upstreamTLS {
+		r, err := b.upstreamTLS(ctx)
+		if err != nil {
+			return err
+		}
+		b.stopAll()
+		printUpstreamTLSRun(stdout, r)
+		return writeResults(stdout, o.out, r)
 	}
 	if o.requestIDs > 0 {
 		r, err := b.requestIDLoad(ctx)

@@ -179,8 +179,8 @@ type emulatorProc struct {
 // banner for the address and the first seeded client.
 func startEmulator(ctx context.Context, bin string, extra ...string) (*emulatorProc, error) {
 	type banner struct {
-		addr, id, secret string
-		err              error
+		addr, base, id, secret string
+		err                    error
 	}
 	got := make(chan banner, 1)
 	read := func(r io.Reader) {
@@ -191,6 +191,8 @@ func startEmulator(ctx context.Context, bin string, extra ...string) (*emulatorP
 			switch {
 			case strings.HasPrefix(line, "radkit-access-emulator listening on "):
 				b.addr = strings.TrimPrefix(line, "radkit-access-emulator listening on ")
+			case strings.HasPrefix(line, "base URL: "):
+				b.base = strings.TrimPrefix(line, "base URL: ") // https:// with --tls
 			case strings.HasPrefix(line, "client: ") && b.id == "":
 				b.id, b.secret = bannerField(line, "id"), bannerField(line, "secret")
 			case strings.HasPrefix(line, "ready"):
@@ -215,7 +217,11 @@ func startEmulator(ctx context.Context, bin string, extra ...string) (*emulatorP
 			p.stop(time.Second)
 			return nil, fmt.Errorf("%w: %s", b.err, p.diag())
 		}
-		return &emulatorProc{proc: p, baseURL: "http://" + b.addr, clientID: b.id, clientSecret: b.secret}, nil
+		base := "http://" + b.addr
+		if strings.HasPrefix(b.base, "https://") {
+			base = b.base
+		}
+		return &emulatorProc{proc: p, baseURL: base, clientID: b.id, clientSecret: b.secret}, nil
 	case <-time.After(15 * time.Second):
 		p.stop(time.Second)
 		return nil, fmt.Errorf("emulator did not print its banner in 15s: %s", p.diag())

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Mode U (-upstream-tls): the same facade against the emulator over plain
+// HTTP/1.1 and over TLS with HTTP/2 (the production path), side by side.
+const (
+	upstreamTLSInFlight = 64              // the throughput row
+	heldOTPLatency      = 1 * time.Second // how long the emulator holds each OTP call
+	heldOTPRun          = 4 * time.Second // how long the 1,000 callers keep calling
+	upstreamTLSRoute    = routeOTP        // the route held for the RSS row
+	upstreamTLSMaxConns = 4               // target: upstream connections over TLS/h2
+	upstreamTLSMaxRSS   = 60.0            // target: MiB at 1,000 OTP calls in flight over TLS/h2
+	upstreamTLSMinRatio = 0.9             // target: TLS/h2 throughput at 64 in flight vs plain
+)
+
+// UpstreamTLSRun is mode U's report.
+type UpstreamTLSRun struct {
+	Time    time.Time         `json:"time"`
+	Machine Machine           `json:"machine"`
+	Rows    []UpstreamTLSRow  `json:"rows"`
+	Targets []Target          `json:"targets"`
+	Notes   map[string]string `json:"notes"`
+}
+
+// UpstreamTLSRow is one upstream transport: plain HTTP/1.1 or TLS/h2.
+type UpstreamTLSRow struct {
+	Upstream string `json:"upstream"` // "http/1.1 plain" or "https h2"
+	// Throughput and facade CPU of GetServiceStatus over gRPC at 64 in
+	// flight.
+	Throughput     float64 `json:"throughput"`
+	P99            string  `json:"p99"`
+	FacadeCPUPer1k float64 `json:"facade_cpu_s_per_1k_calls"`
+	Errors         int64   `json:"errors"`
+	// The facade holding 1,000 GenerateOTP calls, each held by the
+	// emulator for heldOTPLatency.
+	OTPCallers       int              `json:"otp_callers"`
+	OTPCalls         int64            `json:"otp_calls"`
+	OTPErrors        int64            `json:"otp_errors"`
+	OTPFirstError    string           `json:"otp_first_error,omitempty"`
+	OTPPeakRSSMiB    float64          `json:"otp_peak_rss_mib"`
+	OTPMeanInFlight  float64          `json:"otp_mean_in_flight"`
+	UpstreamConns    int64            `json:"upstream_connections"` // accepted by the emulator during the whole row
+	UpstreamProtocol map[string]int64 `json:"upstream_protocols"`
+}
+
+// upstreamTLS runs mode U.
+func (b *bench) upstreamTLS(ctx context.Context) (*UpstreamTLSRun, error) {
+	run := &UpstreamTLSRun{Time: time.Now(), Machine: describeMachine(ctx, b.clkTck, b.nofile), Notes: map[string]string{
+		"throughput":  fmt.Sprintf("GetServiceStatus over gRPC through the facade, %d in flight, %s measured after %s warm-up", upstreamTLSInFlight, b.opts.duration, b.opts.warmup),
+		"otp":         fmt.Sprintf("%d closed-loop GenerateOTP callers for %s, the emulator holding each OTP call %s; the facade's default --upstream-max-in-flight applies", b.opts.callers, heldOTPRun, heldOTPLatency),
+		"connections": "connections the emulator accepted while the row ran (its ConnState hook), the bench's own admin connection excluded",
+	}}
+	for _, useTLS := range []bool{false, true} {
+		row, err := b.upstreamTLSRow(ctx, useTLS)
+		if err != nil {
+			return nil, err
+		}
+		run.Rows = append(run.Rows, *row)
+	}
+	plain, secure := run.Rows[0], run.Rows[1]
+	ratio := 0.0
+	if plain.Throughput > 0 {
+		ratio = secure.Throughput / plain.Throughput
+	}
+	run.Targets = []Target{
+		{Name: fmt.Sprintf("TLS/h2 throughput at %d in flight / plain", upstreamTLSInFlight), Target: fmt.Sprintf(">= %.1f", upstreamTLSMinRatio),
+			Measured: fmt.Sprintf("%.2f", ratio), Value: ratio, Limit: upstreamTLSMinRatio, Status: passMiss(ratio >= upstreamTLSMinRatio)},
+		{Name: fmt.Sprintf("TLS/h2 facade RSS at %d OTP calls in flight", b.opts.callers), Target: fmt.Sprintf("<= %.0f MiB", upstreamTLSMaxRSS),
+			Measured: fmt.Sprintf("%.1f MiB", secure.OTPPeakRSSMiB), Value: secure.OTPPeakRSSMiB, Limit: upstreamTLSMaxRSS, Status: passMiss(secure.OTPPeakRSSMiB <= upstreamTLSMaxRSS)},
+		{Name: "TLS/h2 upstream connections", Target: fmt.Sprintf("<= %d", upstreamTLSMaxConns),
+			Measured: fmt.Sprint(secure.UpstreamConns), Value: float64(secure.UpstreamConns), Limit: upstreamTLSMaxConns, Status: passMiss(secure.UpstreamConns <= upstreamTLSMaxConns)},
+	}
+	return run, nil
+}
+
+// upstreamTLSRow measures one pair: emulator (over TLS or not) and facade.
+func (b *bench) upstreamTLSRow(ctx context.Context, useTLS bool) (*UpstreamTLSRow, error) {
+	row := &UpstreamTLSRow{Upstream: "http/1.1 plain", OTPCallers: b.opts.callers}
+	var emuFlags, facadeFlags []string
+	var pool *x509.CertPool
+	if useTLS {
+		row.Upstream = "https h2"
+		caFile := filepath.Join(b.tmp, "emulator-ca.pem")
+		emuFlags = []string{"--tls", "--tls-ca-out", caFile}
+		facadeFlags = []string{"--upstream-ca-file", caFile}
+		defer func() { _ = os.Remove(caFile) }()
+		// The CA file exists once the emulator printed its banner;
+		// startPair reads it after.
+		pool = x509.NewCertPool()
+	}
+	emu, err := startEmulator(ctx, b.emulatorBin, emuFlags...)
+	if err != nil {
+		return nil, err
+	}
+	b.track(emu.proc)
+	defer b.stop(emu.proc)
+	admin := newEmuAdmin(emu.baseURL)
+	if useTLS {
+		pem, err := os.ReadFile(filepath.Join(b.tmp, "emulator-ca.pem"))
+		if err != nil || !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("emulator CA file: %v", err)
+		}
+		admin.hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	}
+	before, err := admin.transport(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := b.startFacade(ctx, emu, facadeFlags)
+	if err != nil {
+		return nil, err
+	}
+	defer b.stop(f.proc)
+	cl, err := newClients(f, emu.baseURL, "", b.opts.grpcConns, max(upstreamTLSInFlight, b.opts.callers))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.close()
+	modes := cl.modes()
+	p := &pair{emu: emu, facade: f, admin: admin}
+
+	c, err := b.cell(ctx, p, modes[1], upstreamTLSInFlight, 1)
+	if err != nil {
+		return nil, err
+	}
+	row.Throughput, row.P99, row.FacadeCPUPer1k, row.Errors = c.Throughput, fmtDur(c.P99), c.FacadeCPUPer1k, c.Errors
+
+	b.logf("%s: %d GenerateOTP callers, the emulator holding each call %s", row.Upstream, b.opts.callers, heldOTPLatency)
+	if err := admin.setLatency(ctx, upstreamTLSRoute, heldOTPLatency); err != nil {
+		return nil, err
+	}
+	peak := b.sampleRSS(f.pid())
+	res := runLoad(ctx, b.opts.callers, heldOTPRun, modes[3].call)
+	peakRSS := peak()
+	st, err := readProcStat(f.pid(), b.clkTck)
+	if err != nil {
+		return nil, err
+	}
+	row.OTPCalls, row.OTPErrors, row.OTPFirstError = int64(len(res.samples)), res.errors, res.firstError
+	row.OTPPeakRSSMiB = mib(max(peakRSS, st.rss))
+	if len(res.samples) > 0 {
+		var sum time.Duration
+		for _, s := range res.samples {
+			sum += s.lat
+		}
+		throughput := float64(len(res.samples)) / res.elapsed.Seconds()
+		row.OTPMeanInFlight = throughput * (sum / time.Duration(len(res.samples))).Seconds() // Little's law
+	}
+	after, err := admin.transport(ctx)
+	if err != nil {
+		return nil, err
+	}
+	row.UpstreamConns = after.Connections - before.Connections
+	row.UpstreamProtocol = after.Protocols
+	b.logf("  %s: %.0f status calls/s at %d in flight, %.3f s CPU per 1k; OTP: peak RSS %.1f MiB, %.0f in flight on average, %d errors%s; %d upstream connections, protocols %v",
+		row.Upstream, row.Throughput, upstreamTLSInFlight, row.FacadeCPUPer1k, row.OTPPeakRSSMiB, row.OTPMeanInFlight, row.OTPErrors, firstErrNote(row.OTPFirstError), row.UpstreamConns, row.UpstreamProtocol)
+	return row, nil
+}
+
+// emuTransport is the transport part of the emulator's counters.
+type emuTransport struct {
+	Connections int64            `json:"connections"`
+	Protocols   map[string]int64 `json:"protocols"`
+}
+
+// transport reads the emulator's connection and protocol counters.
+func (a *emuAdmin) transport(ctx context.Context) (emuTransport, error) {
+	var t emuTransport
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/counters", nil)
+	if err != nil {
+		return t, fmt.Errorf("counters: %w", err)
+	}
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return t, fmt.Errorf("counters: %w", err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&t); err != nil {
+		return t, fmt.Errorf("counters (HTTP %d): %w", resp.StatusCode, err)
+	}
+	return t, nil
+}
+
+// printUpstreamTLSRun prints mode U's table and targets.
+func printUpstreamTLSRun(w io.Writer, r *UpstreamTLSRun) {
+	fmt.Fprintf(w, "\nUpstream transport (%s, %d cores, %s)\n\n", r.Machine.CPU, r.Machine.Cores, r.Machine.GoVersion)
+	fmt.Fprintln(w, "| upstream | status calls/s at 64 | p99 | facade CPU s/1k calls | RSS at 1,000 OTP in flight | OTP in flight (mean) | OTP errors | upstream connections | protocols |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, row := range r.Rows {
+		fmt.Fprintf(w, "| %s | %.0f | %s | %.3f | %.1f MiB | %.0f | %d | %d | %v |\n",
+			row.Upstream, row.Throughput, row.P99, row.FacadeCPUPer1k, row.OTPPeakRSSMiB, row.OTPMeanInFlight, row.OTPErrors, row.UpstreamConns, row.UpstreamProtocol)
+	}
+	fmt.Fprintln(w)
+	for _, t := range r.Targets {
+		fmt.Fprintf(w, "%-4s %s: %s (target %s)\n", t.Status, t.Name, t.Measured, t.Target)
+	}
+}
