@@ -17,9 +17,9 @@ import (
 // hundred KiB.
 const maxCAFileBytes = 4 << 20
 
-// LoadRoots returns the system's trusted roots (x509.SystemCertPool, which
-// on Linux reads SSL_CERT_FILE and SSL_CERT_DIR when set) with the
-// certificates of the PEM bundle caFile added: a private CA or the CA of a
+// LoadRoots returns the system's trusted roots (x509.SystemCertPool, whose
+// source the standard library lets the environment replace on Linux) with
+// the certificates of the PEM bundle caFile added: a private CA or the CA of a
 // TLS-inspecting gateway. A file that cannot be read, or that holds no PEM
 // certificate, is an error: trusting nothing new by mistake would fail
 // every call later, with a less clear message.

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/radkit/radkit-access-facade/server/facade"
+)
+
+// TestUpstreamConnectionFlags checks the flags of the upstream connection:
+// their values reach facade.Config, the bound has its default, and the
+// refusals name the flag or variable the user set.
+func TestUpstreamConnectionFlags(t *testing.T) {
+	creds := map[string]string{"RADKIT_ACCESS_CLIENT_ID": "client-1", "RADKIT_ACCESS_CLIENT_SECRET": testClientSecret}
+	with := func(extra map[string]string) map[string]string {
+		m := map[string]string{}
+		for k, v := range creds {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+
+	c, err := parseConfig([]string{"--upstream-url", "https://radkit.example.com"}, envOf(creds), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.facade.UpstreamMaxInFlight != facade.DefaultUpstreamMaxInFlight || c.facade.UpstreamProxy == nil || c.facade.UpstreamCAFile != "" {
+		t.Errorf("defaults: max in flight %d, proxy set %t, CA file %q", c.facade.UpstreamMaxInFlight, c.facade.UpstreamProxy != nil, c.facade.UpstreamCAFile)
+	}
+
+	c, err = parseConfig([]string{"--upstream-url", "http://radkit.internal:8080", "--insecure-upstream-http", "--upstream-max-in-flight", "32"},
+		envOf(with(map[string]string{"RADKIT_ACCESS_CA_FILE": caFile})), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.facade.InsecureUpstreamHTTP || c.facade.UpstreamMaxInFlight != 32 || c.facade.UpstreamCAFile != caFile {
+		t.Errorf("parsed %+v", c.facade)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"clear text to a remote host", []string{"--upstream-url", "http://radkit.internal"}, nil,
+			"--upstream-url is plain http:// to a host other than loopback: the credentials would travel in clear; use https://, or set --insecure-upstream-http (or RADKIT_FACADE_INSECURE_UPSTREAM_HTTP)"},
+		{"negative bound", []string{"--upstream-url", "https://radkit.example.com"}, map[string]string{"RADKIT_FACADE_UPSTREAM_MAX_IN_FLIGHT": "-1"},
+			"RADKIT_FACADE_UPSTREAM_MAX_IN_FLIGHT must not be negative"},
+		{"bad bound", []string{"--upstream-url", "https://radkit.example.com", "--upstream-max-in-flight", "many"}, nil, "want an integer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseConfig(tc.args, envOf(with(tc.env)), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("parseConfig = %v, want an error containing %q", err, tc.want)
+			}
+			assertNoSecrets(t, err.Error())
+		})
+	}
+	// Loopback may use plain HTTP without the flag: the emulator.
+	if _, err := parseConfig([]string{"--upstream-url", "http://127.0.0.1:8089"}, envOf(creds), io.Discard); err != nil {
+		t.Errorf("plain http to loopback: %v", err)
+	}
+}
