@@ -7,6 +7,8 @@ import (
 	"log/slog"
 
 	"google.golang.org/grpc/status"
+
+	"github.com/radkit/radkit-access-facade/server/requestid"
 )
 
 // audit writes the audit record of a call that mints or revokes
@@ -23,6 +25,10 @@ func (s *Server) audit(ctx context.Context, rpc string, err error, attrs ...slog
 		slog.String("rpc", rpc),
 		slog.String("caller", callerFrom(ctx)),
 		slog.String("outcome", outcome),
+	}
+	if id, ok := requestid.FromContext(ctx); ok {
+		// x_request_id: request_id is GenerateOTP's idempotency key.
+		base = append(base, slog.String("x_request_id", id))
 	}
 	s.auditLog.LogAttrs(ctx, slog.LevelInfo, "audit", append(base, attrs...)...)
 }

@@ -9,9 +9,11 @@ import (
 
 	middleware "github.com/grpc-ecosystem/go-grpc-middleware/v2"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
+	"github.com/radkit/radkit-access-facade/server/requestid"
 	"github.com/radkit/radkit-access-facade/server/resilience"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
@@ -138,8 +140,9 @@ func (ci *callInfo) fields() logging.Fields {
 
 // UnaryLogger returns an interceptor that writes one structured log line per
 // call when it finishes: method, gRPC code, duration, the door it came in
-// by (protocol grpc or http, see WithProtocol), the upstream's HTTP status
-// and the caller. Request and response payloads are never logged:
+// by (protocol grpc or http, see WithProtocol), the upstream's HTTP status,
+// the caller, the request ID (see UnaryRequestID) and, when tracing is on,
+// the trace ID. Request and response payloads are never logged:
 // they carry OTPs and tokens.
 //
 // grpc.health.v1 calls are logged at debug level, whatever their code:
@@ -153,6 +156,7 @@ func UnaryLogger(logger *slog.Logger) grpc.UnaryServerInterceptor {
 		// These override the interceptor's own fields of the same name,
 		// among them its constant protocol=grpc.
 		f := logging.Fields{"protocol", string(ProtocolOf(ctx))}
+		f = append(f, correlationFields(ctx)...)
 		if ci := callInfoFrom(ctx); ci != nil {
 			f = append(f, ci.fields()...)
 		}
@@ -179,6 +183,7 @@ func StreamLogger(logger *slog.Logger) grpc.StreamServerInterceptor {
 	})
 	fields := logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
 		f := logging.Fields{"protocol", string(ProtocolOf(ctx))}
+		f = append(f, correlationFields(ctx)...)
 		if ci := callInfoFrom(ctx); ci != nil {
 			f = append(f, ci.fields()...)
 		}
@@ -195,6 +200,21 @@ func StreamLogger(logger *slog.Logger) grpc.StreamServerInterceptor {
 		}
 		return calls(srv, ss, info, handler)
 	}
+}
+
+// correlationFields are the fields that tie a call's log line to the
+// caller's and the upstream's records: the request ID (x_request_id, not
+// request_id, which is GenerateOTP's idempotency key) and, when tracing
+// is on, the trace ID.
+func correlationFields(ctx context.Context) logging.Fields {
+	var f logging.Fields
+	if id, ok := requestid.FromContext(ctx); ok {
+		f = append(f, "x_request_id", id)
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		f = append(f, "trace_id", sc.TraceID().String())
+	}
+	return f
 }
 
 // healthMethodPrefix starts the full method name of every grpc.health.v1 call.

@@ -215,12 +215,14 @@ func (f *Facade) newUpstream() (*resilience.Client, error) {
 
 // newInterceptor returns the one interceptor chain for both ways in: the
 // gRPC server and the in-process gateway
-// (docs/adr/0001-gateway-in-process.md). Metrics and the log line first,
+// (docs/adr/0001-gateway-in-process.md). The request ID first, so that
+// everything after it sees it; metrics and the log line next,
 // so that refused calls are counted and logged; then who is calling; then
 // how often they may.
 func (f *Facade) newInterceptor() (grpc.UnaryServerInterceptor, error) {
 	cfg := &f.cfg
 	interceptors := []grpc.UnaryServerInterceptor{
+		server.UnaryRequestID(),
 		f.metrics.UnaryServerInterceptor(),
 		server.UnaryLogger(cfg.Logger),
 	}

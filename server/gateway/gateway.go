@@ -24,6 +24,7 @@ import (
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/server/internal/reason"
+	"github.com/radkit/radkit-access-facade/server/requestid"
 )
 
 // Config configures the HTTP handler.
@@ -88,6 +89,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		runtime.WithDisableHTTPMethodOverride(),
 		runtime.WithDisablePathLengthFallback(),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
+		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
 	}
 	gw := runtime.NewServeMux(opts...)
 	svc := &intercepted{srv: cfg.Service, interceptor: cfg.Interceptor}
@@ -119,7 +121,30 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	})
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	mux.Handle("/", withPeer(limitBody(h.maxBody, gw)))
-	return mux, nil
+	return withRequestID(mux), nil
+}
+
+// withRequestID gives every HTTP request its request ID, as
+// server.UnaryRequestID does for a native gRPC call: the caller's
+// X-Request-ID when it is well formed, else a generated one. The answer
+// carries it as X-Request-ID, whatever it is (a call, a probe, a routing
+// error), and the request's context carries it to the interceptor chain.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := requestid.Ensure(r.Header.Get(requestid.Key))
+		w.Header().Set(requestid.Key, id)
+		next.ServeHTTP(w, r.WithContext(requestid.NewContext(r.Context(), id)))
+	})
+}
+
+// outgoingHeader decides which response header metadata of a call become
+// HTTP headers: the runtime's default (Grpc-Metadata-<key>), except the
+// request ID, which withRequestID already answers as X-Request-ID.
+func outgoingHeader(key string) (string, bool) {
+	if key == requestid.Key {
+		return "", false
+	}
+	return runtime.MetadataHeaderPrefix + key, true
 }
 
 // incomingHeader decides which HTTP request headers become incoming gRPC

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/radkit/radkit-access-facade/server/internal/flight"
+	"github.com/radkit/radkit-access-facade/server/requestid"
 )
 
 // fetchTimeout bounds a shared fetch (discovery or token), which runs
@@ -305,7 +306,18 @@ func (c *Client) newRequest(ctx context.Context, method string, u *url.URL, body
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	setRequestID(ctx, req)
 	return req, nil
+}
+
+// setRequestID sends the request ID of the call in ctx, if any, as
+// X-Request-ID, so that the upstream's records can be correlated with the
+// caller's and the facade's. A shared (coalesced) request carries the ID
+// of the call that started it.
+func setRequestID(ctx context.Context, req *http.Request) {
+	if id, ok := requestid.FromContext(ctx); ok {
+		req.Header.Set("X-Request-ID", id)
+	}
 }
 
 // roundTrip sends req and reads its body, bounded. Failures come back as
