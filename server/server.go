@@ -139,7 +139,9 @@ func (s *Server) Close() {
 }
 
 // GenerateOTP implements accessv1.AccessServiceServer. With request_id
-// set, it is idempotent as access.proto promises (see idempotent.go).
+// set, it is idempotent as access.proto promises (see idempotent.go); an
+// idempotency-key in the metadata stands for a missing request_id (see
+// withIdempotencyKey).
 func (s *Server) GenerateOTP(ctx context.Context, req *accessv1.GenerateOTPRequest) (resp *accessv1.GenerateOTPResponse, err error) {
 	var replayed bool
 	defer func() {
@@ -149,6 +151,11 @@ func (s *Server) GenerateOTP(ctx context.Context, req *accessv1.GenerateOTPReque
 			slog.String("request_id", req.GetRequestId()),
 			slog.Bool("replayed", replayed))
 	}()
+	keyed, err := withIdempotencyKey(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	req = keyed // the audit record shows the request_id in use
 	if err := validateGenerateOTP(req); err != nil {
 		return nil, err
 	}

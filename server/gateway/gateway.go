@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/internal/reason"
 	"github.com/radkit/radkit-access-facade/server/requestid"
 )
@@ -155,9 +156,15 @@ func outgoingHeader(key string) (string, bool) {
 // too would add the same value a second time, and the default would also
 // copy it to "grpcgateway-authorization", one more place for a caller's key
 // to leak from.
+//
+// Idempotency-Key (POST /v1/otp's request_id as a header) is forwarded as
+// the metadata the server reads it from, server.IdempotencyKeyMetadata.
 func incomingHeader(key string) (string, bool) {
-	if textproto.CanonicalMIMEHeaderKey(key) == "Authorization" {
+	switch textproto.CanonicalMIMEHeaderKey(key) {
+	case "Authorization":
 		return "", false
+	case "Idempotency-Key":
+		return server.IdempotencyKeyMetadata, true
 	}
 	return runtime.DefaultHeaderMatcher(key)
 }
