@@ -91,6 +91,8 @@ func (c *config) options() []option {
 			usage: "calls per second allowed to each caller (a `number`); 0 turns the limit off"},
 		{flag: "rate-burst", env: "RADKIT_FACADE_RATE_BURST", field: "RateBurst", value: intValue(&f.RateBurst),
 			usage: "`number` of calls each caller may make in a burst above --rate-limit"},
+		{flag: "cors-allowed-origins", env: "RADKIT_FACADE_CORS_ALLOWED_ORIGINS", field: "CORSAllowedOrigins", value: listValue(&f.CORSAllowedOrigins),
+			usage: "comma-separated exact `origins` (https://admin.example.com) whose browser pages may call the HTTP API; empty (default) allows none, \"*\" is refused"},
 		{flag: "status-cache-ttl", env: "RADKIT_FACADE_STATUS_CACHE_TTL", field: "StatusCacheTTL", value: durationValue(&f.StatusCacheTTL),
 			usage: "cache each service's status for this `duration`; 0 (default) caches nothing"},
 		{flag: "idempotency-keys-per-caller", env: "RADKIT_FACADE_IDEMPOTENCY_KEYS_PER_CALLER", field: "IdempotencyKeysPerCaller", value: countValue(&f.IdempotencyKeysPerCaller),
@@ -436,6 +438,24 @@ func numberValue(p *float64) *value {
 				return errors.New("must not be negative")
 			}
 			*p = f
+			return nil
+		},
+	}
+}
+
+// listValue is a comma-separated list; blanks around items are trimmed
+// and empty items dropped.
+func listValue(p *[]string) *value {
+	return &value{
+		get: func() string { return strings.Join(*p, ",") },
+		set: func(s string) error {
+			var items []string
+			for _, item := range strings.Split(s, ",") {
+				if item = strings.TrimSpace(item); item != "" {
+					items = append(items, item)
+				}
+			}
+			*p = items
 			return nil
 		},
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -306,6 +307,15 @@ func TestParseConfig(t *testing.T) {
 			wantErr: []string{"RADKIT_FACADE_EMULATOR"},
 		},
 		{
+			name: "CORS origins, trimmed",
+			args: []string{"--emulator", "--cors-allowed-origins", " https://admin.example.com , http://localhost:3000,"},
+			check: func(t *testing.T, c config) {
+				if got, want := c.facade.CORSAllowedOrigins, []string{"https://admin.example.com", "http://localhost:3000"}; !slices.Equal(got, want) {
+					t.Errorf("CORSAllowedOrigins %q, want %q", got, want)
+				}
+			},
+		},
+		{
 			name:    "positional arguments",
 			args:    []string{"--emulator", "serve"},
 			wantErr: []string{"unexpected arguments", "serve"},
@@ -531,6 +541,7 @@ func TestRunFails(t *testing.T) {
 		{"secret and secret file", []string{"--upstream-url", "https://radkit.example.com"},
 			map[string]string{"RADKIT_ACCESS_CLIENT_ID": "client-1", "RADKIT_ACCESS_CLIENT_SECRET": testClientSecret, "RADKIT_ACCESS_CLIENT_SECRET_FILE": secretFile},
 			[]string{"RADKIT_ACCESS_CLIENT_SECRET_FILE"}},
+		{"CORS wildcard", []string{"--emulator", "--cors-allowed-origins", "*"}, withSecrets, []string{"--cors-allowed-origins", "wildcard"}},
 		{"listen address in use", []string{"--upstream-url", "https://radkit.example.com", "--grpc-addr", busy},
 			withSecrets, []string{"gRPC listener", busy}},
 	}

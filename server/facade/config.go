@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/radkit/radkit-access-facade/server/gateway"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 	"github.com/radkit/radkit-access-facade/server/watch"
 )
@@ -110,6 +111,11 @@ type Config struct {
 	WatchHeartbeat      time.Duration
 	MaxWatchesPerCaller int
 
+	// CORSAllowedOrigins lists the exact web origins
+	// ("https://admin.example.com") whose browser pages may call the HTTP
+	// API cross-origin; empty (the default) allows none. No wildcards.
+	CORSAllowedOrigins []string
+
 	// MetricsAddr, when set, serves /metrics, /healthz and /readyz on a
 	// listener of their own (plain HTTP, no caller authentication); when
 	// empty, /metrics is served on the HTTP listener.
@@ -173,9 +179,20 @@ func (c Config) Validate() error {
 		c.checkRateLimit,
 		c.checkWatch,
 		c.checkUpstreamConnection,
+		c.checkCORS,
 	} {
 		if err := check(); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// checkCORS checks that each CORS origin is one exact origin.
+func (c *Config) checkCORS() error {
+	for _, o := range c.CORSAllowedOrigins {
+		if err := gateway.CheckOrigin(o); err != nil {
+			return configError(fmt.Sprintf("CORSAllowedOrigins: %q: %v", o, err), "CORSAllowedOrigins")
 		}
 	}
 	return nil

@@ -132,6 +132,8 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		Ready:             f.readiness.Ready,
 		Upstream:          f.readiness.Upstream,
 		Logger:            cfg.Logger,
+
+		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
 	})
 	if err != nil {
 		return nil, err

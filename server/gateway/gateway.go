@@ -48,6 +48,10 @@ type Config struct {
 	// MaxBodyBytes bounds request bodies; larger ones get 413. Zero means
 	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// CORSAllowedOrigins lists the exact origins ("https://admin.example.com")
+	// whose browser pages may call the API cross-origin (see withCORS).
+	// Empty, the default, allows none.
+	CORSAllowedOrigins []string
 }
 
 // DefaultMaxBodyBytes bounds request bodies: the largest valid request is a
@@ -122,7 +126,11 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	})
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	mux.Handle("/", withPeer(limitBody(h.maxBody, gw)))
-	return withRequestID(mux), nil
+	handler, err := withCORS(cfg.CORSAllowedOrigins, mux)
+	if err != nil {
+		return nil, err
+	}
+	return withRequestID(handler), nil
 }
 
 // withRequestID gives every HTTP request its request ID, as
