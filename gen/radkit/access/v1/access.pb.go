@@ -54,6 +54,7 @@
 package accessv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -677,7 +678,7 @@ var File_radkit_access_v1_access_proto protoreflect.FileDescriptor
 
 const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"\n" +
-	"\x1dradkit/access/v1/access.proto\x12\x10radkit.access.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x01\n" +
+	"\x1dradkit/access/v1/access.proto\x12\x10radkit.access.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x8c\x01\n" +
 	"\x12GenerateOTPRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1f\n" +
 	"\vendpoint_id\x18\x02 \x01(\tR\n" +
@@ -719,12 +720,111 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_INITIAL\x10\x01\x12\x0f\n" +
 	"\vKIND_CHANGE\x10\x02\x12\x12\n" +
-	"\x0eKIND_HEARTBEAT\x10\x032\xb3\x04\n" +
-	"\rAccessService\x12n\n" +
-	"\vGenerateOTP\x12$.radkit.access.v1.GenerateOTPRequest\x1a%.radkit.access.v1.GenerateOTPResponse\"\x12\x82\xd3\xe4\x93\x02\f:\x01*\"\a/v1/otp\x12\x93\x01\n" +
-	"\x10GetServiceStatus\x12).radkit.access.v1.GetServiceStatusRequest\x1a*.radkit.access.v1.GetServiceStatusResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/services/{service_id}/status\x12x\n" +
-	"\vRevokeToken\x12$.radkit.access.v1.RevokeTokenRequest\x1a%.radkit.access.v1.RevokeTokenResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/tokens:revoke\x12\xa1\x01\n" +
-	"\x12WatchServiceStatus\x12+.radkit.access.v1.WatchServiceStatusRequest\x1a,.radkit.access.v1.WatchServiceStatusResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/services/{service_id}/status:watch0\x01BFZDgithub.com/radkit/radkit-access-facade/gen/radkit/access/v1;accessv1b\x06proto3"
+	"\x0eKIND_HEARTBEAT\x10\x032\xcbM\n" +
+	"\rAccessService\x12\x9f\x1b\n" +
+	"\vGenerateOTP\x12$.radkit.access.v1.GenerateOTPRequest\x1a%.radkit.access.v1.GenerateOTPResponse\"\xc2\x1a\x92A\xac\x1aJ\xf4\x02\n" +
+	"\x03400\x12\xec\x02\n" +
+	"\xd1\x02Invalid request. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason INVALID_REQUEST, REQUEST_ID_REUSED or UPSTREAM_BAD_REQUEST. A google.rpc.BadRequest (\"@type\": \"type.googleapis.com/google.rpc.BadRequest\") names each invalid field.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\x94\x03\n" +
+	"\x03401\x12\x8c\x03\n" +
+	"\xde\x01No valid caller key or client certificate. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason CALLER_UNAUTHENTICATED.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Status\x1a\x90\x01\n" +
+	"\x10WWW-Authenticate\x12|\n" +
+	"rBearer realm=\"radkit-access-facade\" (RFC 6750), with error=\"invalid_token\" when credentials were sent and refused.\x12\x06stringJ\x98\x02\n" +
+	"\x03403\x12\x90\x02\n" +
+	"\xf5\x01The facade's upstream identity lacks the claim for this call. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_PERMISSION_DENIED.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xfe\x01\n" +
+	"\x03413\x12\xf6\x01\n" +
+	"\xdb\x01The request body is over the facade's limit. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason REQUEST_TOO_LARGE.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xe5\x03\n" +
+	"\x03429\x12\xdd\x03\n" +
+	"\xe4\x02Too many calls. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason CALLER_RATE_LIMITED or UPSTREAM_RATE_LIMITED or TOO_MANY_REQUEST_IDS. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
+	"\vRetry-After\x12M\n" +
+	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x82\x02\n" +
+	"\x03500\x12\xfa\x01\n" +
+	"\xdf\x01The upstream failed. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_ERROR or UPSTREAM_MALFORMED_RESPONSE.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xb7\x04\n" +
+	"\x03503\x12\xaf\x04\n" +
+	"\xb6\x03The upstream is unavailable, or refused the facade's own credentials. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_UNAVAILABLE, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED or UPSTREAM_CREDENTIALS_REJECTED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
+	"\vRetry-After\x12M\n" +
+	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x8b\x02\n" +
+	"\x03504\x12\x83\x02\n" +
+	"\xe8\x01The caller's deadline passed before the upstream answered. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_TIMEOUT.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Statusr\xca\x03\n" +
+	"\xf2\x01\n" +
+	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\n" +
+	"\xd2\x01\n" +
+	"\x0fIdempotency-Key\x12\xbc\x01Optional idempotency key (IETF httpapi draft): taken as request_id when the body has none; a different request_id in the body is refused with 400 INVALID_REQUEST. Same rules as request_id.\x18\x01\x82\xd3\xe4\x93\x02\f:\x01*\"\a/v1/otp\x12\xac\x19\n" +
+	"\x10GetServiceStatus\x12).radkit.access.v1.GetServiceStatusRequest\x1a*.radkit.access.v1.GetServiceStatusResponse\"\xc0\x18\x92A\x94\x18J\xe1\x02\n" +
+	"\x03400\x12\xd9\x02\n" +
+	"\xbe\x02Invalid request. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason INVALID_REQUEST or UPSTREAM_BAD_REQUEST. A google.rpc.BadRequest (\"@type\": \"type.googleapis.com/google.rpc.BadRequest\") names each invalid field.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\x94\x03\n" +
+	"\x03401\x12\x8c\x03\n" +
+	"\xde\x01No valid caller key or client certificate. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason CALLER_UNAUTHENTICATED.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Status\x1a\x90\x01\n" +
+	"\x10WWW-Authenticate\x12|\n" +
+	"rBearer realm=\"radkit-access-facade\" (RFC 6750), with error=\"invalid_token\" when credentials were sent and refused.\x12\x06stringJ\x98\x02\n" +
+	"\x03403\x12\x90\x02\n" +
+	"\xf5\x01The facade's upstream identity lacks the claim for this call. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_PERMISSION_DENIED.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xe6\x01\n" +
+	"\x03404\x12\xde\x01\n" +
+	"\xc3\x01Unknown service ID. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_NOT_FOUND.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xcd\x03\n" +
+	"\x03429\x12\xc5\x03\n" +
+	"\xcc\x02Too many calls. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason CALLER_RATE_LIMITED or UPSTREAM_RATE_LIMITED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
+	"\vRetry-After\x12M\n" +
+	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x82\x02\n" +
+	"\x03500\x12\xfa\x01\n" +
+	"\xdf\x01The upstream failed. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_ERROR or UPSTREAM_MALFORMED_RESPONSE.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xb7\x04\n" +
+	"\x03503\x12\xaf\x04\n" +
+	"\xb6\x03The upstream is unavailable, or refused the facade's own credentials. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_UNAVAILABLE, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED or UPSTREAM_CREDENTIALS_REJECTED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
+	"\vRetry-After\x12M\n" +
+	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x8b\x02\n" +
+	"\x03504\x12\x83\x02\n" +
+	"\xe8\x01The caller's deadline passed before the upstream answered. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_TIMEOUT.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Statusr\xf5\x01\n" +
+	"\xf2\x01\n" +
+	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/services/{service_id}/status\x12\xc4\x17\n" +
+	"\vRevokeToken\x12$.radkit.access.v1.RevokeTokenRequest\x1a%.radkit.access.v1.RevokeTokenResponse\"\xe7\x16\x92A\xc7\x16J\x97\x03\n" +
+	"\x03400\x12\x8f\x03\n" +
+	"\xf4\x02Invalid request. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason INVALID_REQUEST, UPSTREAM_BAD_REQUEST (token unknown or expired) or REVOCATION_NOT_CONFIGURED. A google.rpc.BadRequest (\"@type\": \"type.googleapis.com/google.rpc.BadRequest\") names each invalid field.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\x94\x03\n" +
+	"\x03401\x12\x8c\x03\n" +
+	"\xde\x01No valid caller key or client certificate. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason CALLER_UNAUTHENTICATED.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Status\x1a\x90\x01\n" +
+	"\x10WWW-Authenticate\x12|\n" +
+	"rBearer realm=\"radkit-access-facade\" (RFC 6750), with error=\"invalid_token\" when credentials were sent and refused.\x12\x06stringJ\xfe\x01\n" +
+	"\x03413\x12\xf6\x01\n" +
+	"\xdb\x01The request body is over the facade's limit. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason REQUEST_TOO_LARGE.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xcd\x03\n" +
+	"\x03429\x12\xc5\x03\n" +
+	"\xcc\x02Too many calls. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason CALLER_RATE_LIMITED or UPSTREAM_RATE_LIMITED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
+	"\vRetry-After\x12M\n" +
+	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x82\x02\n" +
+	"\x03500\x12\xfa\x01\n" +
+	"\xdf\x01The upstream failed. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_ERROR or UPSTREAM_MALFORMED_RESPONSE.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xb7\x04\n" +
+	"\x03503\x12\xaf\x04\n" +
+	"\xb6\x03The upstream is unavailable, or refused the facade's own credentials. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_UNAVAILABLE, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED or UPSTREAM_CREDENTIALS_REJECTED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
+	"\vRetry-After\x12M\n" +
+	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x8b\x02\n" +
+	"\x03504\x12\x83\x02\n" +
+	"\xe8\x01The caller's deadline passed before the upstream answered. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_TIMEOUT.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Statusr\xf5\x01\n" +
+	"\xf2\x01\n" +
+	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/tokens:revoke\x12\xa1\x01\n" +
+	"\x12WatchServiceStatus\x12+.radkit.access.v1.WatchServiceStatusRequest\x1a,.radkit.access.v1.WatchServiceStatusResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/services/{service_id}/status:watch0\x01B\x92\x03\x92A\xc8\x02Z\xb4\x02\n" +
+	"\xb1\x02\n" +
+	"\tCallerKey\x12\xa3\x02\b\x02\x12\x8d\x02A caller API key, sent as \"Authorization: Bearer <key>\" (OpenAPI 2 has no bearer scheme: the value includes the \"Bearer \" prefix). Where the facade verifies client certificates (mutual TLS), a verified certificate authenticates the caller instead, and no key is needed.\x1a\rAuthorization \x02b\x0f\n" +
+	"\r\n" +
+	"\tCallerKey\x12\x00ZDgithub.com/radkit/radkit-access-facade/gen/radkit/access/v1;accessv1b\x06proto3"
 
 var (
 	file_radkit_access_v1_access_proto_rawDescOnce sync.Once
