@@ -70,6 +70,7 @@ type handler struct {
 //	/readyz         readiness: 200 when ready, else 503 with the reason;
 //	                the body also tells the upstream's state
 //	/openapi.json   the OpenAPI v2 document generated from the protos
+//	/openapi.v3.json  the same as an OpenAPI 3 document
 //
 // Anything else is a 404 google.rpc.Status JSON error.
 func New(ctx context.Context, cfg Config) (http.Handler, error) {
@@ -125,6 +126,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		writeJSON(w, code, body)
 	})
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
+	mux.HandleFunc("GET /openapi.v3.json", serveOpenAPIv3)
 	mux.Handle("/", withPeer(limitBody(h.maxBody, gw)))
 	handler, err := withCORS(cfg.CORSAllowedOrigins, mux)
 	if err != nil {

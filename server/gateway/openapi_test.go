@@ -32,6 +32,16 @@ func TestOpenAPIDocumentIsTheGeneratedOne(t *testing.T) {
 	}
 }
 
+func TestOpenAPIv3DocumentIsTheGeneratedOne(t *testing.T) {
+	published, err := os.ReadFile("../../gen/openapiv3/access.openapi.json")
+	if err != nil {
+		t.Fatalf("read the document in gen/: %v", err)
+	}
+	if !bytes.Equal(published, OpenAPIv3Document()) {
+		t.Fatal("the embedded OpenAPI 3 document differs from gen/openapiv3: run buf generate and go -C tools run ./openapiv3")
+	}
+}
+
 func TestOpenAPIDocumentListsEveryRouteDocumented(t *testing.T) {
 	var doc swagger
 	if err := json.Unmarshal(OpenAPIDocument(), &doc); err != nil {

@@ -720,9 +720,9 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_INITIAL\x10\x01\x12\x0f\n" +
 	"\vKIND_CHANGE\x10\x02\x12\x12\n" +
-	"\x0eKIND_HEARTBEAT\x10\x032\xcbM\n" +
-	"\rAccessService\x12\x9f\x1b\n" +
-	"\vGenerateOTP\x12$.radkit.access.v1.GenerateOTPRequest\x1a%.radkit.access.v1.GenerateOTPResponse\"\xc2\x1a\x92A\xac\x1aJ\xf4\x02\n" +
+	"\x0eKIND_HEARTBEAT\x10\x032\xc9M\n" +
+	"\rAccessService\x12\x9d\x1b\n" +
+	"\vGenerateOTP\x12$.radkit.access.v1.GenerateOTPRequest\x1a%.radkit.access.v1.GenerateOTPResponse\"\xc0\x1a\x92A\xaa\x1aJ\xf4\x02\n" +
 	"\x03400\x12\xec\x02\n" +
 	"\xd1\x02Invalid request. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason INVALID_REQUEST, REQUEST_ID_REUSED or UPSTREAM_BAD_REQUEST. A google.rpc.BadRequest (\"@type\": \"type.googleapis.com/google.rpc.BadRequest\") names each invalid field.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.StatusJ\x94\x03\n" +
@@ -736,9 +736,9 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"\x14\x1a\x12.google.rpc.StatusJ\xfe\x01\n" +
 	"\x03413\x12\xf6\x01\n" +
 	"\xdb\x01The request body is over the facade's limit. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason REQUEST_TOO_LARGE.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\xe5\x03\n" +
-	"\x03429\x12\xdd\x03\n" +
-	"\xe4\x02Too many calls. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason CALLER_RATE_LIMITED or UPSTREAM_RATE_LIMITED or TOO_MANY_REQUEST_IDS. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xe3\x03\n" +
+	"\x03429\x12\xdb\x03\n" +
+	"\xe2\x02Too many calls. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason CALLER_RATE_LIMITED, UPSTREAM_RATE_LIMITED or TOO_MANY_REQUEST_IDS. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
 	"\vRetry-After\x12M\n" +
 	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x82\x02\n" +
