@@ -177,16 +177,27 @@ type harness struct {
 // the upstream client secret.
 func newHarness(t *testing.T, beforeRun func(*emulator.Emulator)) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil, beforeRun)
+}
+
+// newHarnessWith is newHarness with the facade's Config changed by
+// configure first, when it is not nil.
+func newHarnessWith(t *testing.T, configure func(*facade.Config), beforeRun func(*emulator.Emulator)) *harness {
+	t.Helper()
 	logs := &testkit.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
-	f, err := facade.New(ctx, facade.Config{
+	cfg := facade.Config{
 		Emulator:        true,
 		GRPCAddr:        "127.0.0.1:0",
 		HTTPAddr:        "127.0.0.1:0",
 		Logger:          logger,
 		ShutdownTimeout: stopTimeout / 2,
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	f, err := facade.New(ctx, cfg)
 	if err != nil {
 		cancel()
 		t.Fatalf("facade.New: %v", err)

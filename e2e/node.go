@@ -4,7 +4,9 @@
 //
 // The Node.js client lives in e2e/node (client.mjs, with its dependencies
 // pinned in package-lock.json). Tests get it with NodeClient and call the
-// server with Node.Call.
+// server with Node.Call; other scripts there (openapi.mjs: the OpenAPI
+// documents' validation and a generated TypeScript client) run with
+// Node.Script.
 package e2e
 
 import (
@@ -163,6 +165,22 @@ func (n *Node) Call(ctx context.Context, addr string, calls []NodeCall) ([]NodeR
 			len(results), len(calls), stderr.Bytes(), stdout.Bytes())
 	}
 	return results, nil
+}
+
+// Script runs another script of e2e/node (for example openapi.mjs) with
+// args, in that directory, and returns what it printed on stdout. ctx
+// bounds the run; a non-zero exit is an error that carries both outputs.
+func (n *Node) Script(ctx context.Context, script string, args ...string) ([]byte, error) {
+	dir := filepath.Dir(n.script)
+	cmd := exec.CommandContext(ctx, n.node, append([]string{filepath.Join(dir, script)}, args...)...)
+	cmd.Dir = dir
+	cmd.WaitDelay = nodeWaitDelay
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("e2e: running %s: %w\nstderr:\n%s\nstdout:\n%s", script, err, stderr.Bytes(), stdout.Bytes())
+	}
+	return stdout.Bytes(), nil
 }
 
 // prepareNodeDir finds e2e/node and makes sure its node_modules matches
