@@ -21,17 +21,43 @@ import (
 // the log line reports has its ID.
 func UnaryRequestID() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		id, ok := requestid.FromContext(ctx)
-		if !ok {
-			if v := metadata.ValueFromIncomingContext(ctx, requestid.Key); len(v) > 0 {
-				id = v[0]
-			}
-		}
-		id = requestid.Ensure(id)
+		ctx, id := callRequestID(ctx)
 		// Set, not sent: the header goes out with the answer, or with the
 		// status of a trailers-only error answer, and later layers may
 		// still add their own.
 		_ = grpc.SetHeader(ctx, metadata.Pairs(requestid.Key, id))
-		return handler(requestid.NewContext(ctx, id), req)
+		return handler(ctx, req)
 	}
 }
+
+// StreamRequestID is UnaryRequestID for streaming calls: the stream's
+// context carries the ID, and its header metadata answers it.
+func StreamRequestID() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, id := callRequestID(ss.Context())
+		_ = ss.SetHeader(metadata.Pairs(requestid.Key, id))
+		return handler(srv, &requestIDStream{ServerStream: ss, ctx: ctx})
+	}
+}
+
+// callRequestID returns ctx carrying the call's request ID, and the ID:
+// the one ctx already carries, else the caller's metadata's when well
+// formed, else a new one.
+func callRequestID(ctx context.Context) (context.Context, string) {
+	id, ok := requestid.FromContext(ctx)
+	if !ok {
+		if v := metadata.ValueFromIncomingContext(ctx, requestid.Key); len(v) > 0 {
+			id = v[0]
+		}
+	}
+	id = requestid.Ensure(id)
+	return requestid.NewContext(ctx, id), id
+}
+
+// requestIDStream is a ServerStream whose context carries the request ID.
+type requestIDStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *requestIDStream) Context() context.Context { return s.ctx }

@@ -257,6 +257,7 @@ func (f *Facade) newInterceptor() (grpc.UnaryServerInterceptor, error) {
 // newInterceptor, which builds the authenticator.
 func (f *Facade) newStreamInterceptor() grpc.StreamServerInterceptor {
 	interceptors := []grpc.StreamServerInterceptor{
+		server.StreamRequestID(),
 		f.metrics.StreamServerInterceptor(),
 		server.StreamLogger(f.cfg.Logger),
 	}

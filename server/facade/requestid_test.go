@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
@@ -174,5 +175,23 @@ func TestRequestIDOnEveryAnswer(t *testing.T) {
 		if got := resp.Header.Get("X-Request-ID"); got != "err-http-1" {
 			t.Errorf("GET %s (%d): X-Request-ID %q, want err-http-1", path, resp.StatusCode, got)
 		}
+	}
+}
+
+// TestRequestIDOnStreams checks that a streaming call (a health watch)
+// answers the request ID in its header metadata too.
+func TestRequestIDOnStreams(t *testing.T) {
+	h, _ := startEmulatorFacade(t)
+	ctx := metadata.AppendToOutgoingContext(callCtx(t), requestid.Key, "stream-1")
+	stream, err := h.health.Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	header, err := stream.Header()
+	if err != nil {
+		t.Fatalf("Watch header: %v", err)
+	}
+	if v := header.Get(requestid.Key); len(v) != 1 || v[0] != "stream-1" {
+		t.Errorf("header metadata %s = %q, want [stream-1]", requestid.Key, v)
 	}
 }
