@@ -83,6 +83,7 @@ func TestServedOpenAPISecurityAndErrors(t *testing.T) {
 		{"/v1/otp", "post", []string{"403", "413"}, []string{"X-Request-ID", "Idempotency-Key"}},
 		{"/v1/services/{service_id}/status", "get", []string{"403", "404"}, []string{"X-Request-ID"}},
 		{"/v1/tokens:revoke", "post", []string{"413"}, []string{"X-Request-ID"}},
+		{"/v1/services/{service_id}/status:watch", "get", []string{"403", "404"}, []string{"X-Request-ID"}},
 	}
 	for _, r := range routes {
 		op, ok := doc.Paths[r.path][r.method]
@@ -208,6 +209,7 @@ func TestServedOpenAPI3(t *testing.T) {
 		{"/v1/otp", "post", []string{"400", "401", "403", "413", "429", "500", "503", "504"}},
 		{"/v1/services/{service_id}/status", "get", []string{"400", "401", "403", "404", "429", "500", "503", "504"}},
 		{"/v1/tokens:revoke", "post", []string{"400", "401", "413", "429", "500", "503", "504"}},
+		{"/v1/services/{service_id}/status:watch", "get", []string{"400", "401", "403", "404", "429", "500", "503", "504"}},
 	}
 	headers := map[string]string{"401": "Www-Authenticate", "429": "Retry-After", "503": "Retry-After"}
 	for _, r := range routes {

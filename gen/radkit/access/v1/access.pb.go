@@ -720,7 +720,7 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_INITIAL\x10\x01\x12\x0f\n" +
 	"\vKIND_CHANGE\x10\x02\x12\x12\n" +
-	"\x0eKIND_HEARTBEAT\x10\x032\xc9M\n" +
+	"\x0eKIND_HEARTBEAT\x10\x032\xafi\n" +
 	"\rAccessService\x12\x9d\x1b\n" +
 	"\vGenerateOTP\x12$.radkit.access.v1.GenerateOTPRequest\x1a%.radkit.access.v1.GenerateOTPResponse\"\xc0\x1a\x92A\xaa\x1aJ\xf4\x02\n" +
 	"\x03400\x12\xec\x02\n" +
@@ -819,8 +819,40 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"\xe8\x01The caller's deadline passed before the upstream answered. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_TIMEOUT.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Statusr\xf5\x01\n" +
 	"\xf2\x01\n" +
-	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/tokens:revoke\x12\xa1\x01\n" +
-	"\x12WatchServiceStatus\x12+.radkit.access.v1.WatchServiceStatusRequest\x1a,.radkit.access.v1.WatchServiceStatusResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/services/{service_id}/status:watch0\x01B\x92\x03\x92A\xc8\x02Z\xb4\x02\n" +
+	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/tokens:revoke\x12\x87\x1d\n" +
+	"\x12WatchServiceStatus\x12+.radkit.access.v1.WatchServiceStatusRequest\x1a,.radkit.access.v1.WatchServiceStatusResponse\"\x93\x1c\x92A\xe1\x1bJ\xbe\x03\n" +
+	"\x03400\x12\xb6\x03\n" +
+	"\x9b\x03Invalid request before the stream starts (later failures end the stream with a final {\"error\": Status} line). google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason INVALID_REQUEST or UPSTREAM_BAD_REQUEST. A google.rpc.BadRequest (\"@type\": \"type.googleapis.com/google.rpc.BadRequest\") names each invalid field.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\x94\x03\n" +
+	"\x03401\x12\x8c\x03\n" +
+	"\xde\x01No valid caller key or client certificate. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason CALLER_UNAUTHENTICATED.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Status\x1a\x90\x01\n" +
+	"\x10WWW-Authenticate\x12|\n" +
+	"rBearer realm=\"radkit-access-facade\" (RFC 6750), with error=\"invalid_token\" when credentials were sent and refused.\x12\x06stringJ\xe7\x02\n" +
+	"\x03403\x12\xdf\x02\n" +
+	"\xc4\x02The facade's upstream identity lacks the claim before the stream starts (later failures end the stream with a final {\"error\": Status} line). google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_PERMISSION_DENIED.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xc3\x02\n" +
+	"\x03404\x12\xbb\x02\n" +
+	"\xa0\x02Unknown service ID before the stream starts (later failures end the stream with a final {\"error\": Status} line). google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_NOT_FOUND.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xd8\x03\n" +
+	"\x03429\x12\xd0\x03\n" +
+	"\xd7\x02Too many calls or open watches. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason CALLER_RATE_LIMITED or TOO_MANY_WATCHES. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
+	"\vRetry-After\x12M\n" +
+	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\xdf\x02\n" +
+	"\x03500\x12\xd7\x02\n" +
+	"\xbc\x02The upstream failed before the stream starts (later failures end the stream with a final {\"error\": Status} line). google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_ERROR or UPSTREAM_MALFORMED_RESPONSE.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xf0\x04\n" +
+	"\x03503\x12\xe8\x04\n" +
+	"\xef\x03The replica is shutting down, or the upstream refused the facade's own credentials before the stream starts (later failures end the stream with a final {\"error\": Status} line). google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason SHUTTING_DOWN or UPSTREAM_CREDENTIALS_REJECTED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
+	"\vRetry-After\x12M\n" +
+	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\xae\x02\n" +
+	"\x03504\x12\xa6\x02\n" +
+	"\x8b\x02The caller's deadline passed before the stream starts (later failures end the stream with a final {\"error\": Status} line). google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\").\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Statusr\xf5\x01\n" +
+	"\xf2\x01\n" +
+	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\x82\xd3\xe4\x93\x02(\x12&/v1/services/{service_id}/status:watch0\x01B\x92\x03\x92A\xc8\x02Z\xb4\x02\n" +
 	"\xb1\x02\n" +
 	"\tCallerKey\x12\xa3\x02\b\x02\x12\x8d\x02A caller API key, sent as \"Authorization: Bearer <key>\" (OpenAPI 2 has no bearer scheme: the value includes the \"Bearer \" prefix). Where the facade verifies client certificates (mutual TLS), a verified certificate authenticates the caller instead, and no key is needed.\x1a\rAuthorization \x02b\x0f\n" +
 	"\r\n" +
