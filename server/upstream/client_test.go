@@ -380,9 +380,10 @@ func TestBackgroundRefresh(t *testing.T) {
 	if got := c.tokens.waits.Load(); got != 1 {
 		t.Errorf("callers that waited for a fetch = %d, want 1 (only the first)", got)
 	}
-	if slowest >= 250*time.Millisecond {
-		t.Errorf("slowest call took %v: a call waited for a token fetch", slowest)
-	}
+	// The waits counter above is what proves no call waited for a refresh;
+	// the slowest call's time is only reported, since a loaded machine can
+	// stall any call for longer than the 300 ms fetch.
+	t.Logf("slowest call took %v (each token fetch takes 300 ms)", slowest)
 }
 
 func TestBackgroundRefreshFailureKeepsToken(t *testing.T) {
