@@ -56,6 +56,7 @@ type Readiness struct {
 	mu             sync.Mutex
 	ready          bool
 	reason         string
+	stopped        bool // Shutdown was called: never ready again
 	upstreamUp     bool
 	upstreamReason string
 }
@@ -149,7 +150,7 @@ func (r *Readiness) Run(ctx context.Context) {
 // LivenessService included, turns NOT_SERVING and stays so.
 func (r *Readiness) Shutdown() {
 	r.mu.Lock()
-	r.ready, r.reason = false, "shutting down"
+	r.ready, r.reason, r.stopped = false, "shutting down", true
 	r.mu.Unlock()
 	r.health.Shutdown()
 }
@@ -178,10 +179,13 @@ func (r *Readiness) set(err, upErr error) {
 		// class of failure without internal URLs or secrets.
 		r.upstreamReason = statusMessage(Status(upErr))
 	}
-	if err == nil && !r.ready {
+	// After Shutdown the rounds still running (the drain comes before
+	// Run's end) keep the upstream's state fresh but never make the
+	// replica ready again.
+	if err == nil && !r.ready && !r.stopped {
 		r.ready, r.reason = true, ""
 	}
-	if !r.ready {
+	if !r.ready && !r.stopped {
 		r.reason = r.upstreamReason
 	}
 	ready, up, reason := r.ready, r.upstreamUp, r.upstreamReason

@@ -235,6 +235,26 @@ func TestReadinessTransitions(t *testing.T) {
 	wantStatuses(t, hs, healthpb.HealthCheckResponse_NOT_SERVING, healthpb.HealthCheckResponse_NOT_SERVING)
 }
 
+// TestShutdownHoldsWhileRunGoesOn: facade.Run calls Shutdown first and
+// ends Run's context only after the drain, so the rounds that run in
+// between must not make the replica ready again.
+func TestShutdownHoldsWhileRunGoesOn(t *testing.T) {
+	hs := health.NewServer()
+	sw := &checkSwitch{}
+	r := NewReadiness(hs, nil, sw.check)
+	r.every = 10 * time.Millisecond
+	stop := runReadiness(t, r)
+	defer stop()
+	testkit.Eventually(t, healthTimeout, "ready with a passing check", func() bool { ok, _ := r.Ready(); return ok })
+
+	r.Shutdown()
+	sw.waitRounds(t, 5)
+	if ok, reason := r.Ready(); ok || reason != "shutting down" {
+		t.Errorf("rounds after Shutdown, Run still going: Ready() = %v, %q; want false, \"shutting down\"", ok, reason)
+	}
+	wantStatuses(t, hs, healthpb.HealthCheckResponse_NOT_SERVING, healthpb.HealthCheckResponse_NOT_SERVING)
+}
+
 // TestUpstreamCheckNeverHoldsBackReadiness: an upstream check that fails
 // from the start (an open breaker, say) leaves the replica ready once its
 // own checks pass.
