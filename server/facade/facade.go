@@ -477,7 +477,12 @@ func (f *Facade) shutdown() {
 	// Watch streams never finish by themselves: end them first (clients
 	// get UNAVAILABLE with RetryInfo and reconnect elsewhere), or they
 	// would hold the drain until its timeout.
-	if err := f.service.StopWatches(ctx); err != nil {
+	// The watches get a share of the budget of their own, so that the
+	// drain keeps the rest whatever they do.
+	watchCtx, cancelWatches := context.WithTimeout(ctx, f.cfg.ShutdownTimeout/4)
+	err := f.service.StopWatches(watchCtx)
+	cancelWatches()
+	if err != nil {
 		f.logger.Warn("watch pollers did not stop in time", "error", err)
 	}
 	httpDone := make(chan struct{})

@@ -174,13 +174,18 @@ func (h *Hub) Stats() Stats {
 	return Stats{Watches: h.total, Pollers: len(h.pollers), Polls: h.polls.Load(), Sent: h.sent.Load()}
 }
 
-// Close ends every watch with ErrClosed, refuses new ones, and waits for
-// the pollers to stop or ctx to end.
+// Close ends every watch with ErrClosed, refuses new ones, stops every
+// poller, and waits for them to stop or ctx to end. A watcher blocked in
+// send (a client that does not read) ends when its send does; it does not
+// hold the pollers up.
 func (h *Hub) Close(ctx context.Context) error {
 	h.mu.Lock()
 	if !h.closed {
 		h.closed = true
 		close(h.closing)
+	}
+	for _, p := range h.pollers {
+		p.cancel()
 	}
 	h.mu.Unlock()
 	done := make(chan struct{})

@@ -156,6 +156,36 @@ func TestWatchEnds(t *testing.T) {
 			t.Fatalf("Watch after Close returned %v, want ErrClosed", err)
 		}
 	})
+	t.Run("hub closed with a watcher stuck in send", func(t *testing.T) {
+		// A client that never reads leaves its watcher blocked in send,
+		// where it cannot see the hub close: Close must stop the pollers
+		// anyway instead of spending the whole shutdown budget.
+		h, _ := newHub(t, watch.Config{Heartbeat: 50 * time.Millisecond})
+		first, stuck, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			n := 0
+			done <- h.Watch(context.Background(), "a", liveService, func(watch.Update) error {
+				if n++; n == 1 {
+					close(first)
+					return nil
+				}
+				if n == 2 {
+					close(stuck)
+				}
+				<-release
+				return errors.New("client gone")
+			})
+		}()
+		testkit.Receive(t, first, waitTimeout, "the initial status")
+		testkit.Receive(t, stuck, waitTimeout, "the watcher to block in send")
+		err := h.Close(testkit.Context(t, 5*time.Second))
+		close(release)
+		testkit.Receive(t, done, waitTimeout, "the stuck watch to end once released")
+		if err != nil {
+			t.Fatalf("Close with a watcher stuck in send: %v, want the pollers stopped at once", err)
+		}
+	})
 	t.Run("send fails", func(t *testing.T) {
 		h, _ := newHub(t, watch.Config{})
 		stop := errors.New("stop")
