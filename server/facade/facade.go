@@ -134,6 +134,7 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		Logger:            cfg.Logger,
 
 		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
+		WatchHeartbeat:     cfg.WatchHeartbeat,
 	})
 	if err != nil {
 		return nil, err

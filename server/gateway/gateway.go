@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/textproto"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -52,6 +53,10 @@ type Config struct {
 	// whose browser pages may call the API cross-origin (see withCORS).
 	// Empty, the default, allows none.
 	CORSAllowedOrigins []string
+	// WatchHeartbeat is the service's watch heartbeat, the longest silence
+	// of a watch stream: each message gets twice that, and at least a
+	// minute, to reach the client. Zero means a minute.
+	WatchHeartbeat time.Duration
 }
 
 // DefaultMaxBodyBytes bounds request bodies: the largest valid request is a
@@ -104,7 +109,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	}
 	// After the unary routes: a route registered later wins, and the
 	// generated in-process one of a stream only answers UNIMPLEMENTED.
-	if err := registerStreams(ctx, gw, opts, cfg.Service, cfg.StreamInterceptor); err != nil {
+	if err := registerStreams(ctx, gw, opts, cfg.Service, cfg.StreamInterceptor, streamWriteWindow(cfg.WatchHeartbeat)); err != nil {
 		return nil, fmt.Errorf("gateway: register AccessService stream routes: %w", err)
 	}
 

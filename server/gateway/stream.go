@@ -29,13 +29,26 @@ import (
 // watchPath is the HTTP route of WatchServiceStatus, as in access.proto.
 const watchPath = "/v1/services/{service_id}/status:watch"
 
-// streamWriteWindow bounds each write of a stream to the client: the
-// server's WriteTimeout would cut every stream after a minute, so the
-// stream moves the deadline before each message instead.
-const streamWriteWindow = time.Minute
+// minStreamWriteWindow is the least time each write of a stream to the
+// client gets: the server's WriteTimeout would cut every stream after a
+// minute, so the stream moves the deadline before each message instead.
+const minStreamWriteWindow = time.Minute
 
-// registerStreams routes the streaming methods of the service on gw.
-func registerStreams(ctx context.Context, gw *runtime.ServeMux, opts []runtime.ServeMuxOption, srv accessv1.AccessServiceServer, interceptor grpc.StreamServerInterceptor) error {
+// streamWriteWindow is how long each message of a stream has to reach the
+// client: twice the heartbeat (the longest silence between two messages,
+// so the deadline set for one never cuts the wait for the next), and at
+// least minStreamWriteWindow.
+func streamWriteWindow(heartbeat time.Duration) time.Duration {
+	return max(minStreamWriteWindow, 2*heartbeat)
+}
+
+// registerStreams routes the streaming methods of the service on gw; each
+// message of a stream gets window to reach the client.
+func registerStreams(ctx context.Context, gw *runtime.ServeMux, opts []runtime.ServeMuxOption, srv accessv1.AccessServiceServer, interceptor grpc.StreamServerInterceptor, window time.Duration) error {
+	extendWriteDeadline := func(_ context.Context, w http.ResponseWriter, _ proto.Message) error {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(window))
+		return nil
+	}
 	streams := runtime.NewServeMux(append(opts, runtime.WithForwardResponseOption(extendWriteDeadline))...)
 	if err := accessv1.RegisterAccessServiceHandlerClient(ctx, streams, &streamClient{srv: srv, interceptor: interceptor}); err != nil {
 		return err
@@ -43,13 +56,6 @@ func registerStreams(ctx context.Context, gw *runtime.ServeMux, opts []runtime.S
 	return gw.HandlePath(http.MethodGet, watchPath, func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 		streams.ServeHTTP(w, r)
 	})
-}
-
-// extendWriteDeadline gives each message of a stream streamWriteWindow to
-// reach the client.
-func extendWriteDeadline(_ context.Context, w http.ResponseWriter, _ proto.Message) error {
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(streamWriteWindow))
-	return nil
 }
 
 // streamClient serves the streaming methods in-process; the unary ones
