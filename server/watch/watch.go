@@ -239,7 +239,7 @@ func (h *Hub) Watch(ctx context.Context, caller, serviceID string, send func(Upd
 			}
 			sentFirst, last = true, st
 			beat.Reset(h.heartbeat)
-		case have && seq != lastSeq && (st.Active != last.Active || st.Online != last.Online || st.ServiceID != last.ServiceID):
+		case have && seq != lastSeq && changed(st, last):
 			if err := h.send(send, Update{Status: st, Observed: observed, Kind: Change}); err != nil {
 				return err
 			}
@@ -255,7 +255,7 @@ func (h *Hub) Watch(ctx context.Context, caller, serviceID string, send func(Upd
 				p.mu.Lock()
 				st, observed = p.status, p.observed
 				p.mu.Unlock()
-				if err := h.send(send, Update{Status: st, Observed: observed, Kind: Heartbeat}); err != nil {
+				if err := h.send(send, Update{Status: st, Observed: observed, Kind: beatKind(st, last)}); err != nil {
 					return err
 				}
 				last = st
@@ -267,6 +267,22 @@ func (h *Hub) Watch(ctx context.Context, caller, serviceID string, send func(Upd
 			return ErrClosed
 		}
 	}
+}
+
+// changed reports whether st differs from last, the status the watcher
+// got last, in what a Change tells.
+func changed(st, last upstream.ServiceStatus) bool {
+	return st.Active != last.Active || st.Online != last.Online || st.ServiceID != last.ServiceID
+}
+
+// beatKind is the kind of the update a heartbeat sends: the status it
+// re-reads may be a change that arrived with the beat, and is then sent as
+// one, never as a heartbeat.
+func beatKind(st, last upstream.ServiceStatus) Kind {
+	if changed(st, last) {
+		return Change
+	}
+	return Heartbeat
 }
 
 func (h *Hub) send(send func(Update) error, u Update) error {
