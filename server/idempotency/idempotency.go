@@ -170,6 +170,21 @@ type owner struct {
 	expiries fifo[time.Duration]
 }
 
+// expiredBy counts o's remembered keys that expired by now (the sweep has
+// not dropped them yet) and tells the first expiry after now, if any. It
+// looks at no more than o's keys.
+func (o *owner) expiredBy(now time.Duration) (expired int, next time.Duration, ok bool) {
+	o.expiries.each(func(e time.Duration) bool {
+		if e > now {
+			next, ok = e, true
+			return false
+		}
+		expired++
+		return true
+	})
+	return expired, next, ok
+}
+
 // callKey identifies a shared call: a fingerprint of its own, so that a
 // duplicate with other fields never joins it.
 type callKey struct{ key, fingerprint Digest }
@@ -325,7 +340,11 @@ func (s *Store) admit(k, fingerprint Digest, ownerName string) (*pending, result
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock()
-	s.sweepLocked(now, -1)
+	// One batch at most, under the lock; the sweep goroutine drops the
+	// rest. Expired keys left over count for nothing below: the store
+	// bound is exact (a batch that stopped short freed a batch of
+	// places), and the owner's quota counts live keys only.
+	s.sweepLocked(now, sweepBatch)
 	// The key may have been remembered, or taken with other fields, since
 	// Do looked.
 	if e, ok := s.remembered[k]; ok {
@@ -347,12 +366,14 @@ func (s *Store) admit(k, fingerprint Digest, ownerName string) (*pending, result
 	}
 	o := s.owners[ownerName]
 	if o != nil && o.keys >= s.perOwner {
-		s.refusedOwner.Add(1)
-		var retry time.Duration
-		if front, ok := o.expiries.front(); ok {
-			retry = max(front-now, 0)
+		if expired, next, ok := o.expiredBy(now); o.keys-expired >= s.perOwner {
+			s.refusedOwner.Add(1)
+			var retry time.Duration
+			if ok {
+				retry = next - now
+			}
+			return nil, result{}, &FullError{PerOwner: true, RetryAfter: retry}
 		}
-		return nil, result{}, &FullError{PerOwner: true, RetryAfter: retry}
 	}
 	if len(s.remembered)+len(s.pending) >= s.maxEntries {
 		s.refusedFull.Add(1)
@@ -587,6 +608,21 @@ func (q *fifo[T]) front() (v T, ok bool) {
 		return v, false
 	}
 	return q.blocks[0][q.head], true
+}
+
+// each calls f on the elements front first until f returns false.
+func (q *fifo[T]) each(f func(T) bool) {
+	for i, b := range q.blocks {
+		start := 0
+		if i == 0 {
+			start = q.head
+		}
+		for _, v := range b[start:] {
+			if !f(v) {
+				return
+			}
+		}
+	}
 }
 
 // pop drops the front element; the queue must not be empty.

@@ -416,6 +416,34 @@ func TestDoPerOwnerQuota(t *testing.T) {
 	}
 }
 
+// TestDoSweepsABoundedBatch: a call drops at most a batch of expired keys
+// under the lock (the sweep goroutine drops the rest), and an owner at its
+// quota whose keys have all expired, but are not swept yet because more
+// than a batch of other keys expired before them, is not refused.
+func TestDoSweepsABoundedBatch(t *testing.T) {
+	clk := newClock()
+	const ttl, others = time.Minute, 5000 // more than one batch (4096)
+	s := newStore(t, idempotency.Config{TTL: ttl, MaxEntriesPerOwner: 2, SweepInterval: time.Hour, Now: clk.Now})
+	var m minter
+	for i := range others {
+		if _, _, err := s.Do(testCtx(t), fmt.Sprint("owner", i), "k", fp("f"), m.mint); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 2 {
+		if _, _, err := s.Do(testCtx(t), "late", fmt.Sprint("k", i), fp("f"), m.mint); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(ttl + time.Second)
+	if _, _, err := s.Do(testCtx(t), "late", "new", fp("f"), m.mint); err != nil {
+		t.Fatalf("an owner whose keys all expired, not yet swept: %v, want its new key taken", err)
+	}
+	if n := s.Len(); n != others+2+1-4096 {
+		t.Errorf("Len = %d after one call over %d expired keys: want one batch (4096) dropped, no more, no less", n, others+2)
+	}
+}
+
 // TestDoInFlightKeysCountAgainstTheQuota: keys whose call has not returned
 // take a place too, so that a caller cannot exceed its quota by sending
 // everything at once.
