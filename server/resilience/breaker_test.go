@@ -35,7 +35,10 @@ func (tr *transitions) list() []string {
 }
 
 func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
-	const openFor = 300 * time.Millisecond
+	// Long enough that no stall of a loaded machine lets the breaker go
+	// half-open while the test still expects it open; eventually waits for
+	// the half-open state.
+	const openFor = 3 * time.Second
 	var tr transitions
 	cfg := fast()
 	cfg.MaxAttempts = 1 // one upstream call per call, to count exactly
@@ -137,7 +140,9 @@ func TestBreakerReopensOnFailedProbe(t *testing.T) {
 	var tr transitions
 	cfg := fast()
 	cfg.MaxAttempts = 1
-	cfg.BreakerTimeout = 200 * time.Millisecond
+	// Long enough that the breaker reopened by the failed probe is still
+	// open when the test looks, however the machine stalls.
+	cfg.BreakerTimeout = 2 * time.Second
 	cfg.BreakerMinRequests = 2
 	cfg.OnStateChange = tr.record
 	e := newEnv(t, cfg, envOptions{})
