@@ -2,6 +2,8 @@ package server
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -79,9 +81,19 @@ func validateWatchServiceStatus(r *accessv1.WatchServiceStatusRequest) error {
 	var v violations
 	checkIdentifier(&v, "service_id", r.GetServiceId(), maxServiceIDLen)
 	if _, ok := accessv1.WatchServiceStatusRequest_Until_name[int32(r.GetUntil())]; !ok {
-		v.add("until", "must be one of UNTIL_UNSPECIFIED, UNTIL_ONLINE, UNTIL_OFFLINE, UNTIL_ACTIVE, UNTIL_INACTIVE")
+		v.add("until", "must be one of %s", untilNames())
 	}
 	return v.err()
+}
+
+// untilNames lists the defined until conditions in number order, from the
+// generated enum, so that a condition added to the proto is named too.
+func untilNames() string {
+	names := make([]string, 0, len(accessv1.WatchServiceStatusRequest_Until_name))
+	for _, n := range slices.Sorted(maps.Keys(accessv1.WatchServiceStatusRequest_Until_name)) {
+		names = append(names, accessv1.WatchServiceStatusRequest_Until_name[n])
+	}
+	return strings.Join(names, ", ")
 }
 
 // validateRevokeToken checks a RevokeTokenRequest. It returns nil or

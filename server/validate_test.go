@@ -131,6 +131,36 @@ func TestValidateGetServiceStatus(t *testing.T) {
 	}
 }
 
+// TestValidateWatchServiceStatusUntil: an undefined until is refused with
+// a message that names every defined condition, in number order.
+func TestValidateWatchServiceStatusUntil(t *testing.T) {
+	err := validateWatchServiceStatus(&accessv1.WatchServiceStatusRequest{ServiceId: "1ryq-e8n8-5g5n", Until: 99})
+	if fields := violationFields(t, err); len(fields) != 1 || fields[0] != "until" {
+		t.Fatalf("violations of %v, want until only", fields)
+	}
+	var names []string
+	for n := range int32(len(accessv1.WatchServiceStatusRequest_Until_name)) {
+		name, ok := accessv1.WatchServiceStatusRequest_Until_name[n]
+		if !ok {
+			t.Fatalf("until values are not numbered 0..%d", len(accessv1.WatchServiceStatusRequest_Until_name)-1)
+		}
+		names = append(names, name)
+	}
+	want := "must be one of " + strings.Join(names, ", ")
+	for _, d := range status.Convert(err).Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			if got := br.GetFieldViolations()[0].GetDescription(); got != want {
+				t.Errorf("until violation %q, want %q", got, want)
+			}
+		}
+	}
+	for n := range accessv1.WatchServiceStatusRequest_Until_name {
+		if err := validateWatchServiceStatus(&accessv1.WatchServiceStatusRequest{ServiceId: "1ryq-e8n8-5g5n", Until: accessv1.WatchServiceStatusRequest_Until(n)}); err != nil {
+			t.Errorf("until %d refused: %v", n, err)
+		}
+	}
+}
+
 func TestValidateRevokeToken(t *testing.T) {
 	const secretToken = "eyJhbGciOiJFUzI1NiJ9.c2VjcmV0.c2ln"
 	tests := []struct {
