@@ -50,8 +50,9 @@ const (
 	// ReasonRequestIDReused: the request_id was used within the TTL with
 	// a different owner, endpoint_id or description (INVALID_ARGUMENT).
 	ReasonRequestIDReused = string(reason.RequestIDReused)
-	// ReasonTooManyRequestIDs: the facade remembers as many request_ids as
-	// it may, and refuses new ones until the oldest expires
+	// ReasonTooManyRequestIDs: the caller holds as many request_ids as
+	// its quota allows, or the facade remembers as many as it may in all,
+	// and new ones are refused until the oldest expires
 	// (RESOURCE_EXHAUSTED, with RetryInfo).
 	ReasonTooManyRequestIDs = string(reason.TooManyRequestIDs)
 	// ReasonTooManyWatches: the caller, or the replica, has as many open

@@ -47,7 +47,8 @@ func callInfoFrom(ctx context.Context) *callInfo {
 }
 
 // SetCaller records the authenticated caller's identity for the call's log
-// line. It does nothing outside a call made through UnaryLogger.
+// line. It does nothing outside a call made through UnaryLogger or
+// StreamLogger.
 func SetCaller(ctx context.Context, identity string) {
 	if ci := callInfoFrom(ctx); ci != nil {
 		ci.mu.Lock()

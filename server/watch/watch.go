@@ -7,8 +7,8 @@
 // facade gives it the coalesced, retried status path that GetServiceStatus
 // takes, so that a poll and concurrent GetServiceStatus calls share one
 // upstream call), and stops when the last watcher leaves. Transient
-// failures (429, 5xx, no answer, an open circuit breaker, a poll that ran
-// out of time) do not end a watch: the poller backs off and watchers go on
+// failures (429, 5xx, no answer, an open circuit breaker, a refusal by the
+// adaptive throttle, a poll that ran out of time) do not end a watch: the poller backs off and watchers go on
 // with the last known status. Any other failure ends every watch of the
 // service with it.
 //
