@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 
@@ -150,22 +151,9 @@ func (ci *callInfo) fields() logging.Fields {
 // probes and load balancers check every few seconds per replica, and a line
 // each would bury the calls that matter.
 func UnaryLogger(logger *slog.Logger) grpc.UnaryServerInterceptor {
-	log := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		logger.Log(ctx, slog.Level(lvl), msg, fields...)
-	})
-	fields := logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
-		// These override the interceptor's own fields of the same name,
-		// among them its constant protocol=grpc.
-		f := logging.Fields{"protocol", string(ProtocolOf(ctx))}
-		f = append(f, correlationFields(ctx)...)
-		if ci := callInfoFrom(ctx); ci != nil {
-			f = append(f, ci.fields()...)
-		}
-		return f
-	})
-	calls := logging.UnaryServerInterceptor(log, logging.WithLogOnEvents(logging.FinishCall), fields)
-	probes := logging.UnaryServerInterceptor(log, logging.WithLogOnEvents(logging.FinishCall), fields,
-		logging.WithLevels(func(codes.Code) logging.Level { return logging.LevelDebug }))
+	log, callOpts, probeOpts := loggerOptions(logger)
+	calls := logging.UnaryServerInterceptor(log, callOpts...)
+	probes := logging.UnaryServerInterceptor(log, probeOpts...)
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		ctx, _ = withCallInfo(ctx)
 		if strings.HasPrefix(info.FullMethod, healthMethodPrefix) {
@@ -179,20 +167,9 @@ func UnaryLogger(logger *slog.Logger) grpc.UnaryServerInterceptor {
 // stream ends, with the same fields (a WatchServiceStatus stream that
 // failed upstream logs the upstream's answer).
 func StreamLogger(logger *slog.Logger) grpc.StreamServerInterceptor {
-	log := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		logger.Log(ctx, slog.Level(lvl), msg, fields...)
-	})
-	fields := logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
-		f := logging.Fields{"protocol", string(ProtocolOf(ctx))}
-		f = append(f, correlationFields(ctx)...)
-		if ci := callInfoFrom(ctx); ci != nil {
-			f = append(f, ci.fields()...)
-		}
-		return f
-	})
-	calls := logging.StreamServerInterceptor(log, logging.WithLogOnEvents(logging.FinishCall), fields)
-	probes := logging.StreamServerInterceptor(log, logging.WithLogOnEvents(logging.FinishCall), fields,
-		logging.WithLevels(func(codes.Code) logging.Level { return logging.LevelDebug }))
+	log, callOpts, probeOpts := loggerOptions(logger)
+	calls := logging.StreamServerInterceptor(log, callOpts...)
+	probes := logging.StreamServerInterceptor(log, probeOpts...)
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		ctx, _ := withCallInfo(ss.Context())
 		ss = &middleware.WrappedServerStream{ServerStream: ss, WrappedContext: ctx}
@@ -201,6 +178,28 @@ func StreamLogger(logger *slog.Logger) grpc.StreamServerInterceptor {
 		}
 		return calls(srv, ss, info, handler)
 	}
+}
+
+// loggerOptions is what UnaryLogger and StreamLogger share: the logger,
+// the options of a call's log line, and those of a health probe's (the
+// same, at debug level whatever the code).
+func loggerOptions(logger *slog.Logger) (log logging.Logger, calls, probes []logging.Option) {
+	log = logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		logger.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+	fields := logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
+		// These override the interceptor's own fields of the same name,
+		// among them its constant protocol=grpc.
+		f := logging.Fields{"protocol", string(ProtocolOf(ctx))}
+		f = append(f, correlationFields(ctx)...)
+		if ci := callInfoFrom(ctx); ci != nil {
+			f = append(f, ci.fields()...)
+		}
+		return f
+	})
+	calls = []logging.Option{logging.WithLogOnEvents(logging.FinishCall), fields}
+	probes = append(slices.Clip(calls), logging.WithLevels(func(codes.Code) logging.Level { return logging.LevelDebug }))
+	return log, calls, probes
 }
 
 // correlationFields are the fields that tie a call's log line to the
