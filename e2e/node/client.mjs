@@ -161,8 +161,19 @@ function toMetadata(obj) {
   return md;
 }
 
-function failure(rpc, err) {
-  const code = typeof err.code === 'number' ? err.code : grpc.status.UNKNOWN;
+// failure reads a failed call. deadline is the call's deadline (a Date) or
+// undefined. At a deadline both ends act: grpc-js fails the call with
+// DEADLINE_EXCEEDED when its timer fires, and grpc-go's server resets the
+// stream with RST_STREAM(CANCEL), which grpc-js reports as CANCELLED
+// ("Call cancelled") when it arrives first, as it can on a loaded machine.
+// gRPC's PROTOCOL-HTTP2.md asks clients to check their deadline when a call
+// ends CANCELLED, and grpc-go's client does so; grpc-js does not, so this
+// script does it for the calls it reports.
+function failure(rpc, err, deadline) {
+  let code = typeof err.code === 'number' ? err.code : grpc.status.UNKNOWN;
+  if (code === grpc.status.CANCELLED && deadline && Date.now() >= deadline.getTime()) {
+    code = grpc.status.DEADLINE_EXCEEDED;
+  }
   let reasons = [];
   let details = err.details ?? err.message;
   try {
@@ -189,7 +200,7 @@ function invoke(client, call) {
       const messages = [];
       const stream = client[call.rpc](call.request || {}, toMetadata(call.metadata), options);
       stream.on('data', (m) => messages.push(m));
-      stream.on('error', (err) => done({ ...failure(call.rpc, err), messages }));
+      stream.on('error', (err) => done({ ...failure(call.rpc, err, options.deadline), messages }));
       stream.on('end', () => done({ rpc: call.rpc, ok: true, response: null, messages, code: 0, code_name: 'OK', details: '', error_reasons: [] }));
       return;
     }
@@ -198,7 +209,7 @@ function invoke(client, call) {
         done({ rpc: call.rpc, ok: true, response, code: 0, code_name: 'OK', details: '', error_reasons: [] });
         return;
       }
-      done(failure(call.rpc, err));
+      done(failure(call.rpc, err, options.deadline));
     });
   });
 }
