@@ -75,6 +75,11 @@ const (
 	// calls in flight was reached until the call's deadline
 	// (RESOURCE_EXHAUSTED, with RetryInfo); nothing was sent.
 	ReasonUpstreamConcurrencyLimit = string(reason.UpstreamConcurrencyLimit)
+	// ReasonIdentityNotGranted: the request names an upstream identity
+	// that the caller may not act as, or that does not exist; the two get
+	// the same answer (PERMISSION_DENIED, HTTP 403). Nothing was sent
+	// upstream.
+	ReasonIdentityNotGranted = string(reason.IdentityNotGranted)
 )
 
 // ErrorInfo metadata keys.

@@ -24,14 +24,14 @@ import (
 // cannot use up the store for the others. Key and fields are kept only as
 // SHA-256 digests; the OTP itself is held in memory for the TTL, never
 // logged. Nothing of ctx outlives the call.
-func (s *Server) generateOTPOnce(ctx context.Context, requestID string, r upstream.OTPRequest) (otp string, replayed bool, err error) {
-	fields := idempotency.Fingerprint(r.Owner, r.EndpointID, r.Description)
+func (s *Server) generateOTPOnce(ctx context.Context, requestID, ident string, up Upstream, r upstream.OTPRequest) (otp string, replayed bool, err error) {
+	fields := idempotency.Fingerprint(r.Owner, r.EndpointID, r.Description, ident) // an OTP is never replayed to another identity
 	otp, replayed, err = s.otps.Do(ctx, callerFrom(ctx), requestID, fields, func(ctx context.Context) (string, error) {
 		// ctx has outlived the first caller's deadline on purpose (other
 		// callers may be waiting); the call still gets one of its own.
 		ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
 		defer cancel()
-		return s.generateOTP(ctx, r)
+		return s.generateOTP(ctx, up, r)
 	})
 	var full *idempotency.FullError
 	switch {

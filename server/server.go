@@ -14,6 +14,7 @@ import (
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/server/idempotency"
+	"github.com/radkit/radkit-access-facade/server/identity"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 	"github.com/radkit/radkit-access-facade/server/watch"
 )
@@ -33,7 +34,13 @@ const DefaultCallTimeout = 30 * time.Second
 
 // Config configures a Server.
 type Config struct {
-	// Upstream is the RADKit Access Cloud client. Required.
+	// Identities are the upstream identities calls may act as, and the
+	// grants that say which caller may act as which (package identity).
+	// When nil, Upstream is the one identity, identity.Default, that every
+	// caller may use.
+	Identities *identity.Registry
+	// Upstream is the RADKit Access Cloud client of a single-identity
+	// server. Required unless Identities is set.
 	Upstream Upstream
 	// CallTimeout bounds each upstream call when the caller's own deadline
 	// is later or absent. Zero means DefaultCallTimeout.
@@ -74,7 +81,7 @@ type Config struct {
 type Server struct {
 	accessv1.UnimplementedAccessServiceServer
 
-	upstream    Upstream
+	identities  *identity.Registry
 	callTimeout time.Duration
 	logger      *slog.Logger
 	auditLog    *slog.Logger
@@ -90,7 +97,7 @@ type Server struct {
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	s := &Server{
-		upstream:    cfg.Upstream,
+		identities:  cfg.Identities,
 		callTimeout: cfg.CallTimeout,
 		logger:      cfg.Logger,
 		auditLog:    cfg.AuditLog,
@@ -100,6 +107,9 @@ func New(cfg Config) *Server {
 		s.otps, s.ownsOTPs = idempotency.New(idempotency.Config{}), true
 	}
 	s.watchCaller = cfg.WatchCaller
+	if s.identities == nil {
+		s.identities = identity.Fixed(cfg.Upstream)
+	}
 	if s.callTimeout <= 0 {
 		s.callTimeout = DefaultCallTimeout
 	}
@@ -109,9 +119,8 @@ func New(cfg Config) *Server {
 	s.watches = watch.New(watch.Config{
 		// The status path of GetServiceStatus, so that a poll and
 		// concurrent GetServiceStatus calls share one upstream call.
-		Lookup: func(ctx context.Context, serviceID string) (upstream.ServiceStatus, error) {
-			return s.upstream.ServiceStatus(ctx, serviceID)
-		},
+		// Pollers are keyed by identity and service (see watchKey).
+		Lookup:       s.watchLookup,
 		Interval:     cfg.WatchInterval,
 		Heartbeat:    cfg.WatchHeartbeat,
 		MaxPerCaller: cfg.MaxWatchesPerCaller,
@@ -144,8 +153,10 @@ func (s *Server) Close() {
 // withIdempotencyKey).
 func (s *Server) GenerateOTP(ctx context.Context, req *accessv1.GenerateOTPRequest) (resp *accessv1.GenerateOTPResponse, err error) {
 	var replayed bool
+	var ident string
 	defer func() {
 		s.audit(ctx, "GenerateOTP", err,
+			slog.String("identity", ident),
 			slog.String("owner", req.GetOwner()),
 			slog.String("endpoint_id", req.GetEndpointId()),
 			slog.String("request_id", req.GetRequestId()),
@@ -159,6 +170,10 @@ func (s *Server) GenerateOTP(ctx context.Context, req *accessv1.GenerateOTPReque
 	if err := validateGenerateOTP(req); err != nil {
 		return nil, err
 	}
+	ident, up, err := s.identities.Resolve(ctx, req.GetIdentity())
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
 	defer cancel()
 	r := upstream.OTPRequest{
@@ -168,9 +183,9 @@ func (s *Server) GenerateOTP(ctx context.Context, req *accessv1.GenerateOTPReque
 	}
 	var otp string
 	if req.GetRequestId() == "" {
-		otp, err = s.generateOTP(ctx, r)
+		otp, err = s.generateOTP(ctx, up, r)
 	} else {
-		otp, replayed, err = s.generateOTPOnce(ctx, req.GetRequestId(), r)
+		otp, replayed, err = s.generateOTPOnce(ctx, req.GetRequestId(), ident, up, r)
 	}
 	if err != nil {
 		return nil, err
@@ -180,8 +195,8 @@ func (s *Server) GenerateOTP(ctx context.Context, req *accessv1.GenerateOTPReque
 
 // generateOTP mints an OTP upstream, recording the upstream's answer for
 // the call's log line.
-func (s *Server) generateOTP(ctx context.Context, r upstream.OTPRequest) (string, error) {
-	otp, err := s.upstream.GenerateOTP(ctx, r)
+func (s *Server) generateOTP(ctx context.Context, up Upstream, r upstream.OTPRequest) (string, error) {
+	otp, err := up.GenerateOTP(ctx, r)
 	recordUpstream(ctx, err)
 	if err != nil {
 		return "", Status(err)
@@ -194,9 +209,13 @@ func (s *Server) GetServiceStatus(ctx context.Context, req *accessv1.GetServiceS
 	if err := validateGetServiceStatus(req); err != nil {
 		return nil, err
 	}
+	_, up, err := s.identities.Resolve(ctx, req.GetIdentity())
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
 	defer cancel()
-	st, err := s.upstream.ServiceStatus(ctx, req.GetServiceId())
+	st, err := up.ServiceStatus(ctx, req.GetServiceId())
 	recordUpstream(ctx, err)
 	if err != nil {
 		return nil, Status(err)
@@ -206,15 +225,20 @@ func (s *Server) GetServiceStatus(ctx context.Context, req *accessv1.GetServiceS
 
 // RevokeToken implements accessv1.AccessServiceServer.
 func (s *Server) RevokeToken(ctx context.Context, req *accessv1.RevokeTokenRequest) (resp *accessv1.RevokeTokenResponse, err error) {
+	var ident string
 	defer func() {
-		s.audit(ctx, "RevokeToken", err, slog.String("token_sha256_prefix", tokenFingerprint(req.GetToken())))
+		s.audit(ctx, "RevokeToken", err, slog.String("identity", ident), slog.String("token_sha256_prefix", tokenFingerprint(req.GetToken())))
 	}()
 	if err := validateRevokeToken(req); err != nil {
 		return nil, err
 	}
+	ident, up, err := s.identities.Resolve(ctx, req.GetIdentity())
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
 	defer cancel()
-	err = s.upstream.RevokeToken(ctx, req.GetToken())
+	err = up.RevokeToken(ctx, req.GetToken())
 	recordUpstream(ctx, err)
 	if err != nil {
 		return nil, Status(err)

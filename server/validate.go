@@ -11,6 +11,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/server/identity"
 	"github.com/radkit/radkit-access-facade/server/internal/reason"
 )
 
@@ -63,6 +64,7 @@ func validateGenerateOTP(r *accessv1.GenerateOTPRequest) error {
 	if id := r.GetRequestId(); id != "" {
 		checkIdentifier(&v, "request_id", id, maxRequestIDLen)
 	}
+	checkIdentity(&v, r.GetIdentity())
 	return v.err()
 }
 
@@ -71,6 +73,7 @@ func validateGenerateOTP(r *accessv1.GenerateOTPRequest) error {
 func validateGetServiceStatus(r *accessv1.GetServiceStatusRequest) error {
 	var v violations
 	checkIdentifier(&v, "service_id", r.GetServiceId(), maxServiceIDLen)
+	checkIdentity(&v, r.GetIdentity())
 	return v.err()
 }
 
@@ -109,6 +112,7 @@ func validateRevokeToken(r *accessv1.RevokeTokenRequest) error {
 	case strings.IndexFunc(token, func(c rune) bool { return c < '!' || c > '~' }) >= 0:
 		v.add("token", "must be printable ASCII without spaces")
 	}
+	checkIdentity(&v, r.GetIdentity())
 	return v.err()
 }
 
@@ -216,4 +220,13 @@ func isDomain(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkIdentity checks the optional identity field: empty, or a name as
+// package identity defines them. The name itself is not repeated in the
+// description (it is the caller's own input, and may be anything).
+func checkIdentity(v *violations, name string) {
+	if name != "" && !identity.ValidName(name) {
+		v.add("identity", "must be %s", identity.NameRule)
+	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -30,7 +31,13 @@ func (s *Server) WatchServiceStatus(req *accessv1.WatchServiceStatusRequest, str
 	}
 	ctx := stream.Context()
 	until := req.GetUntil()
-	err := s.watches.Watch(ctx, s.callerKey(ctx), req.GetServiceId(), func(u watch.Update) error {
+	// A watch acts as the caller's default identity, and shares a poller
+	// only with watches of the same identity.
+	ident, _, err := s.identities.Resolve(ctx, "")
+	if err != nil {
+		return err
+	}
+	err = s.watches.Watch(ctx, s.callerKey(ctx), watchKey(ident, req.GetServiceId()), func(u watch.Update) error {
 		if err := stream.Send(watchResponse(u)); err != nil {
 			return err
 		}
@@ -66,6 +73,22 @@ func (s *Server) callerKey(ctx context.Context) string {
 		return s.watchCaller(ctx)
 	}
 	return callerFrom(ctx)
+}
+
+// watchKey is the hub's key of a watch of serviceID as identity: neither
+// an identity name nor a valid service ID contains "/".
+func watchKey(identity, serviceID string) string { return identity + "/" + serviceID }
+
+// watchLookup is the hub's status path: GetServiceStatus's, as the key's
+// identity. An identity that a reload removed ends its watches with
+// IDENTITY_NOT_GRANTED.
+func (s *Server) watchLookup(ctx context.Context, key string) (upstream.ServiceStatus, error) {
+	ident, serviceID, _ := strings.Cut(key, "/")
+	up, ok := s.identities.Upstream(ident)
+	if !ok {
+		return upstream.ServiceStatus{}, reason.Error(reason.IdentityNotGranted, "")
+	}
+	return up.ServiceStatus(ctx, serviceID)
 }
 
 // StopWatches ends every open WatchServiceStatus stream with UNAVAILABLE

@@ -41,6 +41,7 @@ const (
 	NotFound              Reason = "NOT_FOUND"              // an HTTP path the facade does not serve
 	TooManyWatches        Reason = "TOO_MANY_WATCHES"       // the caller or the replica is at its open-watch limit
 	ShuttingDown          Reason = "SHUTTING_DOWN"          // the replica is shutting down; reconnect elsewhere
+	IdentityNotGranted    Reason = "IDENTITY_NOT_GRANTED"   // the identity asked for is not the caller's, or does not exist
 
 	// The upstream's answer, or the lack of one.
 
@@ -95,6 +96,10 @@ func (r Reason) row() entry {
 		return entry{codes.ResourceExhausted, "too many open watches; close one, or retry later", false}
 	case ShuttingDown:
 		return entry{codes.Unavailable, "the facade replica is shutting down; reconnect", true}
+	case IdentityNotGranted:
+		// One message for "not granted" and "no such identity", so that
+		// names cannot be probed.
+		return entry{codes.PermissionDenied, "the caller may not act as this identity", false}
 	case UpstreamBadRequest:
 		return entry{codes.InvalidArgument, "RADKit Access Cloud refused the request", false}
 	case UpstreamPermission:

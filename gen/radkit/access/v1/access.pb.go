@@ -39,9 +39,13 @@
 //                                                        (to another replica) after the RetryInfo delay
 //   UPSTREAM_CONCURRENCY_LIMIT      RESOURCE_EXHAUSTED   the facade's bound on upstream calls in flight stayed
 //                                                        reached until the deadline; nothing was sent upstream
+//   IDENTITY_NOT_GRANTED            PERMISSION_DENIED    the request's identity is not granted to the caller, or does
+//                                                        not exist (the same answer, so names cannot be probed);
+//                                                        nothing was sent upstream
 //
 // Every RPC can also return CALLER_UNAUTHENTICATED, CALLER_RATE_LIMITED,
-// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED and UPSTREAM_CONCURRENCY_LIMIT.
+// IDENTITY_NOT_GRANTED, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED and
+// UPSTREAM_CONCURRENCY_LIMIT.
 //
 // Which reasons each RPC can return is listed on the RPC.
 
@@ -223,7 +227,17 @@ type GenerateOTPRequest struct {
 	// R x 600. A UUID is recommended; at most 128 characters of
 	// letters, digits, "-", "_" and ".", and not "." or "..". Never sent
 	// upstream.
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional. The upstream identity to act as: the name of an identity in
+	// the facade's identities file (1 to 63 characters: a lower-case letter
+	// or digit, then lower-case letters, digits, ".", "_" and "-"), for
+	// example "customer-a". Empty means the caller's default identity (the
+	// first one granted to it; "default" for a facade with one identity).
+	// An identity the caller is not granted, and one that does not exist,
+	// are both refused with PERMISSION_DENIED (reason IDENTITY_NOT_GRANTED)
+	// and the same message, before anything is sent upstream. Never sent
+	// upstream.
+	Identity      string `protobuf:"bytes,5,opt,name=identity,proto3" json:"identity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -286,6 +300,13 @@ func (x *GenerateOTPRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *GenerateOTPRequest) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
 // GenerateOTPResponse carries the minted one-time password.
 type GenerateOTPResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -340,7 +361,17 @@ type GetServiceStatusRequest struct {
 	// Required. The RADKit service ID, for example "1ryq-e8n8-5g5n". 1 to 128
 	// characters of letters, digits, "-", "_" and ".". Sent upstream as a
 	// single, escaped path segment.
-	ServiceId     string `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	ServiceId string `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	// Optional. The upstream identity to act as: the name of an identity in
+	// the facade's identities file (1 to 63 characters: a lower-case letter
+	// or digit, then lower-case letters, digits, ".", "_" and "-"), for
+	// example "customer-a". Empty means the caller's default identity (the
+	// first one granted to it; "default" for a facade with one identity).
+	// An identity the caller is not granted, and one that does not exist,
+	// are both refused with PERMISSION_DENIED (reason IDENTITY_NOT_GRANTED)
+	// and the same message, before anything is sent upstream. Never sent
+	// upstream.
+	Identity      string `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -378,6 +409,13 @@ func (*GetServiceStatusRequest) Descriptor() ([]byte, []int) {
 func (x *GetServiceStatusRequest) GetServiceId() string {
 	if x != nil {
 		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *GetServiceStatusRequest) GetIdentity() string {
+	if x != nil {
+		return x.Identity
 	}
 	return ""
 }
@@ -452,7 +490,17 @@ type RevokeTokenRequest struct {
 	// Required. The access token to revoke, as issued by RADKit Access Cloud
 	// (a JWT). 1 to 8192 printable ASCII characters. Sent upstream as the
 	// "token" query parameter; never logged.
-	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// Optional. The upstream identity to act as: the name of an identity in
+	// the facade's identities file (1 to 63 characters: a lower-case letter
+	// or digit, then lower-case letters, digits, ".", "_" and "-"), for
+	// example "customer-a". Empty means the caller's default identity (the
+	// first one granted to it; "default" for a facade with one identity).
+	// An identity the caller is not granted, and one that does not exist,
+	// are both refused with PERMISSION_DENIED (reason IDENTITY_NOT_GRANTED)
+	// and the same message, before anything is sent upstream. The token is
+	// revoked with this identity's client credentials. Never sent upstream.
+	Identity      string `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -490,6 +538,13 @@ func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
 func (x *RevokeTokenRequest) GetToken() string {
 	if x != nil {
 		return x.Token
+	}
+	return ""
+}
+
+func (x *RevokeTokenRequest) GetIdentity() string {
+	if x != nil {
+		return x.Identity
 	}
 	return ""
 }
@@ -678,26 +733,29 @@ var File_radkit_access_v1_access_proto protoreflect.FileDescriptor
 
 const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"\n" +
-	"\x1dradkit/access/v1/access.proto\x12\x10radkit.access.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x8c\x01\n" +
+	"\x1dradkit/access/v1/access.proto\x12\x10radkit.access.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xa8\x01\n" +
 	"\x12GenerateOTPRequest\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1f\n" +
 	"\vendpoint_id\x18\x02 \x01(\tR\n" +
 	"endpointId\x12 \n" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"'\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12\x1a\n" +
+	"\bidentity\x18\x05 \x01(\tR\bidentity\"'\n" +
 	"\x13GenerateOTPResponse\x12\x10\n" +
-	"\x03otp\x18\x01 \x01(\tR\x03otp\"8\n" +
+	"\x03otp\x18\x01 \x01(\tR\x03otp\"T\n" +
 	"\x17GetServiceStatusRequest\x12\x1d\n" +
 	"\n" +
-	"service_id\x18\x01 \x01(\tR\tserviceId\"i\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x1a\n" +
+	"\bidentity\x18\x02 \x01(\tR\bidentity\"i\n" +
 	"\x18GetServiceStatusResponse\x12\x1d\n" +
 	"\n" +
 	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x16\n" +
 	"\x06active\x18\x02 \x01(\bR\x06active\x12\x16\n" +
-	"\x06online\x18\x03 \x01(\bR\x06online\"*\n" +
+	"\x06online\x18\x03 \x01(\bR\x06online\"F\n" +
 	"\x12RevokeTokenRequest\x12\x14\n" +
-	"\x05token\x18\x01 \x01(\tR\x05token\"\x15\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1a\n" +
+	"\bidentity\x18\x02 \x01(\tR\bidentity\"\x15\n" +
 	"\x13RevokeTokenResponse\"\xee\x01\n" +
 	"\x19WatchServiceStatusRequest\x12\x1d\n" +
 	"\n" +

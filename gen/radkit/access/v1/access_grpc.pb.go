@@ -39,9 +39,13 @@
 //                                                        (to another replica) after the RetryInfo delay
 //   UPSTREAM_CONCURRENCY_LIMIT      RESOURCE_EXHAUSTED   the facade's bound on upstream calls in flight stayed
 //                                                        reached until the deadline; nothing was sent upstream
+//   IDENTITY_NOT_GRANTED            PERMISSION_DENIED    the request's identity is not granted to the caller, or does
+//                                                        not exist (the same answer, so names cannot be probed);
+//                                                        nothing was sent upstream
 //
 // Every RPC can also return CALLER_UNAUTHENTICATED, CALLER_RATE_LIMITED,
-// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED and UPSTREAM_CONCURRENCY_LIMIT.
+// IDENTITY_NOT_GRANTED, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED and
+// UPSTREAM_CONCURRENCY_LIMIT.
 //
 // Which reasons each RPC can return is listed on the RPC.
 
