@@ -79,6 +79,8 @@ func (c *config) options() []option {
 			usage: "serve /metrics, /healthz and /readyz on this `address` of their own; empty serves /metrics on --http-addr"},
 		{flag: "caller-keys-file", env: "RADKIT_FACADE_CALLER_KEYS_FILE", field: "CallerKeysFile", value: stringValue(&f.CallerKeysFile, nil),
 			usage: "`file` of caller API keys, one \"name sha256-hex\" per line; reloaded on SIGHUP"},
+		{flag: "identities-file", env: "RADKIT_FACADE_IDENTITIES_FILE", field: "IdentitiesFile", value: stringValue(&f.IdentitiesFile, nil),
+			usage: "YAML `file` of further upstream identities (credentials in files of their own) and of which caller may act as which; reloaded on SIGHUP"},
 		{flag: "tls-cert", env: "RADKIT_FACADE_TLS_CERT", field: "TLSCertFile", value: stringValue(&f.TLSCertFile, nil),
 			usage: "PEM certificate `file` for TLS on both listeners; reloaded on SIGHUP"},
 		{flag: "tls-key", env: "RADKIT_FACADE_TLS_KEY", field: "TLSKeyFile", value: stringValue(&f.TLSKeyFile, nil),

@@ -58,8 +58,11 @@ type APIToken struct {
 
 // DefaultSeed is the built-in data set: four services covering every
 // active/online combination the tests need, a client holding both claims, a
-// client holding none, and API tokens that are valid, expired and revoked.
-// The credentials are fake and only mean something to the emulator.
+// client holding none, and API tokens that are valid, expired and revoked;
+// and for tagged identities (one automation account, one identity per
+// customer: deploy/identities.example.yaml names them) a client and API
+// tokens of customers b, c and d. The credentials are fake, public, and
+// only mean something to the emulator.
 func DefaultSeed() Seed {
 	both := func() []string { return []string{ClaimOTP, ClaimStatus} }
 	return Seed{
@@ -72,12 +75,15 @@ func DefaultSeed() Seed {
 		Clients: []Client{
 			{ID: "emulator-client", Secret: "emulator-secret", Identity: "automation@example.com", Claims: both()},
 			{ID: "no-claims-client", Secret: "no-claims-secret", Identity: "no-claims@example.com"},
+			{ID: "customer-b-client", Secret: "customer-b-secret", Identity: "automation+customer-b@example.com", Claims: both()},
 		},
 		APITokens: []APIToken{
 			{Token: "emulator-api-token", Identity: "automation+customer-a@example.com", Claims: both()},
 			{Token: "expired-api-token", Identity: "automation+expired@example.com", Claims: both(),
 				ExpiresAt: time.Date(2020, time.January, 1, 0, 0, 0, 0, time.UTC)},
 			{Token: "revoked-api-token", Identity: "automation+revoked@example.com", Claims: both(), Revoked: true},
+			{Token: "customer-c-api-token", Identity: "automation+customer-c@example.com", Claims: both()},
+			{Token: "customer-d-api-token", Identity: "automation+customer-d@example.com", Claims: both()},
 		},
 	}
 }

@@ -44,6 +44,13 @@ type Config struct {
 	ClientSecret string
 	APIToken     string
 
+	// IdentitiesFile names a YAML file of further upstream identities
+	// (tagged client IDs), with their secrets in files of their own, and
+	// of the grants that say which caller may act as which (package
+	// identity). The credentials above, when set, are the identity named
+	// "default". Read again by Reload.
+	IdentitiesFile string
+
 	// Emulator starts the built-in RADKit Access Cloud emulator on loopback
 	// and uses it as the upstream, with its default seed's client
 	// credentials (configured credentials are ignored, with a warning).
@@ -209,6 +216,8 @@ func (c *Config) checkUpstream() error {
 	case c.UpstreamURL == "":
 		return configError("no upstream configured: set UpstreamURL to your RADKit Access Cloud, or Emulator to run against the built-in emulator",
 			"UpstreamURL", "Emulator")
+	case c.IdentitiesFile != "" && c.ClientID == "" && c.ClientSecret == "" && c.APIToken == "":
+		return nil // every identity comes from the file, checked as it is read
 	}
 	creds := upstream.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, APIToken: c.APIToken}
 	if err := creds.CheckCredentials(); err != nil {

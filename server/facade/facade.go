@@ -31,6 +31,7 @@ import (
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/gateway"
 	"github.com/radkit/radkit-access-facade/server/idempotency"
+	"github.com/radkit/radkit-access-facade/server/identity"
 	"github.com/radkit/radkit-access-facade/server/ratelimit"
 	"github.com/radkit/radkit-access-facade/server/resilience"
 	"github.com/radkit/radkit-access-facade/server/telemetry"
@@ -46,7 +47,7 @@ type Facade struct {
 	emuServer *http.Server // nil unless Config.Emulator
 	emu       *emulator.Emulator
 	transport *upstream.SwapTransport // shared by every upstream request
-	client    *upstream.Client
+	ids       *identity.Registry      // every upstream identity, each with its own client and guard
 	readiness *server.Readiness
 	metrics   *telemetry.Metrics
 	cert      *certificate              // nil without TLS
@@ -92,13 +93,12 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 			return nil, err
 		}
 	}
-	guard, err := f.newUpstream()
-	if err != nil {
+	if err := f.newUpstream(); err != nil {
 		return nil, err
 	}
 	healthServer := health.NewServer()
-	f.readiness = server.NewReadiness(healthServer, cfg.Logger, f.client.Ready).WithUpstreamChecks(guard.Ready)
-	if err := registerUpstreamMetrics(f.metrics.Registry(), f.readiness, guard); err != nil {
+	f.readiness = server.NewReadiness(healthServer, cfg.Logger, f.ids.Ready).WithUpstreamChecks(f.ids.UpstreamReady)
+	if err := registerUpstreamMetrics(f.metrics.Registry(), f.readiness, f.ids); err != nil {
 		return nil, err
 	}
 	interceptor, err := f.newInterceptor()
@@ -109,7 +109,7 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 	f.otps = idempotency.New(idempotency.Config{MaxEntriesPerOwner: cfg.IdempotencyKeysPerCaller})
 	f.metrics.Registry().MustRegister(f.otps) // radkit_idempotency_*
 	service := server.New(server.Config{
-		Upstream:            guard,
+		Identities:          f.ids,
 		CallTimeout:         cfg.CallTimeout,
 		Logger:              cfg.Logger,
 		AuditLog:            cfg.Logger.With("log", "audit"),
@@ -174,46 +174,74 @@ func (f *Facade) loadTLS() (*tls.Config, error) {
 	return tlsConfig, nil
 }
 
-// newUpstream builds the upstream client, on one tuned transport that is
-// counted and traced, and around it the guard that the service calls:
-// retries, the circuit breaker and status coalescing sit between the
-// service and the client, so that every way in shares them.
-func (f *Facade) newUpstream() (*resilience.Client, error) {
+// newUpstream builds the identity registry: per upstream identity, one
+// upstream client on the one tuned transport (counted and traced) and
+// around it the guard that the service calls (retries, circuit breaker,
+// status coalescing), so that every way in shares them and one identity's
+// failures stay its own. No identity fetches anything before its first
+// use, but for the readiness check of the first.
+func (f *Facade) newUpstream() error {
 	cfg := &f.cfg
 	f.metrics = telemetry.NewMetrics()
 	upstreamTransport, err := newUpstreamTransport(*cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	f.transport = upstream.NewSwapTransport(upstreamTransport)
-	f.client, err = upstream.New(upstream.Config{
-		BaseURL:      cfg.UpstreamURL,
-		ClientID:     cfg.ClientID,
-		ClientSecret: cfg.ClientSecret,
-		APIToken:     cfg.APIToken,
-		HTTPClient: &http.Client{
-			Transport: f.limitUpstream(telemetry.HTTPTransport(f.metrics.InstrumentTransport(f.transport), cfg.TracerProvider, cfg.Propagator)),
-		},
-		UserAgent:         "radkit-access-facade/" + cfg.Version,
-		Logger:            cfg.Logger.With("component", "upstream"),
-		AllowInsecureHTTP: cfg.InsecureUpstreamHTTP,
-	})
+	spec, err := f.identitySpec()
 	if err != nil {
-		return nil, fmt.Errorf("facade: upstream client: %w", err)
+		return err
+	}
+	httpClient := &http.Client{
+		Transport: f.limitUpstream(telemetry.HTTPTransport(f.metrics.InstrumentTransport(f.transport), cfg.TracerProvider, cfg.Propagator)),
+	}
+	f.ids, err = identity.New(identity.Config{
+		Upstream: upstream.Config{
+			BaseURL:           cfg.UpstreamURL,
+			HTTPClient:        httpClient,
+			UserAgent:         "radkit-access-facade/" + cfg.Version,
+			Logger:            cfg.Logger.With("component", "upstream"),
+			AllowInsecureHTTP: cfg.InsecureUpstreamHTTP,
+		},
+		Resilience: resilience.Config{StatusCacheTTL: cfg.StatusCacheTTL},
+		OnBreakerChange: func(id, from, to string) {
+			cfg.Logger.Warn("upstream circuit breaker changed state", "identity", id, "from", from, "to", to)
+		},
+		Caller:     callerauth.IdentityFrom,
+		CallerAuth: cfg.callerAuth(),
+		// Calls that resolved an identity before a reload replaced it
+		// finish on its old client.
+		Drain:  max(cfg.CallTimeout, server.DefaultCallTimeout) + 5*time.Second,
+		Logger: cfg.Logger.With("component", "identity"),
+	}, spec)
+	if err != nil {
+		return fmt.Errorf("facade: upstream identities: %w", err)
 	}
 	f.metrics.ObserveTokenExpiry(func() (time.Time, bool) {
-		info, ok := f.client.TokenInfo()
+		info, ok := f.ids.TokenInfo()
 		return info.Expiry, ok
 	})
-	guard := resilience.New(resilience.Config{
-		Upstream:       f.client,
-		StatusCacheTTL: cfg.StatusCacheTTL,
-		OnStateChange: func(from, to string) {
-			cfg.Logger.Warn("upstream circuit breaker changed state", "from", from, "to", to)
-		},
-	})
-	f.metrics.ObserveBreakerState(guard.State)
-	return guard, nil
+	f.metrics.ObserveBreakerState(f.ids.BreakerState)
+	return nil
+}
+
+// identitySpec reads the upstream identities: the facade's own credentials
+// are the identity named identity.Default, and IdentitiesFile adds more
+// and says which caller may act as which.
+func (f *Facade) identitySpec() (identity.Spec, error) {
+	cfg := &f.cfg
+	var def *identity.Credentials
+	if cfg.ClientID != "" || cfg.ClientSecret != "" || cfg.APIToken != "" {
+		def = &identity.Credentials{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, APIToken: cfg.APIToken}
+	}
+	if cfg.IdentitiesFile == "" {
+		return identity.SingleSpec(*def), nil // Validate saw to it
+	}
+	spec, err := identity.LoadFile(cfg.IdentitiesFile, def)
+	if err != nil {
+		return identity.Spec{}, fmt.Errorf("facade: %w", err)
+	}
+	return spec, nil
 }
 
 // newInterceptor returns the one interceptor chain for both ways in: the
@@ -530,8 +558,8 @@ func (f *Facade) closeAll() {
 		// After the gRPC server: its calls in flight have ended.
 		f.otps.Close()
 	}
-	if f.client != nil {
-		_ = f.client.Close()
+	if f.ids != nil {
+		_ = f.ids.Close()
 	}
 	if f.transport != nil {
 		f.transport.CloseIdleConnections()
@@ -549,7 +577,8 @@ func serveErr(what string, err error) error {
 }
 
 // Reload reads the files that may change under a running facade again (the
-// caller keys, the TLS certificate and key, the upstream CA file), as on SIGHUP. Calls in flight
+// caller keys, the TLS certificate and key, the upstream CA file, the
+// identities file and the secret files it names), as on SIGHUP. Calls in flight
 // and connections are not disturbed. A reload is all or nothing: when any
 // part fails, no part is applied and the previous files stay in use.
 func (f *Facade) Reload() error {
@@ -580,8 +609,21 @@ func (f *Facade) reload() error {
 	if err != nil {
 		return err
 	}
+	var ids *identity.Pending
+	if f.cfg.IdentitiesFile != "" {
+		spec, err := f.identitySpec()
+		if err != nil {
+			return err
+		}
+		if ids, err = f.ids.Prepare(spec); err != nil {
+			return fmt.Errorf("facade: upstream identities: %w", err)
+		}
+	}
 	if f.auth != nil {
 		if err := f.auth.Reload(); err != nil {
+			if ids != nil {
+				ids.Discard()
+			}
 			return err
 		}
 	}
@@ -590,6 +632,9 @@ func (f *Facade) reload() error {
 	}
 	if trust != nil {
 		f.transport.Swap(trust)
+	}
+	if ids != nil {
+		f.ids.Apply(ids)
 	}
 	return nil
 }

@@ -73,7 +73,7 @@ const (
 // registerUpstreamMetrics adds the upstream's state (readiness' upstream
 // report, the throttle, the retry budget) to reg. Each value is read at
 // scrape time.
-func registerUpstreamMetrics(reg prometheus.Registerer, r *server.Readiness, g *resilience.Client) error {
+func registerUpstreamMetrics(reg prometheus.Registerer, r *server.Readiness, g interface{ Stats() resilience.Stats }) error {
 	stat := func(f func(resilience.Stats) float64) func() float64 {
 		return func() float64 { return f(g.Stats()) }
 	}

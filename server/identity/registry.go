@@ -354,24 +354,59 @@ func (r *Registry) Primary() string {
 	return t.order[0]
 }
 
-// Ready is the readiness check of the primary identity: discovery works,
-// it holds an access token (fetching one if needed), and its breaker is
-// not open. Other identities fetch their tokens when first used.
+// Ready is the readiness check of the primary identity: discovery works
+// and it holds an access token, fetching one if needed. Other identities
+// fetch their tokens when first used.
 func (r *Registry) Ready(ctx context.Context) error {
-	t := r.cur.Load()
-	if len(t.order) == 0 {
-		return errors.New("identity: no identities configured")
+	if m := r.primary(); m != nil && m.client != nil {
+		return m.client.Ready(ctx)
 	}
-	m := t.members[t.order[0]]
-	if m.client != nil {
-		if err := m.client.Ready(ctx); err != nil {
-			return err
-		}
-	}
-	if m.guard != nil {
+	return nil
+}
+
+// UpstreamReady tells the primary identity's guard's view of the upstream
+// (see resilience.Client.Ready): it makes no upstream call.
+func (r *Registry) UpstreamReady(ctx context.Context) error {
+	if m := r.primary(); m != nil && m.guard != nil {
 		return m.guard.Ready(ctx)
 	}
 	return nil
+}
+
+// primary returns the primary identity's member, or nil.
+func (r *Registry) primary() *member {
+	t := r.cur.Load()
+	if len(t.order) == 0 {
+		return nil
+	}
+	return t.members[t.order[0]]
+}
+
+// Stats sums the guards' counters over every identity; Breaker is the
+// primary identity's, ThrottleProbability and RetryTokens the highest
+// and lowest of any.
+func (r *Registry) Stats() resilience.Stats {
+	t := r.cur.Load()
+	var sum resilience.Stats
+	first := true
+	for _, name := range t.order {
+		g := t.members[name].guard
+		if g == nil {
+			continue
+		}
+		st := g.Stats()
+		if first {
+			sum.Breaker, sum.RetryTokens = st.Breaker, st.RetryTokens
+			first = false
+		}
+		sum.ThrottleProbability = max(sum.ThrottleProbability, st.ThrottleProbability)
+		sum.RetryTokens = min(sum.RetryTokens, st.RetryTokens)
+		sum.RefusedCircuitOpen += st.RefusedCircuitOpen
+		sum.RefusedThrottled += st.RefusedThrottled
+		sum.Retries += st.Retries
+		sum.RetriesDenied += st.RetriesDenied
+	}
+	return sum
 }
 
 // State is what can be told about one identity, for /readyz and metrics:
@@ -419,11 +454,7 @@ func (r *Registry) Names() []string {
 // TokenInfo returns the primary identity's token facts (see
 // upstream.Client.TokenInfo).
 func (r *Registry) TokenInfo() (upstream.TokenInfo, bool) {
-	t := r.cur.Load()
-	if len(t.order) == 0 {
-		return upstream.TokenInfo{}, false
-	}
-	if m := t.members[t.order[0]]; m.client != nil {
+	if m := r.primary(); m != nil && m.client != nil {
 		return m.client.TokenInfo()
 	}
 	return upstream.TokenInfo{}, false
@@ -431,11 +462,7 @@ func (r *Registry) TokenInfo() (upstream.TokenInfo, bool) {
 
 // BreakerState returns the primary identity's breaker state.
 func (r *Registry) BreakerState() string {
-	t := r.cur.Load()
-	if len(t.order) == 0 {
-		return ""
-	}
-	if m := t.members[t.order[0]]; m.guard != nil {
+	if m := r.primary(); m != nil && m.guard != nil {
 		return m.guard.State()
 	}
 	return ""

@@ -197,10 +197,10 @@ func TestOneIdentitysRejectedCredentialsDoNotFailAnother(t *testing.T) {
 		{Name: "good", Credentials: creds("good", true)}, {Name: "bad", Credentials: bad},
 	}})
 	s := server.New(server.Config{Identities: reg})
-	// Enough failures to open a shared breaker, were there one.
-	for i := range 2 * resilience.DefaultBreakerConsecutiveFailures {
+	// Enough failures to open a shared breaker or throttle, were there one.
+	for i := range 2 * resilience.DefaultBreakerMinRequests {
 		_, err := s.GenerateOTP(testkit.Context(t, 10*time.Second), otpRequest("bad"))
-		if got := reasonOf(err); got != server.ReasonCredentialsRejected && got != server.ReasonUpstreamCircuitOpen {
+		if got := reasonOf(err); got != server.ReasonCredentialsRejected && got != server.ReasonUpstreamCircuitOpen && got != server.ReasonUpstreamThrottled {
 			t.Fatalf("call %d as bad: error = %v, want %s", i, err, server.ReasonCredentialsRejected)
 		}
 		resp, err := s.GenerateOTP(testkit.Context(t, 10*time.Second), otpRequest("good"))

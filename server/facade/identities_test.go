@@ -1,0 +1,253 @@
+package facade_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+
+	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/server"
+	"github.com/radkit/radkit-access-facade/server/emulator"
+	"github.com/radkit/radkit-access-facade/server/facade"
+)
+
+// Caller keys of the identities tests.
+const (
+	aliceKey = "k-alice-Qm3Vb8Tn1Lz6Rw"
+	bobKey   = "k-bob-Hd9Fs2Jk5Xc7Pv"
+	carolKey = "k-carol-Ye4Gu6Io0Wa1Sq"
+)
+
+// identitiesFile writes an identities file and the emulator's seeded
+// secrets it names into dir.
+func identitiesFile(t *testing.T, dir, yaml string) string {
+	t.Helper()
+	for name, secret := range map[string]string{
+		"customer-a.api-token":     "emulator-api-token",
+		"customer-b.client-secret": "customer-b-secret",
+		"customer-c.api-token":     "customer-c-api-token",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(secret+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "identities.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const identitiesAB = `
+identities:
+  customer-a:
+    api_token_file: customer-a.api-token
+  customer-b:
+    client_id: customer-b-client
+    client_secret_file: customer-b.client-secret
+grants:
+  alice: [customer-a]
+  bob: [customer-b, customer-a]
+`
+
+// as sends an HTTP request to the gateway as the caller with key, and
+// returns the status code and the decoded JSON body.
+func (h *harness) as(t *testing.T, key, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(callCtx(t), method, h.base+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := h.http.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("%s %s: decoding the body: %v", method, path, err)
+	}
+	return resp.StatusCode, out
+}
+
+// otpAs mints an OTP over HTTP as the caller with key, asking for
+// identity, and returns the tagged identity the emulator minted it as.
+func (h *harness) otpAs(t *testing.T, key, identity string) string {
+	t.Helper()
+	code, body := h.as(t, key, http.MethodPost, "/v1/otp",
+		map[string]string{"owner": "owner@example.com", "endpoint_id": "ep-1", "identity": identity})
+	if code != http.StatusOK {
+		t.Fatalf("POST /v1/otp as %q: %d %v", identity, code, body)
+	}
+	otp, _ := body["otp"].(string)
+	rec, ok := h.f.Emulator().OTP(otp)
+	if !ok {
+		t.Fatalf("the emulator has no record of the OTP")
+	}
+	return rec.Identity
+}
+
+// refused checks a 403 IDENTITY_NOT_GRANTED answer and returns its message.
+func refused(t *testing.T, code int, body map[string]any) string {
+	t.Helper()
+	if code != http.StatusForbidden || !bytes.Contains(mustJSON(t, body), []byte(`"reason":"`+server.ReasonIdentityNotGranted+`"`)) {
+		t.Fatalf("answer %d %v, want 403 %s", code, body, server.ReasonIdentityNotGranted)
+	}
+	msg, _ := body["message"].(string)
+	return msg
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestIdentitiesGrantsAndReload(t *testing.T) {
+	dir := t.TempDir()
+	keysFile := filepath.Join(dir, "callers.keys")
+	writeKeys(t, keysFile, map[string]string{"alice": aliceKey, "bob": bobKey})
+	file := identitiesFile(t, dir, identitiesAB)
+	h := startFacade(t, facade.Config{Emulator: true, CallerKeysFile: keysFile, IdentitiesFile: file})
+	h.waitServing(t)
+	emu := h.f.Emulator()
+
+	// Each caller reaches the upstream as its identities, its first grant
+	// by default.
+	for _, c := range []struct{ key, asked, want string }{
+		{aliceKey, "", "automation+customer-a@example.com"},
+		{bobKey, "", "automation+customer-b@example.com"},
+		{bobKey, "customer-a", "automation+customer-a@example.com"},
+	} {
+		if got := h.otpAs(t, c.key, c.asked); got != c.want {
+			t.Errorf("OTP asked as %q minted as %q, want %q", c.asked, got, c.want)
+		}
+	}
+	// Over gRPC too.
+	ctx := metadata.AppendToOutgoingContext(callCtx(t), "authorization", "Bearer "+bobKey)
+	resp, err := h.client.GenerateOTP(ctx, &accessv1.GenerateOTPRequest{Owner: "o@example.com", EndpointId: "ep", Identity: "customer-b"})
+	if err != nil {
+		t.Fatalf("gRPC GenerateOTP as customer-b: %v", err)
+	}
+	if rec, _ := emu.OTP(resp.GetOtp()); rec.Identity != "automation+customer-b@example.com" {
+		t.Errorf("gRPC OTP minted as %q", rec.Identity)
+	}
+
+	// Not granted, not existing, and the facade's own default identity
+	// (granted to no one): one answer, and nothing sent upstream.
+	before := emu.Calls(emulator.RouteOTP)
+	var msgs []string
+	for _, asked := range []string{"customer-b", "no-such-identity", "default"} {
+		code, body := h.as(t, aliceKey, http.MethodPost, "/v1/otp", map[string]string{"owner": "o@example.com", "endpoint_id": "ep", "identity": asked})
+		msgs = append(msgs, refused(t, code, body))
+	}
+	code, body := h.as(t, aliceKey, http.MethodGet, httpStatusPath("1ryq-e8n8-5g5n")+"?identity=customer-b", nil)
+	msgs = append(msgs, refused(t, code, body))
+	code, body = h.as(t, aliceKey, http.MethodPost, "/v1/tokens:revoke", map[string]string{"token": "x", "identity": "customer-b"})
+	msgs = append(msgs, refused(t, code, body))
+	for _, m := range msgs {
+		if m != msgs[0] {
+			t.Errorf("refusals differ: %q vs %q", m, msgs[0])
+		}
+	}
+	if n := emu.Calls(emulator.RouteOTP) - before; n != 0 {
+		t.Errorf("refused calls made %d upstream OTP calls", n)
+	}
+	_, err = h.client.GetServiceStatus(metadata.AppendToOutgoingContext(callCtx(t), "authorization", "Bearer "+aliceKey),
+		&accessv1.GetServiceStatusRequest{ServiceId: "1ryq-e8n8-5g5n", Identity: "customer-b"})
+	wantError(t, err, codes.PermissionDenied, server.ReasonIdentityNotGranted)
+
+	// ?identity= on status; a malformed name is INVALID_ARGUMENT.
+	if code, body := h.as(t, aliceKey, http.MethodGet, httpStatusPath("1ryq-e8n8-5g5n")+"?identity=customer-a", nil); code != http.StatusOK {
+		t.Errorf("status as customer-a: %d %v", code, body)
+	}
+	if code, _ := h.as(t, aliceKey, http.MethodGet, httpStatusPath("1ryq-e8n8-5g5n")+"?identity=Customer-A", nil); code != http.StatusBadRequest {
+		t.Errorf("status with a malformed identity: %d, want 400", code)
+	}
+
+	// Reload: a new identity and grant, while calls keep flowing.
+	var stop atomic.Bool
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := metadata.AppendToOutgoingContext(callCtx(t), "authorization", "Bearer "+bobKey)
+			for !stop.Load() {
+				if _, err := h.client.GetServiceStatus(ctx, &accessv1.GetServiceStatusRequest{ServiceId: "1ryq-e8n8-5g5n", Identity: "customer-b"}); err != nil {
+					failed.Add(1)
+					t.Errorf("call during the reload: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	writeKeys(t, keysFile, map[string]string{"alice": aliceKey, "bob": bobKey, "carol": carolKey})
+	// Appended to the grants: carol and "*" (alice gains customer-b).
+	yamlC := identitiesAB + "  carol: [customer-c]\n  \"*\": [customer-b]\n"
+	yamlC = "identities:\n  customer-c:\n    api_token_file: customer-c.api-token\n" + yamlC[len("\nidentities:\n"):]
+	identitiesFile(t, dir, yamlC)
+	if err := h.f.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if got := h.otpAs(t, carolKey, ""); got != "automation+customer-c@example.com" {
+		t.Errorf("carol after the reload minted as %q", got)
+	}
+	if got := h.otpAs(t, aliceKey, "customer-b"); got != "automation+customer-b@example.com" {
+		t.Errorf("alice as customer-b (granted to every caller) minted as %q", got)
+	}
+	stop.Store(true)
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d calls failed during the reload", n)
+	}
+
+	// A broken identities file keeps the whole previous configuration: the
+	// caller keys written beside it are not applied either.
+	writeKeys(t, keysFile, map[string]string{"alice": aliceKey, "bob": bobKey, "carol": carolKey, "dave": "k-dave-Bn5Mv7Cx9Zl2Kj"})
+	identitiesFile(t, dir, yamlC+"  eve: [customer-z]\n")
+	if err := h.f.Reload(); err == nil {
+		t.Fatal("Reload with a grant of an unknown identity succeeded")
+	}
+	if got := h.otpAs(t, carolKey, "customer-c"); got != "automation+customer-c@example.com" {
+		t.Errorf("carol after a failed reload minted as %q", got)
+	}
+	if code, _ := h.as(t, "k-dave-Bn5Mv7Cx9Zl2Kj", http.MethodGet, httpStatusPath("1ryq-e8n8-5g5n"), nil); code != http.StatusUnauthorized {
+		t.Errorf("dave's key after a failed reload: %d, want 401 (nothing applied)", code)
+	}
+
+	// And a broken keys file keeps the previous identities: carol's grant,
+	// removed from a good identities file beside it, stays.
+	identitiesFile(t, dir, identitiesAB)
+	if err := os.WriteFile(keysFile, []byte("alice not-hex\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.f.Reload(); err == nil {
+		t.Fatal("Reload with a broken keys file succeeded")
+	}
+	if got := h.otpAs(t, carolKey, "customer-c"); got != "automation+customer-c@example.com" {
+		t.Errorf("carol after a failed reload minted as %q", got)
+	}
+}
