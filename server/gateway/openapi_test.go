@@ -78,8 +78,8 @@ func TestOpenAPIDocumentListsEveryRouteDocumented(t *testing.T) {
 			}
 		}
 	}
-	if fields := doc.Definitions["v1GenerateOTPRequest"].Properties; len(fields) != 4 {
-		t.Errorf("GenerateOTPRequest has %d fields in the document, want owner, endpoint_id, description, request_id", len(fields))
+	if fields := doc.Definitions["v1GenerateOTPRequest"].Properties; len(fields) != 5 {
+		t.Errorf("GenerateOTPRequest has %d fields in the document, want owner, endpoint_id, description, request_id, identity", len(fields))
 	}
 }
 
