@@ -148,7 +148,7 @@ func TestREADMEExamples(t *testing.T) {
 	}
 	var p *facadeProcess
 	for attempt := 1; ; attempt++ {
-		p, err = startBinary(t, []string{"--emulator",
+		p, err = startBinary(t, []string{"--emulator", "--identities-file", filepath.Join(root, "deploy", "identities.example.yaml"),
 			"--grpc-addr", "127.0.0.1:" + grpcPort, "--http-addr", "127.0.0.1:" + httpPort}, binaryEnv())
 		if err == nil {
 			break
