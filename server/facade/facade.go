@@ -131,6 +131,7 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		StreamInterceptor: streamInterceptor,
 		Ready:             f.readiness.Ready,
 		Upstream:          f.readiness.Upstream,
+		Identities:        f.publicIdentityStates(),
 		Logger:            cfg.Logger,
 
 		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
@@ -353,9 +354,31 @@ func (f *Facade) newHTTPServers(gw http.Handler, tlsConfig *tls.Config) {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", f.metrics.Handler())
 		mux.Handle("/healthz", gw)
-		mux.Handle("/readyz", gw)
+		mux.Handle("/readyz", gateway.ReadyHandler(f.readiness.Ready, f.readiness.Upstream, f.identityStates()))
 		f.metricsServer = f.newHTTPServer(mux)
 	}
+}
+
+// identityStates reports each upstream identity's state for /readyz, or
+// is nil (nothing shown) without an identities file: a single-identity
+// facade's /readyz stays as it was.
+func (f *Facade) identityStates() func() any {
+	if f.cfg.IdentitiesFile == "" {
+		return nil
+	}
+	return func() any { return f.ids.States() }
+}
+
+// publicIdentityStates is identityStates for the /readyz of the HTTP
+// listener, which anyone may probe: nil (not shown) when callers
+// authenticate, so that the identity names that IDENTITY_NOT_GRANTED
+// keeps from callers are not shown to whoever can reach the port. The
+// metrics listener, an operator's port, always shows them.
+func (f *Facade) publicIdentityStates() func() any {
+	if f.cfg.callerAuth() {
+		return nil
+	}
+	return f.identityStates()
 }
 
 // listen opens the listeners, last, so that a facade that fails to build

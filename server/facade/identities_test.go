@@ -251,3 +251,66 @@ func TestIdentitiesGrantsAndReload(t *testing.T) {
 		t.Errorf("carol after a failed reload minted as %q", got)
 	}
 }
+
+// readyzIdentities returns the "identities" of the /readyz body at url,
+// and whether there were any.
+func readyzIdentities(t *testing.T, c *http.Client, url string) ([]map[string]any, bool) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(callCtx(t), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status     string           `json:"status"`
+		Identities []map[string]any `json:"identities"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("GET %s: decoding: %v", url, err)
+	}
+	if resp.StatusCode != http.StatusOK || body.Status != "ready" {
+		t.Fatalf("GET %s: %d %q, want 200 ready", url, resp.StatusCode, body.Status)
+	}
+	return body.Identities, body.Identities != nil
+}
+
+// TestReadyzListsIdentities checks /readyz's view of the identities: the
+// primary one holds a token (readiness fetched it), the others none until
+// first used; with caller authentication the names are shown only on the
+// metrics listener.
+func TestReadyzListsIdentities(t *testing.T) {
+	dir := t.TempDir()
+	file := identitiesFile(t, dir, identitiesAB)
+	h := startFacade(t, facade.Config{Emulator: true, IdentitiesFile: file})
+	h.waitServing(t)
+	ids, _ := readyzIdentities(t, h.http, h.base+"/readyz")
+	tokens := map[string]bool{}
+	for _, id := range ids {
+		tokens[id["name"].(string)], _ = id["token"].(bool)
+	}
+	if len(tokens) != 3 || !tokens["default"] || tokens["customer-a"] || tokens["customer-b"] {
+		t.Errorf("/readyz identities = %v, want default with a token, the others none yet (fetched lazily)", ids)
+	}
+	h.otpAs(t, "", "customer-a")
+	ids, _ = readyzIdentities(t, h.http, h.base+"/readyz")
+	for _, id := range ids {
+		if id["name"] == "customer-a" && (id["token"] != true || id["upstream_identity"] != "automation+customer-a@example.com") {
+			t.Errorf("customer-a after its first call: %v, want a token of automation+customer-a@example.com", id)
+		}
+	}
+
+	keysFile := filepath.Join(dir, "callers.keys")
+	writeKeys(t, keysFile, map[string]string{"alice": aliceKey})
+	h2 := startFacade(t, facade.Config{Emulator: true, IdentitiesFile: file, CallerKeysFile: keysFile, MetricsAddr: "127.0.0.1:0"})
+	h2.waitServing(t)
+	if ids, ok := readyzIdentities(t, h2.http, h2.base+"/readyz"); ok {
+		t.Errorf("the public /readyz shows identities %v to unauthenticated probes", ids)
+	}
+	if ids, ok := readyzIdentities(t, h2.http, "http://"+h2.f.MetricsAddr()+"/readyz"); !ok || len(ids) != 3 {
+		t.Errorf("the metrics listener's /readyz identities = %v, want all three", ids)
+	}
+}

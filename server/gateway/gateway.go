@@ -44,6 +44,9 @@ type Config struct {
 	// Upstream, if set, reports the upstream's state for the /readyz body
 	// (which it never turns into a 503: see server.UpstreamService).
 	Upstream func() (bool, string)
+	// Identities, if set, reports each upstream identity's state for the
+	// /readyz body (under "identities"); it never turns it into a 503.
+	Identities func() any
 	// Logger receives diagnostics. Nil discards.
 	Logger *slog.Logger
 	// MaxBodyBytes bounds request bodies; larger ones get 413. Zero means
@@ -117,19 +120,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		body, code := map[string]string{"status": "ready"}, http.StatusOK
-		if ready, reason := cfg.Ready(); !ready {
-			body, code = map[string]string{"status": "not ready", "reason": reason}, http.StatusServiceUnavailable
-		}
-		if cfg.Upstream != nil {
-			body["upstream"] = "up"
-			if up, reason := cfg.Upstream(); !up {
-				body["upstream"], body["upstream_reason"] = "down", reason
-			}
-		}
-		writeJSON(w, code, body)
-	})
+	mux.Handle("GET /readyz", ReadyHandler(cfg.Ready, cfg.Upstream, cfg.Identities))
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	mux.HandleFunc("GET /openapi.v3.json", serveOpenAPIv3)
 	mux.Handle("/", withPeer(limitBody(h.maxBody, gw)))
@@ -161,6 +152,28 @@ func outgoingHeader(key string) (string, bool) {
 		return "", false
 	}
 	return runtime.MetadataHeaderPrefix + key, true
+}
+
+// ReadyHandler serves /readyz: 200 {"status": "ready"} when ready says
+// so, else 503 with the reason; with upstream, the upstream's state; with
+// identities, each identity's state. upstream and identities may be nil.
+func ReadyHandler(ready, upstream func() (bool, string), identities func() any) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, code := map[string]any{"status": "ready"}, http.StatusOK
+		if ok, reason := ready(); !ok {
+			body, code = map[string]any{"status": "not ready", "reason": reason}, http.StatusServiceUnavailable
+		}
+		if upstream != nil {
+			body["upstream"] = "up"
+			if up, reason := upstream(); !up {
+				body["upstream"], body["upstream_reason"] = "down", reason
+			}
+		}
+		if identities != nil {
+			body["identities"] = identities()
+		}
+		writeJSON(w, code, body)
+	})
 }
 
 // incomingHeader decides which HTTP request headers become incoming gRPC
