@@ -193,16 +193,21 @@ func (f *Facade) newUpstream() error {
 	if err != nil {
 		return err
 	}
-	httpClient := &http.Client{
-		Transport: f.limitUpstream(telemetry.HTTPTransport(f.metrics.InstrumentTransport(f.transport), cfg.TracerProvider, cfg.Propagator)),
-	}
+	limit := f.limitUpstream()
 	f.ids, err = identity.New(identity.Config{
 		Upstream: upstream.Config{
 			BaseURL:           cfg.UpstreamURL,
-			HTTPClient:        httpClient,
 			UserAgent:         "radkit-access-facade/" + cfg.Version,
 			Logger:            cfg.Logger.With("component", "upstream"),
 			AllowInsecureHTTP: cfg.InsecureUpstreamHTTP,
+		},
+		// One transport and one bound on requests in flight for all,
+		// counted per identity (configured names only, so the label is
+		// bounded).
+		HTTPClient: func(name string) *http.Client {
+			return &http.Client{
+				Transport: limit.Transport(telemetry.HTTPTransport(f.metrics.InstrumentIdentity(f.transport, name), cfg.TracerProvider, cfg.Propagator)),
+			}
 		},
 		Resilience: resilience.Config{StatusCacheTTL: cfg.StatusCacheTTL},
 		OnBreakerChange: func(id, from, to string) {

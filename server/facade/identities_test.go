@@ -303,6 +303,12 @@ func TestReadyzListsIdentities(t *testing.T) {
 		}
 	}
 
+	// Upstream series carry the identity.
+	if r := h.do(t, http.MethodGet, "/metrics", nil); !bytes.Contains(r.body, []byte(`radkit_upstream_requests_total{code="200",identity="customer-a",route="otp"} 1`)) ||
+		!bytes.Contains(r.body, []byte(`radkit_upstream_token_fetches_total{identity="customer-a",result="success"} 1`)) {
+		t.Errorf("/metrics lacks customer-a's upstream series:\n%s", r.body)
+	}
+
 	keysFile := filepath.Join(dir, "callers.keys")
 	writeKeys(t, keysFile, map[string]string{"alice": aliceKey})
 	h2 := startFacade(t, facade.Config{Emulator: true, IdentitiesFile: file, CallerKeysFile: keysFile, MetricsAddr: "127.0.0.1:0"})

@@ -80,12 +80,13 @@ func (c *Config) checkUpstreamConnection() error {
 	return nil // other faults of the URL are the upstream client's to report
 }
 
-// limitUpstream bounds the upstream requests in flight that go through rt
-// to cfg.UpstreamMaxInFlight, and exports the bound's metrics. It sits
-// outside the metrics and tracing of rt, so that the upstream's latency
-// does not include the wait for a slot.
-func (f *Facade) limitUpstream(rt http.RoundTripper) http.RoundTripper {
+// limitUpstream returns the bound on upstream requests in flight,
+// cfg.UpstreamMaxInFlight, with its metrics exported: one for the whole
+// facade, every identity's requests counted against it. Its Transport
+// goes outside the metrics and tracing of the wrapped transport, so that
+// the upstream's latency does not include the wait for a slot.
+func (f *Facade) limitUpstream() *upstream.Limiter {
 	l := upstream.NewLimiter(upstreamMaxInFlight(f.cfg))
 	f.metrics.ObserveUpstreamConcurrency(l.Limit(), l.InFlight, l.Waiting)
-	return l.Transport(rt)
+	return l
 }

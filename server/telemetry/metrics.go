@@ -113,23 +113,18 @@ func NewMetrics() *Metrics {
 		),
 		upstreamRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricUpstreamRequests,
-			Help: "Requests sent to the RADKit Access Cloud, by route and HTTP status code (\"error\" when no response came).",
-		}, []string{"route", "code"}),
+			Help: "Requests sent to the RADKit Access Cloud, by upstream identity, route and HTTP status code (\"error\" when no response came).",
+		}, []string{"identity", "route", "code"}),
 		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    MetricUpstreamRequestDuration,
-			Help:    "Time from sending a request to the RADKit Access Cloud to its response headers or failure, by route.",
+			Help:    "Time from sending a request to the RADKit Access Cloud to its response headers or failure, by upstream identity and route.",
 			Buckets: upstreamDurationBuckets,
-		}, []string{"route"}),
+		}, []string{"identity", "route"}),
 		tokenFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricUpstreamTokenFetches,
-			Help: "Access-token requests to the RADKit Access Cloud (client credentials or API token), by result: success, rejected (4xx other than 429), error.",
-		}, []string{"result"}),
+			Help: "Access-token requests to the RADKit Access Cloud (client credentials or API token), by upstream identity and result: success, rejected (4xx other than 429), error.",
+		}, []string{"identity", "result"}),
 		now: time.Now,
-	}
-	// Every result exists from the start, so that rate() and alerts on
-	// "rejected" work before the first failure.
-	for _, r := range []string{TokenFetchSuccess, TokenFetchRejected, TokenFetchError} {
-		m.tokenFetches.WithLabelValues(r)
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),

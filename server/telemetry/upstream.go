@@ -15,22 +15,39 @@ import (
 // in radkit_upstream_requests_total, radkit_upstream_request_duration_seconds
 // and, for token-endpoint requests, radkit_upstream_token_fetches_total.
 // Labels come from UpstreamRoute and the status code only, never from the
-// raw URL. A nil rt means http.DefaultTransport.
+// raw URL. A nil rt means http.DefaultTransport. The requests are counted
+// for the upstream identity named "default" (see InstrumentIdentity).
 //
 // Use it as the transport of upstream.Config.HTTPClient: the upstream
 // client sends token requests (through x/oauth2) over the same transport,
 // so they are counted too.
 func (m *Metrics) InstrumentTransport(rt http.RoundTripper) http.RoundTripper {
+	return m.InstrumentIdentity(rt, DefaultIdentity)
+}
+
+// DefaultIdentity is the identity label of InstrumentTransport.
+const DefaultIdentity = "default"
+
+// InstrumentIdentity is InstrumentTransport for the requests of one
+// upstream identity, recorded with the label identity. Pass only
+// configured identity names, so that the label stays bounded.
+func (m *Metrics) InstrumentIdentity(rt http.RoundTripper, identity string) http.RoundTripper {
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	return &metricsTransport{m: m, base: rt}
+	// Every result exists from the start, so that rate() and alerts on
+	// "rejected" work before the first failure.
+	for _, r := range []string{TokenFetchSuccess, TokenFetchRejected, TokenFetchError} {
+		m.tokenFetches.WithLabelValues(identity, r)
+	}
+	return &metricsTransport{m: m, base: rt, identity: identity}
 }
 
-// metricsTransport is the http.RoundTripper of InstrumentTransport.
+// metricsTransport is the http.RoundTripper of InstrumentIdentity.
 type metricsTransport struct {
-	m    *Metrics
-	base http.RoundTripper
+	m        *Metrics
+	base     http.RoundTripper
+	identity string
 }
 
 // RoundTrip sends req through the wrapped transport and records it.
@@ -52,15 +69,15 @@ func (t *metricsTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 			result = TokenFetchRejected
 		}
 	}
-	t.m.upstreamRequests.WithLabelValues(route, code).Inc()
-	obs := t.m.upstreamDuration.WithLabelValues(route)
+	t.m.upstreamRequests.WithLabelValues(t.identity, route, code).Inc()
+	obs := t.m.upstreamDuration.WithLabelValues(t.identity, route)
 	if ex := exemplarFromContext(req.Context()); ex != nil {
 		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(elapsed, ex)
 	} else {
 		obs.Observe(elapsed)
 	}
 	if route == RouteToken || route == RouteAPIToken {
-		t.m.tokenFetches.WithLabelValues(result).Inc()
+		t.m.tokenFetches.WithLabelValues(t.identity, result).Inc()
 	}
 	return resp, err
 }
