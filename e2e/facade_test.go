@@ -213,6 +213,38 @@ func rpcCases() []rpcCase {
 			wantCode: codes.Unavailable, wantHTTP: http.StatusServiceUnavailable, wantReason: server.ReasonUpstreamUnavailable, wantMessage: "maintenance window",
 		},
 	}
+	// Identities (deploy/identities.example.yaml; callers are anonymous, so
+	// every identity may be used): each call acts upstream as the one it
+	// names, and one that does not exist is refused before the upstream.
+	c = append(c,
+		rpcCase{
+			name: "GenerateOTP/identity", rpc: "GenerateOTP", route: emulator.RouteOTP,
+			request:  map[string]any{"owner": "user@example.com", "endpoint_id": "ep-e2e-2", "identity": "customer-b"},
+			wantCode: codes.OK, wantHTTP: http.StatusOK,
+			check: func(t *testing.T, h *harness, req, resp map[string]any) {
+				otp, _ := resp["otp"].(string)
+				if rec, ok := h.emu.OTP(otp); !ok || rec.Identity != "automation+customer-b@example.com" {
+					t.Errorf("emulator's record of the OTP: %+v (found %v), want it minted as automation+customer-b@example.com", rec, ok)
+				}
+			},
+		},
+		rpcCase{
+			name: "GetServiceStatus/identity", rpc: "GetServiceStatus", route: emulator.RouteStatus,
+			request:  map[string]any{"service_id": "1ryq-e8n8-5g5n", "identity": "customer-c"},
+			wantCode: codes.OK, wantHTTP: http.StatusOK,
+			check: wantResponse(map[string]any{"service_id": "1ryq-e8n8-5g5n", "active": true, "online": true}),
+		},
+		rpcCase{
+			name: "GetServiceStatus/identity_not_granted", rpc: "GetServiceStatus", route: emulator.RouteStatus,
+			request:  map[string]any{"service_id": "1ryq-e8n8-5g5n", "identity": "no-such-identity"},
+			wantCode: codes.PermissionDenied, wantHTTP: http.StatusForbidden, wantReason: server.ReasonIdentityNotGranted,
+		},
+		rpcCase{
+			name: "RevokeToken/identity_not_granted", rpc: "RevokeToken", route: emulator.RouteRevoke,
+			request:  map[string]any{"token": unknownToken, "identity": "no-such-identity"},
+			wantCode: codes.PermissionDenied, wantHTTP: http.StatusForbidden, wantReason: server.ReasonIdentityNotGranted,
+		},
+	)
 	// Deadline exceeded, for each RPC: the upstream holds the call past the
 	// caller's deadline.
 	for _, d := range []struct {
@@ -303,10 +335,11 @@ func runCase(t *testing.T, kind clientKind, c rpcCase) {
 	}
 
 	calls := h.emu.Calls(c.route)
+	refused := c.wantReason == server.ReasonInvalidRequest || c.wantReason == server.ReasonIdentityNotGranted
 	switch {
-	case c.wantReason == server.ReasonInvalidRequest && calls != 0:
-		t.Errorf("an invalid request reached the upstream: %d calls to %s", calls, c.route)
-	case c.wantReason != server.ReasonInvalidRequest && calls == 0:
+	case refused && calls != 0:
+		t.Errorf("a request refused by the facade reached the upstream: %d calls to %s", calls, c.route)
+	case !refused && calls == 0:
 		t.Errorf("no call reached the upstream route %s", c.route)
 	}
 	if c.deadline > 0 {
@@ -474,6 +507,9 @@ func callHTTP(t *testing.T, h *harness, c rpcCase, req map[string]any) outcome {
 	case "GetServiceStatus":
 		id, _ := req["service_id"].(string)
 		method, path = http.MethodGet, "/v1/services/"+url.PathEscape(id)+"/status"
+		if ident, _ := req["identity"].(string); ident != "" {
+			path += "?identity=" + url.QueryEscape(ident)
+		}
 	case "RevokeToken":
 		method, path, body = http.MethodPost, "/v1/tokens:revoke", bytes.NewReader(mustJSON(t, req))
 	default:

@@ -189,6 +189,7 @@ func newHarnessWith(t *testing.T, configure func(*facade.Config), beforeRun func
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg := facade.Config{
 		Emulator:        true,
+		IdentitiesFile:  filepath.Join(repoRoot(t), "deploy", "identities.example.yaml"),
 		GRPCAddr:        "127.0.0.1:0",
 		HTTPAddr:        "127.0.0.1:0",
 		Logger:          logger,
