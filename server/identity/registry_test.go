@@ -3,6 +3,8 @@ package identity_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -358,5 +360,46 @@ func TestSingleIdentityServesEveryCallerAsDefault(t *testing.T) {
 	}
 	if _, err := s.GenerateOTP(testkit.Context(t, 10*time.Second), otpRequest("other")); reasonOf(err) != server.ReasonIdentityNotGranted {
 		t.Errorf("other identity: error = %v, want %s", err, server.ReasonIdentityNotGranted)
+	}
+}
+
+// TestReplayNeverCrossesIdentities checks that a request_id replays only
+// to calls for the same identity: the same request_id for another identity
+// is REQUEST_ID_REUSED, never the first identity's OTP; and that the audit
+// record names the identity.
+func TestReplayNeverCrossesIdentities(t *testing.T) {
+	emu, srv := testkit.StartEmulator(t, emulator.Config{Seed: seed([]string{"a", "b"}, nil)})
+	reg := newRegistry(t, srv.URL, false, identity.Spec{FromFile: true, Identities: []identity.Identity{
+		{Name: "a", Credentials: creds("a", true)}, {Name: "b", Credentials: creds("b", true)},
+	}})
+	audit := &testkit.Buffer{}
+	s := server.New(server.Config{Identities: reg, AuditLog: slog.New(slog.NewJSONHandler(audit, nil))})
+	req := func(ident string) *accessv1.GenerateOTPRequest {
+		r := otpRequest(ident)
+		r.RequestId = "req-1"
+		return r
+	}
+	first, err := s.GenerateOTP(testkit.Context(t, 10*time.Second), req("a"))
+	if err != nil {
+		t.Fatalf("GenerateOTP as a: %v", err)
+	}
+	again, err := s.GenerateOTP(testkit.Context(t, 10*time.Second), req(""))
+	if err != nil || again.GetOtp() != first.GetOtp() {
+		t.Fatalf("replay as the default identity (a) = %v, %v; want the first OTP", again, err)
+	}
+	other, err := s.GenerateOTP(testkit.Context(t, 10*time.Second), req("b"))
+	if reasonOf(err) != server.ReasonRequestIDReused {
+		t.Fatalf("same request_id as b = %v, %v; want %s, never a's OTP", other, err, server.ReasonRequestIDReused)
+	}
+	if n := emu.Calls(emulator.RouteOTP); n != 1 {
+		t.Errorf("upstream OTP calls = %d, want 1", n)
+	}
+	var idents []string
+	for _, rec := range audit.Records(t) {
+		id, _ := rec["identity"].(string)
+		idents = append(idents, id)
+	}
+	if want := []string{"a", "a", "b"}; !slices.Equal(idents, want) {
+		t.Errorf("audit records' identity = %q, want %q", idents, want)
 	}
 }

@@ -210,7 +210,8 @@ type GenerateOTPRequest struct {
 	// newline. Sent upstream as "description".
 	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
 	// Optional idempotency key (AIP-155). When set, a repeat of the request
-	// with the same request_id and the same owner, endpoint_id and description
+	// with the same request_id and the same owner, endpoint_id, description
+	// and identity (an empty identity counts as the one it resolves to)
 	// within 10 minutes returns the OTP of the first call without minting a
 	// new one, and concurrent duplicates share one upstream call; the same
 	// request_id with different fields is refused with INVALID_ARGUMENT
