@@ -386,6 +386,37 @@ func TestBackgroundRefresh(t *testing.T) {
 	t.Logf("slowest call took %v (each token fetch takes 300 ms)", slowest)
 }
 
+// TestIdleClientStopsRefreshing checks that a token nobody used since the
+// last refresh is not refreshed again (an identity nobody calls must not
+// fetch tokens forever), and that the first use afterwards, while the
+// token is still usable, resumes the refresh without a caller waiting.
+func TestIdleClientStopsRefreshing(t *testing.T) {
+	f := newFake(t)
+	f.expiresIn.Store(6)
+	cfg := f.config(modeCC)
+	cfg.RefreshFraction = 0.1 // refresh due 0.6s after each fetch, token used until 3.3s
+	c := newClient(t, cfg)
+	ctx := testkit.Context(t, 10*time.Second)
+	if _, err := c.ServiceStatus(ctx, "svc"); err != nil {
+		t.Fatal(err)
+	}
+	// Used since its fetch: refreshed once at 0.6s; then unused, so not at
+	// 1.2s, 1.8s...
+	testkit.Eventually(t, 5*time.Second, "the first background refresh", func() bool { return f.nTokenCC.Load() == 2 })
+	time.Sleep(1500 * time.Millisecond)
+	if got := f.nTokenCC.Load(); got != 2 {
+		t.Fatalf("token fetches = %d after an idle lifetime, want 2 (fetch, one refresh, then none while unused)", got)
+	}
+	// Used again: the refresh resumes (the token's refresh is overdue).
+	if _, err := c.ServiceStatus(ctx, "svc"); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, "the refresh to resume after a use", func() bool { return f.nTokenCC.Load() == 3 })
+	if got := c.tokens.waits.Load(); got != 1 {
+		t.Errorf("callers that waited for a fetch = %d, want 1 (only the first)", got)
+	}
+}
+
 func TestBackgroundRefreshFailureKeepsToken(t *testing.T) {
 	f := newFake(t)
 	f.expiresIn.Store(6)

@@ -112,6 +112,12 @@ type tokenCache struct {
 	wake      chan struct{} // a new token was stored
 
 	waits atomic.Int64 // callers that blocked on a fetch (for tests)
+
+	// used is set by every caller of get and cleared by each background
+	// refresh: a token nobody used since the last refresh is not
+	// refreshed again, so that an idle client (an identity nobody calls)
+	// stops fetching tokens until it is used again.
+	used atomic.Bool
 }
 
 func newTokenCache(lifetime context.Context, wg *sync.WaitGroup, log *slog.Logger, failures *failureLog, fetch func(context.Context) (*token, error)) *tokenCache {
@@ -123,6 +129,14 @@ func newTokenCache(lifetime context.Context, wg *sync.WaitGroup, log *slog.Logge
 // get returns a usable token, waiting for a fetch only when none is held.
 // op names the caller's operation in the error when ctx ends first.
 func (tc *tokenCache) get(ctx context.Context, op Op) (*token, error) {
+	// A load first: no write to the shared cache line per call. The first
+	// use after a refresh wakes the refresh loop, in case it went idle.
+	if !tc.used.Load() && !tc.used.Swap(true) {
+		select {
+		case tc.wake <- struct{}{}:
+		default:
+		}
+	}
 	tc.mu.Lock()
 	if t := tc.cur; t != nil && time.Now().Before(t.usableUntil) {
 		tc.mu.Unlock()
@@ -177,19 +191,22 @@ func (tc *tokenCache) fetchAndStore(ctx context.Context) (*token, error) {
 }
 
 // refreshLoop refreshes the token when its refresh is due, and after a
-// failure retries with backoff while the old token is still usable.
+// failure retries with backoff while the old token is still usable. A
+// token that nobody used since the last refresh (or fetch) is left to
+// expire: the next caller fetches a new one, which wakes the loop again.
 func (tc *tokenCache) refreshLoop() {
 	defer tc.wg.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	failures := 0
+	idle := false
 	for {
 		tc.mu.Lock()
 		cur := tc.cur
 		tc.mu.Unlock()
 		timer.Stop()
 		var due <-chan time.Time
-		if now := time.Now(); cur != nil && now.Before(cur.usableUntil) {
+		if now := time.Now(); !idle && cur != nil && now.Before(cur.usableUntil) {
 			d := cur.refreshAt.Sub(now)
 			if failures > 0 {
 				d = min(minRefreshBackoff<<min(failures-1, 5), maxRefreshBackoff)
@@ -202,9 +219,14 @@ func (tc *tokenCache) refreshLoop() {
 		case <-tc.lifetime.Done():
 			return
 		case <-tc.wake:
-			failures = 0
+			failures, idle = 0, false
 			continue
 		case <-due:
+		}
+		if failures == 0 && !tc.used.Swap(false) {
+			tc.log.Debug("upstream: access token unused since the last refresh; not refreshing it until it is used")
+			idle = true
+			continue
 		}
 		tc.mu.Lock()
 		stale := tc.closed || tc.cur != cur
