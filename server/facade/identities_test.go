@@ -320,3 +320,28 @@ func TestReadyzListsIdentities(t *testing.T) {
 		t.Errorf("the metrics listener's /readyz identities = %v, want all three", ids)
 	}
 }
+
+// TestIdentitiesFileStandsInForCredentials checks that with an identities
+// file the facade needs no credentials of its own (then there is no
+// identity default), and still needs them without one.
+func TestIdentitiesFileStandsInForCredentials(t *testing.T) {
+	up := startUpstream(t, emulator.Config{Seed: emulator.DefaultSeed()}, nil)
+	if err := (facade.Config{UpstreamURL: up.url}).Validate(); err == nil {
+		t.Error("Validate accepted an upstream with no credentials and no identities file")
+	}
+	file := identitiesFile(t, t.TempDir(), identitiesAB)
+	h := startFacade(t, facade.Config{UpstreamURL: up.url, IdentitiesFile: file})
+	h.waitServing(t) // the file's first identity, customer-a, is the primary one
+	r := h.do(t, http.MethodPost, "/v1/otp", map[string]string{"owner": "o@example.com", "endpoint_id": "ep"})
+	var body struct{ Otp string }
+	if err := json.Unmarshal(r.body, &body); err != nil || r.code != http.StatusOK {
+		t.Fatalf("POST /v1/otp: %d %s", r.code, r.body)
+	}
+	if rec, _ := up.emu.OTP(body.Otp); rec.Identity != "automation+customer-a@example.com" {
+		t.Errorf("minted as %q, want the file's first identity, automation+customer-a@example.com", rec.Identity)
+	}
+	r = h.do(t, http.MethodPost, "/v1/otp", map[string]string{"owner": "o@example.com", "endpoint_id": "ep", "identity": "default"})
+	if r.code != http.StatusForbidden {
+		t.Errorf("identity default without the facade's own credentials: %d, want 403 (it does not exist)", r.code)
+	}
+}
