@@ -345,3 +345,32 @@ func TestIdentitiesFileStandsInForCredentials(t *testing.T) {
 		t.Errorf("identity default without the facade's own credentials: %d, want 403 (it does not exist)", r.code)
 	}
 }
+
+// TestMutualTLSCallerGrants checks that a grant keyed by a client
+// certificate's subject, as callerauth names it ("cert:" and the subject's
+// RFC 2253 form), applies to a caller presenting that certificate.
+func TestMutualTLSCallerGrants(t *testing.T) {
+	pki := newPKI(t)
+	dir := t.TempDir()
+	certFile, keyFile, caFile := pki.write(t, dir)
+	file := identitiesFile(t, dir, `
+identities:
+  customer-a:
+    api_token_file: customer-a.api-token
+  customer-b:
+    client_id: customer-b-client
+    client_secret_file: customer-b.client-secret
+grants:
+  "cert:CN=billing,O=Example": [customer-b]
+`)
+	s := startSecured(t, facade.Config{TLSCertFile: certFile, TLSKeyFile: keyFile, ClientCAFile: caFile, IdentitiesFile: file}, pki.clientTLS(true))
+	resp, err := s.access.GenerateOTP(callCtx(t), &accessv1.GenerateOTPRequest{Owner: "o@example.com", EndpointId: "ep"})
+	if err != nil {
+		t.Fatalf("GenerateOTP as the mTLS caller: %v", err)
+	}
+	if rec, _ := s.f.Emulator().OTP(resp.GetOtp()); rec.Identity != "automation+customer-b@example.com" {
+		t.Errorf("minted as %q, want automation+customer-b@example.com (the caller's grant)", rec.Identity)
+	}
+	_, err = s.access.GenerateOTP(callCtx(t), &accessv1.GenerateOTPRequest{Owner: "o@example.com", EndpointId: "ep", Identity: "customer-a"})
+	wantError(t, err, codes.PermissionDenied, server.ReasonIdentityNotGranted)
+}
