@@ -10,7 +10,7 @@ import (
 
 // writeFiles writes name → content under a new temporary directory and
 // returns it.
-func writeFiles(t *testing.T, files map[string]string) string {
+func writeFiles(t testing.TB, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
@@ -148,4 +148,23 @@ func TestCredentialsDoNotPrintSecrets(t *testing.T) {
 			t.Errorf("%q reveals a secret", s)
 		}
 	}
+}
+
+// FuzzParse feeds arbitrary bytes to the identities file parser: it must
+// never panic, and what it accepts must pass Validate.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("identities:\n  a:\n    api_token_file: a.jwt\ngrants:\n  svc: [a]\n  \"*\": [a]\n"))
+	f.Add([]byte("identities:\n  b:\n    client_id: x\n    client_secret_file: b.secret\n"))
+	f.Add([]byte("identities: [\n"))
+	f.Add([]byte("grants:\n  \"cert:CN=x\": [default]\n"))
+	dir := writeFiles(f, map[string]string{"a.jwt": "token-a", "b.secret": "secret-b"})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		spec, err := parse(data, dir, &Credentials{APIToken: "t"})
+		if err != nil {
+			return
+		}
+		if err := spec.Validate(); err != nil {
+			t.Fatalf("parse accepted a Spec that Validate refuses: %v", err)
+		}
+	})
 }
