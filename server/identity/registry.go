@@ -223,6 +223,7 @@ func (p *Pending) Discard() {
 
 // Apply puts p in force. Calls resolved before keep their client; the
 // clients of removed or changed identities are closed after Config.Drain.
+// Prepare and Apply (or Discard) go in pairs, one pair at a time.
 func (r *Registry) Apply(p *Pending) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -232,11 +233,25 @@ func (r *Registry) Apply(p *Pending) {
 	}
 	old := r.cur.Swap(p.t)
 	p.built = nil
+	var added, changed, removed []string
+	for _, name := range p.t.order {
+		if m, ok := old.members[name]; !ok {
+			added = append(added, name)
+		} else if m != p.t.members[name] {
+			changed = append(changed, name)
+		}
+	}
 	for name, m := range old.members {
 		if p.t.members[name] == m {
 			continue
 		}
+		if _, ok := p.t.members[name]; !ok {
+			removed = append(removed, name)
+		}
 		r.retire(m)
+	}
+	if len(old.order) > 0 {
+		r.log.Info("identities applied", "identities", len(p.t.order), "added", added, "changed", changed, "removed", removed)
 	}
 }
 

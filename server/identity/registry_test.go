@@ -403,3 +403,17 @@ func TestReplayNeverCrossesIdentities(t *testing.T) {
 		t.Errorf("audit records' identity = %q, want %q", idents, want)
 	}
 }
+
+func TestUpstreamLooksUpWithoutGrants(t *testing.T) {
+	_, srv := testkit.StartEmulator(t, emulator.Config{Seed: seed([]string{"a"}, nil)})
+	reg := newRegistry(t, srv.URL, true, identity.Spec{FromFile: true, Identities: []identity.Identity{{Name: "a", Credentials: creds("a", true)}}})
+	if up, ok := reg.Upstream("a"); !ok || up == nil {
+		t.Error(`Upstream("a") found nothing`)
+	}
+	if _, ok := reg.Upstream("b"); ok {
+		t.Error(`Upstream("b") found an identity that is not configured`)
+	}
+	if _, _, err := reg.Resolve(testkit.Context(t, time.Second), "a"); reasonOf(err) != server.ReasonIdentityNotGranted {
+		t.Errorf("Resolve with no grants: %v, want %s", err, server.ReasonIdentityNotGranted)
+	}
+}
