@@ -101,9 +101,10 @@ type table struct {
 // safe for concurrent use; Prepare and Apply replace the whole
 // configuration at once.
 type Registry struct {
-	cfg Config
-	log *slog.Logger
-	cur atomic.Pointer[table]
+	cfg  Config
+	log  *slog.Logger
+	cur  atomic.Pointer[table]
+	disc *upstream.Discovery // one discovery for every identity's client
 
 	mu      sync.Mutex // Prepare, Apply, Close
 	closed  bool
@@ -113,7 +114,7 @@ type Registry struct {
 // New returns a Registry serving spec. It does no network I/O: each
 // identity fetches its first token when first used.
 func New(cfg Config, spec Spec) (*Registry, error) {
-	r := &Registry{cfg: cfg, log: cfg.Logger, retired: map[*member]*time.Timer{}}
+	r := &Registry{cfg: cfg, log: cfg.Logger, retired: map[*member]*time.Timer{}, disc: upstream.NewDiscovery()}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -191,6 +192,7 @@ func (r *Registry) Prepare(spec Spec) (*Pending, error) {
 // build makes one identity's clients.
 func (r *Registry) build(id Identity) (*member, error) {
 	ucfg := r.cfg.Upstream
+	ucfg.Discovery = r.disc // all identities share the one base URL
 	ucfg.ClientID, ucfg.ClientSecret, ucfg.APIToken = id.Credentials.ClientID, id.Credentials.ClientSecret, id.Credentials.APIToken
 	if r.cfg.HTTPClient != nil {
 		ucfg.HTTPClient = r.cfg.HTTPClient(id.Name)

@@ -249,6 +249,9 @@ func TestConcurrentCallsFetchOneTokenPerIdentity(t *testing.T) {
 			t.Fatalf("GetServiceStatus: %v", err)
 		}
 	}
+	if n := emu.Calls(emulator.RouteDiscovery); n != 1 {
+		t.Errorf("discovery requests = %d, want 1: every identity shares the one upstream's discovery", n)
+	}
 	clientFetches, tokenFetches := emu.Calls(emulator.RouteToken), emu.Calls(emulator.RouteAPIToken)
 	t.Logf("%d calls over %d identities: %d client-credentials and %d API-token fetches", calls, identities, clientFetches, tokenFetches)
 	if clientFetches != 5 || tokenFetches != 5 {

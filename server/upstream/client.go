@@ -67,6 +67,7 @@ type Client struct {
 	disc        *endpoints
 	discClosed  bool
 	discoveries flight.Group[struct{}, *endpoints] // Finish: a success is cached
+	shared      *Discovery                         // nil: this Client's own discovery
 
 	tokens *tokenCache
 }
@@ -92,6 +93,7 @@ func New(cfg Config) (*Client, error) {
 		log:              s.logger,
 		failures:         newFailureLog(s.logger),
 		allowInsecure:    s.allowInsecure,
+		shared:           cfg.Discovery,
 	}
 	c.discoveries.Finish = true
 	c.lifetime, c.stop = context.WithCancel(context.Background())

@@ -1266,3 +1266,37 @@ func logLines(t *testing.T, logs *testkit.Buffer, msg string) []map[string]any {
 	}
 	return lines
 }
+
+// TestSharedDiscovery checks that Clients sharing a Discovery fetch the
+// document once between them, each still using its own credentials, and
+// that a failed discovery is not kept.
+func TestSharedDiscovery(t *testing.T) {
+	f := newFake(t)
+	f.handle("discovery", func(w http.ResponseWriter, r *http.Request) {
+		if f.nDiscovery.Load() == 0 {
+			f.nDiscovery.Add(1)
+			writeErr(w, http.StatusServiceUnavailable, "warming up", true)
+			return
+		}
+		f.serveDiscovery(w, r)
+	})
+	shared := NewDiscovery()
+	cc, api := f.config(modeCC), f.config(modeAPI)
+	cc.Discovery, api.Discovery = shared, shared
+	first, second := newClient(t, cc), newClient(t, api)
+	ctx := testkit.Context(t, 10*time.Second)
+	if err := first.Ready(ctx); !errors.Is(err, ErrDiscovery) {
+		t.Fatalf("Ready with discovery failing: %v, want ErrDiscovery", err)
+	}
+	for _, c := range []*Client{first, second, first} {
+		if _, err := c.ServiceStatus(ctx, "svc"); err != nil {
+			t.Fatalf("ServiceStatus: %v", err)
+		}
+	}
+	if got := f.nDiscovery.Load(); got != 2 {
+		t.Errorf("discovery requests = %d, want 2 (the failed one, then one for both Clients)", got)
+	}
+	if cc, api := f.nTokenCC.Load(), f.nTokenAPI.Load(); cc != 1 || api != 1 {
+		t.Errorf("token fetches: client credentials %d, API token %d; want 1 each (each Client its own credentials)", cc, api)
+	}
+}

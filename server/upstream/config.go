@@ -49,6 +49,11 @@ type Config struct {
 	// endpoints) on a host other than loopback. Without it such URLs are
 	// refused: the credentials and tokens would travel in clear.
 	AllowInsecureHTTP bool
+	// Discovery, if set, is shared with other Clients of the same
+	// BaseURL (one per upstream identity), so that they fetch the
+	// discovery document once between them. Nil: this Client discovers on
+	// its own.
+	Discovery *Discovery
 }
 
 // String describes c without its secrets, so that printing a Config by

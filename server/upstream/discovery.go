@@ -6,9 +6,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/radkit/radkit-access-facade/server/internal/flight"
 )
 
 // wellKnownPath is where OpenID discovery lives, relative to the base URL.
@@ -51,11 +54,21 @@ func (c *Client) discover(ctx context.Context) (*endpoints, error) {
 }
 
 // runDiscovery is the shared discovery: it runs to its end even when its
-// callers have left, and caches its success.
+// callers have left, and caches its success. With Config.Discovery the
+// document comes from the Clients' shared Discovery.
 func (c *Client) runDiscovery(ctx context.Context) (*endpoints, error) {
 	ctx, cancel := bound(ctx, c.lifetime)
 	defer cancel()
-	ep, err := c.fetchDiscovery(ctx)
+	var ep *endpoints
+	var err error
+	if c.shared != nil {
+		ep, err = c.shared.get(ctx, c.fetchDiscovery)
+	} else {
+		ep, err = c.fetchDiscovery(ctx)
+	}
+	if err == nil {
+		ep = c.withCredentials(ep)
+	}
 	if err != nil {
 		if c.lifetime.Err() == nil {
 			c.failures.failed(OpDiscovery, err)
@@ -96,10 +109,54 @@ func (c *Client) fetchDiscovery(ctx context.Context) (*endpoints, error) {
 	if ep.revoke, err = c.endpointURL("revocation_endpoint", doc.RevocationEndpoint, "/oauth2/revoke"); err != nil {
 		return nil, malformed(OpDiscovery, resp.StatusCode, err)
 	}
-	if c.apiToken == "" {
-		ep.credentials = c.credentials(ep.token)
-	}
 	return ep, nil
+}
+
+// withCredentials returns ep (as fetchDiscovery made it: the endpoints
+// alone, which Clients may share) with c's own client-credentials
+// configuration.
+func (c *Client) withCredentials(ep *endpoints) *endpoints {
+	own := &endpoints{token: ep.token, revoke: ep.revoke}
+	if c.apiToken == "" {
+		own.credentials = c.credentials(ep.token)
+	}
+	return own
+}
+
+// Discovery is the discovered endpoints of one upstream, shared by the
+// Clients of several identities with the same BaseURL (Config.Discovery):
+// the first Client to need them fetches the discovery document, concurrent
+// ones wait for that fetch, and the others reuse its success. A failure
+// is not kept. The zero Discovery is not usable; use NewDiscovery.
+type Discovery struct {
+	mu      sync.Mutex
+	ep      *endpoints                         // the endpoints alone, no credentials
+	fetches flight.Group[struct{}, *endpoints] // one fetch at a time
+}
+
+// NewDiscovery returns an empty Discovery.
+func NewDiscovery() *Discovery { return &Discovery{} }
+
+// get returns the shared endpoints, fetching them with fetch (one Client's
+// fetchDiscovery) when none are held.
+func (d *Discovery) get(ctx context.Context, fetch func(context.Context) (*endpoints, error)) (*endpoints, error) {
+	d.mu.Lock()
+	ep := d.ep
+	d.mu.Unlock()
+	if ep != nil {
+		return ep, nil
+	}
+	ep, err, _ := d.fetches.Do(ctx, struct{}{}, func(ctx context.Context) (*endpoints, error) {
+		ep, err := fetch(ctx)
+		if err != nil {
+			return nil, err
+		}
+		d.mu.Lock()
+		d.ep = ep
+		d.mu.Unlock()
+		return ep, nil
+	})
+	return ep, err
 }
 
 // credentials is the client-credentials configuration for a token
