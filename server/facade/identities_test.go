@@ -374,3 +374,36 @@ grants:
 	_, err = s.access.GenerateOTP(callCtx(t), &accessv1.GenerateOTPRequest{Owner: "o@example.com", EndpointId: "ep", Identity: "customer-a"})
 	wantError(t, err, codes.PermissionDenied, server.ReasonIdentityNotGranted)
 }
+
+// TestWatchActsAsTheCallersDefaultIdentity checks that WatchServiceStatus,
+// which names no identity, polls as the caller's default identity, and
+// that a caller granted none may not watch.
+func TestWatchActsAsTheCallersDefaultIdentity(t *testing.T) {
+	dir := t.TempDir()
+	keysFile := filepath.Join(dir, "callers.keys")
+	writeKeys(t, keysFile, map[string]string{"bob": bobKey, "carol": carolKey})
+	file := identitiesFile(t, dir, identitiesAB)
+	h := startFacade(t, facade.Config{Emulator: true, CallerKeysFile: keysFile, IdentitiesFile: file})
+	h.waitServing(t)
+
+	ctx := metadata.AppendToOutgoingContext(callCtx(t), "authorization", "Bearer "+bobKey)
+	stream, err := h.client.WatchServiceStatus(ctx, &accessv1.WatchServiceStatusRequest{
+		ServiceId: "1ryq-e8n8-5g5n", Until: accessv1.WatchServiceStatusRequest_UNTIL_ONLINE})
+	if err != nil {
+		t.Fatalf("WatchServiceStatus as bob: %v", err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatalf("first watch message as bob: %v", err)
+	}
+	r := h.do(t, http.MethodGet, "/metrics", nil)
+	if !bytes.Contains(r.body, []byte(`radkit_upstream_requests_total{code="200",identity="customer-b",route="status"}`)) {
+		t.Errorf("no status poll as bob's default identity customer-b in /metrics:\n%s", r.body)
+	}
+
+	ctx = metadata.AppendToOutgoingContext(callCtx(t), "authorization", "Bearer "+carolKey)
+	stream, err = h.client.WatchServiceStatus(ctx, &accessv1.WatchServiceStatusRequest{ServiceId: "1ryq-e8n8-5g5n"})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	wantError(t, err, codes.PermissionDenied, server.ReasonIdentityNotGranted)
+}
