@@ -21,6 +21,7 @@ type bench struct {
 	tmp         string
 	facadeBin   string
 	emulatorBin string
+	floorBin    string // mode M's server (floor.go), built on first use
 
 	mu    sync.Mutex
 	procs []*proc // started, stopped in reverse order
@@ -103,12 +104,16 @@ func (b *bench) measure(ctx context.Context) (*Report, error) {
 	b.logf("machine: %s, %d cores, %s, GOMAXPROCS %d", rep.Machine.CPU, rep.Machine.Cores, rep.Machine.GoVersion, rep.Machine.GOMAXPROCS)
 	rep.Settings.StatusCacheTTLSupported = facadeSupports(ctx, b.facadeBin, "status-cache-ttl")
 
-	p, err := b.startPair(ctx, nil, nil)
+	p, err := b.startPair(ctx, spreadEmulatorFlags(), nil)
 	if err != nil {
 		return nil, err
 	}
 	rep.Settings.FacadeArgs = p.facade.args
 	bearer, err := fetchBearer(ctx, p.emu.baseURL, p.emu.clientID, p.emu.clientSecret)
+	if err != nil {
+		return nil, err
+	}
+	floor, err := b.startFloor(ctx, p.emu)
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +124,15 @@ func (b *bench) measure(ctx context.Context) (*Report, error) {
 	}
 	defer cl.close()
 	modes := cl.modes()
+	fmodes, closeFloor, err := floorModes(cl, floor)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFloor()
+	modes = append(modes, fmodes...)
 
-	// The grid: every mode at every level, and H (the floor of the added
+	// The grid: every mode at every level in -repeat round-robin rounds
+	// (so that drift hits every mode alike), and H (the floor of the added
 	// latency) at 1 in flight next to A and B.
 	levelModes := func(n int) []mode {
 		if n == 1 {
@@ -128,29 +140,16 @@ func (b *bench) measure(ctx context.Context) (*Report, error) {
 		}
 		return modes
 	}
-	for _, n := range o.inflight {
-		for _, m := range levelModes(n) {
-			c, err := b.cell(ctx, p, m, n, 1)
-			if err != nil {
-				return nil, err
-			}
-			rep.Cells = append(rep.Cells, c)
-		}
-	}
-	// Extra rounds of A, B and C at 64 for the throughput ratios; the grid's
-	// cells are round 1 when 64 is one of its levels.
 	const ratioLevel = 64
-	first := 1
-	if slices.Contains(o.inflight, ratioLevel) {
-		first = 2
-	}
-	for r := first; r <= o.repeat; r++ {
-		for _, m := range modes[:3] {
-			c, err := b.cell(ctx, p, m, ratioLevel, r)
-			if err != nil {
-				return nil, err
+	for _, n := range o.inflight {
+		for r := 1; r <= o.repeat; r++ {
+			for _, m := range levelModes(n) {
+				c, err := b.cell(ctx, p, m, n, r)
+				if err != nil {
+					return nil, err
+				}
+				rep.Cells = append(rep.Cells, c)
 			}
-			rep.Cells = append(rep.Cells, c)
 		}
 	}
 	// A, B and H at 1 in flight for the added latency, if the grid lacks
@@ -164,10 +163,12 @@ func (b *bench) measure(ctx context.Context) (*Report, error) {
 			rep.Cells = append(rep.Cells, c)
 		}
 	}
+	rep.Floor = floorLevels(rep.Cells, o.inflight)
+	b.stop(floor.proc)
 	rep.Ratios = ratiosAt(rep.Cells, ratioLevel)
 
 	if o.noTargets {
-		rep.Targets = b.gridTargets(rep)
+		rep.Targets = append(b.gridTargets(rep), floorTargets(rep.Floor, ratioLevel)...)
 		return rep, nil
 	}
 	co, err := b.coalescing(ctx, p, cl, rep.Settings.StatusCacheTTLSupported)
@@ -183,7 +184,7 @@ func (b *bench) measure(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep.Token, rep.RSS = tok, rss
-	rep.Targets = append(b.gridTargets(rep), b.callerTargets(rep)...)
+	rep.Targets = append(append(b.gridTargets(rep), floorTargets(rep.Floor, ratioLevel)...), b.callerTargets(rep)...)
 	return rep, nil
 }
 
@@ -201,18 +202,23 @@ func (b *bench) cell(ctx context.Context, p *pair, m mode, n, round int) (Cell, 
 	if err != nil {
 		return Cell{}, err
 	}
-	fBefore, err1 := readProcStat(p.facade.pid(), b.clkTck)
+	// The server whose CPU and memory count: the facade, or the floor.
+	srv := p.facade.proc
+	if m.server != nil {
+		srv = m.server
+	}
+	fBefore, err1 := readProcStat(srv.pid(), b.clkTck)
 	eBefore, err2 := readProcStat(p.emu.pid(), b.clkTck)
 	if err1 != nil || err2 != nil {
 		return Cell{}, fmt.Errorf("read /proc: %v %v", err1, err2)
 	}
-	peak := b.sampleRSS(p.facade.pid())
+	peak := b.sampleRSS(srv.pid())
 	res := runLoad(ctx, n, b.opts.duration, m.call)
 	peakRSS := peak()
-	fAfter, err1 := readProcStat(p.facade.pid(), b.clkTck)
+	fAfter, err1 := readProcStat(srv.pid(), b.clkTck)
 	eAfter, err2 := readProcStat(p.emu.pid(), b.clkTck)
 	if err1 != nil || err2 != nil {
-		return Cell{}, fmt.Errorf("read /proc: %v %v (%s)", err1, err2, p.facade.diag())
+		return Cell{}, fmt.Errorf("read /proc: %v %v (%s)", err1, err2, srv.diag())
 	}
 	after, err := p.admin.counters(ctx)
 	if err != nil {

@@ -117,6 +117,9 @@ type mode struct {
 	name  string
 	call  callFunc
 	route string // emulator route this mode's calls reach
+	// server is the process whose CPU and memory the cell reports; nil
+	// for the facade.
+	server *proc
 }
 
 // modes returns A-D over c.
@@ -125,20 +128,20 @@ func (c *clients) modes() []mode {
 	statusReq := &accessv1.GetServiceStatusRequest{ServiceId: serviceID}
 	otpReq := &accessv1.GenerateOTPRequest{Owner: "bench@example.com", EndpointId: "bench-endpoint", Description: "radkit-access-bench"}
 	return []mode{
-		{"A", "upstream REST direct (limit)", func(ctx context.Context, _ int) error {
+		{key: "A", name: "upstream REST direct (limit)", route: routeStatus, call: func(ctx context.Context, _ int) error {
 			return getOK(ctx, c.upstreamHTTP, c.statusURL, c.bearer)
-		}, routeStatus},
-		{"B", "GetServiceStatus gRPC via facade", func(ctx context.Context, w int) error {
+		}},
+		{key: "B", name: "GetServiceStatus gRPC via facade", route: routeStatus, call: func(ctx context.Context, w int) error {
 			_, err := pick(w).GetServiceStatus(ctx, statusReq)
 			return err
-		}, routeStatus},
-		{"C", "GetServiceStatus HTTP via gateway", func(ctx context.Context, _ int) error {
+		}},
+		{key: "C", name: "GetServiceStatus HTTP via gateway", route: routeStatus, call: func(ctx context.Context, _ int) error {
 			return getOK(ctx, c.facadeHTTP, c.gatewayURL, "")
-		}, routeStatus},
-		{"D", "GenerateOTP gRPC via facade", func(ctx context.Context, w int) error {
+		}},
+		{key: "D", name: "GenerateOTP gRPC via facade", route: routeOTP, call: func(ctx context.Context, w int) error {
 			_, err := pick(w).GenerateOTP(ctx, otpReq)
 			return err
-		}, routeOTP},
+		}},
 	}
 }
 
@@ -149,10 +152,10 @@ func (c *clients) modes() []mode {
 // added latency (B - A) that no facade code can remove.
 func (c *clients) floorMode() mode {
 	req := &healthpb.HealthCheckRequest{}
-	return mode{"H", "health Check gRPC via facade (floor)", func(ctx context.Context, _ int) error {
+	return mode{key: "H", name: "health Check gRPC via facade (floor)", call: func(ctx context.Context, _ int) error {
 		_, err := c.health.Check(ctx, req)
 		return err
-	}, ""}
+	}}
 }
 
 // Emulator routes, as its admin counters name them.

@@ -14,7 +14,11 @@
 //	B  GetServiceStatus over gRPC through the facade
 //	C  GET /v1/services/{id}/status through the facade's HTTP gateway
 //	D  GenerateOTP over gRPC through the facade
+//	Bs GetServiceStatus over gRPC through the facade, spread over 64 seeded services
+//	M  GetServiceStatus over gRPC through the floor (floor/), Mo GenerateOTP
 //
+// in -repeat round-robin rounds per level, and compares B, Bs, C and D with
+// the floor (floor.go): the cost of the facade against a bare pass-through.
 // Then it runs the targets (token fetches and latency across token expiry
 // with 1,000 callers, RSS with 1,000 calls in flight, status coalescing),
 // prints a table and the targets, and writes every figure as JSON. See
@@ -96,7 +100,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	facadeFlags := fs.String("facade-flags", "", "extra flags for the facade, space-separated (e.g. \"--log-level warn\")")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per cell")
 	fs.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "unmeasured warm-up per cell")
-	fs.IntVar(&o.repeat, "repeat", 3, "rounds of A, B and C at 64 in flight; the ratios are the median")
+	fs.IntVar(&o.repeat, "repeat", 3, "round-robin rounds of every mode at every in-flight level; ratios are medians of the rounds")
 	fs.StringVar(&o.out, "out", "bench.json", "JSON results file (\"\" for none)")
 	fs.IntVar(&o.grpcConns, "grpc-conns", 1, "gRPC client connections to the facade, shared round-robin by the workers")
 	fs.StringVar(&o.facadeBin, "facade-bin", "", "facade binary to use instead of building one")

@@ -17,11 +17,13 @@ import (
 // Report is everything one run measured; it is written as JSON (-out).
 // Durations are in nanoseconds (fields named *_ns).
 type Report struct {
-	Time       time.Time    `json:"time"`
-	Machine    Machine      `json:"machine"`
-	Settings   Settings     `json:"settings"`
-	Cells      []Cell       `json:"cells"`
-	Ratios     Ratios       `json:"ratios"`
+	Time     time.Time `json:"time"`
+	Machine  Machine   `json:"machine"`
+	Settings Settings  `json:"settings"`
+	Cells    []Cell    `json:"cells"`
+	Ratios   Ratios    `json:"ratios"`
+	// Floor compares the facade with mode M, the floor (floor.go).
+	Floor      []FloorLevel `json:"floor,omitempty"`
 	Coalescing *Coalescing  `json:"coalescing,omitempty"`
 	Token      *TokenResult `json:"token,omitempty"`
 	RSS        *RSSResult   `json:"rss,omitempty"`
@@ -243,6 +245,8 @@ func printReport(w io.Writer, rep *Report) {
 		}
 	}
 	fmt.Fprintln(w)
+
+	printFloor(w, rep.Floor)
 
 	fmt.Fprintln(w, "\ntargets:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
