@@ -77,6 +77,8 @@ func (c *config) options() []option {
 			usage: "log `level`: debug, info, warn or error"},
 		{flag: "metrics-addr", env: "RADKIT_FACADE_METRICS_ADDR", field: "MetricsAddr", value: stringValue(&f.MetricsAddr, nil),
 			usage: "serve /metrics, /healthz and /readyz on this `address` of their own; empty serves /metrics on --http-addr"},
+		{flag: "pprof", env: "RADKIT_FACADE_PPROF", field: "Pprof", value: boolValue(&f.Pprof),
+			usage: "serve net/http/pprof under /debug/pprof/ on --metrics-addr (required); never expose that listener publicly"},
 		{flag: "caller-keys-file", env: "RADKIT_FACADE_CALLER_KEYS_FILE", field: "CallerKeysFile", value: stringValue(&f.CallerKeysFile, nil),
 			usage: "`file` of caller API keys, one \"name sha256-hex\" per line; reloaded on SIGHUP"},
 		{flag: "identities-file", env: "RADKIT_FACADE_IDENTITIES_FILE", field: "IdentitiesFile", value: stringValue(&f.IdentitiesFile, nil),

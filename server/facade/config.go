@@ -127,6 +127,12 @@ type Config struct {
 	// listener of their own (plain HTTP, no caller authentication); when
 	// empty, /metrics is served on the HTTP listener.
 	MetricsAddr string
+	// Pprof serves net/http/pprof under /debug/pprof/ on the metrics
+	// listener, for profiling a running facade. It requires MetricsAddr
+	// (never the caller-facing HTTP listener), and that listener must not
+	// be reachable from outside: a profile reveals the process's memory
+	// layout and costs CPU while it runs.
+	Pprof bool
 	// TracerProvider and Propagator trace gRPC, gateway and upstream calls
 	// (see package telemetry). Nil means no tracing.
 	TracerProvider trace.TracerProvider
@@ -187,6 +193,7 @@ func (c Config) Validate() error {
 		c.checkWatch,
 		c.checkUpstreamConnection,
 		c.checkCORS,
+		c.checkPprof,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -229,6 +236,14 @@ func (c *Config) checkUpstream() error {
 			}
 		}
 		return configError(err.Error(), named...)
+	}
+	return nil
+}
+
+// checkPprof checks that profiling has a listener of its own.
+func (c *Config) checkPprof() error {
+	if c.Pprof && c.MetricsAddr == "" {
+		return configError("Pprof needs MetricsAddr: profiles are served on the metrics listener only, never beside the API", "Pprof", "MetricsAddr")
 	}
 	return nil
 }

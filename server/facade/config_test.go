@@ -33,6 +33,8 @@ func TestValidate(t *testing.T) {
 		{"no credentials", with(func(c *facade.Config) { c.APIToken = "" }), []string{"ClientID", "ClientSecret", "APIToken"}, "set either"},
 		{"client ID alone", with(func(c *facade.Config) { c.APIToken, c.ClientID = "", "client" }), []string{"ClientID", "ClientSecret"}, "together"},
 		{"invalid gRPC address", with(func(c *facade.Config) { c.GRPCAddr = "notanaddr" }), []string{"GRPCAddr"}, "invalid address"},
+		{"pprof without a metrics listener", with(func(c *facade.Config) { c.Pprof = true }), []string{"Pprof", "MetricsAddr"}, "MetricsAddr"},
+		{"pprof on the metrics listener", with(func(c *facade.Config) { c.Pprof, c.MetricsAddr = true, "127.0.0.1:9464" }), nil, ""},
 		{"invalid metrics address", with(func(c *facade.Config) { c.MetricsAddr = "9464" }), []string{"MetricsAddr"}, "invalid address"},
 		{"non-loopback without caller auth", with(func(c *facade.Config) { c.HTTPAddr = "0.0.0.0:8080" }),
 			[]string{"HTTPAddr", "CallerKeysFile", "ClientCAFile", "InsecureNoCallerAuth"}, "non-loopback"},

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -360,6 +361,13 @@ func (f *Facade) newHTTPServers(gw http.Handler, tlsConfig *tls.Config) {
 		mux.Handle("/metrics", f.metrics.Handler())
 		mux.Handle("/healthz", gw)
 		mux.Handle("/readyz", gateway.ReadyHandler(f.readiness.Ready, f.readiness.Upstream, f.identityStates()))
+		if f.cfg.Pprof {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
 		f.metricsServer = f.newHTTPServer(mux)
 	}
 }
