@@ -51,6 +51,7 @@ type Client struct {
 	tokenHTTP        *http.Client // http with tokenTransport, for x/oauth2
 	ownTransport     *http.Transport
 	userAgent        string
+	headers          headerValues
 	maxResponseBytes int64
 	refreshFraction  float64
 	log              *slog.Logger
@@ -88,6 +89,7 @@ func New(cfg Config) (*Client, error) {
 		tokenHTTP:        tokenHTTPClient(s.httpClient, s.maxResponseBytes, s.userAgent),
 		ownTransport:     s.ownTransport,
 		userAgent:        s.userAgent,
+		headers:          newHeaderValues(s.userAgent),
 		maxResponseBytes: s.maxResponseBytes,
 		refreshFraction:  s.refreshFraction,
 		log:              s.logger,
@@ -233,14 +235,14 @@ func (c *Client) RevokeToken(ctx context.Context, tok string) error {
 	q.Set("token", tok) // as the guide shows; RFC 7009 servers read the form body
 	u.RawQuery = q.Encode()
 	form := url.Values{"token": {tok}}.Encode()
-	req, err := c.newRequest(ctx, http.MethodPost, &u, []byte(form), "application/x-www-form-urlencoded")
+	req, st, err := c.newRequest(ctx, http.MethodPost, &u, []byte(form), "application/x-www-form-urlencoded")
 	if err != nil {
 		return err
 	}
 	// Escaped as RFC 6749 section 2.3.1 says, like x/oauth2 does for the
 	// token endpoint, so both endpoints see the same credentials.
 	req.SetBasicAuth(url.QueryEscape(c.clientID), url.QueryEscape(c.clientSecret))
-	resp, body, err := c.roundTrip(req, op)
+	resp, body, err := c.roundTrip(req, st, op)
 	if err != nil {
 		return err
 	}
@@ -266,12 +268,12 @@ func (c *Client) call(ctx context.Context, op Op, method string, u *url.URL, pay
 		if err != nil {
 			return 0, nil, err
 		}
-		req, err := c.newRequest(ctx, method, u, payload, contentType)
+		req, st, err := c.newRequest(ctx, method, u, payload, contentType)
 		if err != nil {
 			return 0, nil, err
 		}
-		req.Header.Set("Authorization", "Bearer "+tok.access)
-		resp, body, err := c.roundTrip(req, op)
+		req.Header["Authorization"] = tok.authorization
+		resp, body, err := c.roundTrip(req, st, op)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -289,8 +291,13 @@ func (c *Client) call(ctx context.Context, op Op, method string, u *url.URL, pay
 }
 
 // newRequest builds a request for u (used as is, so that an escaped path
-// segment stays one segment) with our standard headers.
-func (c *Client) newRequest(ctx context.Context, method string, u *url.URL, body []byte, contentType string) (*http.Request, error) {
+// segment stays one segment) with our standard headers. The request carries
+// a send trace (see withSendTrace) for roundTrip, so that roundTrip need
+// not copy the request to add it. Header values are shared slices of one
+// element (len == cap, so an Add elsewhere copies rather than writes into
+// them): a call allocates its header map, not one slice per header.
+func (c *Client) newRequest(ctx context.Context, method string, u *url.URL, body []byte, contentType string) (*http.Request, *sendTrace, error) {
+	ctx, st := withSendTrace(ctx)
 	var req *http.Request
 	var err error
 	if body != nil {
@@ -299,17 +306,31 @@ func (c *Client) newRequest(ctx context.Context, method string, u *url.URL, body
 		req, err = http.NewRequestWithContext(ctx, method, "", nil)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("upstream: building request: %w", err)
+		return nil, nil, fmt.Errorf("upstream: building request: %w", err)
 	}
 	req.URL = u
 	req.Host = u.Host
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
-	if contentType != "" {
+	req.Header["Accept"] = c.headers.accept
+	req.Header["User-Agent"] = c.headers.userAgent
+	switch contentType {
+	case "":
+	case "application/json":
+		req.Header["Content-Type"] = c.headers.contentJSON
+	default:
 		req.Header.Set("Content-Type", contentType)
 	}
 	setRequestID(ctx, req)
-	return req, nil
+	return req, st, nil
+}
+
+// headerValues are the header values every request shares (see newRequest).
+type headerValues struct {
+	accept, userAgent, contentJSON []string
+}
+
+func newHeaderValues(userAgent string) headerValues {
+	one := func(v string) []string { return []string{v}[:1:1] }
+	return headerValues{accept: one("application/json"), userAgent: one(userAgent), contentJSON: one("application/json")}
 }
 
 // setRequestID sends the request ID of the call in ctx, if any, as
@@ -325,9 +346,8 @@ func setRequestID(ctx context.Context, req *http.Request) {
 // roundTrip sends req and reads its body, bounded. Failures come back as
 // *TransportError (with URLs redacted) or ErrMalformedResponse; any HTTP
 // status is a success here.
-func (c *Client) roundTrip(req *http.Request, op Op) (*http.Response, []byte, error) {
-	ctx, st := withSendTrace(req.Context())
-	resp, err := c.http.Do(req.WithContext(ctx))
+func (c *Client) roundTrip(req *http.Request, st *sendTrace, op Op) (*http.Response, []byte, error) {
+	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, nil, &TransportError{Op: op, BeforeSend: st.beforeSend(), Err: sanitize(err)}
 	}

@@ -84,11 +84,11 @@ func (c *Client) runDiscovery(ctx context.Context) (*endpoints, error) {
 
 // fetchDiscovery gets and checks the OpenID configuration.
 func (c *Client) fetchDiscovery(ctx context.Context) (*endpoints, error) {
-	req, err := c.newRequest(ctx, http.MethodGet, c.endpoint(wellKnownPath), nil, "")
+	req, st, err := c.newRequest(ctx, http.MethodGet, c.endpoint(wellKnownPath), nil, "")
 	if err != nil {
 		return nil, err
 	}
-	resp, body, err := c.roundTrip(req, OpDiscovery)
+	resp, body, err := c.roundTrip(req, st, OpDiscovery)
 	if err != nil {
 		return nil, err
 	}

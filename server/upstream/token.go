@@ -35,10 +35,13 @@ type TokenInfo struct {
 
 // token is one access token held by the cache. Its secrets are never logged.
 type token struct {
-	access      string
-	info        TokenInfo
-	refreshAt   time.Time // background refresh is due
-	usableUntil time.Time // callers stop using it (a little before expiry)
+	access string
+	// authorization is the Authorization header value ("Bearer " +
+	// access), built once per token rather than once per call.
+	authorization []string
+	info          TokenInfo
+	refreshAt     time.Time // background refresh is due
+	usableUntil   time.Time // callers stop using it (a little before expiry)
 }
 
 // Background refresh retry backoff after a failure.
@@ -64,7 +67,8 @@ func newToken(tr tokenResponse, start time.Time, fraction float64) *token {
 	// refresh is due, so that a refresh in time never makes anyone wait.
 	skew := min(10*time.Second, time.Duration(float64(lifetime)*(1-fraction)/2))
 	return &token{
-		access: tr.AccessToken,
+		access:        tr.AccessToken,
+		authorization: []string{"Bearer " + tr.AccessToken}[:1:1],
 		info: TokenInfo{
 			Identity:                 tr.Identity,
 			AdminLevel:               tr.AdminLevel,
@@ -355,12 +359,12 @@ func (c *Client) tokenError(err error) error {
 // {base}/auth/token with "Authorization: JWT <api token>". Its errors are
 // *Error, *TransportError or ErrMalformedResponse.
 func (c *Client) fetchAPIToken(ctx context.Context) (*oauth2.Token, error) {
-	req, err := c.newRequest(ctx, http.MethodPost, c.endpoint("/auth/token"), nil, "")
+	req, st, err := c.newRequest(ctx, http.MethodPost, c.endpoint("/auth/token"), nil, "")
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Authorization", "JWT "+c.apiToken)
-	resp, body, err := c.roundTrip(req, OpToken)
+	resp, body, err := c.roundTrip(req, st, OpToken)
 	if err != nil {
 		return nil, err
 	}
