@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"slices"
 
 	"google.golang.org/grpc"
 )
@@ -9,14 +10,32 @@ import (
 // Chain composes unary interceptors into one, the first outermost, as
 // grpc.ChainUnaryInterceptor does for a grpc.Server. The facade builds its
 // chain once and gives it to both the gRPC server and the gateway.
+//
+// A call allocates one closure per interceptor after the first, made only
+// when the interceptor before it calls on (as grpc-go does), instead of
+// one per interceptor up front.
 func Chain(interceptors ...grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		next := handler
-		for i := len(interceptors) - 1; i >= 0; i-- {
-			interceptor, inner := interceptors[i], next
-			next = func(ctx context.Context, req any) (any, error) { return interceptor(ctx, req, info, inner) }
+	ics := slices.Clone(interceptors)
+	switch len(ics) {
+	case 0:
+		return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+			return handler(ctx, req)
 		}
-		return next(ctx, req)
+	case 1:
+		return ics[0]
+	}
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		return ics[0](ctx, req, info, chainedHandler(ics, 1, info, handler))
+	}
+}
+
+// chainedHandler is the handler ics[i-1] calls: ics[i] and on, then final.
+func chainedHandler(ics []grpc.UnaryServerInterceptor, i int, info *grpc.UnaryServerInfo, final grpc.UnaryHandler) grpc.UnaryHandler {
+	if i == len(ics) {
+		return final
+	}
+	return func(ctx context.Context, req any) (any, error) {
+		return ics[i](ctx, req, info, chainedHandler(ics, i+1, info, final))
 	}
 }
 
