@@ -364,16 +364,23 @@ func (c *Client) roundTrip(req *http.Request, st *sendTrace, op Op) (*http.Respo
 
 // endpoint returns the base URL joined with path and, if given, one escaped
 // path segment. It never parses raw input: RawPath carries the escaping.
+//
+// When nothing needed escaping (the usual case) it builds the path once and
+// no RawPath: one string and the URL per call.
 func (c *Client) endpoint(path string, segment ...string) *url.URL {
 	u := *c.base
-	u.Path = c.base.Path + path
-	u.RawPath = c.base.EscapedPath() + path
+	rawBase := c.base.EscapedPath()
+	var seg, rawSeg string
 	for _, s := range segment {
-		u.Path += s
-		u.RawPath += url.PathEscape(s)
+		seg += s
+		rawSeg += url.PathEscape(s)
 	}
-	if u.RawPath == u.Path {
-		u.RawPath = ""
+	u.Path = c.base.Path + path + seg
+	u.RawPath = ""
+	// An escaped form is never shorter than what it escapes, so the two
+	// paths are equal exactly when both of their parts are.
+	if rawBase != c.base.Path || rawSeg != seg {
+		u.RawPath = rawBase + path + rawSeg
 	}
 	return &u
 }
