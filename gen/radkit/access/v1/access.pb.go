@@ -52,11 +52,13 @@
 // credentials, access token and circuit breaker. Every request may name
 // one in its identity field (over HTTP: in the body of POST /v1/otp and
 // POST /v1/tokens:revoke, and as ?identity= on GET
-// /v1/services/{service_id}/status); empty means the caller's default,
-// which is also what WatchServiceStatus acts as (its pollers are shared
-// only among watches of one identity). An authenticated caller may act
-// only as the identities granted to it; with no caller authentication
-// (loopback development) any configured identity may be used.
+// /v1/services/{service_id}/status and GET
+// /v1/services/{service_id}/status:watch); empty means the caller's
+// default. A watch polls as its identity, and shares a poller only with
+// watches of the same service as the same identity. An authenticated
+// caller may act only as the identities granted to it; with no caller
+// authentication (loopback development) any configured identity may be
+// used.
 //
 // Which reasons each RPC can return is listed on the RPC.
 
@@ -607,7 +609,20 @@ type WatchServiceStatusRequest struct {
 	// Optional. A condition that ends the stream with OK as soon as it holds.
 	// Unset (UNTIL_UNSPECIFIED), the stream goes on until the caller leaves,
 	// its deadline passes, or an error ends it.
-	Until         WatchServiceStatusRequest_Until `protobuf:"varint,2,opt,name=until,proto3,enum=radkit.access.v1.WatchServiceStatusRequest_Until" json:"until,omitempty"`
+	Until WatchServiceStatusRequest_Until `protobuf:"varint,2,opt,name=until,proto3,enum=radkit.access.v1.WatchServiceStatusRequest_Until" json:"until,omitempty"`
+	// Optional. The upstream identity to act as: the name of an identity in
+	// the facade's identities file (1 to 63 characters: a lower-case letter
+	// or digit, then lower-case letters, digits, ".", "_" and "-"), for
+	// example "customer-a". Empty means the caller's default identity (the
+	// first one granted to it; "default" for a facade with one identity).
+	// An identity the caller is not granted, and one that does not exist,
+	// are both refused with PERMISSION_DENIED (reason IDENTITY_NOT_GRANTED)
+	// and the same message, before the stream starts and before anything is
+	// sent upstream. The service is polled as this identity, and a poller is
+	// shared only among watches of the same service as the same identity.
+	// Over HTTP: ?identity= on GET /v1/services/{service_id}/status:watch.
+	// Never sent upstream.
+	Identity      string `protobuf:"bytes,3,opt,name=identity,proto3" json:"identity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -654,6 +669,13 @@ func (x *WatchServiceStatusRequest) GetUntil() WatchServiceStatusRequest_Until {
 		return x.Until
 	}
 	return WatchServiceStatusRequest_UNTIL_UNSPECIFIED
+}
+
+func (x *WatchServiceStatusRequest) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
 }
 
 // WatchServiceStatusResponse is one message of a status watch: the
@@ -768,11 +790,12 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"\x12RevokeTokenRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\"\x15\n" +
-	"\x13RevokeTokenResponse\"\xee\x01\n" +
+	"\x13RevokeTokenResponse\"\x8a\x02\n" +
 	"\x19WatchServiceStatusRequest\x12\x1d\n" +
 	"\n" +
 	"service_id\x18\x01 \x01(\tR\tserviceId\x12G\n" +
-	"\x05until\x18\x02 \x01(\x0e21.radkit.access.v1.WatchServiceStatusRequest.UntilR\x05until\"i\n" +
+	"\x05until\x18\x02 \x01(\x0e21.radkit.access.v1.WatchServiceStatusRequest.UntilR\x05until\x12\x1a\n" +
+	"\bidentity\x18\x03 \x01(\tR\bidentity\"i\n" +
 	"\x05Until\x12\x15\n" +
 	"\x11UNTIL_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fUNTIL_ONLINE\x10\x01\x12\x11\n" +

@@ -52,11 +52,13 @@
 // credentials, access token and circuit breaker. Every request may name
 // one in its identity field (over HTTP: in the body of POST /v1/otp and
 // POST /v1/tokens:revoke, and as ?identity= on GET
-// /v1/services/{service_id}/status); empty means the caller's default,
-// which is also what WatchServiceStatus acts as (its pollers are shared
-// only among watches of one identity). An authenticated caller may act
-// only as the identities granted to it; with no caller authentication
-// (loopback development) any configured identity may be used.
+// /v1/services/{service_id}/status and GET
+// /v1/services/{service_id}/status:watch); empty means the caller's
+// default. A watch polls as its identity, and shares a poller only with
+// watches of the same service as the same identity. An authenticated
+// caller may act only as the identities granted to it; with no caller
+// authentication (loopback development) any configured identity may be
+// used.
 //
 // Which reasons each RPC can return is listed on the RPC.
 
