@@ -78,14 +78,16 @@ func validateGetServiceStatus(r *accessv1.GetServiceStatusRequest) error {
 }
 
 // validateWatchServiceStatus checks a WatchServiceStatusRequest: the
-// service_id as GetServiceStatus checks it, and until one of the defined
-// conditions. It returns nil or an INVALID_ARGUMENT status.
+// service_id as GetServiceStatus checks it, until one of the defined
+// conditions, and the optional identity a well-formed name. It returns nil
+// or an INVALID_ARGUMENT status.
 func validateWatchServiceStatus(r *accessv1.WatchServiceStatusRequest) error {
 	var v violations
 	checkIdentifier(&v, "service_id", r.GetServiceId(), maxServiceIDLen)
 	if _, ok := accessv1.WatchServiceStatusRequest_Until_name[int32(r.GetUntil())]; !ok {
 		v.add("until", "must be one of %s", untilNames())
 	}
+	checkIdentity(&v, r.GetIdentity())
 	return v.err()
 }
 

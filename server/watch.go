@@ -31,9 +31,11 @@ func (s *Server) WatchServiceStatus(req *accessv1.WatchServiceStatusRequest, str
 	}
 	ctx := stream.Context()
 	until := req.GetUntil()
-	// A watch acts as the caller's default identity, and shares a poller
-	// only with watches of the same identity.
-	ident, _, err := s.identities.Resolve(ctx, "")
+	// A watch polls as the identity it resolves to (the caller's default
+	// when empty), and shares a poller only with watches of the same
+	// service as the same identity. Resolved before the hub is asked, so
+	// that a refused identity starts no poller and sends nothing upstream.
+	ident, _, err := s.identities.Resolve(ctx, req.GetIdentity())
 	if err != nil {
 		return err
 	}
