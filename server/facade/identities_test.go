@@ -2,6 +2,7 @@ package facade_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,8 +12,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/server"
@@ -406,4 +409,118 @@ func TestWatchActsAsTheCallersDefaultIdentity(t *testing.T) {
 		_, err = stream.Recv()
 	}
 	wantError(t, err, codes.PermissionDenied, server.ReasonIdentityNotGranted)
+}
+
+// identitiesWatch adds to identitiesAB an identity whose credentials lack
+// the upstream's status claim, so that the emulator itself shows which
+// identity a poll was made as.
+const identitiesWatch = `
+identities:
+  customer-a:
+    api_token_file: customer-a.api-token
+  customer-b:
+    client_id: customer-b-client
+    client_secret_file: customer-b.client-secret
+  no-claims:
+    client_id: no-claims-client
+    client_secret_file: no-claims.client-secret
+grants:
+  alice: [customer-a]
+  bob: [customer-b, customer-a, no-claims]
+`
+
+// TestWatchAsTheRequestedIdentity checks WatchServiceStatus's identity
+// field: a refused or malformed identity starts no poller and sends
+// nothing upstream; a granted one is polled as that identity, in a poller
+// of its own (shared by every caller watching the service as it); and
+// over HTTP it is ?identity=.
+func TestWatchAsTheRequestedIdentity(t *testing.T) {
+	dir := t.TempDir()
+	keysFile := filepath.Join(dir, "callers.keys")
+	writeKeys(t, keysFile, map[string]string{"alice": aliceKey, "bob": bobKey})
+	if err := os.WriteFile(filepath.Join(dir, "no-claims.client-secret"), []byte("no-claims-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := identitiesFile(t, dir, identitiesWatch)
+	h := startFacade(t, facade.Config{Emulator: true, CallerKeysFile: keysFile, IdentitiesFile: file})
+	h.waitServing(t)
+	emu := h.f.Emulator()
+	as := func(key string) context.Context {
+		return metadata.AppendToOutgoingContext(callCtx(t), "authorization", "Bearer "+key)
+	}
+	watch := func(key, identity string) (grpc.ServerStreamingClient[accessv1.WatchServiceStatusResponse], error) {
+		t.Helper()
+		return h.client.WatchServiceStatus(as(key), &accessv1.WatchServiceStatusRequest{ServiceId: liveService, Identity: identity})
+	}
+	// opened opens a watch and returns its first message's error.
+	opened := func(key, identity string) error {
+		t.Helper()
+		stream, err := watch(key, identity)
+		if err != nil {
+			return err
+		}
+		_, err = stream.Recv()
+		return err
+	}
+
+	// Refused before any poller: not granted and not existing answer
+	// alike, over gRPC and HTTP; a malformed name is INVALID_ARGUMENT.
+	before := emu.Calls(emulator.RouteStatus)
+	var msgs []string
+	for _, asked := range []string{"customer-b", "no-such-identity"} {
+		err := opened(aliceKey, asked)
+		wantError(t, err, codes.PermissionDenied, server.ReasonIdentityNotGranted)
+		msgs = append(msgs, status.Convert(err).Message())
+		code, body := h.as(t, aliceKey, http.MethodGet, "/v1/services/"+liveService+"/status:watch?identity="+asked, nil)
+		msgs = append(msgs, refused(t, code, body))
+	}
+	for _, m := range msgs {
+		if m != msgs[0] {
+			t.Errorf("refusals differ: %q vs %q", m, msgs[0])
+		}
+	}
+	wantError(t, opened(bobKey, "Customer-A"), codes.InvalidArgument, server.ReasonInvalidRequest)
+	if code, _ := h.as(t, bobKey, http.MethodGet, "/v1/services/"+liveService+"/status:watch?identity=Customer-A", nil); code != http.StatusBadRequest {
+		t.Errorf("HTTP watch with a malformed identity: %d, want 400", code)
+	}
+	if n := emu.Calls(emulator.RouteStatus) - before; n != 0 {
+		t.Errorf("refused watches made %d upstream status calls", n)
+	}
+	if got := watchMetric(t, h, "radkit_watch_pollers"); got != 0 {
+		t.Errorf("radkit_watch_pollers %v after refused watches, want 0", got)
+	}
+
+	// bob as customer-a and as his default customer-b: two pollers of one
+	// service; alice (default customer-a) shares bob's customer-a poller.
+	for _, w := range []struct {
+		key, identity string
+		pollers       float64
+	}{{bobKey, "customer-a", 1}, {bobKey, "", 2}, {aliceKey, "", 2}} {
+		if err := opened(w.key, w.identity); err != nil {
+			t.Fatalf("watch as %q: %v", w.identity, err)
+		}
+		if got := watchMetric(t, h, "radkit_watch_pollers"); got != w.pollers {
+			t.Errorf("radkit_watch_pollers %v after a watch as %q, want %v: one per identity watching the service", got, w.identity, w.pollers)
+		}
+	}
+	r := h.do(t, http.MethodGet, "/metrics", nil)
+	for _, ident := range []string{"customer-a", "customer-b"} {
+		if !bytes.Contains(r.body, []byte(`radkit_upstream_requests_total{code="200",identity="`+ident+`",route="status"}`)) {
+			t.Errorf("no status poll as %s in /metrics:\n%s", ident, r.body)
+		}
+	}
+
+	// The emulator refuses the status claim to no-claims' credentials: the
+	// watch ends as the upstream answered that identity.
+	stream, err := watch(bobKey, "no-claims")
+	if err == nil {
+		err = end(t, stream)
+	}
+	wantError(t, err, codes.PermissionDenied, server.ReasonUpstreamPermission)
+
+	// Over HTTP: ?identity=, here until the (online) service is online.
+	code, body := h.as(t, bobKey, http.MethodGet, "/v1/services/"+liveService+"/status:watch?identity=customer-a&until=UNTIL_ONLINE", nil)
+	if res, _ := body["result"].(map[string]any); code != http.StatusOK || res["service_id"] != liveService || res["online"] != true {
+		t.Errorf("HTTP watch as customer-a: %d %v, want 200 and the online status", code, body)
+	}
 }
