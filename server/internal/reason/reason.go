@@ -42,6 +42,10 @@ const (
 	TooManyWatches        Reason = "TOO_MANY_WATCHES"       // the caller or the replica is at its open-watch limit
 	ShuttingDown          Reason = "SHUTTING_DOWN"          // the replica is shutting down; reconnect elsewhere
 	IdentityNotGranted    Reason = "IDENTITY_NOT_GRANTED"   // the identity asked for is not the caller's, or does not exist
+	StateUnavailable      Reason = "STATE_UNAVAILABLE"      // the shared state store (Redis) is unreachable
+	// UpstreamBudgetExhausted: the facade's own budget of upstream calls
+	// per second (summed over replicas) is spent.
+	UpstreamBudgetExhausted Reason = "UPSTREAM_BUDGET_EXHAUSTED"
 
 	// The upstream's answer, or the lack of one.
 
@@ -88,6 +92,10 @@ func (r Reason) row() entry {
 		return entry{codes.ResourceExhausted, "the facade remembers too many request_ids to accept a new one; retry later", true}
 	case RequestTooLarge:
 		return entry{codes.ResourceExhausted, "request body is too large", false}
+	case StateUnavailable:
+		return entry{codes.Unavailable, "the facade's shared state store is unavailable, so it cannot keep the request_id promise; retry, or send no request_id", true}
+	case UpstreamBudgetExhausted:
+		return entry{codes.ResourceExhausted, "the facade's budget of calls to RADKit Access Cloud is spent for now; retry later", true}
 	case MethodNotAllowed:
 		return entry{codes.Unimplemented, "method not allowed for this path", false}
 	case NotFound:
