@@ -50,7 +50,7 @@ func (l *Limiter) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 			return handler(ctx, req)
 		}
 		key := l.key(ctx)
-		if ok, retryAfter := l.Allow(key); !ok {
+		if ok, retryAfter := l.AllowContext(ctx, key); !ok {
 			return nil, l.limitedError(key, retryAfter)
 		}
 		return handler(ctx, req)

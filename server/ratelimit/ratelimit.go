@@ -7,6 +7,11 @@
 // the gateway turns that into HTTP 429. One noisy caller then cannot spend
 // the facade's share of the upstream's own rate limit on behalf of everyone.
 //
+// With Config.Shared (Redis, across replicas) the limit is one for the
+// caller whatever replica it reaches; while the shared limit cannot be
+// asked, each replica falls back on its own buckets, and Config.OnSharedError
+// is told.
+//
 // Memory is bounded without a background goroutine: buckets that have been
 // idle long enough to refill completely are dropped (a fresh bucket is full,
 // so nothing is lost), and past Config.MaxKeys the least recently used
@@ -49,6 +54,22 @@ type Config struct {
 	MaxKeys int
 	// Now is the clock, for tests. Nil means time.Now.
 	Now func() time.Time
+	// Shared, when set, keeps the limit outside this process (so that it
+	// holds across replicas); the local buckets are then only the
+	// fallback for when Shared fails.
+	Shared Shared
+	// OnSharedError, if set, is told each time Shared failed and a local
+	// bucket decided instead. It must be quick.
+	OnSharedError func(error)
+}
+
+// Shared is a rate limit kept outside the process, shared by every
+// replica that uses the same one. redisstate.Limiter implements it.
+type Shared interface {
+	// Allow takes one call from key's allowance of limit calls per second
+	// with bursts of burst; when none is left it reports how long until
+	// one is. An error means it could not decide.
+	Allow(ctx context.Context, key string, limit rate.Limit, burst int) (ok bool, retryAfter time.Duration, err error)
 }
 
 // Limiter keeps one token bucket per caller. Its methods are safe for
@@ -60,6 +81,8 @@ type Limiter struct {
 	maxKeys  int
 	now      func() time.Time
 	disabled bool
+	shared   Shared
+	onShared func(error)
 	// idleAfter is how long a bucket takes to refill from empty: a bucket
 	// unused for that long is full, the same as a new one, and can go.
 	idleAfter time.Duration
@@ -79,12 +102,14 @@ type bucket struct {
 // New returns a Limiter configured by cfg.
 func New(cfg Config) *Limiter {
 	l := &Limiter{
-		limit:   cfg.Rate,
-		burst:   max(cfg.Burst, 1),
-		key:     cfg.Key,
-		maxKeys: cfg.MaxKeys,
-		now:     cfg.Now,
-		buckets: make(map[string]*list.Element),
+		limit:    cfg.Rate,
+		burst:    max(cfg.Burst, 1),
+		key:      cfg.Key,
+		maxKeys:  cfg.MaxKeys,
+		now:      cfg.Now,
+		shared:   cfg.Shared,
+		onShared: cfg.OnSharedError,
+		buckets:  make(map[string]*list.Element),
 	}
 	// !(x > 0) also catches NaN.
 	l.disabled = !(cfg.Rate > 0) || cfg.Rate == rate.Inf
@@ -107,7 +132,28 @@ func New(cfg Config) *Limiter {
 // Config.Rate disabled it.
 func (l *Limiter) Enabled() bool { return !l.disabled }
 
-// Allow takes one token from key's bucket. When the bucket is empty it
+// AllowContext is Allow through Config.Shared when it is set: the shared
+// limit decides, and key's local bucket only when the shared one fails.
+func (l *Limiter) AllowContext(ctx context.Context, key string) (ok bool, retryAfter time.Duration) {
+	if l.disabled {
+		return true, 0
+	}
+	if l.shared != nil {
+		ok, retryAfter, err := l.shared.Allow(ctx, key, l.limit, l.burst)
+		if err == nil {
+			if ok {
+				return true, 0
+			}
+			return false, ceilMillisecond(retryAfter)
+		}
+		if l.onShared != nil {
+			l.onShared(err)
+		}
+	}
+	return l.Allow(key)
+}
+
+// Allow takes one token from key's local bucket. When the bucket is empty it
 // takes nothing and reports how long until a token will be there.
 func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 	if l.disabled {
