@@ -61,6 +61,14 @@ const (
 	// ReasonShuttingDown: the replica is shutting down and ended the
 	// stream (UNAVAILABLE, with RetryInfo): reconnect, to another replica.
 	ReasonShuttingDown = string(reason.ShuttingDown)
+	// ReasonStateUnavailable: GenerateOTP with a request_id while the
+	// shared state store (Redis) is unreachable (UNAVAILABLE, with
+	// RetryInfo): the facade refuses rather than risk a second OTP.
+	ReasonStateUnavailable = string(reason.StateUnavailable)
+	// ReasonUpstreamBudgetExhausted: the facade's budget of upstream calls
+	// per second is spent; nothing was sent (RESOURCE_EXHAUSTED, with
+	// RetryInfo).
+	ReasonUpstreamBudgetExhausted = string(reason.UpstreamBudgetExhausted)
 	// ReasonRequestTooLarge: an HTTP request body over the gateway's limit
 	// (RESOURCE_EXHAUSTED, HTTP 413; package gateway).
 	ReasonRequestTooLarge = string(reason.RequestTooLarge)
@@ -108,6 +116,10 @@ func classify(err error) reason.Reason {
 	case errors.Is(err, upstream.ErrConcurrencyLimit):
 		// The facade's own bound on calls in flight; nothing was sent.
 		return reason.UpstreamConcurrencyLimit
+	case errors.Is(err, resilience.ErrBudgetExhausted):
+		// The facade's own budget of upstream calls is spent; nothing was
+		// sent.
+		return reason.UpstreamBudgetExhausted
 	case errors.Is(err, context.DeadlineExceeded):
 		return reason.UpstreamTimeout
 	case errors.Is(err, context.Canceled):
@@ -198,6 +210,10 @@ func Status(err error) error {
 			// default, so that callers do not spin while probes are in
 			// flight.
 			retryAfter = max(openErr.RetryAfter, defaultRetryDelay)
+		}
+		var budgetErr *resilience.BudgetError
+		if errors.As(err, &budgetErr) {
+			retryAfter = budgetErr.RetryAfter
 		}
 		if retryAfter <= 0 {
 			retryAfter = defaultRetryDelay

@@ -26,6 +26,11 @@ const (
 	defaultRateBurst = 100
 )
 
+// defaultMaxConnectionAge spreads long-lived gRPC clients over replicas
+// within minutes of a scale-up, at the cost of one reconnect per client
+// that often.
+const defaultMaxConnectionAge = 5 * time.Minute
+
 // maxSecretFileBytes bounds a secret file: a client secret or an API token
 // is at most a few KiB.
 const maxSecretFileBytes = 64 << 10
@@ -107,6 +112,14 @@ func (c *config) options() []option {
 			usage: "how long (a `duration`) a WatchServiceStatus stream stays silent before it is sent the unchanged status; default 30s"},
 		{flag: "max-watches-per-caller", env: "RADKIT_FACADE_MAX_WATCHES_PER_CALLER", field: "MaxWatchesPerCaller", value: countValue(&f.MaxWatchesPerCaller),
 			usage: "`number` (at least 1) of WatchServiceStatus streams one caller may have open; default 100"},
+		{flag: "upstream-rate-limit", env: "RADKIT_FACADE_UPSTREAM_RATE_LIMIT", field: "UpstreamRateLimit", value: numberValue(&f.UpstreamRateLimit),
+			usage: "budget of calls per second (a `number`) to RADKit Access Cloud, summed over replicas with --redis-url, per replica without; 0 (default) is no budget"},
+		{flag: "redis-url", env: "RADKIT_FACADE_REDIS_URL", field: "RedisURL", value: stringValue(&f.RedisURL, nil),
+			usage: "Redis `URL` (redis://, rediss:// or unix://, no password) of the state replicas share: idempotency, rate limits, upstream budget, status cache; needs RADKIT_FACADE_STATE_KEY_FILE"},
+		{flag: "redis-prefix", env: "RADKIT_FACADE_REDIS_PREFIX", field: "RedisPrefix", value: stringValue(&f.RedisPrefix, nil),
+			usage: "`prefix` of every Redis key, so that deployments can share one Redis"},
+		{flag: "max-connection-age", env: "RADKIT_FACADE_MAX_CONNECTION_AGE", field: "MaxConnectionAge", value: durationValue(&f.MaxConnectionAge),
+			usage: "ask gRPC clients to reconnect after about this `duration` (±10% jitter), so that they spread over replicas; 0 never"},
 		{flag: "call-timeout", env: "RADKIT_FACADE_CALL_TIMEOUT", field: "CallTimeout", value: durationValue(&f.CallTimeout),
 			usage: "upper bound (a `duration`) of one call to the upstream, retries included, when the caller's deadline is later or absent"},
 		{flag: "shutdown-timeout", env: "RADKIT_FACADE_SHUTDOWN_TIMEOUT", field: "ShutdownTimeout", value: durationValue(&f.ShutdownTimeout),
@@ -134,6 +147,8 @@ func (c *config) credentials() []credential {
 		{"RADKIT_ACCESS_CLIENT_ID", "ClientID", false, &c.facade.ClientID},
 		{"RADKIT_ACCESS_CLIENT_SECRET", "ClientSecret", true, &c.facade.ClientSecret},
 		{"RADKIT_ACCESS_API_TOKEN", "APIToken", true, &c.facade.APIToken},
+		{"RADKIT_FACADE_REDIS_PASSWORD", "RedisPassword", true, &c.facade.RedisPassword},
+		{"RADKIT_FACADE_STATE_KEY", "StateKey", true, &c.facade.StateKey},
 	}
 }
 
@@ -182,6 +197,7 @@ func (c *config) setDefaults() {
 	c.facade.IdempotencyKeysPerCaller = idempotency.DefaultMaxEntriesPerOwner
 	c.facade.ShutdownTimeout = facade.DefaultShutdownTimeout
 	c.facade.UpstreamMaxInFlight = facade.DefaultUpstreamMaxInFlight
+	c.facade.MaxConnectionAge = defaultMaxConnectionAge
 	c.logFormat = "text"
 	c.logLevel = slog.LevelInfo
 }
@@ -204,6 +220,11 @@ Upstream credentials (environment only, never flags):
   RADKIT_ACCESS_CLIENT_ID                      OAuth2 client ID
   RADKIT_ACCESS_CLIENT_SECRET[_FILE]           OAuth2 client secret, or a file holding it
   RADKIT_ACCESS_API_TOKEN[_FILE]               API token, or a file holding it
+
+Shared state secrets (with --redis-url; environment only):
+  RADKIT_FACADE_REDIS_PASSWORD[_FILE]          Redis password, or a file holding it
+  RADKIT_FACADE_STATE_KEY[_FILE]               key(s) sealing OTPs in Redis: 32 random bytes as
+                                               base64 or hex, one per line, the first current
 `)
 	}
 	return fs

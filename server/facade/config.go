@@ -1,6 +1,7 @@
 package facade
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -14,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/radkit/radkit-access-facade/server/gateway"
+	"github.com/radkit/radkit-access-facade/server/redisstate"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 	"github.com/radkit/radkit-access-facade/server/watch"
 )
@@ -29,6 +31,9 @@ const (
 	// DefaultMaxConcurrentStreams bounds the calls in flight on one gRPC
 	// connection.
 	DefaultMaxConcurrentStreams = 256
+	// MaxConnectionAgeGrace is how long a call in flight on a connection
+	// past MaxConnectionAge may still take.
+	MaxConnectionAgeGrace = time.Minute
 )
 
 // Config is everything the facade needs to run. New checks it (see
@@ -122,6 +127,33 @@ type Config struct {
 	// ("https://admin.example.com") whose browser pages may call the HTTP
 	// API cross-origin; empty (the default) allows none. No wildcards.
 	CORSAllowedOrigins []string
+	// UpstreamRateLimit, when positive, is the budget of calls per second
+	// to the upstream (retries included), shared by every replica on the
+	// same Redis and per replica without one. Beyond it calls are refused
+	// before they leave, with UPSTREAM_BUDGET_EXHAUSTED.
+	UpstreamRateLimit float64
+
+	// RedisURL, when set, keeps the state that replicas must share in
+	// Redis: the idempotency of GenerateOTP, the rate limits, the upstream
+	// budget and the status cache (see package redisstate for the URL
+	// forms). It must carry no password: set RedisPassword.
+	RedisURL string
+	// RedisPassword is Redis's password, from a file or the environment.
+	RedisPassword string
+	// RedisPrefix starts every Redis key. Empty means
+	// redisstate.DefaultPrefix.
+	RedisPrefix string
+	// StateKey seals secrets (OTPs) written to Redis: one key per line,
+	// each 32 random bytes in base64 or hex; the first seals, every one
+	// opens (list the old key after the new one to rotate). Required with
+	// RedisURL.
+	StateKey string
+
+	// MaxConnectionAge, when positive, makes the gRPC server ask each
+	// client connection to reconnect after about that long (grpc-go adds
+	// ±10% jitter), so that long-lived clients spread over new replicas.
+	// Calls in flight get MaxConnectionAgeGrace to finish.
+	MaxConnectionAge time.Duration
 
 	// MetricsAddr, when set, serves /metrics, /healthz and /readyz on a
 	// listener of their own (plain HTTP, no caller authentication); when
@@ -194,6 +226,7 @@ func (c Config) Validate() error {
 		c.checkUpstreamConnection,
 		c.checkCORS,
 		c.checkPprof,
+		c.checkState,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -310,6 +343,58 @@ func (c *Config) checkRateLimit() error {
 		return configError("RateBurst must be at least 1 when RateLimit is set", "RateBurst", "RateLimit")
 	}
 	return nil
+}
+
+// checkState checks the shared state's settings: a Redis URL of a form
+// package redisstate opens, without a password in it, and state keys.
+func (c *Config) checkState() error {
+	if math.IsNaN(c.UpstreamRateLimit) || math.IsInf(c.UpstreamRateLimit, 0) || c.UpstreamRateLimit < 0 {
+		return configError("UpstreamRateLimit must be a finite number, not negative", "UpstreamRateLimit")
+	}
+	if c.MaxConnectionAge < 0 {
+		return configError("MaxConnectionAge must not be negative", "MaxConnectionAge")
+	}
+	if c.RedisURL == "" {
+		return nil
+	}
+	u, err := url.Parse(c.RedisURL)
+	if err != nil {
+		return configError("RedisURL is not a URL", "RedisURL")
+	}
+	switch u.Scheme {
+	case "redis", "rediss", "unix":
+	default:
+		return configError(fmt.Sprintf("RedisURL %s: the scheme must be redis, rediss or unix", redisstate.RedactURL(c.RedisURL)), "RedisURL")
+	}
+	if _, has := u.User.Password(); has {
+		return configError("RedisURL must not carry a password (it would show in process listings and logs): set RedisPassword", "RedisURL", "RedisPassword")
+	}
+	if c.StateKey == "" {
+		return configError("RedisURL needs StateKey, to seal the OTPs kept in Redis", "StateKey", "RedisURL")
+	}
+	if _, err := stateKeyring(c.StateKey); err != nil {
+		return configError("StateKey: "+err.Error(), "StateKey")
+	}
+	return nil
+}
+
+// stateKeyring parses StateKey: one key per line, the first current.
+func stateKeyring(s string) (*redisstate.Keyring, error) {
+	var keys [][]byte
+	for line := range strings.Lines(s) {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		k, err := redisstate.ParseKey(line)
+		if err != nil {
+			return nil, fmt.Errorf("key %d: %w", len(keys)+1, err)
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("no key")
+	}
+	return redisstate.NewKeyring(keys[0], keys[1:]...)
 }
 
 // callerAuth reports whether callers must authenticate.

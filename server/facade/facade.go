@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"google.golang.org/grpc"
@@ -34,6 +35,7 @@ import (
 	"github.com/radkit/radkit-access-facade/server/idempotency"
 	"github.com/radkit/radkit-access-facade/server/identity"
 	"github.com/radkit/radkit-access-facade/server/ratelimit"
+	"github.com/radkit/radkit-access-facade/server/redisstate"
 	"github.com/radkit/radkit-access-facade/server/resilience"
 	"github.com/radkit/radkit-access-facade/server/telemetry"
 	"github.com/radkit/radkit-access-facade/server/upstream"
@@ -60,6 +62,9 @@ type Facade struct {
 	// streamInterceptor is the interceptor chain of streaming calls (see
 	// newStreamInterceptor).
 	streamInterceptor grpc.StreamServerInterceptor
+
+	state          *redisstate.Client // nil without RedisURL
+	stateFallbacks *prometheus.CounterVec
 
 	grpcServer    *grpc.Server
 	grpcLis       net.Listener
@@ -93,6 +98,10 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		if err := f.startEmulator(); err != nil {
 			return nil, err
 		}
+	}
+	f.metrics = telemetry.NewMetrics()
+	if err := f.openState(); err != nil {
+		return nil, err
 	}
 	if err := f.newUpstream(); err != nil {
 		return nil, err
@@ -184,7 +193,6 @@ func (f *Facade) loadTLS() (*tls.Config, error) {
 // use, but for the readiness check of the first.
 func (f *Facade) newUpstream() error {
 	cfg := &f.cfg
-	f.metrics = telemetry.NewMetrics()
 	upstreamTransport, err := newUpstreamTransport(*cfg)
 	if err != nil {
 		return err
@@ -210,7 +218,7 @@ func (f *Facade) newUpstream() error {
 				Transport: limit.Transport(telemetry.HTTPTransport(f.metrics.InstrumentIdentity(f.transport, name), cfg.TracerProvider, cfg.Propagator)),
 			}
 		},
-		Resilience: resilience.Config{StatusCacheTTL: cfg.StatusCacheTTL},
+		Resilience: resilience.Config{StatusCacheTTL: cfg.StatusCacheTTL, Gate: f.newUpstreamBudget()},
 		OnBreakerChange: func(id, from, to string) {
 			cfg.Logger.Warn("upstream circuit breaker changed state", "identity", id, "from", from, "to", to)
 		},
@@ -277,10 +285,13 @@ func (f *Facade) newInterceptor() (grpc.UnaryServerInterceptor, error) {
 		interceptors = append(interceptors, f.auth.UnaryServerInterceptor())
 	}
 	if cfg.RateLimit > 0 {
+		shared, failed := f.sharedLimit("caller", "rate_limit")
 		f.limiter = ratelimit.New(ratelimit.Config{
-			Rate:  rate.Limit(cfg.RateLimit),
-			Burst: cfg.RateBurst,
-			Key:   callerKey,
+			Rate:          rate.Limit(cfg.RateLimit),
+			Burst:         cfg.RateBurst,
+			Key:           callerKey,
+			Shared:        shared,
+			OnSharedError: failed,
 		})
 		interceptors = append(interceptors, f.limiter.UnaryServerInterceptor())
 	}
@@ -326,11 +337,7 @@ func (f *Facade) newGRPCServer(service accessv1.AccessServiceServer, hs *health.
 		// Clients may ping at most every 10s; more often is abuse and the
 		// connection is closed with ENHANCE_YOUR_CALM.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{
-			MaxConnectionIdle: 5 * time.Minute,
-			Time:              1 * time.Minute,
-			Timeout:           20 * time.Second,
-		}),
+		grpc.KeepaliveParams(f.keepaliveParams()),
 	}
 	if tlsConfig != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConfig)))
@@ -341,6 +348,24 @@ func (f *Facade) newGRPCServer(service accessv1.AccessServiceServer, hs *health.
 	reflection.Register(s) // v1 and v1alpha, for grpcurl
 	f.metrics.InitializeMetrics(s)
 	return s
+}
+
+// keepaliveParams are the gRPC server's connection lifetimes. With
+// MaxConnectionAge, each connection is asked (GOAWAY) to reconnect after
+// about that long, with grpc-go's ±10% jitter, so that long-lived clients
+// spread over replicas as they scale; its calls in flight get
+// MaxConnectionAgeGrace to finish.
+func (f *Facade) keepaliveParams() keepalive.ServerParameters {
+	p := keepalive.ServerParameters{
+		MaxConnectionIdle: 5 * time.Minute,
+		Time:              1 * time.Minute,
+		Timeout:           20 * time.Second,
+	}
+	if f.cfg.MaxConnectionAge > 0 {
+		p.MaxConnectionAge = f.cfg.MaxConnectionAge
+		p.MaxConnectionAgeGrace = MaxConnectionAgeGrace
+	}
+	return p
 }
 
 // newHTTPServers builds the HTTP server of the gateway and, with
@@ -602,6 +627,9 @@ func (f *Facade) closeAll() {
 	}
 	if f.emuServer != nil {
 		_ = f.emuServer.Close()
+	}
+	if f.state != nil {
+		_ = f.state.Close()
 	}
 }
 

@@ -66,7 +66,7 @@ func (l *Limiter) StreamServerInterceptor() grpc.StreamServerInterceptor {
 			return handler(srv, ss)
 		}
 		key := l.key(ss.Context())
-		if ok, retryAfter := l.Allow(key); !ok {
+		if ok, retryAfter := l.AllowContext(ss.Context(), key); !ok {
 			return l.limitedError(key, retryAfter)
 		}
 		return handler(srv, ss)

@@ -151,6 +151,8 @@ func outcome(ctx context.Context, err error) error {
 		return outcomeExcluded
 	case upstream.IsRefused(err):
 		return outcomeExcluded // nothing was sent
+	case errors.Is(err, ErrBudgetExhausted):
+		return outcomeExcluded // refused by our own budget: nothing was sent
 	case upstream.IsTransient(err):
 		return outcomeFailure
 	case upstream.StatusCode(err) != 0 && !errors.Is(err, upstream.ErrMalformedResponse):

@@ -135,6 +135,12 @@ type Config struct {
 	// service per TTL however many callers poll it. Zero (the default)
 	// disables the cache; concurrent lookups are coalesced regardless.
 	StatusCacheTTL time.Duration
+	// Gate, if set, must let each upstream attempt (retries included)
+	// leave; an attempt it refuses fails the call with a *BudgetError
+	// before anything is sent. Cached and coalesced status answers do not
+	// pass it.
+	Gate Gate
+
 	// StatusCacheSize bounds the cache in entries; when it is full, the
 	// expired entries and then the oldest give way.
 	StatusCacheSize int
@@ -155,6 +161,7 @@ type Client struct {
 	throttle *throttle
 	budget   *retryBudget
 	cache    *statusCache // nil when disabled
+	gate     Gate         // nil when none
 
 	refusedOpen      atomic.Int64
 	refusedThrottled atomic.Int64
@@ -179,6 +186,7 @@ func New(cfg Config) *Client {
 		attemptTimeout: orDefault(cfg.AttemptTimeout, DefaultAttemptTimeout),
 		throttle: newThrottle(orDefault(cfg.ThrottleK, DefaultThrottleK), orDefault(cfg.ThrottleWindow, DefaultThrottleWindow),
 			orDefault(cfg.ThrottleMinRequests, DefaultThrottleMinRequests), time.Now, rand.Float64),
+		gate:   cfg.Gate,
 		budget: newRetryBudget(orDefault(cfg.RetryBudgetRatio, DefaultRetryBudgetRatio), orDefault(cfg.RetryBudgetMax, DefaultRetryBudgetMax)),
 	}
 	c.breaker = newBreaker(cfg, c.throttle.reset)

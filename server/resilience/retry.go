@@ -45,6 +45,12 @@ func retry[T any](ctx context.Context, c *Client, op upstream.Op, deadline func(
 	var zero T
 	c.budget.deposit()
 	for attempt := 1; ; attempt++ {
+		if err := c.pass(ctx); err != nil {
+			if attempt > 1 {
+				return zero, fmt.Errorf("resilience: %s: retry refused: %w", op, err)
+			}
+			return zero, err
+		}
 		v, err := func() (T, error) {
 			actx, cancel := context.WithTimeoutCause(ctx, c.attemptTimeout, errAttemptTimeout)
 			defer cancel()

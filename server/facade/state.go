@@ -1,0 +1,107 @@
+package facade
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/radkit/radkit-access-facade/server/ratelimit"
+	"github.com/radkit/radkit-access-facade/server/redisstate"
+	"github.com/radkit/radkit-access-facade/server/resilience"
+)
+
+// metricStateFallbacks counts the decisions taken without the shared
+// state because Redis failed, by use.
+const metricStateFallbacks = "radkit_facade_state_fallbacks_total"
+
+// stateLogInterval bounds how often a Redis failure is logged per use: an
+// outage must not flood the log.
+const stateLogInterval = 10 * time.Second
+
+// openState opens the Redis client of the shared state, when configured.
+// It does no network I/O: a Redis that is down at start degrades the
+// facade as it would later, it does not stop it starting.
+func (f *Facade) openState() error {
+	cfg := &f.cfg
+	if cfg.RedisURL == "" {
+		return nil
+	}
+	keys, err := stateKeyring(cfg.StateKey)
+	if err != nil {
+		return fmt.Errorf("facade: state key: %w", err)
+	}
+	f.state, err = redisstate.Open(redisstate.Config{
+		URL:      cfg.RedisURL,
+		Password: cfg.RedisPassword,
+		Prefix:   cfg.RedisPrefix,
+		Keyring:  keys,
+	})
+	if err != nil {
+		return fmt.Errorf("facade: %w", err)
+	}
+	f.stateFallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricStateFallbacks,
+		Help: "Decisions taken without the shared state (Redis) because it failed, by use: rate_limit, upstream_budget, status_cache, idempotency.",
+	}, []string{"use"})
+	if err := f.metrics.Registry().Register(f.stateFallbacks); err != nil {
+		return fmt.Errorf("facade: state metrics: %w", err)
+	}
+	f.logger.Info("shared state in Redis", "redis_url", f.state.URL(), "redis_prefix", f.state.Prefix())
+	return nil
+}
+
+// stateFailed returns what a use of the shared state calls when Redis
+// failed: it counts the failure and logs it, at most once per
+// stateLogInterval.
+func (f *Facade) stateFailed(use, fallback string) func(error) {
+	counter := f.stateFallbacks.WithLabelValues(use)
+	every := &rate.Sometimes{Interval: stateLogInterval}
+	return func(err error) {
+		counter.Inc()
+		every.Do(func() {
+			f.logger.Warn("shared state (Redis) failed; "+fallback, "use", use, "error", err)
+		})
+	}
+}
+
+// sharedLimit returns the Redis-backed part of a rate limit named name,
+// and what its failures call, or nils without Redis.
+func (f *Facade) sharedLimit(name, use string) (ratelimit.Shared, func(error)) {
+	if f.state == nil {
+		return nil, nil
+	}
+	return f.state.Limiter(name), f.stateFailed(use, "limiting per replica")
+}
+
+// upstreamBudgetKey is the one key of the upstream budget.
+const upstreamBudgetKey = "all"
+
+// newUpstreamBudget returns the gate of UpstreamRateLimit, or nil when it
+// is off. Its burst is one second's worth of calls.
+func (f *Facade) newUpstreamBudget() resilience.Gate {
+	r := f.cfg.UpstreamRateLimit
+	if r <= 0 {
+		return nil
+	}
+	shared, failed := f.sharedLimit("upstream", "upstream_budget")
+	return &upstreamBudget{ratelimit.New(ratelimit.Config{
+		Rate:          rate.Limit(r),
+		Burst:         max(1, int(math.Ceil(r))),
+		Key:           func(context.Context) string { return upstreamBudgetKey },
+		MaxKeys:       1,
+		Shared:        shared,
+		OnSharedError: failed,
+	})}
+}
+
+// upstreamBudget is a resilience.Gate on a ratelimit.Limiter with one key.
+type upstreamBudget struct{ l *ratelimit.Limiter }
+
+// Admit implements resilience.Gate.
+func (b *upstreamBudget) Admit(ctx context.Context) (bool, time.Duration) {
+	return b.l.AllowContext(ctx, upstreamBudgetKey)
+}

@@ -1,0 +1,97 @@
+package facade_test
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"testing"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/radkit/radkit-access-facade/internal/testkit"
+	"github.com/radkit/radkit-access-facade/server"
+	"github.com/radkit/radkit-access-facade/server/facade"
+)
+
+// stateKey returns a fresh state key, hex-encoded.
+func stateKey(t *testing.T) string {
+	t.Helper()
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return hex.EncodeToString(k)
+}
+
+// TestUpstreamBudgetAcrossReplicas: two replicas on one Redis share one
+// budget of upstream calls; beyond it a call is refused with
+// RESOURCE_EXHAUSTED, UPSTREAM_BUDGET_EXHAUSTED and RetryInfo before it
+// leaves. Without Redis the budget is per replica.
+func TestUpstreamBudgetAcrossReplicas(t *testing.T) {
+	redis := testkit.StartRedis(t)
+	key := stateKey(t)
+	cfg := facade.Config{Emulator: true, UpstreamRateLimit: 0.01, RedisURL: redis.URL(), StateKey: key}
+	a, b := startFacade(t, cfg), startFacade(t, cfg)
+	a.waitServing(t)
+	b.waitServing(t)
+
+	if _, err := a.otp(); err != nil {
+		t.Fatalf("first OTP on replica a: %v", err)
+	}
+	_, err := b.otp()
+	wantError(t, err, codes.ResourceExhausted, server.ReasonUpstreamBudgetExhausted)
+	var retry *errdetails.RetryInfo
+	for _, d := range status.Convert(err).Details() {
+		if r, ok := d.(*errdetails.RetryInfo); ok {
+			retry = r
+		}
+	}
+	if retry == nil || retry.GetRetryDelay().AsDuration() <= 0 {
+		t.Fatalf("refusal carries RetryInfo %v, want a positive delay", retry)
+	}
+	if n := len(b.f.Emulator().OTPs()); n != 0 {
+		t.Fatalf("replica b's upstream minted %d OTPs after the refusal, want 0", n)
+	}
+
+	// Without Redis, each replica has the whole budget.
+	c := startFacade(t, facade.Config{Emulator: true, UpstreamRateLimit: 0.01})
+	c.waitServing(t)
+	if _, err := c.otp(); err != nil {
+		t.Fatalf("first OTP on a replica without Redis: %v", err)
+	}
+	_, err = c.otp()
+	wantError(t, err, codes.ResourceExhausted, server.ReasonUpstreamBudgetExhausted)
+}
+
+func TestStateConfig(t *testing.T) {
+	key := stateKey(t)
+	for _, tc := range []struct {
+		name   string
+		cfg    facade.Config
+		fields []string
+	}{
+		{"no state key", facade.Config{RedisURL: "redis://127.0.0.1:6379"}, []string{"StateKey"}},
+		{"password in URL", facade.Config{RedisURL: "redis://u:pw@127.0.0.1:6379", StateKey: key}, []string{"RedisURL"}},
+		{"bad scheme", facade.Config{RedisURL: "http://127.0.0.1:6379", StateKey: key}, []string{"RedisURL"}},
+		{"short key", facade.Config{RedisURL: "redis://127.0.0.1:6379", StateKey: key[:32]}, []string{"StateKey"}},
+		{"bad old key", facade.Config{RedisURL: "redis://127.0.0.1:6379", StateKey: key + "\nnot-a-key"}, []string{"StateKey"}},
+		{"negative budget", facade.Config{UpstreamRateLimit: -1}, []string{"UpstreamRateLimit"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Emulator = true
+			err := tc.cfg.Validate()
+			var ce *facade.ConfigError
+			if !errors.As(err, &ce) || ce.Fields[0] != tc.fields[0] {
+				t.Fatalf("Validate = %v, want a ConfigError about %v", err, tc.fields)
+			}
+			if strings.Contains(err.Error(), "pw@") || strings.Contains(err.Error(), key[:16]) {
+				t.Fatalf("error repeats a secret: %v", err)
+			}
+		})
+	}
+	ok := facade.Config{Emulator: true, RedisURL: "unix:///run/redis.sock", StateKey: key + "\n" + stateKey(t) + "\n"}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("Validate with a rotated key: %v", err)
+	}
+}
