@@ -219,6 +219,10 @@ func (f *Facade) newUpstream() error {
 			}
 		},
 		Resilience: resilience.Config{StatusCacheTTL: cfg.StatusCacheTTL, Gate: f.newUpstreamBudget()},
+		// With Redis, each identity's status cache is shared by replicas,
+		// and is the identity's own: what one identity may see is never
+		// served to another.
+		Customize: f.shareStatusCache,
 		OnBreakerChange: func(id, from, to string) {
 			cfg.Logger.Warn("upstream circuit breaker changed state", "identity", id, "from", from, "to", to)
 		},

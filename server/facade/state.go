@@ -105,3 +105,13 @@ type upstreamBudget struct{ l *ratelimit.Limiter }
 func (b *upstreamBudget) Admit(ctx context.Context) (bool, time.Duration) {
 	return b.l.AllowContext(ctx, upstreamBudgetKey)
 }
+
+// shareStatusCache gives an identity's guard, with Redis and a status
+// cache TTL, a status cache shared by replicas and scoped to the identity.
+func (f *Facade) shareStatusCache(identity string, rc *resilience.Config) {
+	if f.state == nil || rc.StatusCacheTTL <= 0 {
+		return
+	}
+	rc.SharedStatusCache = f.state.StatusCache(identity)
+	rc.OnSharedError = f.stateFailed("status_cache", "caching status per replica")
+}

@@ -5,7 +5,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
+	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/facade"
 )
 
@@ -94,4 +98,56 @@ func TestStateConfig(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("Validate with a rotated key: %v", err)
 	}
+}
+
+// TestSharedStatusCache: three replicas on one Redis, many pollers of one
+// service on each, make about one upstream status call per TTL between
+// them, not one per replica.
+func TestSharedStatusCache(t *testing.T) {
+	redis := testkit.StartRedis(t)
+	seed := emulator.DefaultSeed()
+	up := startUpstream(t, emulator.Config{Seed: seed}, nil)
+	const ttl = 300 * time.Millisecond
+	cfg := facade.Config{
+		UpstreamURL: up.url, ClientID: seed.Clients[0].ID, ClientSecret: seed.Clients[0].Secret,
+		StatusCacheTTL: ttl, RedisURL: redis.URL(), StateKey: stateKey(t),
+	}
+	var replicas []*harness
+	for range 3 {
+		h := startFacade(t, cfg)
+		h.waitServing(t)
+		replicas = append(replicas, h)
+	}
+	before := up.emu.Calls(emulator.RouteStatus)
+	const run = 1500 * time.Millisecond
+	start := time.Now()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for _, h := range replicas {
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Since(start) < run {
+					if _, err := h.status(liveService); err != nil {
+						failed.Add(1)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if n := failed.Load(); n != 0 {
+		t.Fatalf("%d pollers failed", n)
+	}
+	calls := up.emu.Calls(emulator.RouteStatus) - before
+	// One per TTL, plus one for the start and slack for a slow machine;
+	// per-replica caches would make three per TTL.
+	periods := int64(elapsed/ttl) + 1
+	if calls > periods+2 {
+		t.Fatalf("%d upstream status calls in %s with TTL %s over 3 replicas, want at most about %d", calls, elapsed, ttl, periods)
+	}
+	t.Logf("%d upstream status calls in %s (TTL %s, 3 replicas, 12 pollers)", calls, elapsed, ttl)
 }

@@ -52,6 +52,9 @@ type Config struct {
 	// Resilience is the template of every identity's guard; its Upstream
 	// and OnStateChange are set per identity.
 	Resilience resilience.Config
+	// Customize, if set, adjusts an identity's copy of Resilience before
+	// its guard is built (a status cache of the identity's own, say).
+	Customize func(identity string, rc *resilience.Config)
 	// OnBreakerChange, if set, is told of every identity's breaker
 	// transitions (see resilience.Config.OnStateChange).
 	OnBreakerChange func(identity, from, to string)
@@ -206,6 +209,9 @@ func (r *Registry) build(id Identity) (*member, error) {
 	}
 	rcfg := r.cfg.Resilience
 	rcfg.Upstream = client
+	if r.cfg.Customize != nil {
+		r.cfg.Customize(id.Name, &rcfg)
+	}
 	if f := r.cfg.OnBreakerChange; f != nil {
 		name := id.Name
 		rcfg.OnStateChange = func(from, to string) { f(name, from, to) }

@@ -9,9 +9,10 @@ import (
 )
 
 // statusCache holds successful status answers for a fixed TTL, bounded in
-// entries. Every entry lives for the same TTL, so insertion order is expiry
-// order: the list runs from the oldest (first to expire) to the newest, and
-// eviction takes from its front.
+// entries. Entries live for the TTL (answers from a shared cache for what
+// is left of theirs, never longer), so insertion order is close to expiry
+// order: the list runs from the oldest to the newest, and eviction takes
+// from its front; get never returns an expired entry wherever it sits.
 type statusCache struct {
 	ttl  time.Duration
 	size int
@@ -51,6 +52,13 @@ func (c *statusCache) get(serviceID string) (upstream.ServiceStatus, bool) {
 // put stores st for serviceID for the TTL, making room if the cache is
 // full: expired entries go first, then the oldest.
 func (c *statusCache) put(serviceID string, st upstream.ServiceStatus) {
+	c.putFor(serviceID, st, c.ttl)
+}
+
+// putFor is put with a TTL of ttl, at most the cache's: an answer from the
+// shared cache lives here no longer than it does there.
+func (c *statusCache) putFor(serviceID string, st upstream.ServiceStatus, ttl time.Duration) {
+	ttl = min(ttl, c.ttl)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
@@ -63,7 +71,7 @@ func (c *statusCache) put(serviceID string, st upstream.ServiceStatus) {
 	for c.order.Len() >= c.size {
 		c.removeLocked(c.order.Front())
 	}
-	c.entries[serviceID] = c.order.PushBack(&cacheEntry{serviceID: serviceID, status: st, expires: now.Add(c.ttl)})
+	c.entries[serviceID] = c.order.PushBack(&cacheEntry{serviceID: serviceID, status: st, expires: now.Add(ttl)})
 }
 
 func (c *statusCache) removeLocked(el *list.Element) {

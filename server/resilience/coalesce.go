@@ -31,12 +31,21 @@ func (c *Client) coalesce(ctx context.Context, serviceID string) (upstream.Servi
 // before the call ends, so that callers arriving after it find it in the
 // cache.
 func (c *Client) lookup(ctx context.Context, serviceID string) (upstream.ServiceStatus, error) {
+	if c.shared != nil {
+		// Another replica may be looking it up already.
+		if st, ok := c.followShared(ctx, serviceID); ok {
+			return st, nil
+		}
+	}
 	deadline := func() (time.Time, bool) { return flight.LatestDeadline(ctx) }
 	st, err := retry(ctx, c, upstream.OpStatus, deadline, retryIdempotent, func(ctx context.Context) (upstream.ServiceStatus, error) {
 		return c.up.ServiceStatus(ctx, serviceID)
 	})
 	if err == nil && c.cache != nil {
 		c.cache.put(serviceID, st)
+	}
+	if err == nil && c.shared != nil {
+		c.sharedPut(ctx, serviceID, st)
 	}
 	return st, err
 }

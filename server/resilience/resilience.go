@@ -141,6 +141,12 @@ type Config struct {
 	// pass it.
 	Gate Gate
 
+	// SharedStatusCache, with StatusCacheTTL, shares the status cache
+	// with other replicas; OnSharedError, if set, is told when it failed
+	// (the Client then goes on without it). It must be quick.
+	SharedStatusCache SharedStatusCache
+	OnSharedError     func(error)
+
 	// StatusCacheSize bounds the cache in entries; when it is full, the
 	// expired entries and then the oldest give way.
 	StatusCacheSize int
@@ -162,6 +168,11 @@ type Client struct {
 	budget   *retryBudget
 	cache    *statusCache // nil when disabled
 	gate     Gate         // nil when none
+	// shared is the cache shared with other replicas: nil when none or
+	// when the TTL is zero.
+	shared        SharedStatusCache
+	onSharedError func(error)
+	cacheTTL      time.Duration
 
 	refusedOpen      atomic.Int64
 	refusedThrottled atomic.Int64
@@ -193,6 +204,8 @@ func New(cfg Config) *Client {
 	c.maxDelay = max(c.maxDelay, c.baseDelay)
 	if cfg.StatusCacheTTL > 0 {
 		c.cache = newStatusCache(cfg.StatusCacheTTL, orDefault(cfg.StatusCacheSize, DefaultStatusCacheSize))
+		c.cacheTTL = cfg.StatusCacheTTL
+		c.shared, c.onSharedError = cfg.SharedStatusCache, cfg.OnSharedError
 	}
 	return c
 }
@@ -235,6 +248,12 @@ func (c *Client) RevokeToken(ctx context.Context, token string) error {
 func (c *Client) ServiceStatus(ctx context.Context, serviceID string) (upstream.ServiceStatus, error) {
 	if c.cache != nil {
 		if st, ok := c.cache.get(serviceID); ok {
+			upstream.ReportCached(ctx)
+			return st, nil
+		}
+	}
+	if c.shared != nil {
+		if st, ok := c.sharedGet(ctx, serviceID); ok {
 			upstream.ReportCached(ctx)
 			return st, nil
 		}
