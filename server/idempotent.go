@@ -39,6 +39,10 @@ func (s *Server) generateOTPOnce(ctx context.Context, requestID, ident string, u
 		return "", false, requestIDReusedStatus(s.otps.TTL())
 	case errors.As(err, &full):
 		return "", false, tooManyRequestIDsStatus(full)
+	case errors.Is(err, idempotency.ErrUnavailable):
+		// The shared store is down: minting without it could give a retry
+		// on another replica a second OTP, so refuse instead.
+		return "", false, reason.Error(reason.StateUnavailable, "", reason.WithRetryAfter(time.Second))
 	case err != nil:
 		// The upstream's failure, already a status, or this caller's
 		// context ending while it waited.

@@ -52,10 +52,11 @@ type Config struct {
 	// audit.go). Nil disables auditing.
 	AuditLog *slog.Logger
 	// Idempotency remembers GenerateOTP results by caller and request_id
-	// (see idempotent.go). Nil means a Store with package idempotency's
-	// defaults, which the Server owns and Close closes; a Store passed in
-	// stays the caller's to close, after the Server has stopped serving.
-	Idempotency *idempotency.Store
+	// (see idempotent.go): an *idempotency.Store, or a store shared by
+	// replicas. Nil means a Store with package idempotency's defaults,
+	// which the Server owns and Close closes; a store passed in stays the
+	// caller's to close, after the Server has stopped serving.
+	Idempotency idempotency.Doer
 
 	// WatchInterval is how often a watched service is polled (at least
 	// watch.MinInterval); WatchHeartbeat how long a WatchServiceStatus
@@ -86,9 +87,10 @@ type Server struct {
 	logger      *slog.Logger
 	auditLog    *slog.Logger
 	// otps remembers GenerateOTP results by caller and request_id.
-	otps *idempotency.Store
-	// ownsOTPs is true when New made otps, and Close closes it.
-	ownsOTPs bool
+	otps idempotency.Doer
+	// owned is the Store New made for otps, which Close closes; nil when
+	// the store was passed in.
+	owned *idempotency.Store
 	// watches shares status polls among WatchServiceStatus streams.
 	watches     *watch.Hub
 	watchCaller func(context.Context) string
@@ -104,7 +106,8 @@ func New(cfg Config) *Server {
 		otps:        cfg.Idempotency,
 	}
 	if s.otps == nil {
-		s.otps, s.ownsOTPs = idempotency.New(idempotency.Config{}), true
+		s.owned = idempotency.New(idempotency.Config{})
+		s.otps = s.owned
 	}
 	s.watchCaller = cfg.WatchCaller
 	if s.identities == nil {
@@ -137,8 +140,8 @@ func New(cfg Config) *Server {
 // most the call timeout for its pollers. Call it once the Server no longer
 // serves.
 func (s *Server) Close() {
-	if s.ownsOTPs {
-		s.otps.Close()
+	if s.owned != nil {
+		s.owned.Close()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.callTimeout)
 	defer cancel()

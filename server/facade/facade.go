@@ -116,14 +116,16 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		return nil, err
 	}
 	streamInterceptor := f.newStreamInterceptor()
-	f.otps = idempotency.New(idempotency.Config{MaxEntriesPerOwner: cfg.IdempotencyKeysPerCaller})
-	f.metrics.Registry().MustRegister(f.otps) // radkit_idempotency_*
+	otps, err := f.newIdempotency()
+	if err != nil {
+		return nil, err
+	}
 	service := server.New(server.Config{
 		Identities:          f.ids,
 		CallTimeout:         cfg.CallTimeout,
 		Logger:              cfg.Logger,
 		AuditLog:            cfg.Logger.With("log", "audit"),
-		Idempotency:         f.otps,
+		Idempotency:         otps,
 		WatchInterval:       cfg.WatchInterval,
 		WatchHeartbeat:      cfg.WatchHeartbeat,
 		MaxWatchesPerCaller: cfg.MaxWatchesPerCaller,

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/radkit/radkit-access-facade/server/idempotency"
 	"github.com/radkit/radkit-access-facade/server/ratelimit"
 	"github.com/radkit/radkit-access-facade/server/redisstate"
 	"github.com/radkit/radkit-access-facade/server/resilience"
@@ -114,4 +115,22 @@ func (f *Facade) shareStatusCache(identity string, rc *resilience.Config) {
 	}
 	rc.SharedStatusCache = f.state.StatusCache(identity)
 	rc.OnSharedError = f.stateFailed("status_cache", "caching status per replica")
+}
+
+// newIdempotency returns the store of GenerateOTP's request_ids: in Redis
+// with RedisURL, so that every replica gives the same answer, else in
+// memory (with its metrics).
+func (f *Facade) newIdempotency() (idempotency.Doer, error) {
+	if f.state != nil {
+		d, err := f.state.Idempotency(0)
+		if err != nil {
+			return nil, fmt.Errorf("facade: %w", err)
+		}
+		return d, nil
+	}
+	f.otps = idempotency.New(idempotency.Config{MaxEntriesPerOwner: f.cfg.IdempotencyKeysPerCaller})
+	if err := f.metrics.Registry().Register(f.otps); err != nil { // radkit_idempotency_*
+		return nil, fmt.Errorf("facade: idempotency metrics: %w", err)
+	}
+	return f.otps, nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -150,4 +151,67 @@ func TestSharedStatusCache(t *testing.T) {
 		t.Fatalf("%d upstream status calls in %s with TTL %s over 3 replicas, want at most about %d", calls, elapsed, ttl, periods)
 	}
 	t.Logf("%d upstream status calls in %s (TTL %s, 3 replicas, 12 pollers)", calls, elapsed, ttl)
+}
+
+// TestIdempotencyAcrossReplicasAndRedisOutage: a request_id gives the
+// same OTP on every replica; with Redis down such calls are refused with
+// STATE_UNAVAILABLE while everything else works, and once Redis is back
+// idempotency works again without restarting anything.
+func TestIdempotencyAcrossReplicasAndRedisOutage(t *testing.T) {
+	redis := testkit.StartRedis(t)
+	seed := emulator.DefaultSeed()
+	up := startUpstream(t, emulator.Config{Seed: seed}, nil)
+	cfg := facade.Config{
+		UpstreamURL: up.url, ClientID: seed.Clients[0].ID, ClientSecret: seed.Clients[0].Secret,
+		RedisURL: redis.URL(), StateKey: stateKey(t),
+	}
+	a, b := startFacade(t, cfg), startFacade(t, cfg)
+	a.waitServing(t)
+	b.waitServing(t)
+	withID := func(h *harness, id string) (string, error) {
+		req := otpRequest()
+		req.RequestId = id
+		resp, err := h.client.GenerateOTP(callCtx(t), req)
+		return resp.GetOtp(), err
+	}
+
+	first, err := withID(a, "8f6c2d3e-0000-4000-8000-000000000001")
+	if err != nil {
+		t.Fatalf("OTP on replica a: %v", err)
+	}
+	again, err := withID(b, "8f6c2d3e-0000-4000-8000-000000000001")
+	if err != nil || again != first {
+		t.Fatalf("retry on replica b = %q, %v; want replica a's OTP", again, err)
+	}
+	if n := len(up.emu.OTPs()); n != 1 {
+		t.Fatalf("upstream minted %d OTPs for one request_id over two replicas", n)
+	}
+
+	redis.Stop()
+	_, err = withID(b, "8f6c2d3e-0000-4000-8000-000000000002")
+	wantError(t, err, codes.Unavailable, server.ReasonStateUnavailable)
+	hasRetry := false
+	for _, d := range status.Convert(err).Details() {
+		_, ok := d.(*errdetails.RetryInfo)
+		hasRetry = hasRetry || ok
+	}
+	if !hasRetry {
+		t.Fatal("STATE_UNAVAILABLE without RetryInfo")
+	}
+	b.mustStatus(t)
+	if _, err := b.otp(); err != nil {
+		t.Fatalf("OTP without request_id while Redis is down: %v", err)
+	}
+	if code := b.do(t, http.MethodGet, "/readyz", nil).code; code != http.StatusOK {
+		t.Fatalf("/readyz = %d with Redis down, want 200: readiness must not depend on Redis", code)
+	}
+
+	redis.Start()
+	third, err := withID(a, "8f6c2d3e-0000-4000-8000-000000000003")
+	if err != nil {
+		t.Fatalf("OTP with request_id after Redis came back: %v", err)
+	}
+	if again, err := withID(b, "8f6c2d3e-0000-4000-8000-000000000003"); err != nil || again != third {
+		t.Fatalf("retry after Redis came back = %q, %v; want %q", again, err, third)
+	}
 }
