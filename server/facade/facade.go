@@ -144,6 +144,7 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		Ready:             f.readiness.Ready,
 		Upstream:          f.readiness.Upstream,
 		Identities:        f.publicIdentityStates(),
+		State:             f.stateReport(),
 		Logger:            cfg.Logger,
 
 		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
@@ -391,7 +392,7 @@ func (f *Facade) newHTTPServers(gw http.Handler, tlsConfig *tls.Config) {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", f.metrics.Handler())
 		mux.Handle("/healthz", gw)
-		mux.Handle("/readyz", gateway.ReadyHandler(f.readiness.Ready, f.readiness.Upstream, f.identityStates()))
+		mux.Handle("/readyz", gateway.ReadyHandler(f.readiness.Ready, f.readiness.Upstream, f.identityStates(), f.stateReport()))
 		if f.cfg.Pprof {
 			mux.HandleFunc("/debug/pprof/", pprof.Index)
 			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

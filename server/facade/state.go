@@ -134,3 +134,17 @@ func (f *Facade) newIdempotency() (idempotency.Doer, error) {
 	}
 	return f.otps, nil
 }
+
+// stateReport returns what /readyz says of the shared state: nil without
+// Redis, else a PING bounded by the Redis call timeout.
+func (f *Facade) stateReport() func() (bool, string) {
+	if f.state == nil {
+		return nil
+	}
+	return func() (bool, string) {
+		if err := f.state.Ping(context.Background()); err != nil {
+			return false, "redis unavailable: GenerateOTP with request_id is refused, limits are per replica"
+		}
+		return true, ""
+	}
+}

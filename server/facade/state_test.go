@@ -202,11 +202,14 @@ func TestIdempotencyAcrossReplicasAndRedisOutage(t *testing.T) {
 	if _, err := b.otp(); err != nil {
 		t.Fatalf("OTP without request_id while Redis is down: %v", err)
 	}
-	if code := b.do(t, http.MethodGet, "/readyz", nil).code; code != http.StatusOK {
-		t.Fatalf("/readyz = %d with Redis down, want 200: readiness must not depend on Redis", code)
+	if r := b.do(t, http.MethodGet, "/readyz", nil); r.code != http.StatusOK || !strings.Contains(string(r.body), `"state":"down"`) {
+		t.Fatalf("/readyz = %d %s with Redis down, want 200 saying the state is down: readiness must not depend on Redis", r.code, r.body)
 	}
 
 	redis.Start()
+	if r := b.do(t, http.MethodGet, "/readyz", nil); !strings.Contains(string(r.body), `"state":"up"`) {
+		t.Fatalf("/readyz = %s after Redis came back, want the state up", r.body)
+	}
 	third, err := withID(a, "8f6c2d3e-0000-4000-8000-000000000003")
 	if err != nil {
 		t.Fatalf("OTP with request_id after Redis came back: %v", err)

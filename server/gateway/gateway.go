@@ -47,6 +47,10 @@ type Config struct {
 	// Identities, if set, reports each upstream identity's state for the
 	// /readyz body (under "identities"); it never turns it into a 503.
 	Identities func() any
+	// State, if set, reports the shared state store's (Redis's) state for
+	// the /readyz body, which it never turns into a 503 either: a Redis
+	// outage must not take every replica out of service at once.
+	State func() (bool, string)
 	// Logger receives diagnostics. Nil discards.
 	Logger *slog.Logger
 	// MaxBodyBytes bounds request bodies; larger ones get 413. Zero means
@@ -120,7 +124,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.Handle("GET /readyz", ReadyHandler(cfg.Ready, cfg.Upstream, cfg.Identities))
+	mux.Handle("GET /readyz", ReadyHandler(cfg.Ready, cfg.Upstream, cfg.Identities, cfg.State))
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	mux.HandleFunc("GET /openapi.v3.json", serveOpenAPIv3)
 	mux.Handle("/", withPeer(limitBody(h.maxBody, gw)))
@@ -156,8 +160,10 @@ func outgoingHeader(key string) (string, bool) {
 
 // ReadyHandler serves /readyz: 200 {"status": "ready"} when ready says
 // so, else 503 with the reason; with upstream, the upstream's state; with
-// identities, each identity's state. upstream and identities may be nil.
-func ReadyHandler(ready, upstream func() (bool, string), identities func() any) http.Handler {
+// identities, each identity's state; with state, the shared state store's
+// (Redis's). upstream, identities and state may be nil; none of them ever
+// turns the answer into a 503.
+func ReadyHandler(ready, upstream func() (bool, string), identities func() any, state func() (bool, string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, code := map[string]any{"status": "ready"}, http.StatusOK
 		if ok, reason := ready(); !ok {
@@ -171,6 +177,12 @@ func ReadyHandler(ready, upstream func() (bool, string), identities func() any) 
 		}
 		if identities != nil {
 			body["identities"] = identities()
+		}
+		if state != nil {
+			body["state"] = "up"
+			if up, reason := state(); !up {
+				body["state"], body["state_reason"] = "down", reason
+			}
 		}
 		writeJSON(w, code, body)
 	})
