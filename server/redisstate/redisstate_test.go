@@ -88,6 +88,19 @@ func TestOpenRejectsAndRedacts(t *testing.T) {
 			t.Errorf("Open(%q) error %q does not say %q", tc.url, err, tc.want)
 		}
 	}
+	for _, url := range []string{
+		"redis://127.0.0.1:6379/0",
+		"rediss://127.0.0.1:6380",
+		"unix:///run/redis.sock?db=1",
+		"redis://s1:26379/0?master_name=mymaster&addr=s2:26379&addr=s3:26379",
+	} {
+		c, err := redisstate.Open(redisstate.Config{URL: url})
+		if err != nil {
+			t.Errorf("Open(%q): %v", url, err)
+			continue
+		}
+		_ = c.Close()
+	}
 	if got := redisstate.RedactURL("rediss://u:pw-secret@h:6380/1"); strings.Contains(got, "pw-secret") || !strings.Contains(got, "h:6380") {
 		t.Errorf("RedactURL = %q", got)
 	}

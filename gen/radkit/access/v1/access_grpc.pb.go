@@ -42,10 +42,14 @@
 //   IDENTITY_NOT_GRANTED            PERMISSION_DENIED    the request's identity is not granted to the caller, or does
 //                                                        not exist (the same answer, so names cannot be probed);
 //                                                        nothing was sent upstream
+//   UPSTREAM_BUDGET_EXHAUSTED       RESOURCE_EXHAUSTED   the facade's own budget of upstream calls per second is
+//                                                        spent; nothing was sent upstream
+//   STATE_UNAVAILABLE               UNAVAILABLE          GenerateOTP with request_id while the facade's shared state
+//                                                        store (Redis) is unreachable; nothing was sent upstream
 //
 // Every RPC can also return CALLER_UNAUTHENTICATED, CALLER_RATE_LIMITED,
-// IDENTITY_NOT_GRANTED, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED and
-// UPSTREAM_CONCURRENCY_LIMIT.
+// IDENTITY_NOT_GRANTED, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED,
+// UPSTREAM_CONCURRENCY_LIMIT and UPSTREAM_BUDGET_EXHAUSTED.
 //
 // Identities. One facade may hold several upstream identities (RADKit
 // Access "tagged client IDs", one per customer or unit), each with its own
@@ -107,7 +111,9 @@ type AccessServiceClient interface {
 	// REQUEST_ID_REUSED (INVALID_ARGUMENT: the request_id was used with other
 	// fields), TOO_MANY_REQUEST_IDS (RESOURCE_EXHAUSTED, with RetryInfo: the
 	// caller holds as many request_ids as it may, or, as a last resort, the
-	// facade does), UPSTREAM_BAD_REQUEST,
+	// facade does), STATE_UNAVAILABLE (UNAVAILABLE, with RetryInfo: with
+	// request_id, while the facade's shared state store is unreachable),
+	// UPSTREAM_BAD_REQUEST,
 	// UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
 	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE, UPSTREAM_ERROR,
 	// UPSTREAM_MALFORMED_RESPONSE, UPSTREAM_TIMEOUT.
@@ -242,7 +248,9 @@ type AccessServiceServer interface {
 	// REQUEST_ID_REUSED (INVALID_ARGUMENT: the request_id was used with other
 	// fields), TOO_MANY_REQUEST_IDS (RESOURCE_EXHAUSTED, with RetryInfo: the
 	// caller holds as many request_ids as it may, or, as a last resort, the
-	// facade does), UPSTREAM_BAD_REQUEST,
+	// facade does), STATE_UNAVAILABLE (UNAVAILABLE, with RetryInfo: with
+	// request_id, while the facade's shared state store is unreachable),
+	// UPSTREAM_BAD_REQUEST,
 	// UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
 	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE, UPSTREAM_ERROR,
 	// UPSTREAM_MALFORMED_RESPONSE, UPSTREAM_TIMEOUT.
