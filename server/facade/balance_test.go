@@ -20,7 +20,7 @@ import (
 // a call in flight when the age passes is not cut.
 func TestMaxConnectionAge(t *testing.T) {
 	const age = 300 * time.Millisecond
-	h := startFacade(t, facade.Config{Emulator: true, MaxConnectionAge: age})
+	h := startFacade(t, facade.Config{Emulator: true, MaxConnectionAge: age, WatchInterval: time.Second})
 	h.waitServing(t)
 
 	var dials atomic.Int64
@@ -43,6 +43,27 @@ func TestMaxConnectionAge(t *testing.T) {
 		t.Fatalf("call in flight across MaxConnectionAge: %v", err)
 	}
 	h.f.Emulator().SetLatency(emulator.RouteStatus, 0)
+
+	// A watch stream, the longest call there is, outlives several ages
+	// on its connection: it still receives a change made after them.
+	watch, err := client.WatchServiceStatus(callCtx(t), &accessv1.WatchServiceStatusRequest{ServiceId: liveService})
+	if err != nil {
+		t.Fatalf("WatchServiceStatus: %v", err)
+	}
+	if _, err := watch.Recv(); err != nil {
+		t.Fatalf("first watch message: %v", err)
+	}
+	time.Sleep(4 * age)
+	h.f.Emulator().SetService(emulator.Service{ID: liveService, Active: true, Online: false})
+	for {
+		msg, err := watch.Recv()
+		if err != nil {
+			t.Fatalf("watch stream after %s with MaxConnectionAge %s: %v", 4*age, age, err)
+		}
+		if !msg.GetOnline() {
+			break
+		}
+	}
 
 	// Calls spread over several ages run on several connections.
 	deadline := time.Now().Add(20 * time.Second)

@@ -31,9 +31,6 @@ const (
 	// DefaultMaxConcurrentStreams bounds the calls in flight on one gRPC
 	// connection.
 	DefaultMaxConcurrentStreams = 256
-	// MaxConnectionAgeGrace is how long a call in flight on a connection
-	// past MaxConnectionAge may still take.
-	MaxConnectionAgeGrace = time.Minute
 )
 
 // Config is everything the facade needs to run. New checks it (see
@@ -152,7 +149,8 @@ type Config struct {
 	// MaxConnectionAge, when positive, makes the gRPC server ask each
 	// client connection to reconnect after about that long (grpc-go adds
 	// ±10% jitter), so that long-lived clients spread over new replicas.
-	// Calls in flight get MaxConnectionAgeGrace to finish.
+	// Calls in flight, WatchServiceStatus streams included, finish on
+	// the old connection however long they take.
 	MaxConnectionAge time.Duration
 
 	// MetricsAddr, when set, serves /metrics, /healthz and /readyz on a

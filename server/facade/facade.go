@@ -361,7 +361,8 @@ func (f *Facade) newGRPCServer(service accessv1.AccessServiceServer, hs *health.
 // MaxConnectionAge, each connection is asked (GOAWAY) to reconnect after
 // about that long, with grpc-go's ±10% jitter, so that long-lived clients
 // spread over replicas as they scale; its calls in flight get
-// MaxConnectionAgeGrace to finish.
+// all the time they need to finish (no MaxConnectionAgeGrace: a watch
+// stream may last hours, and cutting it would be a call cut).
 func (f *Facade) keepaliveParams() keepalive.ServerParameters {
 	p := keepalive.ServerParameters{
 		MaxConnectionIdle: 5 * time.Minute,
@@ -370,7 +371,6 @@ func (f *Facade) keepaliveParams() keepalive.ServerParameters {
 	}
 	if f.cfg.MaxConnectionAge > 0 {
 		p.MaxConnectionAge = f.cfg.MaxConnectionAge
-		p.MaxConnectionAgeGrace = MaxConnectionAgeGrace
 	}
 	return p
 }
