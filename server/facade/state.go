@@ -46,7 +46,7 @@ func (f *Facade) openState() error {
 	}
 	f.stateFallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metricStateFallbacks,
-		Help: "Decisions taken without the shared state (Redis) because it failed, by use: rate_limit, upstream_budget, status_cache, idempotency.",
+		Help: "Calls that could not use the shared state (Redis) because it failed, by use: rate_limit and upstream_budget (decided by this replica alone), status_cache (looked up without it), idempotency (refused with STATE_UNAVAILABLE).",
 	}, []string{"use"})
 	if err := f.metrics.Registry().Register(f.stateFallbacks); err != nil {
 		return fmt.Errorf("facade: state metrics: %w", err)
@@ -126,6 +126,7 @@ func (f *Facade) newIdempotency() (idempotency.Doer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("facade: %w", err)
 		}
+		d.OnUnavailable = f.stateFailed("idempotency", "refusing GenerateOTP with request_id (STATE_UNAVAILABLE)")
 		return d, nil
 	}
 	f.otps = idempotency.New(idempotency.Config{MaxEntriesPerOwner: f.cfg.IdempotencyKeysPerCaller})

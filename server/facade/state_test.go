@@ -198,6 +198,13 @@ func TestIdempotencyAcrossReplicasAndRedisOutage(t *testing.T) {
 	if !hasRetry {
 		t.Fatal("STATE_UNAVAILABLE without RetryInfo")
 	}
+	metrics := string(b.do(t, http.MethodGet, "/metrics", nil).body)
+	if !strings.Contains(metrics, `radkit_facade_state_fallbacks_total{use="idempotency"} 1`) {
+		t.Errorf("/metrics does not count the refusal:\n%s", grepLines(metrics, "state_fallbacks"))
+	}
+	if !strings.Contains(b.logs.String(), "shared state (Redis) failed") {
+		t.Error("no log line says that Redis failed")
+	}
 	b.mustStatus(t)
 	if _, err := b.otp(); err != nil {
 		t.Fatalf("OTP without request_id while Redis is down: %v", err)
@@ -217,4 +224,15 @@ func TestIdempotencyAcrossReplicasAndRedisOutage(t *testing.T) {
 	if again, err := withID(b, "8f6c2d3e-0000-4000-8000-000000000003"); err != nil || again != third {
 		t.Fatalf("retry after Redis came back = %q, %v; want %q", again, err, third)
 	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for line := range strings.Lines(s) {
+		if strings.Contains(line, sub) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "")
 }

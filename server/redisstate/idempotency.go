@@ -57,6 +57,9 @@ type Idempotency struct {
 	c     *Client
 	ttl   time.Duration
 	lease time.Duration
+	// OnUnavailable, if set, is told each time Do refused because Redis
+	// failed. Set it before the first Do; it must be quick.
+	OnUnavailable func(error)
 }
 
 // Idempotency returns the client's idempotency store, remembering results
@@ -75,8 +78,12 @@ func (c *Client) Idempotency(ttl time.Duration) (*Idempotency, error) {
 // TTL is how long a result is remembered.
 func (d *Idempotency) TTL() time.Duration { return d.ttl }
 
-// unavailable wraps a Redis failure for the server to classify.
-func unavailable(err error) error {
+// unavailable wraps a Redis failure for the server to classify, and tells
+// OnUnavailable.
+func (d *Idempotency) unavailable(err error) error {
+	if d.OnUnavailable != nil {
+		d.OnUnavailable(err)
+	}
 	return fmt.Errorf("%w: %w", idempotency.ErrUnavailable, err)
 }
 
@@ -97,7 +104,7 @@ func (d *Idempotency) Do(ctx context.Context, owner, key string, fingerprint ide
 		took, err := d.c.rdb.SetNX(rctx, rk, lease, d.lease).Result()
 		cancel()
 		if err != nil {
-			return "", false, unavailable(err)
+			return "", false, d.unavailable(err)
 		}
 		if took {
 			v, err := d.lead(ctx, rk, lease, fingerprint, fn)
@@ -110,15 +117,15 @@ func (d *Idempotency) Do(ctx context.Context, owner, key string, fingerprint ide
 		case errors.Is(err, redis.Nil):
 			continue // gone since SET NX (failed, or a lease expired): take it
 		case err != nil:
-			return "", false, unavailable(err)
+			return "", false, d.unavailable(err)
 		case len(v) < 1+len(fingerprint) || len(v) > maxEntryBytes:
-			return "", false, unavailable(errors.New("unreadable entry"))
+			return "", false, d.unavailable(errors.New("unreadable entry"))
 		case !bytes.Equal(v[1:1+len(fingerprint)], fingerprint[:]):
 			return "", false, idempotency.ErrRequestIDReused
 		case v[0] == kindDone:
 			plain, err := d.c.keys.Open(v[1+len(fingerprint):], []byte(rk))
 			if err != nil {
-				return "", false, unavailable(err)
+				return "", false, d.unavailable(err)
 			}
 			return string(plain), true, nil
 		}
