@@ -21,9 +21,11 @@ package ratelimit
 import (
 	"container/list"
 	"context"
+	"errors"
 	"math"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -83,6 +85,9 @@ type Limiter struct {
 	disabled bool
 	shared   Shared
 	onShared func(error)
+	// sharedDownUntil is when (Unix nanoseconds) the shared limit may be
+	// asked again after it failed.
+	sharedDownUntil atomic.Int64
 	// idleAfter is how long a bucket takes to refill from empty: a bucket
 	// unused for that long is full, the same as a new one, and can go.
 	idleAfter time.Duration
@@ -132,11 +137,27 @@ func New(cfg Config) *Limiter {
 // Config.Rate disabled it.
 func (l *Limiter) Enabled() bool { return !l.disabled }
 
+// SharedRetry is how long a Limiter decides alone after Config.Shared
+// failed, before it asks the shared limit again: a shared store that does
+// not answer costs one call its timeout, not every call.
+const SharedRetry = time.Second
+
+// errSharedDown is what OnSharedError is told of calls decided locally
+// because the shared limit failed less than SharedRetry ago.
+var errSharedDown = errors.New("ratelimit: the shared limit failed recently; deciding locally")
+
 // AllowContext is Allow through Config.Shared when it is set: the shared
-// limit decides, and key's local bucket only when the shared one fails.
+// limit decides, and key's local bucket only when the shared one fails
+// (and for SharedRetry after that).
 func (l *Limiter) AllowContext(ctx context.Context, key string) (ok bool, retryAfter time.Duration) {
 	if l.disabled {
 		return true, 0
+	}
+	if l.shared != nil && time.Now().UnixNano() < l.sharedDownUntil.Load() {
+		if l.onShared != nil {
+			l.onShared(errSharedDown)
+		}
+		return l.Allow(key)
 	}
 	if l.shared != nil {
 		ok, retryAfter, err := l.shared.Allow(ctx, key, l.limit, l.burst)
@@ -146,6 +167,7 @@ func (l *Limiter) AllowContext(ctx context.Context, key string) (ok bool, retryA
 			}
 			return false, ceilMillisecond(retryAfter)
 		}
+		l.sharedDownUntil.Store(time.Now().Add(SharedRetry).UnixNano())
 		if l.onShared != nil {
 			l.onShared(err)
 		}

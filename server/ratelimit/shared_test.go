@@ -68,4 +68,14 @@ func TestSharedAcrossReplicas(t *testing.T) {
 	if n := fallbacks.Load(); n != 10 {
 		t.Fatalf("OnSharedError told %d times, want 10", n)
 	}
+
+	// Back: after SharedRetry the shared limit decides again, so the
+	// fallback count stops growing.
+	srv.Start()
+	time.Sleep(ratelimit.SharedRetry)
+	before := fallbacks.Load()
+	a.AllowContext(ctx, "dave")
+	if n := fallbacks.Load(); n != before {
+		t.Fatalf("%s after Redis came back, calls are still decided locally", ratelimit.SharedRetry)
+	}
 }

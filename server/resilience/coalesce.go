@@ -31,7 +31,7 @@ func (c *Client) coalesce(ctx context.Context, serviceID string) (upstream.Servi
 // before the call ends, so that callers arriving after it find it in the
 // cache.
 func (c *Client) lookup(ctx context.Context, serviceID string) (upstream.ServiceStatus, error) {
-	if c.shared != nil {
+	if c.sharedUp() {
 		// Another replica may be looking it up already.
 		if st, ok := c.followShared(ctx, serviceID); ok {
 			return st, nil
@@ -44,7 +44,7 @@ func (c *Client) lookup(ctx context.Context, serviceID string) (upstream.Service
 	if err == nil && c.cache != nil {
 		c.cache.put(serviceID, st)
 	}
-	if err == nil && c.shared != nil {
+	if err == nil && c.sharedUp() {
 		c.sharedPut(ctx, serviceID, st)
 	}
 	return st, err

@@ -173,6 +173,9 @@ type Client struct {
 	shared        SharedStatusCache
 	onSharedError func(error)
 	cacheTTL      time.Duration
+	// sharedDownUntil is when (Unix nanoseconds) the shared cache may be
+	// asked again after it failed.
+	sharedDownUntil atomic.Int64
 
 	refusedOpen      atomic.Int64
 	refusedThrottled atomic.Int64
@@ -252,7 +255,7 @@ func (c *Client) ServiceStatus(ctx context.Context, serviceID string) (upstream.
 			return st, nil
 		}
 	}
-	if c.shared != nil {
+	if c.sharedUp() {
 		if st, ok := c.sharedGet(ctx, serviceID); ok {
 			upstream.ReportCached(ctx)
 			return st, nil

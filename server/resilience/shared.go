@@ -29,7 +29,17 @@ const (
 	// sharedPoll is the pause between two looks at the shared cache by a
 	// replica that waits for another's lookup.
 	sharedPoll = 10 * time.Millisecond
+	// sharedRetry is how long a Client goes without the shared cache
+	// after it failed: a store that does not answer costs one lookup its
+	// timeout, not every lookup.
+	sharedRetry = time.Second
 )
+
+// sharedUp reports whether the shared cache may be asked: it has not
+// failed in the last sharedRetry.
+func (c *Client) sharedUp() bool {
+	return c.shared != nil && time.Now().UnixNano() >= c.sharedDownUntil.Load()
+}
 
 // sharedGet looks serviceID up in the shared cache, keeping a hit in the
 // local cache for as long as it stays valid there.
@@ -73,6 +83,9 @@ func (c *Client) followShared(ctx context.Context, serviceID string) (upstream.S
 			if st, ok := c.sharedGet(ctx, serviceID); ok {
 				return st, true
 			}
+			if !c.sharedUp() {
+				return upstream.ServiceStatus{}, false // it failed: look up here
+			}
 		}
 	}
 }
@@ -85,6 +98,7 @@ func (c *Client) sharedPut(ctx context.Context, serviceID string, st upstream.Se
 }
 
 func (c *Client) sharedFailed(err error) {
+	c.sharedDownUntil.Store(time.Now().Add(sharedRetry).UnixNano())
 	if c.onSharedError != nil {
 		c.onSharedError(err)
 	}
