@@ -125,8 +125,8 @@ type Config struct {
 	// API cross-origin; empty (the default) allows none. No wildcards.
 	CORSAllowedOrigins []string
 	// UpstreamRateLimit, when positive, is the budget of calls per second
-	// to the upstream (retries included), shared by every replica on the
-	// same Redis and per replica without one. Beyond it calls are refused
+	// to the upstream (retries included) of each upstream identity, shared
+	// by every replica on the same Redis and per replica without one. Beyond it calls are refused
 	// before they leave, with UPSTREAM_BUDGET_EXHAUSTED.
 	UpstreamRateLimit float64
 

@@ -65,6 +65,7 @@ type Facade struct {
 
 	state          *redisstate.Client // nil without RedisURL
 	stateFallbacks *prometheus.CounterVec
+	budget         *ratelimit.Limiter // UpstreamRateLimit by identity; nil when off
 
 	grpcServer    *grpc.Server
 	grpcLis       net.Listener
@@ -206,6 +207,7 @@ func (f *Facade) newUpstream() error {
 		return err
 	}
 	limit := f.limitUpstream()
+	f.budget = f.newUpstreamBudget()
 	f.ids, err = identity.New(identity.Config{
 		Upstream: upstream.Config{
 			BaseURL:           cfg.UpstreamURL,
@@ -221,11 +223,10 @@ func (f *Facade) newUpstream() error {
 				Transport: limit.Transport(telemetry.HTTPTransport(f.metrics.InstrumentIdentity(f.transport, name), cfg.TracerProvider, cfg.Propagator)),
 			}
 		},
-		Resilience: resilience.Config{StatusCacheTTL: cfg.StatusCacheTTL, Gate: f.newUpstreamBudget()},
-		// With Redis, each identity's status cache is shared by replicas,
-		// and is the identity's own: what one identity may see is never
-		// served to another.
-		Customize: f.shareStatusCache,
+		Resilience: resilience.Config{StatusCacheTTL: cfg.StatusCacheTTL},
+		// Each identity's upstream budget and (with Redis) shared status
+		// cache are its own.
+		Customize: f.perIdentity,
 		OnBreakerChange: func(id, from, to string) {
 			cfg.Logger.Warn("upstream circuit breaker changed state", "identity", id, "from", from, "to", to)
 		},

@@ -78,43 +78,47 @@ func (f *Facade) sharedLimit(name, use string) (ratelimit.Shared, func(error)) {
 	return f.state.Limiter(name), f.stateFailed(use, "limiting per replica")
 }
 
-// upstreamBudgetKey is the one key of the upstream budget.
-const upstreamBudgetKey = "all"
-
-// newUpstreamBudget returns the gate of UpstreamRateLimit, or nil when it
-// is off. Its burst is one second's worth of calls.
-func (f *Facade) newUpstreamBudget() resilience.Gate {
+// newUpstreamBudget returns the limiter of UpstreamRateLimit, keyed by
+// upstream identity (each has a budget of its own, as it has its own
+// upstream quota), or nil when it is off. Its burst is one second's worth
+// of calls.
+func (f *Facade) newUpstreamBudget() *ratelimit.Limiter {
 	r := f.cfg.UpstreamRateLimit
 	if r <= 0 {
 		return nil
 	}
 	shared, failed := f.sharedLimit("upstream", "upstream_budget")
-	return &upstreamBudget{ratelimit.New(ratelimit.Config{
+	return ratelimit.New(ratelimit.Config{
 		Rate:          rate.Limit(r),
 		Burst:         max(1, int(math.Ceil(r))),
-		Key:           func(context.Context) string { return upstreamBudgetKey },
-		MaxKeys:       1,
 		Shared:        shared,
 		OnSharedError: failed,
-	})}
+	})
 }
 
-// upstreamBudget is a resilience.Gate on a ratelimit.Limiter with one key.
-type upstreamBudget struct{ l *ratelimit.Limiter }
+// upstreamBudget is a resilience.Gate: one identity's upstream budget.
+type upstreamBudget struct {
+	l        *ratelimit.Limiter
+	identity string
+}
 
 // Admit implements resilience.Gate.
-func (b *upstreamBudget) Admit(ctx context.Context) (bool, time.Duration) {
-	return b.l.AllowContext(ctx, upstreamBudgetKey)
+func (b upstreamBudget) Admit(ctx context.Context) (bool, time.Duration) {
+	return b.l.AllowContext(ctx, b.identity)
 }
 
-// shareStatusCache gives an identity's guard, with Redis and a status
-// cache TTL, a status cache shared by replicas and scoped to the identity.
-func (f *Facade) shareStatusCache(identity string, rc *resilience.Config) {
-	if f.state == nil || rc.StatusCacheTTL <= 0 {
-		return
+// perIdentity gives an identity's guard its own upstream budget and, with
+// Redis and a status cache TTL, a status cache shared by replicas and
+// scoped to the identity: what one identity may see is never served to
+// another.
+func (f *Facade) perIdentity(identity string, rc *resilience.Config) {
+	if f.budget != nil {
+		rc.Gate = upstreamBudget{l: f.budget, identity: identity}
 	}
-	rc.SharedStatusCache = f.state.StatusCache(identity)
-	rc.OnSharedError = f.stateFailed("status_cache", "caching status per replica")
+	if f.state != nil && rc.StatusCacheTTL > 0 {
+		rc.SharedStatusCache = f.state.StatusCache(identity)
+		rc.OnSharedError = f.stateFailed("status_cache", "caching status per replica")
+	}
 }
 
 // newIdempotency returns the store of GenerateOTP's request_ids: in Redis

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
@@ -235,4 +236,26 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "")
+}
+
+// TestUpstreamBudgetPerIdentity: each upstream identity has a budget of
+// its own, as it has its own quota upstream.
+func TestUpstreamBudgetPerIdentity(t *testing.T) {
+	redis := testkit.StartRedis(t)
+	file := identitiesFile(t, t.TempDir(), identitiesAB)
+	h := startFacade(t, facade.Config{Emulator: true, IdentitiesFile: file, UpstreamRateLimit: 0.01,
+		RedisURL: redis.URL(), StateKey: stateKey(t)})
+	h.waitServing(t)
+	otp := func(identity string) error {
+		_, err := h.client.GenerateOTP(callCtx(t), &accessv1.GenerateOTPRequest{
+			Owner: "o@example.com", EndpointId: "ep", Description: "budget", Identity: identity})
+		return err
+	}
+	if err := otp("customer-a"); err != nil {
+		t.Fatalf("customer-a's first OTP: %v", err)
+	}
+	wantError(t, otp("customer-a"), codes.ResourceExhausted, server.ReasonUpstreamBudgetExhausted)
+	if err := otp("customer-b"); err != nil {
+		t.Fatalf("customer-b's first OTP, after customer-a spent its budget: %v", err)
+	}
 }
