@@ -8,7 +8,7 @@ import (
 
 	"google.golang.org/grpc/status"
 
-	"github.com/radkit/radkit-access-facade/server/requestid"
+	"github.com/radkit/radkit-access-facade/server/internal/requestid"
 )
 
 // audit writes the audit record of a call that mints or revokes

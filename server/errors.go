@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/radkit/radkit-access-facade/server/internal/reason"
-	"github.com/radkit/radkit-access-facade/server/resilience"
+	"github.com/radkit/radkit-access-facade/server/internal/resilience"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 

@@ -16,7 +16,7 @@ import (
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
-	"github.com/radkit/radkit-access-facade/server/resilience"
+	"github.com/radkit/radkit-access-facade/server/internal/resilience"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 

@@ -14,9 +14,9 @@ import (
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/server/idempotency"
-	"github.com/radkit/radkit-access-facade/server/identity"
+	"github.com/radkit/radkit-access-facade/server/internal/identity"
+	"github.com/radkit/radkit-access-facade/server/internal/watch"
 	"github.com/radkit/radkit-access-facade/server/upstream"
-	"github.com/radkit/radkit-access-facade/server/watch"
 )
 
 // Upstream is what the AccessService needs from RADKit Access Cloud.

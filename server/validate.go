@@ -11,7 +11,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
-	"github.com/radkit/radkit-access-facade/server/identity"
+	"github.com/radkit/radkit-access-facade/server/internal/identity"
 	"github.com/radkit/radkit-access-facade/server/internal/reason"
 )
 

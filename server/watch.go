@@ -12,8 +12,8 @@ import (
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/server/internal/reason"
+	"github.com/radkit/radkit-access-facade/server/internal/watch"
 	"github.com/radkit/radkit-access-facade/server/upstream"
-	"github.com/radkit/radkit-access-facade/server/watch"
 )
 
 // shutdownRetryDelay is the RetryInfo of a watch ended by shutdown: soon,

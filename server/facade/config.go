@@ -14,10 +14,10 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/radkit/radkit-access-facade/server/gateway"
-	"github.com/radkit/radkit-access-facade/server/redisstate"
+	"github.com/radkit/radkit-access-facade/server/internal/gateway"
+	"github.com/radkit/radkit-access-facade/server/internal/redisstate"
+	"github.com/radkit/radkit-access-facade/server/internal/watch"
 	"github.com/radkit/radkit-access-facade/server/upstream"
-	"github.com/radkit/radkit-access-facade/server/watch"
 )
 
 // Defaults for Config fields left zero.

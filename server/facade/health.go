@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/radkit/radkit-access-facade/server"
-	"github.com/radkit/radkit-access-facade/server/resilience"
+	"github.com/radkit/radkit-access-facade/server/internal/resilience"
 )
 
 // healthService is the grpc.health.v1 service with one change: Watch

@@ -18,7 +18,7 @@ import (
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/facade"
-	"github.com/radkit/radkit-access-facade/server/requestid"
+	"github.com/radkit/radkit-access-facade/server/internal/requestid"
 )
 
 // upstreamIDs is an emulator that records the X-Request-ID of every OTP

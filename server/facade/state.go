@@ -10,9 +10,9 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/radkit/radkit-access-facade/server/idempotency"
-	"github.com/radkit/radkit-access-facade/server/ratelimit"
-	"github.com/radkit/radkit-access-facade/server/redisstate"
-	"github.com/radkit/radkit-access-facade/server/resilience"
+	"github.com/radkit/radkit-access-facade/server/internal/ratelimit"
+	"github.com/radkit/radkit-access-facade/server/internal/redisstate"
+	"github.com/radkit/radkit-access-facade/server/internal/resilience"
 )
 
 // metricStateFallbacks counts the decisions taken without the shared

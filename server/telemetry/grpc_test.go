@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
-	"github.com/radkit/radkit-access-facade/server/gateway"
+	"github.com/radkit/radkit-access-facade/server/internal/gateway"
 	"github.com/radkit/radkit-access-facade/server/telemetry"
 )
 

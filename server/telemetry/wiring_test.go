@@ -14,7 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/radkit/radkit-access-facade/server"
-	"github.com/radkit/radkit-access-facade/server/gateway"
+	"github.com/radkit/radkit-access-facade/server/internal/gateway"
 	"github.com/radkit/radkit-access-facade/server/telemetry"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )

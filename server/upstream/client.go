@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/radkit/radkit-access-facade/server/internal/flight"
-	"github.com/radkit/radkit-access-facade/server/requestid"
+	"github.com/radkit/radkit-access-facade/server/internal/requestid"
 )
 
 // fetchTimeout bounds a shared fetch (discovery or token), which runs

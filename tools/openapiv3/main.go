@@ -10,7 +10,7 @@
 // then says in OpenAPI 3 what OpenAPI 2 could not: the caller key is an
 // HTTP bearer scheme, not an API key whose value carries "Bearer ". The
 // result is validated before it is written, to gen/openapiv3 and beside
-// the gateway that embeds and serves it (server/gateway/openapiv3).
+// the gateway that embeds and serves it (server/internal/gateway/openapiv3).
 package main
 
 import (
@@ -49,7 +49,7 @@ func run(root string) error {
 	if err != nil {
 		return err
 	}
-	for _, dir := range []string{"gen/openapiv3", "server/gateway/openapiv3"} {
+	for _, dir := range []string{"gen/openapiv3", "server/internal/gateway/openapiv3"} {
 		path := filepath.Join(root, dir, "access.openapi.json")
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", dir, err)

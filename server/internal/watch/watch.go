@@ -26,7 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/radkit/radkit-access-facade/server/resilience"
+	"github.com/radkit/radkit-access-facade/server/internal/resilience"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 

@@ -31,7 +31,7 @@ import (
 	"time"
 
 	"github.com/radkit/radkit-access-facade/server/internal/reason"
-	"github.com/radkit/radkit-access-facade/server/resilience"
+	"github.com/radkit/radkit-access-facade/server/internal/resilience"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 

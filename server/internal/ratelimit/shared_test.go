@@ -8,8 +8,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/radkit/radkit-access-facade/internal/testkit"
-	"github.com/radkit/radkit-access-facade/server/ratelimit"
-	"github.com/radkit/radkit-access-facade/server/redisstate"
+	"github.com/radkit/radkit-access-facade/server/internal/ratelimit"
+	"github.com/radkit/radkit-access-facade/server/internal/redisstate"
 )
 
 // TestSharedAcrossReplicas: two Limiters (two replicas) on one Redis give

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
-	"github.com/radkit/radkit-access-facade/server/gateway"
+	"github.com/radkit/radkit-access-facade/server/internal/gateway"
 )
 
 // retryingService answers every GetServiceStatus with RESOURCE_EXHAUSTED

@@ -23,8 +23,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/radkit/radkit-access-facade/server"
-	"github.com/radkit/radkit-access-facade/server/callerauth"
-	"github.com/radkit/radkit-access-facade/server/gateway"
+	"github.com/radkit/radkit-access-facade/server/internal/callerauth"
+	"github.com/radkit/radkit-access-facade/server/internal/gateway"
 )
 
 func TestNew(t *testing.T) {

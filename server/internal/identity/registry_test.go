@@ -18,8 +18,8 @@ import (
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
-	"github.com/radkit/radkit-access-facade/server/identity"
-	"github.com/radkit/radkit-access-facade/server/resilience"
+	"github.com/radkit/radkit-access-facade/server/internal/identity"
+	"github.com/radkit/radkit-access-facade/server/internal/resilience"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/idempotency"
-	"github.com/radkit/radkit-access-facade/server/redisstate"
+	"github.com/radkit/radkit-access-facade/server/internal/redisstate"
 )
 
 // replicas opens n clients (n replicas) on srv with one keyring.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/radkit/radkit-access-facade/server/callerauth"
+	"github.com/radkit/radkit-access-facade/server/internal/callerauth"
 )
 
 // hashOf is what an operator puts in the keys file for key.

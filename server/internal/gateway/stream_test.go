@@ -12,7 +12,7 @@ import (
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
-	"github.com/radkit/radkit-access-facade/server/gateway"
+	"github.com/radkit/radkit-access-facade/server/internal/gateway"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 

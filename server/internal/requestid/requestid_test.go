@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/radkit/radkit-access-facade/server/requestid"
+	"github.com/radkit/radkit-access-facade/server/internal/requestid"
 )
 
 func TestValid(t *testing.T) {

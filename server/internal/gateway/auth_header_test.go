@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
-	"github.com/radkit/radkit-access-facade/server/gateway"
+	"github.com/radkit/radkit-access-facade/server/internal/gateway"
 )
 
 // metadataRecorder is an AccessService that answers GetServiceStatus and

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/radkit/radkit-access-facade/server/gateway"
+	"github.com/radkit/radkit-access-facade/server/internal/gateway"
 )
 
 const (

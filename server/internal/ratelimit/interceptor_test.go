@@ -25,8 +25,8 @@ import (
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
-	"github.com/radkit/radkit-access-facade/server/gateway"
-	"github.com/radkit/radkit-access-facade/server/ratelimit"
+	"github.com/radkit/radkit-access-facade/server/internal/gateway"
+	"github.com/radkit/radkit-access-facade/server/internal/ratelimit"
 )
 
 // callerHeader carries the caller's name in the tests, standing in for the

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/radkit/radkit-access-facade/internal/testkit"
-	"github.com/radkit/radkit-access-facade/server/redisstate"
+	"github.com/radkit/radkit-access-facade/server/internal/redisstate"
 )
 
 func open(t *testing.T, cfg redisstate.Config) *redisstate.Client {

@@ -18,8 +18,8 @@ import (
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
-	"github.com/radkit/radkit-access-facade/server/callerauth"
-	"github.com/radkit/radkit-access-facade/server/gateway"
+	"github.com/radkit/radkit-access-facade/server/internal/callerauth"
+	"github.com/radkit/radkit-access-facade/server/internal/gateway"
 	"github.com/radkit/radkit-access-facade/server/internal/reason"
 )
 

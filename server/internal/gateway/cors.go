@@ -8,7 +8,7 @@ import (
 
 	"github.com/rs/cors"
 
-	"github.com/radkit/radkit-access-facade/server/requestid"
+	"github.com/radkit/radkit-access-facade/server/internal/requestid"
 )
 
 // corsMaxAge is how long, in seconds, a browser may cache a preflight

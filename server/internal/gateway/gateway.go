@@ -26,7 +26,7 @@ import (
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/internal/reason"
-	"github.com/radkit/radkit-access-facade/server/requestid"
+	"github.com/radkit/radkit-access-facade/server/internal/requestid"
 )
 
 // Config configures the HTTP handler.

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/radkit/radkit-access-facade/internal/testkit"
-	"github.com/radkit/radkit-access-facade/server/ratelimit"
+	"github.com/radkit/radkit-access-facade/server/internal/ratelimit"
 )
 
 func TestAllow(t *testing.T) {

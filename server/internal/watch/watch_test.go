@@ -11,9 +11,9 @@ import (
 
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
-	"github.com/radkit/radkit-access-facade/server/resilience"
+	"github.com/radkit/radkit-access-facade/server/internal/resilience"
+	"github.com/radkit/radkit-access-facade/server/internal/watch"
 	"github.com/radkit/radkit-access-facade/server/upstream"
-	"github.com/radkit/radkit-access-facade/server/watch"
 )
 
 func TestMain(m *testing.M) {

@@ -32,7 +32,7 @@ import (
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
-	"github.com/radkit/radkit-access-facade/server/callerauth"
+	"github.com/radkit/radkit-access-facade/server/internal/callerauth"
 )
 
 func TestMain(m *testing.M) {
