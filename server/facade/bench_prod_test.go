@@ -4,19 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/server/facade"
@@ -75,9 +69,6 @@ func startProduction(b *testing.B, tracing bool) (accessv1.AccessServiceClient, 
 	}
 	cfg := facade.Config{
 		Emulator:       true,
-		GRPCAddr:       "127.0.0.1:0",
-		HTTPAddr:       "127.0.0.1:0",
-		Logger:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		CallerKeysFile: keysFile,
 		RateLimit:      1e9,
 		RateBurst:      1 << 20,
@@ -87,39 +78,5 @@ func startProduction(b *testing.B, tracing bool) (accessv1.AccessServiceClient, 
 		b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 		cfg.TracerProvider, cfg.Propagator = tp, propagation.TraceContext{}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	f, err := facade.New(ctx, cfg)
-	if err != nil {
-		cancel()
-		b.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	b.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Error(err)
-		}
-	})
-	conn, err := grpc.NewClient(f.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = conn.Close() })
-	client := accessv1.NewAccessServiceClient(conn)
-	callCtx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
-	// Wait until the facade holds a token: the first calls would measure it.
-	req := &accessv1.GetServiceStatusRequest{ServiceId: "1ryq-e8n8-5g5n"}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := client.GetServiceStatus(callCtx, req)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("facade not serving: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return client, callCtx
+	return benchFacade(b, cfg, "authorization", "Bearer "+key)
 }

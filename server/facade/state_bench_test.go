@@ -3,16 +3,11 @@ package facade_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
@@ -37,7 +32,7 @@ func BenchmarkIdempotentOTP(b *testing.B) {
 		if store == "redis" {
 			cfg.RedisURL, cfg.StateKey = redis.URL(), benchStateKey
 		}
-		client := benchFacade(b, cfg)
+		client, _ := benchFacade(b, cfg)
 		for _, mode := range []string{"first", "replay"} {
 			b.Run(store+"/"+mode, func(b *testing.B) {
 				ctx := context.Background()
@@ -84,43 +79,4 @@ func commands(b *testing.B, rdb *goredis.Client) int64 {
 	}
 	b.Fatal("no total_commands_processed in INFO")
 	return 0
-}
-
-// benchFacade serves a facade made from cfg until b ends and returns a
-// client of it, once the facade answers.
-func benchFacade(b *testing.B, cfg facade.Config) accessv1.AccessServiceClient {
-	b.Helper()
-	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	f, err := facade.New(ctx, cfg)
-	if err != nil {
-		cancel()
-		b.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	b.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Error(err)
-		}
-	})
-	conn, err := grpc.NewClient(f.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = conn.Close() })
-	client := accessv1.NewAccessServiceClient(conn)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := client.GetServiceStatus(ctx, &accessv1.GetServiceStatusRequest{ServiceId: "1ryq-e8n8-5g5n"})
-		if err == nil {
-			return client
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("facade not serving: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
