@@ -23,7 +23,7 @@ type swagger struct {
 }
 
 func TestOpenAPIDocumentIsTheGeneratedOne(t *testing.T) {
-	published, err := os.ReadFile("../../gen/openapiv2/access.swagger.json")
+	published, err := os.ReadFile("../../../gen/openapiv2/access.swagger.json")
 	if err != nil {
 		t.Fatalf("read the document in gen/: %v", err)
 	}
@@ -33,7 +33,7 @@ func TestOpenAPIDocumentIsTheGeneratedOne(t *testing.T) {
 }
 
 func TestOpenAPIv3DocumentIsTheGeneratedOne(t *testing.T) {
-	published, err := os.ReadFile("../../gen/openapiv3/access.openapi.json")
+	published, err := os.ReadFile("../../../gen/openapiv3/access.openapi.json")
 	if err != nil {
 		t.Fatalf("read the document in gen/: %v", err)
 	}
