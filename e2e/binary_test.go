@@ -30,10 +30,7 @@ const sentinelSecret = "sentinel-client-secret-3f9a1c"
 // facadeProcess is the facade binary running as a child process, logging
 // JSON.
 type facadeProcess struct {
-	cmd            *exec.Cmd
-	stdout, stderr *testkit.Buffer
-	exited         chan struct{} // closed when the process has exited
-	waitErr        error         // set before exited is closed
+	*testkit.Process
 
 	grpcAddr, httpAddr string // from the "serving" log line
 }
@@ -57,25 +54,13 @@ func binaryEnv(extra ...string) []string {
 // running.
 func startBinary(t *testing.T, args, env []string) (*facadeProcess, error) {
 	t.Helper()
-	p := &facadeProcess{stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(facadeBinary(t), append([]string{"--log-format", "json"}, args...)...)
-	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	if err := p.cmd.Start(); err != nil {
+	cmd := exec.Command(facadeBinary(t), append([]string{"--log-format", "json"}, args...)...)
+	cmd.Env = env
+	proc, err := testkit.StartProcess(t, cmd)
+	if err != nil {
 		return nil, fmt.Errorf("starting the facade binary: %w", err)
 	}
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-	})
+	p := &facadeProcess{Process: proc}
 
 	deadline := time.After(readyTimeout)
 	for {
@@ -88,10 +73,10 @@ func startBinary(t *testing.T, args, env []string) (*facadeProcess, error) {
 			return p, nil
 		}
 		select {
-		case <-p.exited:
-			return p, fmt.Errorf("the facade exited before serving: %v\nstderr:\n%s", p.waitErr, p.stderr.String())
+		case <-p.Exited():
+			return p, fmt.Errorf("the facade exited before serving: %v\nstderr:\n%s", p.Err(), p.Stderr.String())
 		case <-deadline:
-			return p, fmt.Errorf("no serving log line within %s\nstderr:\n%s", readyTimeout, p.stderr.String())
+			return p, fmt.Errorf("no serving log line within %s\nstderr:\n%s", readyTimeout, p.Stderr.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -104,7 +89,7 @@ func (p *facadeProcess) logLine(msg string) (map[string]any, bool) {
 
 // findLog returns the first JSON log line whose msg satisfies match.
 func (p *facadeProcess) findLog(match func(msg string) bool) (map[string]any, bool) {
-	sc := bufio.NewScanner(strings.NewReader(p.stderr.String()))
+	sc := bufio.NewScanner(strings.NewReader(p.Stderr.String()))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
 		var line map[string]any
@@ -122,15 +107,15 @@ func (p *facadeProcess) findLog(match func(msg string) bool) (map[string]any, bo
 // stopTimeout. It returns the exit code.
 func (p *facadeProcess) terminate(t *testing.T) int {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
 	select {
-	case <-p.exited:
+	case <-p.Exited():
 	case <-time.After(stopTimeout):
-		t.Fatalf("the facade did not exit within %s of SIGTERM\nstderr:\n%s", stopTimeout, p.stderr.String())
+		t.Fatalf("the facade did not exit within %s of SIGTERM\nstderr:\n%s", stopTimeout, p.Stderr.String())
 	}
-	return p.cmd.ProcessState.ExitCode()
+	return p.Cmd.ProcessState.ExitCode()
 }
 
 // TestBinary runs the facade binary in emulator mode and probes it the way
@@ -210,10 +195,10 @@ func TestBinary(t *testing.T) {
 	_ = conn.Close()
 
 	if code := p.terminate(t); code != 0 {
-		t.Errorf("exit code %d after SIGTERM, want 0\nstderr:\n%s", code, p.stderr.String())
+		t.Errorf("exit code %d after SIGTERM, want 0\nstderr:\n%s", code, p.Stderr.String())
 	}
 
-	output := p.stdout.String() + p.stderr.String()
+	output := p.Stdout.String() + p.Stderr.String()
 	warn, ok := p.findLog(func(msg string) bool { return strings.HasPrefix(msg, "EMULATOR MODE") })
 	if !ok || warn["level"] != "WARN" {
 		t.Errorf("no EMULATOR MODE warning in the log:\n%s", output)

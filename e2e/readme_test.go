@@ -211,6 +211,6 @@ func TestREADMEExamples(t *testing.T) {
 	}
 
 	if code := p.terminate(t); code != 0 {
-		t.Errorf("exit code %d after SIGTERM, want 0\nstderr:\n%s", code, p.stderr.String())
+		t.Errorf("exit code %d after SIGTERM, want 0\nstderr:\n%s", code, p.Stderr.String())
 	}
 }

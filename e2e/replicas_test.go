@@ -56,7 +56,7 @@ func startReplicas(t *testing.T, n int, upstreamURL, redisURL, stateKey string, 
 	}
 	t.Cleanup(func() {
 		for _, r := range out {
-			if strings.Contains(r.p.stderr.String(), stateKey) {
+			if strings.Contains(r.p.Stderr.String(), stateKey) {
 				t.Errorf("a replica's log shows the state key")
 			}
 		}

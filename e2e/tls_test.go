@@ -67,7 +67,7 @@ func TestBinaryOverTLS(t *testing.T) {
 		t.Errorf("emulator requests by protocol = %v, want HTTP/2.0 only", counters.Protocols)
 	}
 	if code := p.terminate(t); code != 0 {
-		t.Errorf("facade exit code %d after SIGTERM, want 0\nstderr:\n%s", code, p.stderr.String())
+		t.Errorf("facade exit code %d after SIGTERM, want 0\nstderr:\n%s", code, p.Stderr.String())
 	}
 }
 

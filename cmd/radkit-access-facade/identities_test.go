@@ -45,7 +45,7 @@ func TestHangupReloadsIdentities(t *testing.T) {
 	p := startBinary(t, bin, nil, "--emulator", "--log-format", "json", "--identities-file", file,
 		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
 	p.waitLog(t, `"msg":"serving"`)
-	base := "http://" + logField(t, p.stderr.String(), "serving", "http_addr")
+	base := "http://" + logField(t, p.Stderr.String(), "serving", "http_addr")
 	hc := &http.Client{Timeout: 10 * time.Second}
 	status := func(identity string) int {
 		t.Helper()
@@ -79,7 +79,7 @@ func TestHangupReloadsIdentities(t *testing.T) {
 	}
 
 	write(withB)
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatalf("SIGHUP: %v", err)
 	}
 	p.waitLog(t, `"msg":"reloaded"`)
@@ -88,7 +88,7 @@ func TestHangupReloadsIdentities(t *testing.T) {
 	}
 
 	write(withB + "  not a valid: [entry\n")
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatalf("SIGHUP: %v", err)
 	}
 	p.waitLog(t, `"msg":"reload failed; keeping the previous configuration"`)

@@ -692,47 +692,33 @@ func feedFIFO(t *testing.T, p *process, path, content string, opened func()) {
 			t.Fatalf("no process opened %s for reading within 30s", path)
 		}
 		select {
-		case <-p.exited:
-			t.Fatalf("process exited (%v) before opening %s", p.err, path)
+		case <-p.Exited():
+			t.Fatalf("process exited (%v) before opening %s", p.Err(), path)
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
 }
 
 // process is the binary started by a test.
-type process struct {
-	cmd    *exec.Cmd
-	stderr *testkit.Buffer
-	exited chan struct{} // closed when the process has exited
-	err    error         // what Wait returned, once exited is closed
-}
+type process struct{ *testkit.Process }
 
 // startBinary starts bin with args and an environment of env alone; the
-// process is killed at the end of the test if it still runs.
+// process is killed at the end of the test if it still runs, and its
+// standard error is logged if the test failed.
 func startBinary(t *testing.T, bin string, env []string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(bin, args...), stderr: &testkit.Buffer{}, exited: make(chan struct{})}
-	p.cmd.Env = append([]string{}, env...) // nothing from the test's environment
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start: %v", err)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append([]string{}, env...) // nothing from the test's environment
+	p, err := testkit.StartProcess(t, cmd)
+	if err != nil {
+		t.Fatal(err)
 	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
 	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
 		if t.Failed() {
-			t.Logf("stderr:\n%s", p.stderr.String())
+			t.Logf("stderr:\n%s", p.Stderr.String())
 		}
 	})
-	return p
+	return &process{p}
 }
 
 // waitLog waits up to 30s for the process to log what.
@@ -740,11 +726,11 @@ func (p *process) waitLog(t *testing.T, what string) {
 	t.Helper()
 	testkit.Eventually(t, 30*time.Second, "a "+what+" log line", func() bool {
 		select {
-		case <-p.exited:
-			t.Fatalf("process exited (%v) before logging %s", p.err, what)
+		case <-p.Exited():
+			t.Fatalf("process exited (%v) before logging %s", p.Err(), what)
 		default:
 		}
-		return strings.Contains(p.stderr.String(), what)
+		return strings.Contains(p.Stderr.String(), what)
 	})
 }
 
@@ -769,7 +755,7 @@ func TestEarlyHangup(t *testing.T) {
 	// The process blocks reading its keys until a writer opens the FIFO:
 	// the signal lands in the middle of start-up.
 	feedFIFO(t, p, fifo, keys, func() {
-		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		if err := p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatalf("SIGHUP: %v", err)
 		}
 	})
@@ -784,13 +770,13 @@ func TestEarlyHangup(t *testing.T) {
 // stop sends SIGTERM and waits up to 30s for a clean exit.
 func (p *process) stop(t *testing.T) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
 	select {
-	case <-p.exited:
-		if p.err != nil {
-			t.Fatalf("exit after SIGTERM: %v, want 0", p.err)
+	case <-p.Exited():
+		if p.Err() != nil {
+			t.Fatalf("exit after SIGTERM: %v, want 0", p.Err())
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("no exit within 30s of SIGTERM")
@@ -816,7 +802,7 @@ func TestJSONLogStaysJSON(t *testing.T) {
 			}, "--emulator", "--log-format", "json", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
 			p.waitLog(t, `"msg":"serving"`)
 			var httpAddr string
-			for _, rec := range testkit.JSONLines(p.stderr.String()) {
+			for _, rec := range testkit.JSONLines(p.Stderr.String()) {
 				if rec["msg"] == "serving" {
 					httpAddr, _ = rec["http_addr"].(string)
 				}
@@ -834,7 +820,7 @@ func TestJSONLogStaysJSON(t *testing.T) {
 			p.waitLog(t, "traces export")
 			p.stop(t)
 
-			for i, line := range strings.Split(strings.TrimSpace(p.stderr.String()), "\n") {
+			for i, line := range strings.Split(strings.TrimSpace(p.Stderr.String()), "\n") {
 				if !json.Valid([]byte(line)) {
 					t.Errorf("stderr line %d is not JSON: %s", i+1, line)
 				}

@@ -419,23 +419,15 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	// Port 0: the binary picks its ports and logs them in its "serving"
 	// line, so that no other process can take them between a choice here
 	// and the binary's listen.
-	var stderr, stdout testkit.Buffer
 	cmd := exec.Command(bin, "--emulator", "--rate-limit", "0", "--log-format", "json",
 		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
 	cmd.Env = []string{} // nothing from the test's environment, secrets least of all
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
+	p, err := testkit.StartProcess(t, cmd)
+	if err != nil {
+		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	stderr := p.Stderr
 	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-exited
-		}
 		if t.Failed() {
 			t.Logf("facade stderr (tail):\n%s", tail(stderr.String(), 16<<10))
 		}
@@ -526,9 +518,8 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		}
 	}
 	select {
-	case err := <-exited:
-		exited <- err // for the cleanup
-		if err != nil {
+	case <-p.Exited():
+		if err := p.Err(); err != nil {
 			t.Fatalf("process exit: %v, want exit status 0", err)
 		}
 	case <-time.After(stopTimeout):
