@@ -68,6 +68,11 @@ const (
 	// metricRetries counts retries, by result: sent, or denied by the
 	// retry budget.
 	metricRetries = "radkit_upstream_retries_total"
+
+	// One help text per metric name: Prometheus refuses a second series
+	// of a name whose help differs.
+	helpRefused = "Calls refused locally without an upstream call, by reason: throttled, circuit_open."
+	helpRetries = "Upstream retries, by result: sent, or denied by the retry budget."
 )
 
 // registerUpstreamMetrics adds the upstream's state (readiness' upstream
@@ -93,19 +98,19 @@ func registerUpstreamMetrics(reg prometheus.Registerer, r *server.Readiness, g i
 		}, stat(func(s resilience.Stats) float64 { return s.ThrottleProbability })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: metricRefused, ConstLabels: prometheus.Labels{"reason": "throttled"},
-			Help: "Calls refused locally without an upstream call, by reason: throttled, circuit_open.",
+			Help: helpRefused,
 		}, stat(func(s resilience.Stats) float64 { return float64(s.RefusedThrottled) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: metricRefused, ConstLabels: prometheus.Labels{"reason": "circuit_open"},
-			Help: "Calls refused locally without an upstream call, by reason: throttled, circuit_open.",
+			Help: helpRefused,
 		}, stat(func(s resilience.Stats) float64 { return float64(s.RefusedCircuitOpen) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: metricRetries, ConstLabels: prometheus.Labels{"result": "sent"},
-			Help: "Upstream retries, by result: sent, or denied by the retry budget.",
+			Help: helpRetries,
 		}, stat(func(s resilience.Stats) float64 { return float64(s.Retries) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: metricRetries, ConstLabels: prometheus.Labels{"result": "denied"},
-			Help: "Upstream retries, by result: sent, or denied by the retry budget.",
+			Help: helpRetries,
 		}, stat(func(s resilience.Stats) float64 { return float64(s.RetriesDenied) })),
 	}
 	for _, c := range collectors {
