@@ -136,9 +136,9 @@ func (b *bench) measure(ctx context.Context) (*Report, error) {
 	// latency) at 1 in flight next to A and B.
 	levelModes := func(n int) []mode {
 		if n == 1 {
-			return append(slices.Clip(modes), cl.floorMode())
+			return selectModes(append(slices.Clip(modes), cl.floorMode()), o.modes)
 		}
-		return modes
+		return selectModes(modes, o.modes)
 	}
 	const ratioLevel = 64
 	for _, n := range o.inflight {
@@ -155,7 +155,7 @@ func (b *bench) measure(ctx context.Context) (*Report, error) {
 	// A, B and H at 1 in flight for the added latency, if the grid lacks
 	// them.
 	if !slices.Contains(o.inflight, 1) {
-		for _, m := range []mode{modes[0], modes[1], cl.floorMode()} {
+		for _, m := range selectModes([]mode{modes[0], modes[1], cl.floorMode()}, o.modes) {
 			c, err := b.cell(ctx, p, m, 1, 1)
 			if err != nil {
 				return nil, err
@@ -186,6 +186,21 @@ func (b *bench) measure(ctx context.Context) (*Report, error) {
 	rep.Token, rep.RSS = tok, rss
 	rep.Targets = append(append(b.gridTargets(rep), floorTargets(rep.Floor, ratioLevel)...), b.callerTargets(rep)...)
 	return rep, nil
+}
+
+// selectModes returns the modes whose keys are in keys, in their order,
+// or all of them when keys is empty (-modes).
+func selectModes(modes []mode, keys []string) []mode {
+	if len(keys) == 0 {
+		return modes
+	}
+	var out []mode
+	for _, m := range modes {
+		if slices.Contains(keys, m.key) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // cell measures mode m at n in flight on pair p: a warm-up, then the

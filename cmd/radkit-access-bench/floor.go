@@ -86,6 +86,9 @@ func (b *bench) startFloor(ctx context.Context, emu *emulatorProc) (*facadeProc,
 		return nil, fmt.Errorf("secret file: %w", err)
 	}
 	f := &facadeProc{grpcAddr: ports[0], args: []string{"--addr", ports[0], "--upstream-url", emu.baseURL}}
+	if b.opts.floorPprof != "" {
+		f.args = append(f.args, "--pprof", b.opts.floorPprof)
+	}
 	env := append(childEnv(), "RADKIT_ACCESS_CLIENT_ID="+emu.clientID, "RADKIT_ACCESS_CLIENT_SECRET_FILE="+secretFile)
 	if f.proc, err = startProc("floor", b.floorBin, f.args, env, nil); err != nil {
 		return nil, err

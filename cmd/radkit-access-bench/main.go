@@ -75,6 +75,8 @@ type options struct {
 	emulatorBin string
 	callers     int
 	noTargets   bool
+	modes       []string // -modes: the grid's mode keys to run; empty runs them all
+	floorPprof  string   // -floor-pprof: the floor's net/http/pprof address, or ""
 
 	degrade         bool
 	degradeDuration time.Duration
@@ -107,6 +109,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.emulatorBin, "emulator-bin", "", "emulator binary to use instead of building one")
 	fs.IntVar(&o.callers, "callers", 1000, "concurrent callers in the token, RSS and coalescing targets")
 	fs.BoolVar(&o.noTargets, "no-targets", false, "measure the table only, skip the 1,000-caller targets")
+	fs.StringVar(&o.floorPprof, "floor-pprof", "", "serve the floor's net/http/pprof on this address (e.g. 127.0.0.1:6061), to profile it beside the facade's --pprof")
+	modes := fs.String("modes", "", "comma-separated mode keys to run in the grid (e.g. \"D,Mo,Bs,M\"); empty runs every mode")
 	fs.BoolVar(&o.degrade, "degrade", false, "run the degradation run instead: upstream failure rates, then a hard outage and recovery")
 	fs.DurationVar(&o.degradeDuration, "degrade-duration", 5*time.Second, "-degrade: measured time per RPC and failure rate")
 	fs.IntVar(&o.degradeInflight, "degrade-inflight", 32, "-degrade: calls in flight")
@@ -140,6 +144,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	slices.Sort(o.inflight)
 	o.inflight = slices.Compact(o.inflight)
 	o.facadeFlags = strings.Fields(*facadeFlags)
+	for _, k := range strings.Split(*modes, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			o.modes = append(o.modes, k)
+		}
+	}
 	switch {
 	case o.duration <= 0 || o.warmup < 0:
 		return o, errors.New("-duration must be positive and -warmup not negative")

@@ -7,7 +7,7 @@
 // retries, no coalescing. Errors are returned as codes.Unavailable with no
 // detail. Whatever a facade adds on top of this is its own cost.
 //
-//	floor --addr 127.0.0.1:0 --upstream-url http://127.0.0.1:8089
+//	floor --addr 127.0.0.1:0 --upstream-url http://127.0.0.1:8089 [--pprof 127.0.0.1:6060]
 //
 // The client ID comes from RADKIT_ACCESS_CLIENT_ID and the secret from the
 // file named by RADKIT_ACCESS_CLIENT_SECRET_FILE, as the facade reads them.
@@ -25,6 +25,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"os/signal"
@@ -58,6 +59,7 @@ func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("floor", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "gRPC listen address")
 	base := fs.String("upstream-url", "", "upstream (emulator) base URL")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address, to profile the floor beside the facade (off when empty)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,6 +73,14 @@ func run(ctx context.Context, args []string) error {
 	s := &service{hc: hc, base: strings.TrimSuffix(*base, "/")}
 	if s.bearer, err = fetchToken(ctx, hc, s.base, os.Getenv("RADKIT_ACCESS_CLIENT_ID"), strings.TrimSpace(string(secret))); err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		ps := &http.Server{Addr: *pprofAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = ps.ListenAndServe() }()
+		defer ps.Close()
 	}
 	lis, err := net.Listen("tcp", *addr)
 	if err != nil {

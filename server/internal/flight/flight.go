@@ -19,6 +19,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/radkit/radkit-access-facade/server/internal/growstack"
 )
 
 // Group runs at most one call per key at a time. The zero Group is ready to
@@ -129,8 +131,12 @@ func (g *Group[K, V]) startLocked(ctx context.Context, key K, fn func(context.Co
 	return c
 }
 
-// run makes call c and publishes its result.
+// run makes call c and publishes its result. fn runs on this fresh
+// goroutine's stack, and the facade's calls go deep (an upstream call
+// through net/http): the stack is grown at once, while it is shallow
+// (package growstack).
 func (g *Group[K, V]) run(ctx context.Context, key K, c *call[V], fn func(context.Context) (V, error)) {
+	growstack.Grow()
 	v, err := fn(ctx)
 	c.cancel() // releases the context, and the caller's values with it
 	g.mu.Lock()
