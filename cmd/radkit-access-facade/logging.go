@@ -30,19 +30,33 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 // calls it, once, before gRPC is used (grpclog.SetLoggerV2 may not be
 // called later); the packages under server/ and the tests that run this
 // command in-process never touch these globals.
-func routeGlobalLogs(logger *slog.Logger) {
+//
+// flush writes out what the logger's output holds: grpc-go's Fatal calls
+// it before the process exits.
+func routeGlobalLogs(logger *slog.Logger, flush func()) {
 	otelLog := logger.With("component", "opentelemetry")
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		otelLog.Warn("opentelemetry error", "error", err)
 	}))
 	otel.SetLogger(logr.FromSlogHandler(otelLog.Handler()))
-	grpclog.SetLoggerV2(grpcLogger{logger.With("component", "grpc")})
+	grpclog.SetLoggerV2(grpcLogger{l: logger.With("component", "grpc"), flush: flush})
 }
 
 // grpcLogger is a grpclog.LoggerV2 that writes to a slog.Logger. As
 // grpc-go's own default does, it shows errors and keeps the rest (its
 // information and warnings are chatty) for the debug level.
-type grpcLogger struct{ l *slog.Logger }
+type grpcLogger struct {
+	l     *slog.Logger
+	flush func() // before exiting; nil when the output needs none
+}
+
+// exit writes out the log and ends the process, as grpclog's Fatal must.
+func (g grpcLogger) exit() {
+	if g.flush != nil {
+		g.flush()
+	}
+	os.Exit(1)
+}
 
 func (g grpcLogger) log(level slog.Level, msg string) {
 	g.l.Log(context.Background(), level, msg)
@@ -65,15 +79,15 @@ func (g grpcLogger) Errorf(format string, args ...any) {
 }
 
 // Fatal logs and exits, as grpclog.LoggerV2 requires.
-func (g grpcLogger) Fatal(args ...any) { g.log(slog.LevelError, fmt.Sprint(args...)); os.Exit(1) }
+func (g grpcLogger) Fatal(args ...any) { g.log(slog.LevelError, fmt.Sprint(args...)); g.exit() }
 
 // Fatalln logs and exits, as grpclog.LoggerV2 requires.
-func (g grpcLogger) Fatalln(args ...any) { g.log(slog.LevelError, sprintln(args...)); os.Exit(1) }
+func (g grpcLogger) Fatalln(args ...any) { g.log(slog.LevelError, sprintln(args...)); g.exit() }
 
 // Fatalf logs and exits, as grpclog.LoggerV2 requires.
 func (g grpcLogger) Fatalf(format string, args ...any) {
 	g.log(slog.LevelError, fmt.Sprintf(format, args...))
-	os.Exit(1)
+	g.exit()
 }
 
 // V reports whether verbose logging at level l is on: only level 0, and

@@ -29,7 +29,7 @@ func TestGRPCLogger(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			tt.log(grpcLogger{newLogger(&buf, "json", tt.level)})
+			tt.log(grpcLogger{l: newLogger(&buf, "json", tt.level)})
 			out := strings.TrimSpace(buf.String())
 			if tt.wantLevel == "" {
 				if out != "" {
@@ -46,7 +46,7 @@ func TestGRPCLogger(t *testing.T) {
 			}
 		})
 	}
-	if (grpcLogger{newLogger(&bytes.Buffer{}, "json", slog.LevelInfo)}).V(0) {
+	if (grpcLogger{l: newLogger(&bytes.Buffer{}, "json", slog.LevelInfo)}).V(0) {
 		t.Error("V(0) true at the info level, want false")
 	}
 }

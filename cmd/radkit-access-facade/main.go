@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/radkit/radkit-access-facade/internal/logwriter"
 	"github.com/radkit/radkit-access-facade/server/facade"
 	"github.com/radkit/radkit-access-facade/server/telemetry"
 )
@@ -51,7 +52,7 @@ type processHooks struct {
 	// routeGlobalLogs, if set, is called with the process logger before
 	// anything else uses it, to install it where libraries log through
 	// process-wide setters only (see routeGlobalLogs).
-	routeGlobalLogs func(*slog.Logger)
+	routeGlobalLogs func(logger *slog.Logger, flush func())
 }
 
 // run is main without the process: arguments, environment, output and the
@@ -65,9 +66,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, "radkit-access-facade", version)
 		return nil
 	}
-	logger := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	// Log lines are written to stderr by a goroutine of their own, off the
+	// path of the calls that log them (package logwriter); what it holds
+	// is written before run returns.
+	logOut := logwriter.New(stderr, 0)
+	defer logOut.Close()
+	logger := newLogger(logOut, cfg.logFormat, cfg.logLevel)
 	if hooks.routeGlobalLogs != nil {
-		hooks.routeGlobalLogs(logger)
+		hooks.routeGlobalLogs(logger, logOut.Flush)
 	}
 	cfg.facade.Logger = logger
 	cfg.facade.Version = version

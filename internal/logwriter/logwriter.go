@@ -1,0 +1,135 @@
+// Package logwriter takes the write of a log line off the path of the call
+// that logs it.
+//
+// The facade writes a JSON line per call (two per GenerateOTP, with the
+// audit record), each one write(2) to stderr on the goroutine that serves
+// the call, before the answer is sent. Under load that was a system call
+// per line on the critical path, and, with the encoding, the largest
+// single item of the facade's own CPU per call (issue 16). A Writer copies
+// each line into a buffer and returns; one goroutine writes what has
+// gathered, as soon as it is there, in one system call. So under load many
+// lines share a write, and when calls are few each line is still written
+// at once: a line waits for the previous write to finish, never for a
+// timer or a full buffer.
+//
+// Nothing is dropped. When the output falls behind by MaxBuffered bytes
+// (a stalled log collector), Write blocks until it catches up, as the
+// direct write did. What a Writer still holds is lost only if the process
+// dies without Close (SIGKILL, a fatal runtime error): the lines of the
+// last write in progress, a few milliseconds at most.
+package logwriter
+
+import (
+	"io"
+	"sync"
+)
+
+// DefaultMaxBuffered is how many bytes a Writer holds before Write blocks:
+// about a thousand log lines.
+const DefaultMaxBuffered = 256 << 10
+
+// Writer is an io.Writer that writes to another in the background, keeping
+// each Write's bytes together and in order. It is safe for concurrent use.
+type Writer struct {
+	out io.Writer
+	max int
+
+	mu      sync.Mutex
+	changed sync.Cond // pending taken or written, a line added, or closed
+	pending []byte    // bytes not yet handed to out
+	spare   []byte    // the buffer of the last write, reused
+	added   uint64    // bytes ever added to pending
+	written uint64    // bytes ever handed to out and returned
+	closed  bool
+	done    chan struct{} // closed when the writing goroutine ends
+}
+
+// New returns a Writer to out that holds at most maxBuffered bytes (at
+// least one Write's) before Write blocks; zero or less means
+// DefaultMaxBuffered. Close it to write what it holds and stop its
+// goroutine.
+func New(out io.Writer, maxBuffered int) *Writer {
+	if maxBuffered <= 0 {
+		maxBuffered = DefaultMaxBuffered
+	}
+	w := &Writer{out: out, max: maxBuffered, done: make(chan struct{})}
+	w.changed.L = &w.mu
+	go w.run()
+	return w
+}
+
+// Write copies p to be written to the output and returns len(p). It blocks
+// only while the Writer holds MaxBuffered bytes or more. After Close it
+// writes p to the output itself. Errors of the output are not reported: a
+// log has nowhere to report them (log/slog drops them too).
+func (w *Writer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	for len(w.pending) >= w.max && !w.closed {
+		w.changed.Wait()
+	}
+	if w.closed {
+		w.mu.Unlock()
+		_, _ = w.out.Write(p) // late lines still reach the output
+		return len(p), nil
+	}
+	wake := len(w.pending) == 0
+	w.pending = append(w.pending, p...)
+	w.added += uint64(len(p))
+	w.mu.Unlock()
+	if wake {
+		w.changed.Broadcast()
+	}
+	return len(p), nil
+}
+
+// Flush returns once every byte written before it has been written to
+// the output.
+func (w *Writer) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	target := w.added
+	for w.written < target {
+		w.changed.Wait()
+	}
+}
+
+// Close writes what the Writer holds, stops its goroutine and returns;
+// later Writes go to the output directly. It is safe to call more than
+// once.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.changed.Broadcast()
+	<-w.done
+	return nil
+}
+
+// run hands what gathers in pending to the output, one write at a time,
+// until the Writer is closed and empty.
+func (w *Writer) run() {
+	defer close(w.done)
+	w.mu.Lock()
+	for {
+		for len(w.pending) == 0 && !w.closed {
+			w.changed.Wait()
+		}
+		if len(w.pending) == 0 { // closed, and all written
+			w.mu.Unlock()
+			return
+		}
+		batch := w.pending
+		w.pending = w.spare[:0]
+		w.mu.Unlock()
+		w.changed.Broadcast() // room for blocked writers
+
+		_, _ = w.out.Write(batch)
+
+		w.mu.Lock()
+		w.written += uint64(len(batch))
+		if cap(batch) <= 2*w.max {
+			w.spare = batch
+		}
+		w.changed.Broadcast() // flushers
+	}
+}

@@ -1,0 +1,158 @@
+package logwriter
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/radkit/radkit-access-facade/internal/testkit"
+)
+
+// gatedOutput is an output whose writes wait for the gate to open, to
+// stand for a log collector that has stalled.
+type gatedOutput struct {
+	gate    chan struct{} // closed to let writes through
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	writes  int
+	entered chan struct{} // receives once per write that starts
+}
+
+func newGatedOutput(open bool) *gatedOutput {
+	o := &gatedOutput{gate: make(chan struct{}), entered: make(chan struct{}, 1024)}
+	if open {
+		close(o.gate)
+	}
+	return o
+}
+
+func (o *gatedOutput) Write(p []byte) (int, error) {
+	o.entered <- struct{}{}
+	<-o.gate
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.writes++
+	return o.buf.Write(p)
+}
+
+func (o *gatedOutput) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+func TestLinesStayWholeAndInOrder(t *testing.T) {
+	const writers, lines = 8, 500
+	out := newGatedOutput(true)
+	w := New(out, 1<<10) // small, so that writers also block and resume
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			line := make([]byte, 0, 64)
+			for i := range lines {
+				line = fmt.Appendf(line[:0], "writer %d line %04d\n", g, i)
+				if n, err := w.Write(line); n != len(line) || err != nil {
+					t.Errorf("Write = %d, %v; want %d, nil", n, err, len(line))
+				}
+				// slog reuses its buffer: the Writer must have copied it.
+				copy(line, "XXXXXXXXXXXXXXXX")
+			}
+		})
+	}
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	next := make([]int, writers)
+	got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(got) != writers*lines {
+		t.Fatalf("got %d lines, want %d", len(got), writers*lines)
+	}
+	for _, l := range got {
+		var g, i int
+		if _, err := fmt.Sscanf(l, "writer %d line %d", &g, &i); err != nil || g < 0 || g >= writers {
+			t.Fatalf("line %q is not one of the lines written: %v", l, err)
+		}
+		if i != next[g] {
+			t.Fatalf("writer %d: got line %d, want %d: lines out of order or lost", g, i, next[g])
+		}
+		next[g]++
+	}
+	if out.writes >= writers*lines {
+		t.Logf("no two lines shared a write (%d writes): the machine never let lines gather", out.writes)
+	}
+}
+
+func TestFlushWaitsForTheOutput(t *testing.T) {
+	out := newGatedOutput(false)
+	w := New(out, 0)
+	defer w.Close()
+	_, _ = w.Write([]byte("one\n"))
+	testkit.Receive(t, out.entered, 10*time.Second, "the background write of the first line")
+	flushed := make(chan struct{})
+	go func() {
+		w.Flush()
+		close(flushed)
+	}()
+	select {
+	case <-flushed:
+		t.Fatal("Flush returned while the output had not taken the line")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(out.gate)
+	testkit.Receive(t, flushed, 10*time.Second, "Flush after the output took the line")
+	if got := out.String(); got != "one\n" {
+		t.Fatalf("output %q, want %q", got, "one\n")
+	}
+}
+
+func TestWriteBlocksWhenFullAndLosesNothing(t *testing.T) {
+	out := newGatedOutput(false)
+	w := New(out, 10)
+	_, _ = w.Write([]byte("aaaa\n")) // taken by the background write, which stalls
+	testkit.Receive(t, out.entered, 10*time.Second, "the background write of the first line")
+	_, _ = w.Write([]byte("bbbb\n")) // held: 5 bytes
+	_, _ = w.Write([]byte("cccc\n")) // held: 10 bytes, the bound
+	third := make(chan struct{})
+	go func() {
+		_, _ = w.Write([]byte("dddd\n"))
+		close(third)
+	}()
+	select {
+	case <-third:
+		t.Fatal("Write returned while the Writer held MaxBuffered bytes and the output was stalled")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(out.gate)
+	testkit.Receive(t, third, 10*time.Second, "the blocked Write once the output caught up")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := out.String(), "aaaa\nbbbb\ncccc\ndddd\n"; got != want {
+		t.Fatalf("output %q, want %q", got, want)
+	}
+}
+
+func TestCloseWritesWhatIsHeldAndLaterWritesGoThrough(t *testing.T) {
+	out := newGatedOutput(true)
+	w := New(out, 0)
+	for i := range 100 {
+		_, _ = fmt.Fprintf(w, "line %d\n", i)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), "\n"); n != 100 {
+		t.Fatalf("after Close the output has %d lines, want 100", n)
+	}
+	_, _ = w.Write([]byte("late\n"))
+	if !strings.HasSuffix(out.String(), "line 99\nlate\n") {
+		t.Fatalf("a Write after Close did not reach the output at once: %q", out.String()[max(0, out.buf.Len()-20):])
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
