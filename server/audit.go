@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/radkit/radkit-access-facade/server/internal/requestid"
@@ -20,17 +21,24 @@ func (s *Server) audit(ctx context.Context, rpc string, err error, attrs ...slog
 	if s.auditLog == nil {
 		return
 	}
-	outcome := status.Code(Status(err)).String()
-	base := []slog.Attr{
+	if !s.auditLog.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	outcome := codes.OK
+	if err != nil {
+		outcome = status.Code(Status(err))
+	}
+	var buf [10]slog.Attr
+	all := append(buf[:0],
 		slog.String("rpc", rpc),
 		slog.String("caller", callerFrom(ctx)),
-		slog.String("outcome", outcome),
-	}
+		slog.String("outcome", outcome.String()),
+	)
 	if id, ok := requestid.FromContext(ctx); ok {
 		// x_request_id: request_id is GenerateOTP's idempotency key.
-		base = append(base, slog.String("x_request_id", id))
+		all = append(all, slog.String("x_request_id", id))
 	}
-	s.auditLog.LogAttrs(ctx, slog.LevelInfo, "audit", append(base, attrs...)...)
+	logRecord(ctx, s.auditLog, slog.LevelInfo, "audit", append(all, attrs...))
 }
 
 // tokenFingerprint identifies a token in the audit log without revealing it.

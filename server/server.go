@@ -14,6 +14,7 @@ import (
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/server/idempotency"
+	"github.com/radkit/radkit-access-facade/server/internal/growstack"
 	"github.com/radkit/radkit-access-facade/server/internal/identity"
 	"github.com/radkit/radkit-access-facade/server/internal/watch"
 	"github.com/radkit/radkit-access-facade/server/upstream"
@@ -198,7 +199,13 @@ func (s *Server) GenerateOTP(ctx context.Context, req *accessv1.GenerateOTPReque
 
 // generateOTP mints an OTP upstream, recording the upstream's answer for
 // the call's log line.
+//
+// The upstream call goes deep into net/http on this goroutine: its stack
+// is grown first, while it is shallower (package growstack). A status
+// lookup needs no such step here: it runs on a goroutine of its own, which
+// flight.Group grows.
 func (s *Server) generateOTP(ctx context.Context, up Upstream, r upstream.OTPRequest) (string, error) {
+	growstack.Grow()
 	otp, err := up.GenerateOTP(ctx, r)
 	recordUpstream(ctx, err)
 	if err != nil {
@@ -241,6 +248,7 @@ func (s *Server) RevokeToken(ctx context.Context, req *accessv1.RevokeTokenReque
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
 	defer cancel()
+	growstack.Grow() // as generateOTP does
 	err = up.RevokeToken(ctx, req.GetToken())
 	recordUpstream(ctx, err)
 	if err != nil {

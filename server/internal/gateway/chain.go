@@ -5,8 +5,6 @@ import (
 	"slices"
 
 	"google.golang.org/grpc"
-
-	"github.com/radkit/radkit-access-facade/server/internal/growstack"
 )
 
 // Chain composes unary interceptors into one, the first outermost, as
@@ -15,8 +13,7 @@ import (
 //
 // A call allocates one closure per interceptor after the first, made only
 // when the interceptor before it calls on (as grpc-go does), instead of
-// one per interceptor up front. It first grows the call's stack, while it
-// is shallow, to what the call will need (package growstack).
+// one per interceptor up front.
 func Chain(interceptors ...grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
 	ics := slices.Clone(interceptors)
 	switch len(ics) {
@@ -28,7 +25,6 @@ func Chain(interceptors ...grpc.UnaryServerInterceptor) grpc.UnaryServerIntercep
 		return ics[0]
 	}
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		growstack.Grow()
 		return ics[0](ctx, req, info, chainedHandler(ics, 1, info, handler))
 	}
 }
