@@ -21,7 +21,8 @@ type bench struct {
 	tmp         string
 	facadeBin   string
 	emulatorBin string
-	floorBin    string // mode M's server (floor.go), built on first use
+	floorBin    string   // mode M's server (floor.go), built on first use
+	facadeEnv   []string // more environment for every facade (-tracing)
 
 	mu    sync.Mutex
 	procs []*proc // started, stopped in reverse order
@@ -82,7 +83,7 @@ func (b *bench) startPair(ctx context.Context, emuFlags, extra []string) (*pair,
 
 // startFacade starts one more facade in front of emu.
 func (b *bench) startFacade(ctx context.Context, emu *emulatorProc, extra []string) (*facadeProc, error) {
-	f, err := startFacade(ctx, b.facadeBin, b.tmp, emu, append(slices.Clone(b.opts.facadeFlags), extra...))
+	f, err := startFacade(ctx, b.facadeBin, b.tmp, emu, append(slices.Clone(b.opts.facadeFlags), extra...), b.facadeEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -104,11 +105,17 @@ func (b *bench) measure(ctx context.Context) (*Report, error) {
 	b.logf("machine: %s, %d cores, %s, GOMAXPROCS %d", rep.Machine.CPU, rep.Machine.Cores, rep.Machine.GoVersion, rep.Machine.GOMAXPROCS)
 	rep.Settings.StatusCacheTTLSupported = facadeSupports(ctx, b.facadeBin, "status-cache-ttl")
 
-	p, err := b.startPair(ctx, spreadEmulatorFlags(), nil)
+	prod, err := b.productionSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer prod.close()
+	p, err := b.startPair(ctx, spreadEmulatorFlags(), prod.facadeFlags)
 	if err != nil {
 		return nil, err
 	}
 	rep.Settings.FacadeArgs = p.facade.args
+	rep.Settings.Production, rep.Settings.Tracing = o.production, o.tracing
 	bearer, err := fetchBearer(ctx, p.emu.baseURL, p.emu.clientID, p.emu.clientSecret)
 	if err != nil {
 		return nil, err
@@ -118,7 +125,7 @@ func (b *bench) measure(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	maxInflight := slices.Max(o.inflight)
-	cl, err := newClients(p.facade, p.emu.baseURL, bearer, o.grpcConns, max(maxInflight, o.callers))
+	cl, err := newClients(p.facade, p.emu.baseURL, bearer, prod.callerKey, o.grpcConns, max(maxInflight, o.callers))
 	if err != nil {
 		return nil, err
 	}

@@ -197,7 +197,7 @@ func (b *bench) degrade(ctx context.Context) (*DegradeReport, error) {
 	if err := p.admin.setLatency(ctx, "", degradeLatency); err != nil {
 		return nil, err
 	}
-	cl, err := newClients(p.facade, p.emu.baseURL, "", o.grpcConns, o.degradeInflight)
+	cl, err := newClients(p.facade, p.emu.baseURL, "", "", o.grpcConns, o.degradeInflight)
 	if err != nil {
 		return nil, err
 	}

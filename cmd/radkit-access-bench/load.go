@@ -39,11 +39,15 @@ type clients struct {
 	statusURL    string                // A
 	gatewayURL   string                // C
 	bearer       string                // A
+	facadeAuth   string                // C's Authorization with -production, else ""
 }
 
 // newClients dials the facade (conns gRPC connections) and prepares HTTP
 // clients whose idle pools hold maxInflight connections.
-func newClients(f *facadeProc, emuURL, bearer string, conns, maxInflight int) (*clients, error) {
+//
+// With a callerKey (-production), every call to the facade sends it, as
+// an authenticated caller does.
+func newClients(f *facadeProc, emuURL, bearer, callerKey string, conns, maxInflight int) (*clients, error) {
 	c := &clients{
 		upstreamHTTP: keepAliveClient(maxInflight),
 		facadeHTTP:   keepAliveClient(maxInflight),
@@ -51,9 +55,14 @@ func newClients(f *facadeProc, emuURL, bearer string, conns, maxInflight int) (*
 		gatewayURL:   "http://" + f.httpAddr + "/v1/services/" + url.PathEscape(serviceID) + "/status",
 		bearer:       "Bearer " + bearer,
 	}
+	dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if callerKey != "" {
+		c.facadeAuth = "Bearer " + callerKey
+		dialOpts = append(dialOpts, grpc.WithPerRPCCredentials(keyCredentials{"authorization": c.facadeAuth}))
+	}
 	for range max(conns, 1) {
 		// Each NewClient is its own channel and so its own HTTP/2 connection.
-		conn, err := grpc.NewClient(f.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(f.grpcAddr, dialOpts...)
 		if err != nil {
 			c.close()
 			return nil, fmt.Errorf("dial facade: %w", err)
@@ -64,6 +73,16 @@ func newClients(f *facadeProc, emuURL, bearer string, conns, maxInflight int) (*
 	c.health = healthpb.NewHealthClient(c.grpcConns[0])
 	return c, nil
 }
+
+// keyCredentials sends a caller key with every call, over plaintext
+// loopback (the bench's facade has no TLS).
+type keyCredentials map[string]string
+
+func (k keyCredentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return k, nil
+}
+
+func (keyCredentials) RequireTransportSecurity() bool { return false }
 
 func (c *clients) close() {
 	for _, conn := range c.grpcConns {
@@ -136,7 +155,7 @@ func (c *clients) modes() []mode {
 			return err
 		}},
 		{key: "C", name: "GetServiceStatus HTTP via gateway", route: routeStatus, call: func(ctx context.Context, _ int) error {
-			return getOK(ctx, c.facadeHTTP, c.gatewayURL, "")
+			return getOK(ctx, c.facadeHTTP, c.gatewayURL, c.facadeAuth)
 		}},
 		{key: "D", name: "GenerateOTP gRPC via facade", route: routeOTP, call: func(ctx context.Context, w int) error {
 			_, err := pick(w).GenerateOTP(ctx, otpReq)

@@ -77,6 +77,8 @@ type options struct {
 	noTargets   bool
 	modes       []string // -modes: the grid's mode keys to run; empty runs them all
 	floorPprof  string   // -floor-pprof: the floor's net/http/pprof address, or ""
+	production  bool     // -production: the grid's facade authenticates callers and limits rates
+	tracing     bool     // -tracing: the grid's facade exports spans (production.go)
 
 	degrade         bool
 	degradeDuration time.Duration
@@ -110,6 +112,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.callers, "callers", 1000, "concurrent callers in the token, RSS and coalescing targets")
 	fs.BoolVar(&o.noTargets, "no-targets", false, "measure the table only, skip the 1,000-caller targets")
 	fs.StringVar(&o.floorPprof, "floor-pprof", "", "serve the floor's net/http/pprof on this address (e.g. 127.0.0.1:6061), to profile it beside the facade's --pprof")
+	fs.BoolVar(&o.production, "production", false, "run the grid's facade as a production deployment does: caller authentication with a key on every call, and the rate limiter on at a rate the run never reaches (metrics and JSON logs at info are always on)")
+	fs.BoolVar(&o.tracing, "tracing", false, "install a tracer in the grid's facade: every span exported over OTLP/HTTP to a sink in the harness")
 	modes := fs.String("modes", "", "comma-separated mode keys to run in the grid (e.g. \"D,Mo,Bs,M\"); empty runs every mode")
 	fs.BoolVar(&o.degrade, "degrade", false, "run the degradation run instead: upstream failure rates, then a hard outage and recovery")
 	fs.DurationVar(&o.degradeDuration, "degrade-duration", 5*time.Second, "-degrade: measured time per RPC and failure rate")

@@ -252,7 +252,7 @@ type facadeProc struct {
 // startFacade starts the facade pointed at emu with the emulator's client
 // credentials (the secret through a file, as in production) and waits until
 // its gRPC health check answers SERVING.
-func startFacade(ctx context.Context, bin, tmp string, emu *emulatorProc, extra []string) (*facadeProc, error) {
+func startFacade(ctx context.Context, bin, tmp string, emu *emulatorProc, extra, extraEnv []string) (*facadeProc, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
@@ -280,6 +280,7 @@ func startFacade(ctx context.Context, bin, tmp string, emu *emulatorProc, extra 
 	env := append(childEnv(),
 		"RADKIT_ACCESS_CLIENT_ID="+emu.clientID,
 		"RADKIT_ACCESS_CLIENT_SECRET_FILE="+secretFile.Name())
+	env = append(env, extraEnv...)
 	if f.proc, err = startProc("facade", bin, f.args, env, nil); err != nil {
 		return nil, err
 	}

@@ -56,6 +56,8 @@ type Settings struct {
 	FacadeFlags             []string `json:"facade_flags"`
 	FacadeArgs              []string `json:"facade_args"`
 	StatusCacheTTLSupported bool     `json:"status_cache_ttl_supported"`
+	Production              bool     `json:"production"` // -production
+	Tracing                 bool     `json:"tracing"`    // -tracing
 }
 
 // Cell is one mode at one in-flight level in one round.

@@ -42,7 +42,7 @@ func (b *bench) coalescing(ctx context.Context, p *pair, cl *clients, supported 
 		return nil, err
 	}
 	defer b.stop(f.proc)
-	cached, err := newClients(f, p.emu.baseURL, "", b.opts.grpcConns, b.opts.callers)
+	cached, err := newClients(f, p.emu.baseURL, "", "", b.opts.grpcConns, b.opts.callers)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func (b *bench) tokenAndRSS(ctx context.Context) (*TokenResult, *RSSResult, erro
 		return nil, nil, err
 	}
 	defer b.stop(f.proc)
-	cl, err := newClients(f, emu.baseURL, "", b.opts.grpcConns, b.opts.callers)
+	cl, err := newClients(f, emu.baseURL, "", "", b.opts.grpcConns, b.opts.callers)
 	if err != nil {
 		stopWatch()
 		return nil, nil, err

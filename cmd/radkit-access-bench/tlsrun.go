@@ -123,7 +123,7 @@ func (b *bench) upstreamTLSRow(ctx context.Context, useTLS bool) (*UpstreamTLSRo
 		return nil, err
 	}
 	defer b.stop(f.proc)
-	cl, err := newClients(f, emu.baseURL, "", b.opts.grpcConns, max(upstreamTLSInFlight, b.opts.callers))
+	cl, err := newClients(f, emu.baseURL, "", "", b.opts.grpcConns, max(upstreamTLSInFlight, b.opts.callers))
 	if err != nil {
 		return nil, err
 	}
