@@ -309,6 +309,10 @@ func (b *bench) gridTargets(rep *Report) []Target {
 }
 
 func ratioTarget(name string, v, limit float64, rounds string) Target {
+	if rounds == "" {
+		// The modes were not run (-modes).
+		return Target{Name: name, Target: fmt.Sprintf(">= %.2f", limit), Status: "N/A", Measured: "not measured"}
+	}
 	return Target{
 		Name: name, Target: fmt.Sprintf(">= %.2f", limit), Value: v, Limit: limit,
 		Measured: fmt.Sprintf("%.2f (rounds: %s)", v, rounds), Status: passMiss(v >= limit),
