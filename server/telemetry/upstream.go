@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,10 +45,48 @@ func (m *Metrics) InstrumentIdentity(rt http.RoundTripper, identity string) http
 }
 
 // metricsTransport is the http.RoundTripper of InstrumentIdentity.
+//
+// It keeps the series it has used, so that a request costs two map reads
+// instead of hashing and validating its labels in each vector (a few
+// microseconds a call under load, issue 16): the keys are bounded, a
+// route and an HTTP status.
 type metricsTransport struct {
 	m        *Metrics
 	base     http.RoundTripper
 	identity string
+
+	requests  sync.Map // routeCode -> prometheus.Counter
+	durations sync.Map // route -> prometheus.Observer
+}
+
+// routeCode is a series of radkit_upstream_requests_total for one
+// identity: status is 0 for "error" (no response).
+type routeCode struct {
+	route  string
+	status int
+}
+
+// requestCounter returns the series for route and status.
+func (t *metricsTransport) requestCounter(route string, status int) prometheus.Counter {
+	key := routeCode{route, status}
+	if c, ok := t.requests.Load(key); ok {
+		return c.(prometheus.Counter)
+	}
+	code := "error"
+	if status != 0 {
+		code = strconv.Itoa(status)
+	}
+	c, _ := t.requests.LoadOrStore(key, t.m.upstreamRequests.WithLabelValues(t.identity, route, code))
+	return c.(prometheus.Counter)
+}
+
+// durationObserver returns the series of route.
+func (t *metricsTransport) durationObserver(route string) prometheus.Observer {
+	if o, ok := t.durations.Load(route); ok {
+		return o.(prometheus.Observer)
+	}
+	o, _ := t.durations.LoadOrStore(route, t.m.upstreamDuration.WithLabelValues(t.identity, route))
+	return o.(prometheus.Observer)
 }
 
 // RoundTrip sends req through the wrapped transport and records it.
@@ -57,9 +96,9 @@ func (t *metricsTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	resp, err := t.base.RoundTrip(req)
 	elapsed := time.Since(start).Seconds()
 
-	code, result := "error", TokenFetchError
+	status, result := 0, TokenFetchError
 	if err == nil {
-		code = strconv.Itoa(resp.StatusCode)
+		status = resp.StatusCode
 		switch {
 		case resp.StatusCode >= 200 && resp.StatusCode < 300:
 			result = TokenFetchSuccess
@@ -69,8 +108,8 @@ func (t *metricsTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 			result = TokenFetchRejected
 		}
 	}
-	t.m.upstreamRequests.WithLabelValues(t.identity, route, code).Inc()
-	obs := t.m.upstreamDuration.WithLabelValues(t.identity, route)
+	t.requestCounter(route, status).Inc()
+	obs := t.durationObserver(route)
 	if ex := exemplarFromContext(req.Context()); ex != nil {
 		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(elapsed, ex)
 	} else {
