@@ -101,6 +101,7 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		}
 	}
 	f.metrics = telemetry.NewMetrics()
+	f.metrics.LinkTraces(cfg.TracerProvider)
 	if err := f.openState(); err != nil {
 		return nil, err
 	}

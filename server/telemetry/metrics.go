@@ -101,6 +101,11 @@ type Metrics struct {
 	breakerState atomic.Pointer[func() string]
 	watches      atomic.Pointer[func() WatchStats]
 	now          func() time.Time
+
+	// exemplars labels observations with trace IDs; off without a tracer
+	// (see LinkTraces), which spares each call's metrics a search of its
+	// whole context chain for a span that cannot be there.
+	exemplars bool
 }
 
 // NewMetrics returns Metrics with every collector registered: Go runtime,
@@ -124,7 +129,8 @@ func NewMetrics() *Metrics {
 			Name: MetricUpstreamTokenFetches,
 			Help: "Access-token requests to the RADKit Access Cloud (client credentials or API token), by upstream identity and result: success, rejected (4xx other than 429), error.",
 		}, []string{"identity", "result"}),
-		now: time.Now,
+		now:       time.Now,
+		exemplars: true,
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -178,14 +184,29 @@ func (m *Metrics) Handler() http.Handler { return m.handler }
 // (docs/adr/0001-gateway-in-process.md). Sampled calls get their trace ID
 // as an exemplar.
 func (m *Metrics) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
-	return m.grpc.UnaryServerInterceptor(grpcprom.WithExemplarFromContext(exemplarFromContext))
+	return m.grpc.UnaryServerInterceptor(m.exemplarOptions()...)
+}
+
+// LinkTraces turns trace-ID exemplars on when tp is a real tracer provider
+// and off for nil or a no-op one (they are on in a new Metrics). Call it
+// before building the interceptors and transports.
+func (m *Metrics) LinkTraces(tp trace.TracerProvider) {
+	m.exemplars = !isNoop(tp)
+}
+
+// exemplarOptions are the interceptors' options for exemplars.
+func (m *Metrics) exemplarOptions() []grpcprom.Option {
+	if !m.exemplars {
+		return nil
+	}
+	return []grpcprom.Option{grpcprom.WithExemplarFromContext(exemplarFromContext)}
 }
 
 // StreamServerInterceptor is UnaryServerInterceptor for streaming calls;
 // it also counts the messages each stream sends
 // (grpc_server_msg_sent_total).
 func (m *Metrics) StreamServerInterceptor() grpc.StreamServerInterceptor {
-	return m.grpc.StreamServerInterceptor(grpcprom.WithExemplarFromContext(exemplarFromContext))
+	return m.grpc.StreamServerInterceptor(m.exemplarOptions()...)
 }
 
 // InitializeMetrics creates the gRPC series of every method registered on

@@ -110,7 +110,9 @@ func (t *metricsTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	t.requestCounter(route, status).Inc()
 	obs := t.durationObserver(route)
-	if ex := exemplarFromContext(req.Context()); ex != nil {
+	if !t.m.exemplars {
+		obs.Observe(elapsed)
+	} else if ex := exemplarFromContext(req.Context()); ex != nil {
 		obs.(prometheus.ExemplarObserver).ObserveWithExemplar(elapsed, ex)
 	} else {
 		obs.Observe(elapsed)

@@ -33,6 +33,7 @@ func TestFacadeWiring(t *testing.T) {
 	}
 	defer shutdown(context.Background())
 	m := telemetry.NewMetrics()
+	m.LinkTraces(tp) // as the facade does: exemplars on, since tp traces
 
 	base := upstream.NewTransport()
 	client, err := upstream.New(upstream.Config{
