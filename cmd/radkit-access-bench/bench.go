@@ -22,7 +22,7 @@ type bench struct {
 	facadeBin   string
 	emulatorBin string
 	floorBin    string   // mode M's server (floor.go), built on first use
-	facadeEnv   []string // more environment for every facade (-tracing)
+	facadeEnv   []string // more environment for every facade (-facade-env, -tracing)
 
 	mu    sync.Mutex
 	procs []*proc // started, stopped in reverse order

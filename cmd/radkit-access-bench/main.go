@@ -79,6 +79,7 @@ type options struct {
 	floorPprof  string   // -floor-pprof: the floor's net/http/pprof address, or ""
 	production  bool     // -production: the grid's facade authenticates callers and limits rates
 	tracing     bool     // -tracing: the grid's facade exports spans (production.go)
+	facadeEnv   []string // -facade-env: more environment for every facade
 
 	degrade         bool
 	degradeDuration time.Duration
@@ -114,6 +115,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.floorPprof, "floor-pprof", "", "serve the floor's net/http/pprof on this address (e.g. 127.0.0.1:6061), to profile it beside the facade's --pprof")
 	fs.BoolVar(&o.production, "production", false, "run the grid's facade as a production deployment does: caller authentication with a key on every call, and the rate limiter on at a rate the run never reaches (metrics and JSON logs at info are always on)")
 	fs.BoolVar(&o.tracing, "tracing", false, "install a tracer in the grid's facade: every span exported over OTLP/HTTP to a sink in the harness")
+	facadeEnv := fs.String("facade-env", "", "extra environment for the facade, space-separated KEY=VALUE pairs (e.g. \"GOGC=200\")")
 	modes := fs.String("modes", "", "comma-separated mode keys to run in the grid (e.g. \"D,Mo,Bs,M\"); empty runs every mode")
 	fs.BoolVar(&o.degrade, "degrade", false, "run the degradation run instead: upstream failure rates, then a hard outage and recovery")
 	fs.DurationVar(&o.degradeDuration, "degrade-duration", 5*time.Second, "-degrade: measured time per RPC and failure rate")
@@ -148,6 +150,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	slices.Sort(o.inflight)
 	o.inflight = slices.Compact(o.inflight)
 	o.facadeFlags = strings.Fields(*facadeFlags)
+	o.facadeEnv = strings.Fields(*facadeEnv)
+	for _, kv := range o.facadeEnv {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return o, fmt.Errorf("-facade-env %q: want KEY=VALUE pairs", *facadeEnv)
+		}
+	}
 	for _, k := range strings.Split(*modes, ",") {
 		if k = strings.TrimSpace(k); k != "" {
 			o.modes = append(o.modes, k)
@@ -186,7 +194,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b := &bench{opts: o, log: stderr, clkTck: clockTicks(ctx)}
+	b := &bench{opts: o, log: stderr, clkTck: clockTicks(ctx), facadeEnv: slices.Clone(o.facadeEnv)}
 	if b.nofile, err = raiseFileLimit(); err != nil {
 		fmt.Fprintln(stderr, "warning:", err)
 	}
