@@ -14,7 +14,8 @@ import (
 // gatedOutput is an output whose writes wait for the gate to open, to
 // stand for a log collector that has stalled.
 type gatedOutput struct {
-	gate    chan struct{} // closed to let writes through
+	gate    chan struct{} // closed to let writes through (open)
+	once    sync.Once
 	mu      sync.Mutex
 	buf     bytes.Buffer
 	writes  int
@@ -24,10 +25,13 @@ type gatedOutput struct {
 func newGatedOutput(open bool) *gatedOutput {
 	o := &gatedOutput{gate: make(chan struct{}), entered: make(chan struct{}, 1024)}
 	if open {
-		close(o.gate)
+		o.open()
 	}
 	return o
 }
+
+// open lets writes through, now and from then on.
+func (o *gatedOutput) open() { o.once.Do(func() { close(o.gate) }) }
 
 func (o *gatedOutput) Write(p []byte) (int, error) {
 	o.entered <- struct{}{}
@@ -89,7 +93,7 @@ func TestLinesStayWholeAndInOrder(t *testing.T) {
 func TestFlushWaitsForTheOutput(t *testing.T) {
 	out := newGatedOutput(false)
 	w := New(out, 0)
-	defer w.Close()
+	defer func() { out.open(); w.Close() }() // a failed test must not leave the write stalled
 	_, _ = w.Write([]byte("one\n"))
 	testkit.Receive(t, out.entered, 10*time.Second, "the background write of the first line")
 	flushed := make(chan struct{})
@@ -102,7 +106,7 @@ func TestFlushWaitsForTheOutput(t *testing.T) {
 		t.Fatal("Flush returned while the output had not taken the line")
 	case <-time.After(50 * time.Millisecond):
 	}
-	close(out.gate)
+	out.open()
 	testkit.Receive(t, flushed, 10*time.Second, "Flush after the output took the line")
 	if got := out.String(); got != "one\n" {
 		t.Fatalf("output %q, want %q", got, "one\n")
@@ -112,6 +116,7 @@ func TestFlushWaitsForTheOutput(t *testing.T) {
 func TestWriteBlocksWhenFullAndLosesNothing(t *testing.T) {
 	out := newGatedOutput(false)
 	w := New(out, 10)
+	defer func() { out.open(); w.Close() }() // a failed test must not leave the write stalled
 	_, _ = w.Write([]byte("aaaa\n")) // taken by the background write, which stalls
 	testkit.Receive(t, out.entered, 10*time.Second, "the background write of the first line")
 	_, _ = w.Write([]byte("bbbb\n")) // held: 5 bytes
@@ -126,7 +131,7 @@ func TestWriteBlocksWhenFullAndLosesNothing(t *testing.T) {
 		t.Fatal("Write returned while the Writer held MaxBuffered bytes and the output was stalled")
 	case <-time.After(50 * time.Millisecond):
 	}
-	close(out.gate)
+	out.open()
 	testkit.Receive(t, third, 10*time.Second, "the blocked Write once the output caught up")
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
