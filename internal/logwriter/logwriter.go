@@ -7,35 +7,42 @@
 // per line on the critical path, and, with the encoding, the largest
 // single item of the facade's own CPU per call (issue 16). A Writer copies
 // each line into a buffer and returns; one goroutine writes what has
-// gathered, as soon as it is there, in one system call. So under load many
-// lines share a write, and when calls are few each line is still written
-// at once: a line waits for the previous write to finish, never for a
-// timer or a full buffer.
+// gathered in one system call, FlushDelay after the first line of the
+// batch arrived. The delay is what keeps the writer's wake-up off the
+// call's path too: a call that logs only arms a timer, where waking the
+// writer at once costs the call a futex wake-up, and under load the lines
+// of a millisecond share one write.
 //
 // Nothing is dropped. When the output falls behind by MaxBuffered bytes
 // (a stalled log collector), Write blocks until it catches up, as the
 // direct write did. What a Writer still holds is lost only if the process
 // dies without Close (SIGKILL, a fatal runtime error): the lines of the
-// last write in progress, a few milliseconds at most.
+// last FlushDelay and of the write in progress.
 package logwriter
 
 import (
 	"io"
 	"sync"
+	"time"
 )
 
 // DefaultMaxBuffered is how many bytes a Writer holds before Write blocks:
 // about a thousand log lines.
 const DefaultMaxBuffered = 256 << 10
 
+// FlushDelay is how long a line may wait for others to share its write.
+const FlushDelay = time.Millisecond
+
 // Writer is an io.Writer that writes to another in the background, keeping
 // each Write's bytes together and in order. It is safe for concurrent use.
 type Writer struct {
-	out io.Writer
-	max int
+	out   io.Writer
+	max   int
+	timer *time.Timer   // fires FlushDelay after a batch's first line
+	kick  chan struct{} // write now: a Flush, a full buffer or Close
 
 	mu      sync.Mutex
-	changed sync.Cond // pending taken or written, a line added, or closed
+	changed sync.Cond // pending taken or written, or closed
 	pending []byte    // bytes not yet handed to out
 	spare   []byte    // the buffer of the last write, reused
 	added   uint64    // bytes ever added to pending
@@ -52,7 +59,14 @@ func New(out io.Writer, maxBuffered int) *Writer {
 	if maxBuffered <= 0 {
 		maxBuffered = DefaultMaxBuffered
 	}
-	w := &Writer{out: out, max: maxBuffered, done: make(chan struct{})}
+	w := &Writer{
+		out:   out,
+		max:   maxBuffered,
+		timer: time.NewTimer(time.Hour),
+		kick:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
+	}
+	w.timer.Stop()
 	w.changed.L = &w.mu
 	go w.run()
 	return w
@@ -65,6 +79,7 @@ func New(out io.Writer, maxBuffered int) *Writer {
 func (w *Writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	for len(w.pending) >= w.max && !w.closed {
+		w.wake()
 		w.changed.Wait()
 	}
 	if w.closed {
@@ -72,12 +87,12 @@ func (w *Writer) Write(p []byte) (int, error) {
 		_, _ = w.out.Write(p) // late lines still reach the output
 		return len(p), nil
 	}
-	wake := len(w.pending) == 0
+	first := len(w.pending) == 0
 	w.pending = append(w.pending, p...)
 	w.added += uint64(len(p))
 	w.mu.Unlock()
-	if wake {
-		w.changed.Broadcast()
+	if first {
+		w.timer.Reset(FlushDelay)
 	}
 	return len(p), nil
 }
@@ -89,6 +104,7 @@ func (w *Writer) Flush() {
 	defer w.mu.Unlock()
 	target := w.added
 	for w.written < target {
+		w.wake()
 		w.changed.Wait()
 	}
 }
@@ -99,37 +115,49 @@ func (w *Writer) Flush() {
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	w.closed = true
+	w.wake()
 	w.mu.Unlock()
-	w.changed.Broadcast()
 	<-w.done
 	return nil
+}
+
+// wake asks the writing goroutine to write what is held now.
+func (w *Writer) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default: // already asked
+	}
 }
 
 // run hands what gathers in pending to the output, one write at a time,
 // until the Writer is closed and empty.
 func (w *Writer) run() {
 	defer close(w.done)
-	w.mu.Lock()
 	for {
-		for len(w.pending) == 0 && !w.closed {
-			w.changed.Wait()
+		select {
+		case <-w.timer.C:
+		case <-w.kick:
 		}
-		if len(w.pending) == 0 { // closed, and all written
+		w.mu.Lock()
+		for len(w.pending) > 0 {
+			batch := w.pending
+			w.pending = w.spare[:0]
 			w.mu.Unlock()
+			w.changed.Broadcast() // room for blocked writers
+
+			_, _ = w.out.Write(batch)
+
+			w.mu.Lock()
+			w.written += uint64(len(batch))
+			if cap(batch) <= 2*w.max {
+				w.spare = batch
+			}
+			w.changed.Broadcast() // flushers
+		}
+		closed := w.closed
+		w.mu.Unlock()
+		if closed {
 			return
 		}
-		batch := w.pending
-		w.pending = w.spare[:0]
-		w.mu.Unlock()
-		w.changed.Broadcast() // room for blocked writers
-
-		_, _ = w.out.Write(batch)
-
-		w.mu.Lock()
-		w.written += uint64(len(batch))
-		if cap(batch) <= 2*w.max {
-			w.spare = batch
-		}
-		w.changed.Broadcast() // flushers
 	}
 }

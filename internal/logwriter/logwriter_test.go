@@ -161,3 +161,14 @@ func TestCloseWritesWhatIsHeldAndLaterWritesGoThrough(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+func TestALineIsWrittenWithoutFlush(t *testing.T) {
+	out := newGatedOutput(true)
+	w := New(out, 0)
+	defer w.Close()
+	_, _ = w.Write([]byte("alone\n"))
+	// FlushDelay after it arrived; bounded generously for a loaded machine.
+	testkit.Eventually(t, 10*time.Second, "the line to reach the output with no Flush", func() bool {
+		return out.String() == "alone\n"
+	})
+}
