@@ -117,7 +117,7 @@ func TestWriteBlocksWhenFullAndLosesNothing(t *testing.T) {
 	out := newGatedOutput(false)
 	w := New(out, 10)
 	defer func() { out.open(); w.Close() }() // a failed test must not leave the write stalled
-	_, _ = w.Write([]byte("aaaa\n")) // taken by the background write, which stalls
+	_, _ = w.Write([]byte("aaaa\n"))         // taken by the background write, which stalls
 	testkit.Receive(t, out.entered, 10*time.Second, "the background write of the first line")
 	_, _ = w.Write([]byte("bbbb\n")) // held: 5 bytes
 	_, _ = w.Write([]byte("cccc\n")) // held: 10 bytes, the bound
