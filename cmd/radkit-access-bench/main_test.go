@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,6 +63,26 @@ func TestRatiosAt(t *testing.T) {
 	}
 }
 
+func TestSelectModes(t *testing.T) {
+	all := []mode{{key: "A"}, {key: "B"}, {key: "D"}, {key: "Mo"}}
+	for _, tt := range []struct {
+		keys []string
+		want string
+	}{
+		{nil, "A B D Mo"},
+		{[]string{"Mo", "D"}, "D Mo"}, // the grid's order, not the flag's
+		{[]string{"X"}, ""},
+	} {
+		var got []string
+		for _, m := range selectModes(all, tt.keys) {
+			got = append(got, m.key)
+		}
+		if g := strings.Join(got, " "); g != tt.want {
+			t.Errorf("selectModes(%q) = %q, want %q", tt.keys, g, tt.want)
+		}
+	}
+}
+
 func TestBannerField(t *testing.T) {
 	line := "client: id=emulator-client secret=emulator-secret identity=automation@example.com admin_level=1 claims=a,b"
 	if id, secret := bannerField(line, "id"), bannerField(line, "secret"); id != "emulator-client" || secret != "emulator-secret" {
@@ -80,7 +101,17 @@ func TestParseFlags(t *testing.T) {
 	if len(o.facadeFlags) != 2 || o.facadeFlags[1] != "warn" {
 		t.Errorf("facade flags %q", o.facadeFlags)
 	}
-	for _, bad := range [][]string{{"-inflight", "0"}, {"-repeat", "0"}, {"-facade-bin", "x"}, {"extra"}} {
+	o, err = parseFlags([]string{"-modes", " D, Mo,", "-facade-env", "GOGC=200 GODEBUG=x=1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.modes) != 2 || o.modes[0] != "D" || o.modes[1] != "Mo" {
+		t.Errorf("modes %q, want [D Mo]", o.modes)
+	}
+	if len(o.facadeEnv) != 2 || o.facadeEnv[1] != "GODEBUG=x=1" {
+		t.Errorf("facade env %q", o.facadeEnv)
+	}
+	for _, bad := range [][]string{{"-inflight", "0"}, {"-repeat", "0"}, {"-facade-bin", "x"}, {"extra"}, {"-facade-env", "GOGC"}, {"-facade-env", "=1"}} {
 		if _, err := parseFlags(bad, nil); err == nil {
 			t.Errorf("parseFlags(%q) accepted", bad)
 		}
