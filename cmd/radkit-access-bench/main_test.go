@@ -111,7 +111,7 @@ func TestParseFlags(t *testing.T) {
 	if len(o.facadeEnv) != 2 || o.facadeEnv[1] != "GODEBUG=x=1" {
 		t.Errorf("facade env %q", o.facadeEnv)
 	}
-	for _, bad := range [][]string{{"-inflight", "0"}, {"-repeat", "0"}, {"-facade-bin", "x"}, {"extra"}, {"-facade-env", "GOGC"}, {"-facade-env", "=1"}} {
+	for _, bad := range [][]string{{"-inflight", "0"}, {"-repeat", "0"}, {"-facade-bin", "x"}, {"extra"}, {"-facade-env", "GOGC"}, {"-facade-env", "=1"}, {"-modes", "D,Z"}} {
 		if _, err := parseFlags(bad, nil); err == nil {
 			t.Errorf("parseFlags(%q) accepted", bad)
 		}
