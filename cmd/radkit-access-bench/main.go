@@ -97,8 +97,9 @@ type options struct {
 	upstreamTLS bool
 }
 
-// gridModes are the keys of the grid's modes (load.go, floor.go), for -modes.
-var gridModes = []string{"A", "B", "C", "D", "H", "Bs", "M", "Mo"}
+// gridModes returns the keys of the grid's modes (load.go, floor.go), for
+// -modes.
+func gridModes() []string { return []string{"A", "B", "C", "D", "H", "Bs", "M", "Mo"} }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
@@ -161,8 +162,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	for _, k := range strings.Split(*modes, ",") {
 		if k = strings.TrimSpace(k); k != "" {
-			if !slices.Contains(gridModes, k) {
-				return o, fmt.Errorf("-modes %q: %q is not one of %s", *modes, k, strings.Join(gridModes, ", "))
+			if !slices.Contains(gridModes(), k) {
+				return o, fmt.Errorf("-modes %q: %q is not one of %s", *modes, k, strings.Join(gridModes(), ", "))
 			}
 			o.modes = append(o.modes, k)
 		}
