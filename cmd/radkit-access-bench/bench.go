@@ -171,11 +171,16 @@ func (b *bench) measure(ctx context.Context) (*Report, error) {
 		}
 	}
 	rep.Floor = floorLevels(rep.Cells, o.inflight)
+	if slices.Contains(o.inflight, 1) {
+		if rep.Paired, err = b.paired(ctx, selectModes(modes, o.modes)); err != nil {
+			return nil, err
+		}
+	}
 	b.stop(floor.proc)
 	rep.Ratios = ratiosAt(rep.Cells, ratioLevel)
 
 	if o.noTargets {
-		rep.Targets = append(b.gridTargets(rep), floorTargets(rep.Floor, ratioLevel)...)
+		rep.Targets = append(b.gridTargets(rep), floorTargets(rep.Floor, rep.Paired, ratioLevel)...)
 		return rep, nil
 	}
 	co, err := b.coalescing(ctx, p, cl, rep.Settings.StatusCacheTTLSupported)
@@ -191,7 +196,7 @@ func (b *bench) measure(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep.Token, rep.RSS = tok, rss
-	rep.Targets = append(append(b.gridTargets(rep), floorTargets(rep.Floor, ratioLevel)...), b.callerTargets(rep)...)
+	rep.Targets = append(append(b.gridTargets(rep), floorTargets(rep.Floor, rep.Paired, ratioLevel)...), b.callerTargets(rep)...)
 	return rep, nil
 }
 

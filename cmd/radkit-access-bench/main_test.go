@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +117,34 @@ func TestParseFlags(t *testing.T) {
 		if _, err := parseFlags(bad, nil); err == nil {
 			t.Errorf("parseFlags(%q) accepted", bad)
 		}
+	}
+}
+
+func TestAlternate(t *testing.T) {
+	var order []string
+	call := func(name string, fail bool) callFunc {
+		return func(context.Context, int) error {
+			order = append(order, name)
+			if fail {
+				return errors.New("refused")
+			}
+			return nil
+		}
+	}
+	la, lb, errs := alternate(context.Background(), 20*time.Millisecond, call("a", false), call("b", true))
+	if len(order) < 4 || len(order)%2 != 0 {
+		t.Fatalf("%d calls, want an even number of at least 4", len(order))
+	}
+	for i := 0; i < len(order); i += 2 {
+		want := "ab"
+		if (i/2)%2 == 1 {
+			want = "ba"
+		}
+		if got := order[i] + order[i+1]; got != want {
+			t.Fatalf("turn %d called %s, want %s (the order alternates)", i/2, got, want)
+		}
+	}
+	if len(la) != len(order)/2 || len(lb) != 0 || errs != int64(len(order)/2) {
+		t.Errorf("a's latencies %d, b's %d, errors %d; want %d, 0 (b fails), %d", len(la), len(lb), errs, len(order)/2, len(order)/2)
 	}
 }

@@ -23,7 +23,10 @@ type Report struct {
 	Cells    []Cell    `json:"cells"`
 	Ratios   Ratios    `json:"ratios"`
 	// Floor compares the facade with mode M, the floor (floor.go).
-	Floor      []FloorLevel `json:"floor,omitempty"`
+	Floor []FloorLevel `json:"floor,omitempty"`
+	// Paired is the added latency at 1 in flight measured in turn with the
+	// floor (paired.go).
+	Paired     []Paired     `json:"paired,omitempty"`
 	Coalescing *Coalescing  `json:"coalescing,omitempty"`
 	Token      *TokenResult `json:"token,omitempty"`
 	RSS        *RSSResult   `json:"rss,omitempty"`
@@ -249,6 +252,7 @@ func printReport(w io.Writer, rep *Report) {
 	fmt.Fprintln(w)
 
 	printFloor(w, rep.Floor)
+	printPaired(w, rep.Paired)
 
 	fmt.Fprintln(w, "\ntargets:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
