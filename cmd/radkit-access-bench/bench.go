@@ -21,8 +21,7 @@ type bench struct {
 	tmp         string
 	facadeBin   string
 	emulatorBin string
-	floorBin    string   // mode M's server (floor.go), built on first use
-	facadeEnv   []string // more environment for every facade (-facade-env, -tracing)
+	floorBin    string // mode M's server (floor.go), built on first use
 
 	mu    sync.Mutex
 	procs []*proc // started, stopped in reverse order
@@ -68,13 +67,16 @@ type pair struct {
 
 // startPair starts an emulator (with emuFlags) and a facade (with the
 // user's -facade-flags plus extra) pointed at it.
-func (b *bench) startPair(ctx context.Context, emuFlags, extra []string) (*pair, error) {
+//
+// env is more environment for this facade only (-tracing's), beyond
+// -facade-env's.
+func (b *bench) startPair(ctx context.Context, emuFlags, extra, env []string) (*pair, error) {
 	emu, err := startEmulator(ctx, b.emulatorBin, emuFlags...)
 	if err != nil {
 		return nil, err
 	}
 	b.track(emu.proc)
-	f, err := b.startFacade(ctx, emu, extra)
+	f, err := b.startFacade(ctx, emu, extra, env...)
 	if err != nil {
 		return nil, err
 	}
@@ -82,8 +84,8 @@ func (b *bench) startPair(ctx context.Context, emuFlags, extra []string) (*pair,
 }
 
 // startFacade starts one more facade in front of emu.
-func (b *bench) startFacade(ctx context.Context, emu *emulatorProc, extra []string) (*facadeProc, error) {
-	f, err := startFacade(ctx, b.facadeBin, b.tmp, emu, append(slices.Clone(b.opts.facadeFlags), extra...), b.facadeEnv)
+func (b *bench) startFacade(ctx context.Context, emu *emulatorProc, extra []string, env ...string) (*facadeProc, error) {
+	f, err := startFacade(ctx, b.facadeBin, b.tmp, emu, append(slices.Clone(b.opts.facadeFlags), extra...), append(slices.Clone(b.opts.facadeEnv), env...))
 	if err != nil {
 		return nil, err
 	}
@@ -110,12 +112,13 @@ func (b *bench) measure(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	defer prod.close()
-	p, err := b.startPair(ctx, spreadEmulatorFlags(), prod.facadeFlags)
+	p, err := b.startPair(ctx, spreadEmulatorFlags(), prod.facadeFlags, prod.facadeEnv)
 	if err != nil {
 		return nil, err
 	}
 	rep.Settings.FacadeArgs = p.facade.args
 	rep.Settings.Production, rep.Settings.Tracing = o.production, o.tracing
+	rep.Settings.FacadeEnv = append(slices.Clone(o.facadeEnv), prod.facadeEnv...)
 	bearer, err := fetchBearer(ctx, p.emu.baseURL, p.emu.clientID, p.emu.clientSecret)
 	if err != nil {
 		return nil, err

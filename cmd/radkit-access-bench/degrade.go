@@ -189,7 +189,7 @@ func (b *bench) degrade(ctx context.Context) (*DegradeReport, error) {
 			Outage: o.degradeOutage.String(), Latency: degradeLatency.String(),
 		},
 	}
-	p, err := b.startPair(ctx, nil, nil)
+	p, err := b.startPair(ctx, nil, nil, nil)
 	if err != nil {
 		return nil, err
 	}

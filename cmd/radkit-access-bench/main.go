@@ -201,7 +201,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b := &bench{opts: o, log: stderr, clkTck: clockTicks(ctx), facadeEnv: slices.Clone(o.facadeEnv)}
+	b := &bench{opts: o, log: stderr, clkTck: clockTicks(ctx)}
 	if b.nofile, err = raiseFileLimit(); err != nil {
 		fmt.Fprintln(stderr, "warning:", err)
 	}

@@ -14,6 +14,7 @@ import (
 // production is what -production and -tracing add to the grid's facade.
 type production struct {
 	facadeFlags []string // for the grid's facade
+	facadeEnv   []string // for the grid's facade
 	callerKey   string   // sent by every grid client to the facade, or ""
 	sink        *http.Server
 	exports     atomic.Int64 // OTLP exports the sink received
@@ -23,7 +24,7 @@ type production struct {
 // productionSettings prepares -production (a caller key the facade
 // requires, and the rate limiter on at a rate the run never reaches, as
 // issue 16's production row asks) and -tracing (an OTLP/HTTP sink that
-// accepts every span export, and the facade's environment pointing at it,
+// accepts every span export, and the grid facade's environment pointing at it,
 // so that spans are made, batched and sent as with a real collector).
 func (b *bench) productionSettings(ctx context.Context) (*production, error) {
 	p := &production{logf: b.logf}
@@ -45,7 +46,7 @@ func (b *bench) productionSettings(ctx context.Context) (*production, error) {
 			otlpSink(w, r)
 		})}
 		go func() { _ = p.sink.Serve(lis) }()
-		b.facadeEnv = append(b.facadeEnv,
+		p.facadeEnv = append(p.facadeEnv,
 			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://"+lis.Addr().String()+"/v1/traces",
 			"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/protobuf",
 			"OTEL_TRACES_SAMPLER=always_on")

@@ -61,6 +61,7 @@ type Settings struct {
 	StatusCacheTTLSupported bool     `json:"status_cache_ttl_supported"`
 	Production              bool     `json:"production"` // -production
 	Tracing                 bool     `json:"tracing"`    // -tracing
+	FacadeEnv               []string `json:"facade_env"` // -facade-env and -tracing's
 }
 
 // Cell is one mode at one in-flight level in one round.

@@ -88,7 +88,7 @@ func (b *bench) requestIDLoad(ctx context.Context) (*RequestIDRun, error) {
 	if o.requestIDFailRate > 0 {
 		emuFlags = []string{"--fail-rate", strconv.FormatFloat(o.requestIDFailRate, 'f', -1, 64), "--fail-routes", routeOTP}
 	}
-	p, err := b.startPair(ctx, emuFlags, []string{"--caller-keys-file", keysFile, "--log-level", "warn"})
+	p, err := b.startPair(ctx, emuFlags, []string{"--caller-keys-file", keysFile, "--log-level", "warn"}, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -13,11 +13,13 @@
 // writer at once costs the call a futex wake-up, and under load the lines
 // of a millisecond share one write.
 //
-// Nothing is dropped. When the output falls behind by MaxBuffered bytes
-// (a stalled log collector), Write blocks until it catches up, as the
-// direct write did. What a Writer still holds is lost only if the process
-// dies without Close (SIGKILL, a fatal runtime error): the lines of the
-// last FlushDelay and of the write in progress.
+// Nothing is dropped. When the output falls behind (a stalled log
+// collector) and the lines waiting reach New's maxBuffered, Write blocks
+// until it catches up, as the direct write did; a Writer then holds at
+// most about twice maxBuffered, counting the batch being written. What a
+// Writer still holds is lost only if the process dies without Close
+// (SIGKILL, a fatal runtime error, a panic that nothing recovers): the
+// lines of the last FlushDelay and of the write in progress.
 package logwriter
 
 import (
@@ -26,8 +28,8 @@ import (
 	"time"
 )
 
-// DefaultMaxBuffered is how many bytes a Writer holds before Write blocks:
-// about a thousand log lines.
+// DefaultMaxBuffered is how many bytes may wait for a write before Write
+// blocks: about a thousand log lines.
 const DefaultMaxBuffered = 256 << 10
 
 // FlushDelay is how long a line may wait for others to share its write.
@@ -73,8 +75,8 @@ func New(out io.Writer, maxBuffered int) *Writer {
 }
 
 // Write copies p to be written to the output and returns len(p). It blocks
-// only while the Writer holds MaxBuffered bytes or more. After Close it
-// writes p to the output itself. Errors of the output are not reported: a
+// only while maxBuffered bytes or more wait for a write. After Close it
+// writes p to the output itself, once the Writer's goroutine is done. Errors of the output are not reported: a
 // log has nowhere to report them (log/slog drops them too).
 func (w *Writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
@@ -84,7 +86,10 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	if w.closed {
 		w.mu.Unlock()
-		_, _ = w.out.Write(p) // late lines still reach the output
+		// Late lines still reach the output, after what the Writer held
+		// and never beside its last write.
+		<-w.done
+		_, _ = w.out.Write(p)
 		return len(p), nil
 	}
 	first := len(w.pending) == 0
@@ -140,8 +145,10 @@ func (w *Writer) run() {
 		}
 		w.mu.Lock()
 		for len(w.pending) > 0 {
+			// The spare is handed over, never shared: pending must not
+			// alias a batch being written.
 			batch := w.pending
-			w.pending = w.spare[:0]
+			w.pending, w.spare = w.spare[:0], nil
 			w.mu.Unlock()
 			w.changed.Broadcast() // room for blocked writers
 

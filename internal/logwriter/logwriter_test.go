@@ -172,3 +172,87 @@ func TestALineIsWrittenWithoutFlush(t *testing.T) {
 		return out.String() == "alone\n"
 	})
 }
+
+// stallNth is an output whose nth write waits for release before it
+// takes the bytes.
+type stallNth struct {
+	n       int
+	stalled chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	calls   int
+	buf     bytes.Buffer
+}
+
+func (o *stallNth) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	o.calls++
+	call := o.calls
+	o.mu.Unlock()
+	if call == o.n {
+		close(o.stalled)
+		<-o.release
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+func TestALongLineDoesNotMakeBuffersShared(t *testing.T) {
+	// A batch too large to keep as the spare buffer used to leave the
+	// spare aliasing the next batch: lines written meanwhile overwrote
+	// the one being written.
+	out := &stallNth{n: 4, stalled: make(chan struct{}), release: make(chan struct{})}
+	w := New(out, 10)
+	defer func() {
+		select {
+		case <-out.release:
+		default:
+			close(out.release)
+		}
+		w.Close()
+	}()
+	long := strings.Repeat("L", 99) + "\n" // over twice the bound: not kept as the spare
+	for _, line := range []string{"x\n", long, "ab\n"} {
+		_, _ = w.Write([]byte(line))
+		w.Flush()
+	}
+	_, _ = w.Write([]byte("cd\n")) // the 4th write, which stalls
+	testkit.Receive(t, out.stalled, 10*time.Second, "the write of cd")
+	_, _ = w.Write([]byte("zz\n"))
+	close(out.release)
+	w.Flush()
+	out.mu.Lock()
+	got := out.buf.String()
+	out.mu.Unlock()
+	if want := "x\n" + long + "ab\ncd\nzz\n"; got != want {
+		t.Fatalf("output ends %q, want it to end %q", got[max(0, len(got)-9):], want[len(want)-9:])
+	}
+}
+
+func TestLinesDuringCloseComeAfterTheHeldOnes(t *testing.T) {
+	out := newGatedOutput(false)
+	w := New(out, 0)
+	_, _ = w.Write([]byte("A\n"))
+	testkit.Receive(t, out.entered, 10*time.Second, "the background write of A")
+	closed := make(chan struct{})
+	go func() { _ = w.Close(); close(closed) }()
+	testkit.Eventually(t, 10*time.Second, "Close to begin", func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.closed
+	})
+	late := make(chan struct{})
+	go func() { _, _ = w.Write([]byte("B\n")); close(late) }()
+	select {
+	case <-late:
+		t.Fatal("a Write during Close went to the output while the held line was still being written")
+	case <-time.After(50 * time.Millisecond):
+	}
+	out.open()
+	testkit.Receive(t, closed, 10*time.Second, "Close")
+	testkit.Receive(t, late, 10*time.Second, "the late Write")
+	if got := out.String(); got != "A\nB\n" {
+		t.Fatalf("output %q, want %q", got, "A\nB\n")
+	}
+}

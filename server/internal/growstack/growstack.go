@@ -25,7 +25,8 @@ const Size = 8 << 10
 
 // Grow makes sure that the calling goroutine has about Size bytes of free
 // stack, growing its stack now if it has not. Call it first thing in a
-// goroutine, or a handler, that is about to go deep.
+// goroutine, or a handler, that is about to go deep. When there is room
+// already it costs the zeroing of its frame, about 100 ns.
 //
 //go:noinline
 func Grow() {
