@@ -245,8 +245,10 @@ func TestLinesDuringCloseComeAfterTheHeldOnes(t *testing.T) {
 	late := make(chan struct{})
 	go func() { _, _ = w.Write([]byte("B\n")); close(late) }()
 	select {
-	case <-late:
+	case <-out.entered:
 		t.Fatal("a Write during Close went to the output while the held line was still being written")
+	case <-late:
+		t.Fatal("a Write during Close returned while the held line was still being written")
 	case <-time.After(50 * time.Millisecond):
 	}
 	out.open()
