@@ -238,8 +238,9 @@ func floorPair(levels []FloorLevel, n int, mode string) (FloorRatio, bool) {
 
 // floorTargets are issue 16's targets against the floor.
 //
-// The added p50 targets use the paired measurement (paired.go) when there
-// is one, else the floor table's cells at 1 in flight.
+// The added p50 targets are the floor table's, from cells at 1 in flight in
+// alternating rounds, as issue 16 measured them; the paired measurement
+// (paired.go), calls in turn, follows each as INFO.
 func floorTargets(levels []FloorLevel, paired []Paired, ratioLevel int) []Target {
 	var ts []Target
 	for _, mode := range []string{"D", "Bs"} {
@@ -258,13 +259,7 @@ func floorTargets(levels []FloorLevel, paired []Paired, ratioLevel int) []Target
 		limit time.Duration
 	}{{"B", targetFloorAddedP50}, {"D", targetFloorAddedP50}, {"C", targetFloorHTTPP50}} {
 		t := Target{Name: fmt.Sprintf("added p50 over the floor at 1 in flight (%s)", c.mode), Target: "<= " + fmtDur(c.limit), Limit: c.limit.Seconds()}
-		if i := slices.IndexFunc(paired, func(p Paired) bool { return p.Mode == c.mode }); i >= 0 {
-			p := paired[i]
-			t.Name = fmt.Sprintf("added p50 over the floor at 1 in flight, paired (%s)", c.mode)
-			t.Value = p.AddedP50.Seconds()
-			t.Measured = fmt.Sprintf("%s (rounds: %s)", fmtDur(p.AddedP50), fmtDurs(p.PerRound))
-			t.Status = passMiss(p.AddedP50 <= c.limit)
-		} else if p, ok := floorPair(levels, 1, c.mode); ok {
+		if p, ok := floorPair(levels, 1, c.mode); ok {
 			t.Value = p.AddedP50.Seconds()
 			t.Measured = fmtDur(p.AddedP50)
 			t.Status = passMiss(p.AddedP50 <= c.limit)
@@ -272,6 +267,14 @@ func floorTargets(levels []FloorLevel, paired []Paired, ratioLevel int) []Target
 			t.Status, t.Measured = "N/A", "not measured"
 		}
 		ts = append(ts, t)
+		if i := slices.IndexFunc(paired, func(p Paired) bool { return p.Mode == c.mode }); i >= 0 {
+			p := paired[i]
+			ts = append(ts, Target{
+				Name:   fmt.Sprintf("  the same, calls in turn with the floor (%s)", c.mode),
+				Target: "(measured)", Status: "INFO", Value: p.AddedP50.Seconds(),
+				Measured: fmt.Sprintf("%s (rounds: %s)", fmtDur(p.AddedP50), fmtDurs(p.PerRound)),
+			})
+		}
 	}
 	return ts
 }
