@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -280,14 +282,16 @@ func floorTargets(levels []FloorLevel, paired []Paired, ratioLevel int) []Target
 }
 
 func fmtRatios(v []float64) string {
-	s := ""
+	return joinEach(v, func(x float64) string { return strconv.FormatFloat(x, 'f', 2, 64) })
+}
+
+// joinEach formats each of v and joins them with spaces.
+func joinEach[T any](v []T, format func(T) string) string {
+	parts := make([]string, len(v))
 	for i, x := range v {
-		if i > 0 {
-			s += " "
-		}
-		s += fmt.Sprintf("%.2f", x)
+		parts[i] = format(x)
 	}
-	return s
+	return strings.Join(parts, " ")
 }
 
 // printFloor prints the floor table.

@@ -118,16 +118,7 @@ func medianDur(v []time.Duration) time.Duration {
 	return time.Duration(median(f))
 }
 
-func fmtDurs(v []time.Duration) string {
-	s := ""
-	for i, d := range v {
-		if i > 0 {
-			s += " "
-		}
-		s += fmtDur(d)
-	}
-	return s
-}
+func fmtDurs(v []time.Duration) string { return joinEach(v, fmtDur) }
 
 // printPaired prints the paired table.
 func printPaired(w io.Writer, ps []Paired) {

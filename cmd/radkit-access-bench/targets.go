@@ -261,16 +261,7 @@ func analyseToken(res loadResult, events []tokenEvent, fetches int64, callers in
 // gridTargets are the targets the table answers.
 func (b *bench) gridTargets(rep *Report) []Target {
 	r := rep.Ratios
-	rounds := func(v []float64) string {
-		s := ""
-		for i, x := range v {
-			if i > 0 {
-				s += " "
-			}
-			s += strconv.FormatFloat(x, 'f', 2, 64)
-		}
-		return s
-	}
+	rounds := fmtRatios
 	ts := []Target{
 		ratioTarget(fmt.Sprintf("B/A throughput at %d in flight (median of %d)", r.InFlight, len(r.BOverA)), r.BOverAMedian, targetBOverA, rounds(r.BOverA)),
 		ratioTarget(fmt.Sprintf("C/A throughput at %d in flight (median of %d)", r.InFlight, len(r.COverA)), r.COverAMedian, targetCOverA, rounds(r.COverA)),

@@ -48,6 +48,18 @@ func (o *gatedOutput) String() string {
 	return o.buf.String()
 }
 
+// stillWaiting fails with failure if ch receives within 50 ms: a check
+// that something stays blocked (on a loaded machine it may pass when it
+// should not, never the other way).
+func stillWaiting(t *testing.T, ch <-chan struct{}, failure string) {
+	t.Helper()
+	select {
+	case <-ch:
+		t.Fatal(failure)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
 func TestLinesStayWholeAndInOrder(t *testing.T) {
 	const writers, lines = 8, 500
 	out := newGatedOutput(true)
@@ -101,11 +113,7 @@ func TestFlushWaitsForTheOutput(t *testing.T) {
 		w.Flush()
 		close(flushed)
 	}()
-	select {
-	case <-flushed:
-		t.Fatal("Flush returned while the output had not taken the line")
-	case <-time.After(50 * time.Millisecond):
-	}
+	stillWaiting(t, flushed, "Flush returned while the output had not taken the line")
 	out.open()
 	testkit.Receive(t, flushed, 10*time.Second, "Flush after the output took the line")
 	if got := out.String(); got != "one\n" {
@@ -126,11 +134,7 @@ func TestWriteBlocksWhenFullAndLosesNothing(t *testing.T) {
 		_, _ = w.Write([]byte("dddd\n"))
 		close(third)
 	}()
-	select {
-	case <-third:
-		t.Fatal("Write returned while the Writer held MaxBuffered bytes and the output was stalled")
-	case <-time.After(50 * time.Millisecond):
-	}
+	stillWaiting(t, third, "Write returned while the Writer held its bound and the output was stalled")
 	out.open()
 	testkit.Receive(t, third, 10*time.Second, "the blocked Write once the output caught up")
 	if err := w.Close(); err != nil {
@@ -244,13 +248,8 @@ func TestLinesDuringCloseComeAfterTheHeldOnes(t *testing.T) {
 	})
 	late := make(chan struct{})
 	go func() { _, _ = w.Write([]byte("B\n")); close(late) }()
-	select {
-	case <-out.entered:
-		t.Fatal("a Write during Close went to the output while the held line was still being written")
-	case <-late:
-		t.Fatal("a Write during Close returned while the held line was still being written")
-	case <-time.After(50 * time.Millisecond):
-	}
+	stillWaiting(t, out.entered, "a Write during Close went to the output while the held line was still being written")
+	stillWaiting(t, late, "a Write during Close returned while the held line was still being written")
 	out.open()
 	testkit.Receive(t, closed, 10*time.Second, "Close")
 	testkit.Receive(t, late, 10*time.Second, "the late Write")
