@@ -145,11 +145,15 @@ func TestSharedStatusCache(t *testing.T) {
 		t.Fatalf("%d pollers failed", n)
 	}
 	calls := up.emu.Calls(emulator.RouteStatus) - before
-	// One per TTL, plus one for the start and slack for a slow machine;
-	// per-replica caches would make three per TTL.
+	// One per TTL and one for the start when the replicas share the
+	// cache; per-replica caches make three per TTL. The bound is twice the
+	// shared figure: on a loaded machine a replica that waited a whole
+	// lease for another's answer looks up itself (5 to 8 calls on an idle
+	// machine, 10 in a CI run with both cores busy; 15 with the
+	// cache not shared).
 	periods := int64(elapsed/ttl) + 1
-	if calls > periods+2 {
-		t.Fatalf("%d upstream status calls in %s with TTL %s over 3 replicas, want at most about %d", calls, elapsed, ttl, periods)
+	if calls > 2*periods {
+		t.Fatalf("%d upstream status calls in %s with TTL %s over 3 replicas, want about %d and at most %d", calls, elapsed, ttl, periods, 2*periods)
 	}
 	t.Logf("%d upstream status calls in %s (TTL %s, 3 replicas, 12 pollers)", calls, elapsed, ttl)
 }
