@@ -8,7 +8,7 @@
 // alone, its goroutine grew its stack down there, under some thirty
 // frames, once or twice per call: runtime.copystack was 13 % of the
 // facade's CPU under load (issue 16; docs/performance.md). Growing it once
-// at the top, where a handful of frames are copied, costs a fraction of
+// before the descent, where a dozen frames are copied, costs a fraction of
 // that.
 //
 // The idea is CockroachDB's pkg/util/growstack.
