@@ -102,10 +102,8 @@ func runClassified(ctx context.Context, n int, d time.Duration, fn callFunc) ([]
 				if !t0.Before(end) {
 					break
 				}
-				cctx, cancel := context.WithTimeout(ctx, callTimeout)
-				err := fn(cctx, w)
-				cancel()
-				cs = append(cs, call{start: t0.Sub(start), lat: time.Since(t0), outcome: classify(err)})
+				lat, err := callOnce(ctx, fn, w, t0)
+				cs = append(cs, call{start: t0.Sub(start), lat: lat, outcome: classify(err)})
 			}
 			perW[w] = cs
 		}()
@@ -445,8 +443,7 @@ func printDegradeReport(w io.Writer, rep *DegradeReport) {
 	fmt.Fprintf(w, "per cell: %s at %d in flight; emulator latency %s; failures: random 503 {\"retry\": true} on the RPC's route\n",
 		rep.Settings.Duration, rep.Settings.InFlight, rep.Settings.Latency)
 	fmt.Fprintf(w, "facade: %s\n\n", strings.Join(rep.Settings.FacadeArgs, " "))
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "RPC\tp\tcalls\tOK %\tupstream/call\tp50\tp99\trefused locally\tUNAVAILABLE after upstream\tDEADLINE\tother\t")
+	tw := newTable(w, "RPC\tp\tcalls\tOK %\tupstream/call\tp50\tp99\trefused locally\tUNAVAILABLE after upstream\tDEADLINE\tother\t")
 	for _, c := range rep.Cells {
 		fmt.Fprintf(tw, "%s\t%v\t%d\t%.2f\t%.3f\t%s\t%s\t%d\t%d\t%d\t%d\t\n", c.RPC, c.FailureRate, c.Calls, 100*c.SuccessRatio,
 			c.UpstreamPerCall, fmtDur(c.P50), fmtDur(c.P99), c.Shed, c.Unavailable, c.Deadline, c.Other)

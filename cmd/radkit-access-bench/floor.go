@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"google.golang.org/grpc"
@@ -300,8 +299,7 @@ func printFloor(w io.Writer, levels []FloorLevel) {
 		return
 	}
 	fmt.Fprintln(w, "\nagainst the floor (mode M: same stubs, one upstream call, nothing else); medians of the rounds:")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "in-flight\tmode/floor\tthroughput\tadded p50\tadded p99\tCPU/call\tfloor CPU/call\tCPU ratio\trounds\t")
+	tw := newTable(w, "in-flight\tmode/floor\tthroughput\tadded p50\tadded p99\tCPU/call\tfloor CPU/call\tCPU ratio\trounds\t")
 	for _, l := range levels {
 		for _, p := range l.Pairs {
 			fmt.Fprintf(tw, "%d\t%s/%s\t%.2f\t%s\t%s\t%s\t%s\t%.2f\t%s\t\n", l.InFlight, p.Mode, p.Floor, p.Throughput,

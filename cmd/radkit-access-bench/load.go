@@ -199,6 +199,15 @@ type loadResult struct {
 	started    time.Time
 }
 
+// callOnce makes one call as worker w, bounded by callTimeout, and returns
+// its latency counted from t0, when the worker decided to make it.
+func callOnce(ctx context.Context, fn callFunc, w int, t0 time.Time) (time.Duration, error) {
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	err := fn(cctx, w)
+	return time.Since(t0), err
+}
+
 // runLoad runs n closed-loop workers calling fn for d and returns every
 // successful call's latency. Calls started before the end finish and count;
 // elapsed runs to the last one's end.
@@ -222,10 +231,7 @@ func runLoad(ctx context.Context, n int, d time.Duration, fn callFunc) loadResul
 				if !t0.Before(end) {
 					break
 				}
-				cctx, cancel := context.WithTimeout(ctx, callTimeout)
-				err := fn(cctx, w)
-				cancel()
-				lat := time.Since(t0)
+				lat, err := callOnce(ctx, fn, w, t0)
 				if err != nil {
 					errs.Add(1)
 					firstErr.Do(func() { res.firstError = err.Error() })

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"text/tabwriter"
 	"time"
 )
 
@@ -29,19 +28,18 @@ type Paired struct {
 	Errors   int64           `json:"errors"`
 }
 
-// pairedPairs are the pairs measured: each facade mode with the floor
-// mode of the same RPC.
-func pairedPairs() [][2]string { return [][2]string{{"B", "M"}, {"C", "M"}, {"D", "Mo"}} }
-
-// paired measures each of pairedPairs among modes: a warm-up, then
-// -repeat rounds of -duration each.
+// paired measures the floor table's pairs (floorPairs) among modes, but
+// Bs: a warm-up, then -repeat rounds of -duration each.
 func (b *bench) paired(ctx context.Context, modes []mode) ([]Paired, error) {
 	byKey := map[string]mode{}
 	for _, m := range modes {
 		byKey[m.key] = m
 	}
 	var out []Paired
-	for _, pr := range pairedPairs() {
+	for _, pr := range floorPairs {
+		if pr[0] == "Bs" {
+			continue // at 1 in flight Bs is B: one call at a time shares nothing
+		}
 		m, okM := byKey[pr[0]]
 		f, okF := byKey[pr[1]]
 		if !okM || !okF {
@@ -78,11 +76,8 @@ func (b *bench) paired(ctx context.Context, modes []mode) ([]Paired, error) {
 // and the number of failed calls.
 func alternate(ctx context.Context, d time.Duration, a, b callFunc) (la, lb []time.Duration, errs int64) {
 	one := func(fn callFunc) (time.Duration, bool) {
-		cctx, cancel := context.WithTimeout(ctx, callTimeout)
-		defer cancel()
-		t0 := time.Now()
-		err := fn(cctx, 0)
-		return time.Since(t0), err == nil
+		lat, err := callOnce(ctx, fn, 0, time.Now())
+		return lat, err == nil
 	}
 	end := time.Now().Add(d)
 	for turn := 0; ctx.Err() == nil && time.Now().Before(end); turn++ {
@@ -126,8 +121,7 @@ func printPaired(w io.Writer, ps []Paired) {
 		return
 	}
 	fmt.Fprintln(w, "\nat 1 in flight, each facade mode and its floor called in turn by one client (same machine state); medians of the rounds:")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode/floor\tp50\tfloor p50\tadded p50\trounds\tcalls each\terrors\t")
+	tw := newTable(w, "mode/floor\tp50\tfloor p50\tadded p50\trounds\tcalls each\terrors\t")
 	for _, p := range ps {
 		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%d\t%d\t\n", p.Mode, p.Floor, fmtDur(p.P50), fmtDur(p.FloorP50), fmtDur(p.AddedP50), fmtDurs(p.PerRound), p.Calls, p.Errors)
 	}

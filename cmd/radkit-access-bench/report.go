@@ -225,8 +225,7 @@ func printReport(w io.Writer, rep *Report) {
 		rep.Settings.Duration, rep.Settings.Warmup, rep.Settings.GRPCConns)
 	fmt.Fprintf(w, "facade: %s\n\n", strings.Join(rep.Settings.FacadeArgs, " "))
 
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\tin-flight\tcalls/s\tp50\tp90\tp99\terrors\tfacade CPU s/1k\temulator CPU s/1k\tfacade RSS MiB\tVmHWM MiB\tupstream/call\t")
+	tw := newTable(w, "mode\tin-flight\tcalls/s\tp50\tp90\tp99\terrors\tfacade CPU s/1k\temulator CPU s/1k\tfacade RSS MiB\tVmHWM MiB\tupstream/call\t")
 	for _, c := range rep.Cells {
 		if c.Round != 1 {
 			continue
@@ -281,4 +280,13 @@ func writeJSON(path string, rep any) error {
 		return fmt.Errorf("write results: %w", err)
 	}
 	return nil
+}
+
+// newTable returns a writer for a table of right-aligned columns, the
+// style of every table the bench prints, with its header row written.
+// Cells end with a tab; Flush prints the table.
+func newTable(w io.Writer, header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, header)
+	return tw
 }

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -304,8 +303,7 @@ func seriesName(name string, labels []*dto.LabelPair) string {
 func printRequestIDRun(w io.Writer, r *RequestIDRun) {
 	fmt.Fprintf(w, "R: GenerateOTP with a fresh request_id per call, %d callers, %d in flight, %s, emulator failing %.0f%% of OTP calls\n\n",
 		r.Callers, r.InFlight, r.Duration, 100*r.FailRate)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "after\tcalls/s\tgreedy ok\tgreedy refused\tothers ok\tothers refused\tother errors\tremembered\tlargest caller\trefusals: caller quota\tstore full\theap in use MiB\tlive heap MiB\tRSS MiB\t")
+	tw := newTable(w, "after\tcalls/s\tgreedy ok\tgreedy refused\tothers ok\tothers refused\tother errors\tremembered\tlargest caller\trefusals: caller quota\tstore full\theap in use MiB\tlive heap MiB\tRSS MiB\t")
 	for _, s := range r.Rounds {
 		fmt.Fprintf(tw, "%s\t%.0f\t%d\t%d\t%d\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t\n",
 			s.After, s.CallsPerSecond, s.GreedyAccepted, s.GreedyRefused, s.OthersAccepted, s.OthersRefused, s.OtherErrors, s.Remembered, s.LargestCaller,
