@@ -39,10 +39,10 @@ func TestReloadAllOrNothing(t *testing.T) {
 	// A good keys file, and a certificate whose key is another's.
 	writeKeys(t, keysFile, map[string]string{"new": newKey})
 	renewed, other := pki.issue(t, "renewed", false), pki.issue(t, "other", false)
-	if err := os.WriteFile(certFile, renewed.certPEM, 0o600); err != nil {
+	if err := os.WriteFile(certFile, renewed.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(keyFile, other.keyPEM, 0o600); err != nil {
+	if err := os.WriteFile(keyFile, other.KeyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.f.Reload(); err == nil {
@@ -60,7 +60,7 @@ func TestReloadAllOrNothing(t *testing.T) {
 
 	// A broken keys file next to a good pair: the pair is not applied
 	// either.
-	if err := os.WriteFile(keyFile, renewed.keyPEM, 0o600); err != nil {
+	if err := os.WriteFile(keyFile, renewed.KeyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(keysFile, []byte("new not-hex\n"), 0o600); err != nil {

@@ -2,19 +2,12 @@ package facade_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -32,6 +25,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/facade"
 )
 
@@ -325,10 +319,10 @@ func TestMutualTLS(t *testing.T) {
 
 	// SIGHUP (Reload) picks up a renewed certificate for new connections.
 	renewed := pki.issue(t, "renewed", false)
-	if err := os.WriteFile(certFile, renewed.certPEM, 0o600); err != nil {
+	if err := os.WriteFile(certFile, renewed.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(keyFile, renewed.keyPEM, 0o600); err != nil {
+	if err := os.WriteFile(keyFile, renewed.KeyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.f.Reload(); err != nil {
@@ -432,87 +426,34 @@ func TestMetricsScrape(t *testing.T) {
 // pki is a throw-away certificate authority with a server certificate for
 // 127.0.0.1 and a client certificate.
 type pki struct {
-	caCert *x509.Certificate
-	caKey  *ecdsa.PrivateKey
-	caPEM  []byte
-	server issued
-	client issued
-}
-
-type issued struct {
-	certPEM, keyPEM []byte
-	pair            tls.Certificate
+	*testkit.PKI
+	server, client testkit.Cert
 }
 
 func newPKI(t *testing.T) *pki {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(der)
-	p := &pki{caCert: ca, caKey: key, caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	p := &pki{PKI: testkit.NewPKI(t, "test CA")}
 	p.server = p.issue(t, "facade", false)
 	p.client = p.issue(t, "billing", true)
 	return p
 }
 
-func (p *pki) issue(t *testing.T, cn string, client bool) issued {
+// issue returns a certificate for cn of organisation Example: for
+// 127.0.0.1 as a server, or as a client.
+func (p *pki) issue(t *testing.T, cn string, client bool) testkit.Cert {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn, Organization: []string{"Example"}},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
+	subject := pkix.Name{CommonName: cn, Organization: []string{"Example"}}
 	if client {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-		tmpl.IPAddresses = nil
+		return p.IssueClient(t, subject)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	is := issued{
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-	}
-	if is.pair, err = tls.X509KeyPair(is.certPEM, is.keyPEM); err != nil {
-		t.Fatal(err)
-	}
-	return is
+	return p.IssueServer(t, subject)
 }
 
 // write puts the server's certificate and key and the CA in dir.
 func (p *pki) write(t *testing.T, dir string) (certFile, keyFile, caFile string) {
 	t.Helper()
 	certFile, keyFile, caFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.crt")
-	for name, b := range map[string][]byte{certFile: p.server.certPEM, keyFile: p.server.keyPEM, caFile: p.caPEM} {
+	for name, b := range map[string][]byte{certFile: p.server.CertPEM, keyFile: p.server.KeyPEM, caFile: p.CAPEM} {
 		if err := os.WriteFile(name, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -523,11 +464,9 @@ func (p *pki) write(t *testing.T, dir string) (certFile, keyFile, caFile string)
 // clientTLS trusts the CA and, when withCert, presents the client
 // certificate.
 func (p *pki) clientTLS(withCert bool) *tls.Config {
-	pool := x509.NewCertPool()
-	pool.AddCert(p.caCert)
-	c := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	c := &tls.Config{RootCAs: p.Pool, MinVersion: tls.VersionTLS12}
 	if withCert {
-		c.Certificates = []tls.Certificate{p.client.pair}
+		c.Certificates = []tls.Certificate{p.client.Pair}
 	}
 	return c
 }
