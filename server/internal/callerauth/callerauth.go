@@ -22,8 +22,8 @@
 // presented key is hashed as sent, byte for byte, and compared against every
 // stored hash in constant time. A key caller's identity is "key:<name>".
 //
-// The file is read by New and again by Reload (on SIGHUP, see
-// ReloadOnSignal). A reload that fails keeps the keys in force; one that
+// The file is read by New and again by Reload, which the facade calls on
+// SIGHUP as one part of its all-or-nothing reload. A reload that fails keeps the keys in force; one that
 // succeeds takes effect for the next call without disturbing calls in
 // flight.
 //
@@ -171,41 +171,6 @@ func readKeysFile(path string, logger *slog.Logger) (*Keys, error) {
 		return nil, fmt.Errorf("callerauth: keys file %s: %w", path, err)
 	}
 	return keys, nil
-}
-
-// ReloadOnSignal calls Reload each time sig delivers, until ctx is done or
-// sig is closed, and logs the outcome: the number of keys in force, or why
-// the file was refused and the old keys kept. The facade passes a channel
-// registered with signal.Notify for SIGHUP.
-func (a *Authenticator) ReloadOnSignal(ctx context.Context, sig <-chan os.Signal) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case _, ok := <-sig:
-			if !ok {
-				return
-			}
-			a.reloadAndLog()
-		}
-	}
-}
-
-func (a *Authenticator) reloadAndLog() {
-	if a.keysFile == "" {
-		return
-	}
-	if err := a.Reload(); err != nil {
-		a.logger.Error("caller keys not reloaded; the previous keys stay in force",
-			"error", err, "keys", a.Keys().Len())
-		return
-	}
-	n := a.Keys().Len()
-	if n == 0 {
-		a.logger.Warn("caller keys reloaded: the file has no keys, so no caller can authenticate by key", "path", a.keysFile)
-		return
-	}
-	a.logger.Info("caller keys reloaded", "path", a.keysFile, "keys", n)
 }
 
 // Authenticate returns the identity of the caller of the call in ctx:

@@ -262,54 +262,6 @@ func TestInvalidReloadKeepsKeys(t *testing.T) {
 	}
 }
 
-// TestReloadOnSignal drives the SIGHUP loop with a channel of its own.
-func TestReloadOnSignal(t *testing.T) {
-	auth, path, logs := newAuthenticator(t, false, "alice "+hashOf(aliceKey))
-	ctx, cancel := context.WithCancel(t.Context())
-	sig := make(chan os.Signal) // unbuffered: a send returns once the loop took it
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		auth.ReloadOnSignal(ctx, sig)
-	}()
-	// hup signals and waits until the reload it caused is finished: the
-	// loop takes the next signal only after it.
-	hup := func() {
-		sig <- os.Interrupt
-		sig <- os.Interrupt
-	}
-
-	writeKeys(t, path, "alice "+hashOf(aliceKey), "bob "+hashOf(bobKey), "carol "+hashOf(carolKey))
-	hup()
-	if n := auth.Keys().Len(); n != 3 {
-		t.Errorf("after a good reload: %d keys, want 3", n)
-	}
-	if !strings.Contains(logs.String(), "caller keys reloaded") || !strings.Contains(logs.String(), "keys=3") {
-		t.Errorf("no log of the reload:\n%s", logs)
-	}
-
-	writeKeys(t, path, "alice "+hashOf(aliceKey), "mallory "+carolKey)
-	hup()
-	if n := auth.Keys().Len(); n != 3 {
-		t.Errorf("after a bad reload: %d keys, want the old 3", n)
-	}
-	out := logs.String()
-	if !strings.Contains(out, "not reloaded") || !strings.Contains(out, "line 2") {
-		t.Errorf("no log of the failed reload:\n%s", out)
-	}
-	if strings.Contains(out, carolKey) {
-		t.Errorf("the log repeats a key:\n%s", out)
-	}
-
-	cancel()
-	<-done
-
-	// A closed channel ends the loop too, rather than spinning.
-	sig2 := make(chan os.Signal)
-	close(sig2)
-	auth.ReloadOnSignal(t.Context(), sig2)
-}
-
 // TestClientCertificates authenticates over mutual TLS, with keys accepted
 // too, as the facade runs with both --client-ca and --caller-keys-file.
 func TestClientCertificates(t *testing.T) {
