@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
@@ -230,7 +230,7 @@ func parse(data []byte, dir string, def *Credentials) (Spec, error) {
 }
 
 // identityOrder returns the identity names in the order of the file.
-// yaml.v3 decodes a mapping into a Go map, which forgets it.
+// yaml/v3 decodes a mapping into a Go map, which forgets it.
 func identityOrder(data []byte) ([]string, error) {
 	var doc struct {
 		Identities yaml.Node `yaml:"identities"`
