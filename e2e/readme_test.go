@@ -28,25 +28,27 @@ const (
 	readmeHTTPPort = "8080"
 )
 
-// readmeExample is one fenced ```sh block of README.md marked as an
-// example:
+// readmeExample is one fenced ```sh block of README.md or a page under
+// docs/ marked as an example:
 //
 //	# example: what it shows
 //	# expect: text the output must contain (any number of lines)
 //	# exit: the exit status, when it is not 0
 type readmeExample struct {
 	name   string
-	line   int // of the opening fence
+	file   string // relative to the repository root
+	line   int    // of the opening fence
 	script string
 	expect []string
 	exit   int
 }
 
-// readmeExamples parses the examples out of the README at path.
-func readmeExamples(path string) ([]readmeExample, error) {
-	data, err := os.ReadFile(path)
+// readmeExamples parses the examples out of the Markdown file rel of the
+// repository at root.
+func readmeExamples(root, rel string) ([]readmeExample, error) {
+	data, err := os.ReadFile(filepath.Join(root, rel))
 	if err != nil {
-		return nil, fmt.Errorf("reading the README: %w", err)
+		return nil, fmt.Errorf("reading %s: %w", rel, err)
 	}
 	var (
 		examples []readmeExample
@@ -59,7 +61,7 @@ func readmeExamples(path string) ([]readmeExample, error) {
 		trimmed := strings.TrimSpace(line)
 		switch {
 		case cur == nil && trimmed == "```sh":
-			cur, body = &readmeExample{line: n}, nil
+			cur, body = &readmeExample{file: rel, line: n}, nil
 		case cur != nil && trimmed == "```":
 			if cur.name != "" {
 				cur.script = strings.Join(body, "\n") + "\n"
@@ -74,16 +76,16 @@ func readmeExamples(path string) ([]readmeExample, error) {
 				cur.expect = append(cur.expect, strings.TrimSpace(v))
 			} else if v, ok := strings.CutPrefix(trimmed, "# exit:"); ok {
 				if cur.exit, err = strconv.Atoi(strings.TrimSpace(v)); err != nil {
-					return nil, fmt.Errorf("README line %d: # exit: %w", n, err)
+					return nil, fmt.Errorf("%s line %d: # exit: %w", rel, n, err)
 				}
 			}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading the README: %w", err)
+		return nil, fmt.Errorf("reading %s: %w", rel, err)
 	}
 	if cur != nil {
-		return nil, fmt.Errorf("README line %d: unterminated code block", cur.line)
+		return nil, fmt.Errorf("%s line %d: unterminated code block", rel, cur.line)
 	}
 	return examples, nil
 }
@@ -115,8 +117,8 @@ func portFree(port string) bool {
 	return true
 }
 
-// TestREADMEExamples runs every example of README.md verbatim against the
-// facade binary in emulator mode, with the pinned grpcurl first in PATH,
+// TestREADMEExamples runs every example of README.md and of the pages
+// under docs/ verbatim against the facade binary in emulator mode, with the pinned grpcurl first in PATH,
 // and checks each one's output and exit status.
 func TestREADMEExamples(t *testing.T) {
 	for _, tool := range []string{"curl", "bash"} {
@@ -125,17 +127,32 @@ func TestREADMEExamples(t *testing.T) {
 		}
 	}
 	root := repoRoot(t)
-	examples, err := readmeExamples(filepath.Join(root, "README.md"))
+	pages, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A broken convention must not pass as "no examples".
-	if len(examples) < 10 {
-		t.Fatalf("found %d examples in README.md, want the dozen or so it has: is the # example: convention intact?", len(examples))
+	var examples []readmeExample
+	for _, page := range append([]string{filepath.Join(root, "README.md")}, pages...) {
+		rel, err := filepath.Rel(root, page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found, err := readmeExamples(root, rel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A broken convention must not pass as "no examples".
+		if rel == "README.md" && len(found) < 3 {
+			t.Fatalf("found %d examples in README.md, want its three: is the # example: convention intact?", len(found))
+		}
+		examples = append(examples, found...)
+	}
+	if len(examples) < 20 {
+		t.Fatalf("found %d examples in README.md and docs/, want the two dozen or so they have: is the # example: convention intact?", len(examples))
 	}
 	for _, ex := range examples {
 		if len(ex.expect) == 0 {
-			t.Errorf("README line %d: example %q has no # expect: line, so it could not fail", ex.line, ex.name)
+			t.Errorf("%s line %d: example %q has no # expect: line, so it could not fail", ex.file, ex.line, ex.name)
 		}
 	}
 	grpcurl := grpcurlBinary(t)
@@ -196,12 +213,12 @@ func TestREADMEExamples(t *testing.T) {
 				t.Fatalf("running the example: %v", err)
 			}
 			if exit != ex.exit {
-				t.Errorf("README line %d: exit status %d, want %d", ex.line, exit, ex.exit)
+				t.Errorf("%s line %d: exit status %d, want %d", ex.file, ex.line, exit, ex.exit)
 			}
 			compact := removeSpace(string(out))
 			for _, want := range ex.expect {
 				if !strings.Contains(compact, removeSpace(want)) {
-					t.Errorf("README line %d: output does not contain %q", ex.line, want)
+					t.Errorf("%s line %d: output does not contain %q", ex.file, ex.line, want)
 				}
 			}
 			if t.Failed() {

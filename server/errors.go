@@ -18,7 +18,7 @@ import (
 // returns.
 const ErrorDomain = reason.Domain
 
-// ErrorInfo reasons, as documented in access.proto and the README's error
+// ErrorInfo reasons, as documented in access.proto and the error
 // table. Callers branch on these, so they never change meaning. Each is
 // declared, with its code and message, in the facade's one reason catalog.
 const (

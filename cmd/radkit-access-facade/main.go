@@ -3,7 +3,7 @@
 //
 // Configuration comes from flags, each with an environment fallback;
 // secrets come only from the environment or from files. Run with --help for
-// the list, or see the README.
+// the list, or see docs/configuration.md.
 package main
 
 import (

@@ -160,7 +160,7 @@ func TestFailureRateAbsorbed(t *testing.T) {
 	}
 }
 
-// TestThrottledAnswer: the README's error-table row of UPSTREAM_THROTTLED,
+// TestThrottledAnswer: the error table's row (docs/errors.md) of UPSTREAM_THROTTLED,
 // through both doors. With every upstream call failing, the adaptive
 // throttle starts refusing once its window holds 20 calls: UNAVAILABLE
 // (HTTP 503), nothing sent upstream, RetryInfo of 1s. The upstream is slow

@@ -1,6 +1,6 @@
 package facade_test
 
-// The README's error table, row by row: each upstream outcome is made by
+// The error table of docs/errors.md, row by row: each upstream outcome is made by
 // the emulator's fault knobs, and the answer checked through both doors
 // (gRPC code, HTTP status, ErrorInfo reason and metadata, RetryInfo).
 
@@ -129,7 +129,7 @@ func (h *harness) callHTTP(t *testing.T, c tableCall, deadline time.Duration) ta
 	return answer(status.FromProto(&st), resp.StatusCode, resp.Header.Get("Retry-After"))
 }
 
-// TestErrorTable drives every upstream row of the README's error table
+// TestErrorTable drives every upstream row of the error table (docs/errors.md)
 // through the emulator and both doors.
 func TestErrorTable(t *testing.T) {
 	const clientID, clientSecret, apiToken = "table-client", "table-secret", "table-api-token"

@@ -40,7 +40,7 @@ type servedSwagger struct {
 // TestServedOpenAPISecurityAndErrors checks the document served at
 // /openapi.json: a caller-key scheme (apiKey in the Authorization header)
 // required by every route, and per route the HTTP statuses of the
-// README's error table, each a google.rpc.Status naming its ErrorInfo
+// error table (docs/errors.md), each a google.rpc.Status naming its ErrorInfo
 // type, with Retry-After and WWW-Authenticate where they are sent.
 func TestServedOpenAPISecurityAndErrors(t *testing.T) {
 	srv := startCORSGateway(t, nil)

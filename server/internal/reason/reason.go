@@ -4,8 +4,8 @@
 // may help. New builds the status of a reason, so that no package writes
 // "status, details, fall back on failure" again.
 //
-// The reasons are part of the API (access.proto and the README's error
-// table list them); package server re-exports them for Go callers.
+// The reasons are part of the API (access.proto and the error table of
+// docs/errors.md list them); package server re-exports them for Go callers.
 package reason
 
 import (
