@@ -52,6 +52,11 @@ type config struct {
 
 // option is one setting of the command: a flag, the environment variable
 // it falls back on, and the facade.Config field it fills.
+//
+// The table is built on the standard flag package rather than a flags and
+// environment library (ff, viper): it is also what names the source of a
+// bad value in errors and what docs/configuration.md is checked against,
+// and its overrides rule has no equivalent there.
 type option struct {
 	flag  string // without dashes
 	env   string

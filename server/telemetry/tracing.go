@@ -127,6 +127,11 @@ func SetupTracing(ctx context.Context, cfg TracingConfig) (trace.TracerProvider,
 // newOTLPExporter builds the OTLP span exporter that the environment asks
 // for, or returns nil when tracing is off. Endpoints in errors are
 // redacted: they may carry credentials in their user info.
+//
+// Kept by hand rather than contrib's autoexport, which reads os.Getenv
+// only, exports to localhost when no endpoint is set (tracing here stays
+// off until one is), has no http/json, and registers its exporters in an
+// init() that brings the metrics and logs SDKs into the binary.
 func newOTLPExporter(ctx context.Context, getenv func(string) string) (sdktrace.SpanExporter, error) {
 	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
 		return nil, nil
