@@ -9,8 +9,8 @@
 // It converts with kin-openapi's openapi2conv (pinned by tools/go.mod) and
 // then says in OpenAPI 3 what OpenAPI 2 could not: the caller key is an
 // HTTP bearer scheme, not an API key whose value carries "Bearer ". The
-// result is validated before it is written, to gen/openapiv3 and beside
-// the gateway that embeds and serves it (server/internal/gateway/openapiv3).
+// result is validated before it is written beside the OpenAPI 2 one, in
+// the gateway that embeds and serves both (server/internal/gateway/openapiv3).
 package main
 
 import (
@@ -40,7 +40,7 @@ func main() {
 }
 
 func run(root string) error {
-	in := filepath.Join(root, "gen/openapiv2/access.swagger.json")
+	in := filepath.Join(root, "server/internal/gateway/openapiv2/access.swagger.json")
 	data, err := os.ReadFile(in)
 	if err != nil {
 		return fmt.Errorf("reading the OpenAPI 2 document (run buf generate first): %w", err)
@@ -49,14 +49,12 @@ func run(root string) error {
 	if err != nil {
 		return err
 	}
-	for _, dir := range []string{"gen/openapiv3", "server/internal/gateway/openapiv3"} {
-		path := filepath.Join(root, dir, "access.openapi.json")
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return fmt.Errorf("creating %s: %w", dir, err)
-		}
-		if err := os.WriteFile(path, out, 0o644); err != nil {
-			return fmt.Errorf("writing %s: %w", path, err)
-		}
+	path := filepath.Join(root, "server/internal/gateway/openapiv3/access.openapi.json")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("creating the OpenAPI 3 document's directory: %w", err)
+	}
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
 }
