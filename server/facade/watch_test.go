@@ -254,6 +254,62 @@ func TestWatchSurvivesTransientFailures(t *testing.T) {
 	wantStatus(t, recv(t, stream), accessv1.WatchServiceStatusResponse_KIND_CHANGE, offlineService, true, true)
 }
 
+// TestWatchFirstPollTransientFailures opens watches of services whose
+// first polls fail: with the upstream answering most status calls 503,
+// no stream ends (transient failures never end one, the first poll's no
+// more than later ones), and each gets its initial status once the
+// upstream recovers.
+func TestWatchFirstPollTransientFailures(t *testing.T) {
+	// At 60 % some first polls fail even after their retries, so that
+	// with 30 watchers several fail; more would have the adaptive
+	// throttle refuse calls for minutes after the upstream recovered.
+	const watchers, failureRate = 30, 0.6
+	h, emu := startWatchFacade(t, facade.Config{})
+	emu.SetFailureRate(emulator.RouteStatus, failureRate, emulator.Fault{Status: http.StatusServiceUnavailable})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	type result struct {
+		i   int
+		m   *accessv1.WatchServiceStatusResponse
+		err error
+	}
+	first := make(chan result, watchers)
+	for i := range watchers {
+		id := fmt.Sprintf("flak-y000-%04d", i)
+		emu.SetService(emulator.Service{ID: id, Active: true, Online: true})
+		stream, err := h.client.WatchServiceStatus(ctx, &accessv1.WatchServiceStatusRequest{ServiceId: id})
+		if err != nil {
+			t.Fatalf("WatchServiceStatus %s: %v", id, err)
+		}
+		go func() { m, err := stream.Recv(); first <- result{i, m, err} }()
+	}
+	// Every service's first poll has been made, most of them failed (503,
+	// or refused by the breaker or the throttle the 503s set off), and the
+	// pollers backed off and tried again: a stream that ends for a
+	// transient failure has ended by now.
+	testkit.Eventually(t, 2*changeTimeout, "two polls per service", func() bool {
+		select {
+		case r := <-first:
+			if r.err != nil {
+				t.Fatalf("watch %d ended with %v while the upstream failed transiently, want it open", r.i, r.err)
+			}
+			first <- r // a poll that got through: that stream is fine
+		default:
+		}
+		return watchMetric(t, h, "radkit_watch_polls_total") >= 2*watchers
+	})
+	emu.ResetFaults()
+	for range watchers {
+		r := testkit.Receive(t, first, 2*changeTimeout, "each watch's initial status once the upstream recovered")
+		if r.err != nil {
+			t.Fatalf("watch %d ended with %v, want its initial status", r.i, r.err)
+		}
+		if r.m.GetKind() != accessv1.WatchServiceStatusResponse_KIND_INITIAL {
+			t.Errorf("watch %d: first message %v, want KIND_INITIAL", r.i, r.m)
+		}
+	}
+}
+
 func TestWatchEndsOnPermanentFailures(t *testing.T) {
 	h, emu := startWatchFacade(t, facade.Config{})
 	t.Run("at once", func(t *testing.T) {

@@ -8,9 +8,10 @@
 // takes, so that a poll and concurrent GetServiceStatus calls share one
 // upstream call), and stops when the last watcher leaves. Transient
 // failures (429, 5xx, no answer, an open circuit breaker, a refusal by the
-// adaptive throttle, a poll that ran out of time) do not end a watch: the poller backs off and watchers go on
-// with the last known status. Any other failure ends every watch of the
-// service with it.
+// adaptive throttle, a poll that ran out of time) do not end a watch, the
+// first poll's no more than later ones: the poller backs off and watchers
+// go on with the last known status, or wait for the first. Any other
+// failure ends every watch of the service with it.
 //
 // The package knows the upstream client's error classifiers and nothing of
 // gRPC: package server maps the errors Watch returns.
@@ -208,7 +209,9 @@ func (h *Hub) Close(ctx context.Context) error {
 // Watch returns ErrTooManyWatches at once when caller or the replica is at
 // its limit, ErrClosed when the hub closes, ctx's error when ctx ends, and
 // the lookup's error (unwrapped classifiers intact) when the poll fails for
-// good, or when the first poll fails transiently and no status is known.
+// good. A transient failure never ends a watch, not even before the first
+// status is known: the watch then waits, silent, while the poller backs
+// off, and its first update is Initial whenever a poll succeeds.
 func (h *Hub) Watch(ctx context.Context, caller, serviceID string, send func(Update) error) error {
 	p, err := h.join(caller, serviceID)
 	if err != nil {
@@ -225,14 +228,12 @@ func (h *Hub) Watch(ctx context.Context, caller, serviceID string, send func(Upd
 	defer beat.Stop()
 	for {
 		p.mu.Lock()
-		notify, seq, st, observed, have, pollErr, transientErr := p.notify, p.seq, p.status, p.observed, p.have, p.err, p.transientErr
+		notify, seq, st, observed, have, pollErr := p.notify, p.seq, p.status, p.observed, p.have, p.err
 		p.mu.Unlock()
 
 		switch {
 		case pollErr != nil:
 			return pollErr
-		case !have && transientErr != nil && seq != lastSeq:
-			return transientErr
 		case have && !sentFirst:
 			if err := h.send(send, Update{Status: st, Observed: observed, Kind: Initial}); err != nil {
 				return err
@@ -345,14 +346,13 @@ type poller struct {
 	cancel   context.CancelFunc
 	watchers int // guarded by Hub.mu
 
-	mu           sync.Mutex
-	notify       chan struct{}
-	seq          uint64 // outcomes so far
-	have         bool
-	status       upstream.ServiceStatus
-	observed     time.Time
-	transientErr error // the last poll's transient failure, until a success
-	err          error // a failure that ends every watch
+	mu       sync.Mutex
+	notify   chan struct{}
+	seq      uint64 // outcomes so far
+	have     bool
+	status   upstream.ServiceStatus
+	observed time.Time
+	err      error // a failure that ends every watch
 }
 
 // poll looks the status up every interval until ctx ends or a failure that
@@ -380,13 +380,14 @@ func (h *Hub) poll(ctx context.Context, p *poller) {
 		case err == nil:
 			failures = 0
 			p.publish(func() {
-				p.have, p.status, p.observed, p.transientErr = true, st, h.now(), nil
+				p.have, p.status, p.observed = true, st, h.now()
 			})
 		case Transient(err):
 			failures++
 			next = h.backoff(failures)
+			// Watchers go on with the last status, or keep waiting for
+			// the first: nothing to tell them.
 			h.logger.Debug("status poll failed; backing off", "service_id", p.id, "failures", failures, "next", next, "error", err)
-			p.publish(func() { p.transientErr = err })
 		default:
 			p.publish(func() { p.err = err })
 			return

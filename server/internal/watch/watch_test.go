@@ -134,12 +134,25 @@ func TestWatchEnds(t *testing.T) {
 		}
 	})
 	t.Run("no status yet and the upstream down", func(t *testing.T) {
-		h, emu := newHub(t, watch.Config{})
+		// A transient failure of the first poll does not end the watch
+		// any more than a later one: it waits, and its first update is
+		// the status the first successful poll gets.
+		h, emu := newHub(t, watch.Config{Interval: watch.MinInterval})
 		emu.SetFailureRate(emulator.RouteStatus, 1, emulator.Fault{Status: http.StatusServiceUnavailable})
 		w := startWatch(t, h, "a", liveService)
-		err := testkit.Receive(t, w.done, waitTimeout, "the watch to end")
-		if !watch.Transient(err) {
-			t.Fatalf("Watch returned %v, want the transient failure: there is no last status to go on with", err)
+		testkit.Eventually(t, waitTimeout, "two failed polls", func() bool {
+			select {
+			case err := <-w.done:
+				t.Fatalf("Watch returned %v while the upstream failed transiently, want it to keep waiting", err)
+			case u := <-w.updates:
+				t.Fatalf("update %+v while no poll succeeded", u)
+			default:
+			}
+			return h.Stats().Polls >= 2
+		})
+		emu.ResetFaults()
+		if u := testkit.Receive(t, w.updates, waitTimeout, "the initial status once the upstream recovers"); u.Kind != watch.Initial || !u.Status.Online {
+			t.Fatalf("first update %+v, want Initial, online", u)
 		}
 	})
 	t.Run("hub closed", func(t *testing.T) {
