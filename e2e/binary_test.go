@@ -87,8 +87,24 @@ func (p *facadeProcess) logLine(msg string) (map[string]any, bool) {
 	return p.findLog(func(m string) bool { return m == msg })
 }
 
+// logLines returns every JSON log line whose msg is msg.
+func (p *facadeProcess) logLines(msg string) []map[string]any {
+	return p.scanLog(func(m string) bool { return m == msg }, false)
+}
+
 // findLog returns the first JSON log line whose msg satisfies match.
 func (p *facadeProcess) findLog(match func(msg string) bool) (map[string]any, bool) {
+	lines := p.scanLog(match, true)
+	if len(lines) == 0 {
+		return nil, false
+	}
+	return lines[0], true
+}
+
+// scanLog returns the JSON log lines whose msg satisfies match, only the
+// first if first is set.
+func (p *facadeProcess) scanLog(match func(msg string) bool, first bool) []map[string]any {
+	var lines []map[string]any
 	sc := bufio.NewScanner(strings.NewReader(p.Stderr.String()))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -97,10 +113,12 @@ func (p *facadeProcess) findLog(match func(msg string) bool) (map[string]any, bo
 			continue
 		}
 		if msg, ok := line["msg"].(string); ok && match(msg) {
-			return line, true
+			if lines = append(lines, line); first {
+				break
+			}
 		}
 	}
-	return nil, false
+	return lines
 }
 
 // terminate sends SIGTERM and waits for the process to exit, at most

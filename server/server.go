@@ -10,6 +10,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
@@ -95,6 +96,10 @@ type Server struct {
 	// watches shares status polls among WatchServiceStatus streams.
 	watches     *watch.Hub
 	watchCaller func(context.Context) string
+	// watchesCut is closed when StopWatches runs out of time: the sends
+	// of WatchServiceStatus streams still open are abandoned.
+	watchesCut chan struct{}
+	cutOnce    sync.Once
 }
 
 // New returns a Server for cfg.
@@ -105,6 +110,7 @@ func New(cfg Config) *Server {
 		logger:      cfg.Logger,
 		auditLog:    cfg.AuditLog,
 		otps:        cfg.Idempotency,
+		watchesCut:  make(chan struct{}),
 	}
 	if s.otps == nil {
 		s.owned = idempotency.New(idempotency.Config{})

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -23,6 +24,9 @@ const shutdownRetryDelay = time.Second
 // errUntil ends a watch whose until condition holds.
 var errUntil = errors.New("server: watch condition holds")
 
+// errWatchCut ends a watch whose send StopWatches abandoned.
+var errWatchCut = errors.New("server: watch cut at shutdown")
+
 // WatchServiceStatus implements accessv1.AccessServiceServer: it streams
 // the service's status from the shared watch hub (package watch).
 func (s *Server) WatchServiceStatus(req *accessv1.WatchServiceStatusRequest, stream grpc.ServerStreamingServer[accessv1.WatchServiceStatusResponse]) error {
@@ -40,7 +44,7 @@ func (s *Server) WatchServiceStatus(req *accessv1.WatchServiceStatusRequest, str
 		return err
 	}
 	err = s.watches.Watch(ctx, s.callerKey(ctx), watchKey(ident, req.GetServiceId()), func(u watch.Update) error {
-		if err := stream.Send(watchResponse(u)); err != nil {
+		if err := s.sendWatch(stream, watchResponse(u)); err != nil {
 			return err
 		}
 		if holds(until, u.Status) {
@@ -53,7 +57,7 @@ func (s *Server) WatchServiceStatus(req *accessv1.WatchServiceStatusRequest, str
 		return nil
 	case errors.Is(err, watch.ErrTooManyWatches):
 		return reason.Error(reason.TooManyWatches, "")
-	case errors.Is(err, watch.ErrClosed):
+	case errors.Is(err, watch.ErrClosed), errors.Is(err, errWatchCut):
 		return reason.Error(reason.ShuttingDown, "", reason.WithRetryAfter(shutdownRetryDelay))
 	case err != nil && err == ctx.Err():
 		// The caller's deadline, or the caller left.
@@ -66,6 +70,23 @@ func (s *Server) WatchServiceStatus(req *accessv1.WatchServiceStatusRequest, str
 		return Status(err)
 	}
 	return nil
+}
+
+// sendWatch sends m on stream, or gives up when StopWatches cuts the
+// watches. A client that does not read leaves Send blocked on HTTP/2 flow
+// control, and grpc-go cancels a blocked Send only once the handler
+// returns: Send therefore runs in a goroutine of its own, which the
+// handler may leave behind, and which ends when grpc-go ends the stream.
+// Sends of one stream never overlap: the next waits for this one.
+func (s *Server) sendWatch(stream grpc.ServerStreamingServer[accessv1.WatchServiceStatusResponse], m *accessv1.WatchServiceStatusResponse) error {
+	sent := make(chan error, 1)
+	go func() { sent <- stream.Send(m) }()
+	select {
+	case err := <-sent:
+		return err
+	case <-s.watchesCut:
+		return errWatchCut
+	}
 }
 
 // callerKey is whom a watch counts against: Config.CallerKey, or the
@@ -95,12 +116,30 @@ func (s *Server) watchLookup(ctx context.Context, key string) (upstream.ServiceS
 
 // StopWatches ends every open WatchServiceStatus stream with UNAVAILABLE
 // (reason SHUTTING_DOWN, with RetryInfo) and refuses new ones, so that
-// clients reconnect to another replica; it waits for the pollers to stop
-// or ctx to end. Call it when shutdown starts, before the servers drain:
-// streams would otherwise hold the drain until its timeout.
+// clients reconnect to another replica, and waits for the streams to end
+// and the pollers to stop. A stream whose client reads ends at once. One
+// whose client does not read has its send blocked on flow control (or,
+// over HTTP, on a full socket): when ctx ends first, StopWatches cuts
+// those, abandoning their sends (see WatchesCut), and returns an error.
+// Call it when shutdown starts, with the share of the shutdown budget the
+// watches may take: streams would otherwise hold the drain until its
+// timeout.
 func (s *Server) StopWatches(ctx context.Context) error {
-	return s.watches.Close(ctx)
+	closeErr := s.watches.Close(ctx)
+	select {
+	case <-s.watches.Drained():
+		return closeErr
+	case <-ctx.Done():
+	}
+	s.cutOnce.Do(func() { close(s.watchesCut) })
+	open := s.watches.Stats().Watches
+	return fmt.Errorf("server: %d watch streams whose clients did not read were cut: %w", open, ctx.Err())
 }
+
+// WatchesCut is closed when StopWatches has run out of time and cut the
+// watch streams still open: a transport should then abandon their
+// writes still waiting for a client.
+func (s *Server) WatchesCut() <-chan struct{} { return s.watchesCut }
 
 // WatchStats returns the watch hub's counters, for metrics.
 func (s *Server) WatchStats() watch.Stats { return s.watches.Stats() }

@@ -68,6 +68,7 @@ type Facade struct {
 	budget         *ratelimit.Limiter // UpstreamRateLimit by identity; nil when off
 
 	grpcServer    *grpc.Server
+	handlers      *running // the gRPC server's handlers that have not returned
 	grpcLis       net.Listener
 	httpServer    *http.Server
 	httpLis       net.Listener
@@ -84,7 +85,7 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	f := &Facade{cfg: cfg, logger: cfg.Logger, stopping: make(chan struct{})}
+	f := &Facade{cfg: cfg, logger: cfg.Logger, stopping: make(chan struct{}), handlers: newRunning()}
 	defer func() {
 		if err != nil {
 			f.closeAll()
@@ -151,6 +152,7 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 
 		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
 		WatchHeartbeat:     cfg.WatchHeartbeat,
+		StreamsCut:         service.WatchesCut(),
 	})
 	if err != nil {
 		return nil, err
@@ -336,6 +338,9 @@ func (f *Facade) newGRPCServer(service accessv1.AccessServiceServer, hs *health.
 		telemetry.GRPCServerOption(cfg.TracerProvider, cfg.Propagator),
 		grpc.UnaryInterceptor(interceptor),
 		grpc.StreamInterceptor(f.streamInterceptor),
+		// Innermost: counts the handlers that have not returned.
+		grpc.ChainUnaryInterceptor(f.handlers.unary),
+		grpc.ChainStreamInterceptor(f.handlers.stream),
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
 		grpc.MaxSendMsgSize(cfg.MaxMessageBytes),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
@@ -570,20 +575,36 @@ func (f *Facade) Run(ctx context.Context) error {
 
 // shutdown stops both servers gracefully, bounded by ShutdownTimeout, then
 // forcibly.
+//
+// Watch streams never finish by themselves: they are ended first (clients
+// get UNAVAILABLE, SHUTTING_DOWN, with RetryInfo, and reconnect
+// elsewhere), within a share of the budget of their own, while the servers
+// drain the other calls. A client that reads gets that status at once. One
+// that does not read leaves the stream's send blocked on flow control; at
+// the end of the watch share its send is abandoned and its handler ends
+// (server.Server.StopWatches, and over HTTP the write waiting for it
+// fails). The status it will never read waits behind the messages it did
+// not read, and grpc-go cannot reset one stream: its connection is closed
+// when the budget ends or, once streams were cut, as soon as every gRPC
+// handler has returned (nothing but bytes no client reads is then left).
 func (f *Facade) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.ShutdownTimeout)
 	defer cancel()
-	// Watch streams never finish by themselves: end them first (clients
-	// get UNAVAILABLE with RetryInfo and reconnect elsewhere), or they
-	// would hold the drain until its timeout.
-	// The watches get a share of the budget of their own, so that the
-	// drain keeps the rest whatever they do.
 	watchCtx, cancelWatches := context.WithTimeout(ctx, f.cfg.ShutdownTimeout/4)
-	err := f.service.StopWatches(watchCtx)
-	cancelWatches()
-	if err != nil {
-		f.logger.Warn("watch pollers did not stop in time", "error", err)
-	}
+	defer cancelWatches()
+	watchesDone := make(chan struct{})
+	onlyUnread := make(chan struct{}) // closed once streams were cut and no handler runs
+	go func() {
+		defer close(watchesDone)
+		if err := f.service.StopWatches(watchCtx); err != nil {
+			f.logger.Warn("watch streams did not end in their share of the shutdown budget", "error", err)
+			select {
+			case <-f.handlers.Idle():
+				close(onlyUnread)
+			case <-ctx.Done():
+			}
+		}
+	}()
 	httpDone := make(chan struct{})
 	go func() {
 		defer close(httpDone)
@@ -599,12 +620,17 @@ func (f *Facade) shutdown() {
 	}()
 	select {
 	case <-grpcDone:
+	case <-onlyUnread:
+		f.logger.Info("closing the gRPC connections held only by watch streams that were cut")
+		f.grpcServer.Stop()
+		<-grpcDone
 	case <-ctx.Done():
 		f.logger.Warn("gRPC graceful stop cut short: in-flight calls did not finish in time")
 		f.grpcServer.Stop()
 		<-grpcDone
 	}
 	<-httpDone
+	<-watchesDone
 }
 
 // closeAll releases whatever New opened; safe on a partly built Facade.

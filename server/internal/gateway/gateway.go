@@ -64,6 +64,10 @@ type Config struct {
 	// of a watch stream: each message gets twice that, and at least a
 	// minute, to reach the client. Zero means a minute.
 	WatchHeartbeat time.Duration
+	// StreamsCut, when closed, ends the streams whose writes wait for a
+	// client that does not read: such a write fails at once (see
+	// server.Server.WatchesCut). Nil never cuts.
+	StreamsCut <-chan struct{}
 }
 
 // DefaultMaxBodyBytes bounds request bodies: the largest valid request is a
@@ -116,7 +120,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	}
 	// After the unary routes: a route registered later wins, and the
 	// generated in-process one of a stream only answers UNIMPLEMENTED.
-	if err := registerStreams(ctx, gw, opts, cfg.Service, cfg.StreamInterceptor, streamWriteWindow(cfg.WatchHeartbeat)); err != nil {
+	if err := registerStreams(ctx, gw, opts, cfg.Service, cfg.StreamInterceptor, streamWriteWindow(cfg.WatchHeartbeat), cfg.StreamsCut); err != nil {
 		return nil, fmt.Errorf("gateway: register AccessService stream routes: %w", err)
 	}
 

@@ -43,10 +43,15 @@ func streamWriteWindow(heartbeat time.Duration) time.Duration {
 }
 
 // registerStreams routes the streaming methods of the service on gw; each
-// message of a stream gets window to reach the client.
-func registerStreams(ctx context.Context, gw *runtime.ServeMux, opts []runtime.ServeMuxOption, srv accessv1.AccessServiceServer, interceptor grpc.StreamServerInterceptor, window time.Duration) error {
+// message of a stream gets window to reach the client. Once cut is
+// closed, no write of a stream waits any longer for its client.
+func registerStreams(ctx context.Context, gw *runtime.ServeMux, opts []runtime.ServeMuxOption, srv accessv1.AccessServiceServer, interceptor grpc.StreamServerInterceptor, window time.Duration, cut <-chan struct{}) error {
 	extendWriteDeadline := func(_ context.Context, w http.ResponseWriter, _ proto.Message) error {
-		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(window))
+		deadline := time.Now().Add(window)
+		if isClosed(cut) {
+			deadline = time.Now()
+		}
+		_ = http.NewResponseController(w).SetWriteDeadline(deadline)
 		return nil
 	}
 	streams := runtime.NewServeMux(append(opts, runtime.WithForwardResponseOption(extendWriteDeadline))...)
@@ -54,8 +59,34 @@ func registerStreams(ctx context.Context, gw *runtime.ServeMux, opts []runtime.S
 		return err
 	}
 	return gw.HandlePath(http.MethodGet, watchPath, func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+		if cut != nil {
+			// A client that does not read leaves a write waiting for it
+			// (and the service's send waiting for that write): when the
+			// streams are cut, the write fails at once and the stream
+			// ends.
+			served := make(chan struct{})
+			defer close(served)
+			go func() {
+				select {
+				case <-cut:
+					_ = http.NewResponseController(w).SetWriteDeadline(time.Now())
+				case <-served:
+				}
+			}()
+		}
 		streams.ServeHTTP(w, r)
 	})
+}
+
+// isClosed reports whether ch, which is only ever closed, is; a nil ch
+// never is.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // streamClient serves the streaming methods in-process; the unary ones
@@ -162,6 +193,10 @@ func (s serverSide) SendMsg(m any) error {
 		return nil
 	case <-s.p.ctx.Done():
 		return status.FromContextError(s.p.ctx.Err()).Err()
+	case <-s.p.done:
+		// The service returned while a send of its was still waiting
+		// (a send it abandoned): nobody takes the message any more.
+		return status.Error(codes.Unavailable, "gateway: stream ended")
 	}
 }
 

@@ -126,6 +126,7 @@ type Hub struct {
 	total    int
 	closing  chan struct{} // closed by Close
 	closed   bool
+	drained  chan struct{}  // closed once closed and no watch is open
 	routines sync.WaitGroup // pollers running
 }
 
@@ -147,6 +148,7 @@ func New(cfg Config) *Hub {
 		pollers:      map[string]*poller{},
 		callers:      map[string]int{},
 		closing:      make(chan struct{}),
+		drained:      make(chan struct{}),
 	}
 	h.interval = max(h.interval, MinInterval)
 	if h.now == nil {
@@ -178,12 +180,15 @@ func (h *Hub) Stats() Stats {
 // Close ends every watch with ErrClosed, refuses new ones, stops every
 // poller, and waits for them to stop or ctx to end. A watcher blocked in
 // send (a client that does not read) ends when its send does; it does not
-// hold the pollers up.
+// hold the pollers up. Drained tells when every watch has ended.
 func (h *Hub) Close(ctx context.Context) error {
 	h.mu.Lock()
 	if !h.closed {
 		h.closed = true
 		close(h.closing)
+		if h.total == 0 {
+			close(h.drained)
+		}
 	}
 	for _, p := range h.pollers {
 		p.cancel()
@@ -198,6 +203,10 @@ func (h *Hub) Close(ctx context.Context) error {
 		return fmt.Errorf("watch: close: %w", ctx.Err())
 	}
 }
+
+// Drained is closed once the hub is closed and every watch has ended:
+// watchers blocked in send end only when their send does.
+func (h *Hub) Drained() <-chan struct{} { return h.drained }
 
 // Watch watches serviceID on behalf of caller until ctx ends, send fails,
 // a failure that is not transient ends the poll, or the hub closes. send
@@ -330,6 +339,9 @@ func (h *Hub) leave(caller string, p *poller) {
 	h.total--
 	if h.callers[caller]--; h.callers[caller] == 0 {
 		delete(h.callers, caller)
+	}
+	if h.closed && h.total == 0 {
+		close(h.drained)
 	}
 	if p.watchers--; p.watchers == 0 {
 		if h.pollers[p.id] == p {
