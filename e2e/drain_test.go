@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,32 +23,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
 )
-
-// smallReceiveBuffer is the socket receive buffer of the clients that
-// never read: the kernel then takes little of what the server writes, so
-// that its writes soon wait for a client that will never read them.
-const smallReceiveBuffer = 4 << 10
-
-// dialNonReader opens a TCP connection to addr with a small receive
-// buffer, closed when the test ends.
-func dialNonReader(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{Timeout: readyTimeout, Control: func(_, _ string, c syscall.RawConn) error {
-		var sockErr error
-		err := c.Control(func(fd uintptr) {
-			sockErr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, smallReceiveBuffer)
-		})
-		return errors.Join(err, sockErr)
-	}}
-	conn, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return conn
-}
 
 // openNonReadingGRPC opens streams WatchServiceStatus streams of
 // serviceID on one raw HTTP/2 connection that announces a zero stream
@@ -57,7 +33,7 @@ func dialNonReader(t *testing.T, addr string) net.Conn {
 // reads: the server's sends of these streams soon wait on flow control.
 func openNonReadingGRPC(t *testing.T, addr, serviceID string, streams int) {
 	t.Helper()
-	conn := dialNonReader(t, addr)
+	conn := testkit.DialNonReader(t, addr)
 	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
 		t.Fatalf("HTTP/2 preface: %v", err)
 	}
@@ -101,7 +77,7 @@ func openNonReadingGRPC(t *testing.T, addr, serviceID string, streams int) {
 // a raw TCP connection and never reads the answer.
 func openNonReadingHTTP(t *testing.T, addr, serviceID string) {
 	t.Helper()
-	conn := dialNonReader(t, addr)
+	conn := testkit.DialNonReader(t, addr)
 	if _, err := fmt.Fprintf(conn, "GET /v1/services/%s/status:watch HTTP/1.1\r\nHost: %s\r\n\r\n", serviceID, addr); err != nil {
 		t.Fatalf("HTTP request: %v", err)
 	}
