@@ -2,11 +2,8 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -14,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -27,50 +22,14 @@ import (
 	"github.com/radkit/radkit-access-facade/server"
 )
 
-// openNonReadingGRPC opens streams WatchServiceStatus streams of
-// serviceID on one raw HTTP/2 connection that announces a zero stream
-// window, so that the server can send none of their messages, and never
-// reads: the server's sends of these streams soon wait on flow control.
-func openNonReadingGRPC(t *testing.T, addr, serviceID string, streams int) {
+// watchRequest is the encoded WatchServiceStatusRequest of serviceID.
+func watchRequest(t *testing.T, serviceID string) []byte {
 	t.Helper()
-	conn := testkit.DialNonReader(t, addr)
-	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
-		t.Fatalf("HTTP/2 preface: %v", err)
-	}
-	fr := http2.NewFramer(conn, nil)
-	if err := fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}); err != nil {
-		t.Fatalf("HTTP/2 settings: %v", err)
-	}
 	req, err := proto.Marshal(&accessv1.WatchServiceStatusRequest{ServiceId: serviceID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := make([]byte, 5, 5+len(req)) // gRPC framing: uncompressed, length
-	binary.BigEndian.PutUint32(msg[1:], uint32(len(req)))
-	msg = append(msg, req...)
-	for i := range streams {
-		var block bytes.Buffer
-		enc := hpack.NewEncoder(&block)
-		for _, f := range []hpack.HeaderField{
-			{Name: ":method", Value: "POST"},
-			{Name: ":scheme", Value: "http"},
-			{Name: ":path", Value: accessv1.AccessService_WatchServiceStatus_FullMethodName},
-			{Name: ":authority", Value: addr},
-			{Name: "content-type", Value: "application/grpc"},
-			{Name: "te", Value: "trailers"},
-		} {
-			if err := enc.WriteField(f); err != nil {
-				t.Fatal(err)
-			}
-		}
-		id := uint32(2*i + 1)
-		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block.Bytes(), EndHeaders: true}); err != nil {
-			t.Fatalf("HTTP/2 headers: %v", err)
-		}
-		if err := fr.WriteData(id, true, msg); err != nil {
-			t.Fatalf("HTTP/2 data: %v", err)
-		}
-	}
+	return req
 }
 
 // openNonReadingHTTP sends a watch request of serviceID over HTTP/1.1 on
@@ -149,7 +108,7 @@ func TestBinaryDrainsStuckWatches(t *testing.T) {
 	}()
 
 	for range 2 {
-		openNonReadingGRPC(t, p.grpcAddr, service, 2)
+		testkit.OpenNonReadingGRPC(t, p.grpcAddr, accessv1.AccessService_WatchServiceStatus_FullMethodName, watchRequest(t, service), 2)
 	}
 	for range 3 {
 		openNonReadingHTTP(t, p.httpAddr, service)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
@@ -517,6 +519,69 @@ func TestWatchEndsOnShutdown(t *testing.T) {
 	}
 	if took := time.Since(started); took > 5*time.Second {
 		t.Errorf("shutdown took %v with a watch open, want well under the 10s timeout", took)
+	}
+}
+
+// TestWatchShutdownCutsStreamsNotRead stops a facade under watch streams
+// whose client does not read (raw HTTP/2 with a zero window, heartbeats
+// every millisecond, so that the server's sends wait on flow control) and
+// one that does: the reader gets SHUTTING_DOWN at once, the others are cut
+// when the watch share of the shutdown budget ends, their handlers ending
+// with SHUTTING_DOWN too, and Run returns.
+func TestWatchShutdownCutsStreamsNotRead(t *testing.T) {
+	checkGoroutines(t)
+	logs := &testkit.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f, err := facade.New(ctx, facade.Config{
+		Emulator: true, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		WatchInterval: watchInterval, WatchHeartbeat: time.Millisecond, ShutdownTimeout: 4 * time.Second,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+	})
+	if err != nil {
+		t.Fatalf("facade.New: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	conn, err := grpc.NewClient(f.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatalf("grpc.NewClient: %v", err)
+	}
+	defer conn.Close()
+	stream, err := accessv1.NewAccessServiceClient(conn).WatchServiceStatus(callCtx(t), &accessv1.WatchServiceStatusRequest{ServiceId: liveService})
+	if err != nil {
+		t.Fatalf("WatchServiceStatus: %v", err)
+	}
+	req, err := proto.Marshal(&accessv1.WatchServiceStatusRequest{ServiceId: liveService})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.OpenNonReadingGRPC(t, f.GRPCAddr(), accessv1.AccessService_WatchServiceStatus_FullMethodName, req, 2)
+	// Thousands of heartbeats to the reader: the non-readers, sent as
+	// many, have long filled the server's write quota of their streams.
+	for range 3000 {
+		recv(t, stream)
+	}
+	cancel()
+	wantError(t, end(t, stream), codes.Unavailable, server.ReasonShuttingDown)
+	if err := testkit.Receive(t, done, stopTimeout, "Run to return"); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	var ended int
+	for _, r := range logs.Records(t) {
+		if r["msg"] != "finished call" || r["grpc.method"] != "WatchServiceStatus" {
+			continue
+		}
+		ended++
+		if r["grpc.code"] != "Unavailable" || !strings.Contains(fmt.Sprint(r["grpc.error"]), "shutting down") {
+			t.Errorf("a watch stream ended with %v %v, want UNAVAILABLE, shutting down", r["grpc.code"], r["grpc.error"])
+		}
+	}
+	if ended != 3 {
+		t.Errorf("%d watch streams logged their end, want 3", ended)
+	}
+	if !strings.Contains(logs.String(), "2 watch streams whose clients did not read were cut") {
+		t.Errorf("no warning that 2 streams were cut in the log:\n%s", logs.String())
 	}
 }
 
