@@ -159,7 +159,7 @@ func TestBinaryDrainsStuckWatches(t *testing.T) {
 	if want := 2*2 + 3 + 2; ended != want {
 		t.Errorf("%d watch streams logged their end, want %d", ended, want)
 	}
-	if t.Failed() || testing.Verbose() {
+	if t.Failed() {
 		t.Logf("stderr:\n%s", p.Stderr.String())
 	}
 }
