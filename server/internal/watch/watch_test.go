@@ -193,8 +193,14 @@ func TestWatchEnds(t *testing.T) {
 		testkit.Receive(t, first, waitTimeout, "the initial status")
 		testkit.Receive(t, stuck, waitTimeout, "the watcher to block in send")
 		err := h.Close(testkit.Context(t, 5*time.Second))
+		select {
+		case <-h.Drained():
+			t.Fatal("Drained is closed while a watcher is stuck in send")
+		default:
+		}
 		close(release)
 		testkit.Receive(t, done, waitTimeout, "the stuck watch to end once released")
+		testkit.Receive(t, h.Drained(), waitTimeout, "Drained to close once the stuck watch ended")
 		if err != nil {
 			t.Fatalf("Close with a watcher stuck in send: %v, want the pollers stopped at once", err)
 		}
