@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -77,6 +78,11 @@ const DefaultMaxBodyBytes = 64 << 10
 // handler holds what the HTTP side needs per request.
 type handler struct {
 	maxBody int64
+	// gw and marshaler answer errors (see errorHandler).
+	gw        *runtime.ServeMux
+	marshaler runtime.Marshaler
+	// query lists the query keys each API route reads (see hygiene).
+	query queryParams
 }
 
 // New returns the facade's HTTP handler:
@@ -88,12 +94,16 @@ type handler struct {
 //	/openapi.json   the OpenAPI v2 document generated from the protos
 //	/openapi.v3.json  the same as an OpenAPI 3 document
 //
-// Anything else is a 404 google.rpc.Status JSON error.
+// Anything else is a 404 google.rpc.Status JSON error. A query parameter
+// that the route does not read (any, on the routes with a body or on the
+// probes), and an Idempotency-Key header that is not printable ASCII, are
+// 400 INVALID_REQUEST naming it: the routes would otherwise drop them
+// without a word (see hygiene).
 func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	if cfg.Service == nil || cfg.Ready == nil {
 		return nil, fmt.Errorf("gateway: Service and Ready are required")
 	}
-	h := &handler{maxBody: cfg.MaxBodyBytes}
+	h := &handler{maxBody: cfg.MaxBodyBytes, query: accessServiceQueryParams()}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}
@@ -113,7 +123,11 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
 	}
-	gw := runtime.NewServeMux(opts...)
+	h.marshaler = marshaler
+	// The middleware on the API's mux only: the stream routes' own mux
+	// (registerStreams) is reached through it.
+	gw := runtime.NewServeMux(append(slices.Clip(opts), runtime.WithMiddlewares(h.hygiene))...)
+	h.gw = gw
 	svc := &intercepted{srv: cfg.Service, interceptor: cfg.Interceptor}
 	if err := accessv1.RegisterAccessServiceHandlerServer(ctx, gw, svc); err != nil {
 		return nil, fmt.Errorf("gateway: register AccessService routes: %w", err)
@@ -125,12 +139,12 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /healthz", h.noQuery(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.Handle("GET /readyz", ReadyHandler(cfg.Ready, cfg.Upstream, cfg.Identities, cfg.State))
-	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
-	mux.HandleFunc("GET /openapi.v3.json", serveOpenAPIv3)
+	})))
+	mux.Handle("GET /readyz", h.noQuery(ReadyHandler(cfg.Ready, cfg.Upstream, cfg.Identities, cfg.State)))
+	mux.Handle("GET /openapi.json", h.noQuery(http.HandlerFunc(serveOpenAPI)))
+	mux.Handle("GET /openapi.v3.json", h.noQuery(http.HandlerFunc(serveOpenAPIv3)))
 	mux.Handle("/", withPeer(limitBody(h.maxBody, gw)))
 	handler, err := withCORS(cfg.CORSAllowedOrigins, mux)
 	if err != nil {
@@ -207,7 +221,7 @@ func incomingHeader(key string) (string, bool) {
 	switch textproto.CanonicalMIMEHeaderKey(key) {
 	case "Authorization":
 		return "", false
-	case "Idempotency-Key":
+	case idempotencyKeyHeader:
 		return server.IdempotencyKeyMetadata, true
 	}
 	return runtime.DefaultHeaderMatcher(key)
