@@ -36,6 +36,7 @@ type callInfo struct {
 	upstreamStatus int    // HTTP status of an error answer; 0 when there was none
 	upstreamError  string // "transport", "malformed", ... when there was no usable answer
 	caller         string
+	identity       string // the upstream identity the call acts as, or asked for
 }
 
 type callInfoKey struct{}
@@ -58,6 +59,16 @@ func SetCaller(ctx context.Context, identity string) {
 	if ci := callInfoFrom(ctx); ci != nil {
 		ci.mu.Lock()
 		ci.caller = identity
+		ci.mu.Unlock()
+	}
+}
+
+// setIdentity records the upstream identity of the call in ctx for its log
+// line: the one it acts as, or the one it asked for when refused.
+func setIdentity(ctx context.Context, identity string) {
+	if ci := callInfoFrom(ctx); ci != nil {
+		ci.mu.Lock()
+		ci.identity = identity
 		ci.mu.Unlock()
 	}
 }
@@ -127,6 +138,9 @@ func (ci *callInfo) appendAttrs(attrs []slog.Attr) []slog.Attr {
 	defer ci.mu.Unlock()
 	if ci.caller != "" {
 		attrs = append(attrs, slog.String("caller", ci.caller))
+	}
+	if ci.identity != "" {
+		attrs = append(attrs, slog.String("identity", ci.identity))
 	}
 	switch status := ci.upstreamStatus; {
 	case status != 0:

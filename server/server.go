@@ -180,7 +180,7 @@ func (s *Server) GenerateOTP(ctx context.Context, req *accessv1.GenerateOTPReque
 	if err := validateGenerateOTP(req); err != nil {
 		return nil, err
 	}
-	ident, up, err := s.identities.Resolve(ctx, req.GetIdentity())
+	ident, up, err := s.resolve(ctx, req.GetIdentity())
 	if err != nil {
 		return nil, err
 	}
@@ -220,12 +220,25 @@ func (s *Server) generateOTP(ctx context.Context, up Upstream, r upstream.OTPReq
 	return otp, nil
 }
 
+// resolve is identities.Resolve for the call in ctx, and names the
+// identity on the call's log line: the one resolved, or, when refused, the
+// one asked for, which it also returns with the error so that an audit
+// record of a refused call names it too.
+func (s *Server) resolve(ctx context.Context, asked string) (string, Upstream, error) {
+	ident, up, err := s.identities.Resolve(ctx, asked)
+	if err != nil {
+		ident = asked
+	}
+	setIdentity(ctx, ident)
+	return ident, up, err
+}
+
 // GetServiceStatus implements accessv1.AccessServiceServer.
 func (s *Server) GetServiceStatus(ctx context.Context, req *accessv1.GetServiceStatusRequest) (*accessv1.GetServiceStatusResponse, error) {
 	if err := validateGetServiceStatus(req); err != nil {
 		return nil, err
 	}
-	_, up, err := s.identities.Resolve(ctx, req.GetIdentity())
+	_, up, err := s.resolve(ctx, req.GetIdentity())
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +261,7 @@ func (s *Server) RevokeToken(ctx context.Context, req *accessv1.RevokeTokenReque
 	if err := validateRevokeToken(req); err != nil {
 		return nil, err
 	}
-	ident, up, err := s.identities.Resolve(ctx, req.GetIdentity())
+	ident, up, err := s.resolve(ctx, req.GetIdentity())
 	if err != nil {
 		return nil, err
 	}

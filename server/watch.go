@@ -39,7 +39,7 @@ func (s *Server) WatchServiceStatus(req *accessv1.WatchServiceStatusRequest, str
 	// when empty), and shares a poller only with watches of the same
 	// service as the same identity. Resolved before the hub is asked, so
 	// that a refused identity starts no poller and sends nothing upstream.
-	ident, _, err := s.identities.Resolve(ctx, req.GetIdentity())
+	ident, _, err := s.resolve(ctx, req.GetIdentity())
 	if err != nil {
 		return err
 	}
