@@ -243,11 +243,16 @@ func (f *Facade) newUpstream() error {
 	if err != nil {
 		return fmt.Errorf("facade: upstream identities: %w", err)
 	}
-	f.metrics.ObserveTokenExpiry(func() (time.Time, bool) {
-		info, ok := f.ids.TokenInfo()
-		return info.Expiry, ok
+	// Every identity in force, read at each scrape: a reload that removes
+	// one removes its series.
+	f.metrics.ObserveIdentities(func() []telemetry.IdentityState {
+		states := f.ids.States()
+		out := make([]telemetry.IdentityState, len(states))
+		for i, st := range states {
+			out[i] = telemetry.IdentityState{Name: st.Name, TokenExpiry: st.TokenExpiry, Breaker: st.Breaker}
+		}
+		return out
 	})
-	f.metrics.ObserveBreakerState(f.ids.BreakerState)
 	return nil
 }
 

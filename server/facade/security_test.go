@@ -410,8 +410,8 @@ func TestMetricsScrape(t *testing.T) {
 				`radkit_upstream_requests_total{code="404",identity="default",route="status"} 1`,
 				`radkit_upstream_request_duration_seconds_bucket{identity="default",route="token"`,
 				`radkit_upstream_token_fetches_total{identity="default",result="success"} 1`,
-				`radkit_upstream_token_expiry_seconds `,
-				`radkit_upstream_breaker_state 0`,
+				`radkit_upstream_token_expiry_seconds{identity="default"} `,
+				`radkit_upstream_breaker_state{identity="default"} 0`,
 				`go_goroutines `,
 				`process_resident_memory_bytes `,
 			} {

@@ -4,7 +4,7 @@
 // Metrics live in a private registry (NewMetrics): gRPC server metrics from
 // a unary interceptor that runs for native gRPC and gateway calls alike,
 // upstream request metrics from an http.RoundTripper wrapper, and gauges for
-// the upstream token and circuit breaker fed by functions. No label ever
+// each upstream identity's token and circuit breaker fed by functions. No label ever
 // carries a service ID or a token: upstream requests are labelled by a
 // fixed set of routes.
 //

@@ -31,11 +31,13 @@ const (
 	// MetricUpstreamTokenFetches counts access-token requests (client
 	// credentials or API token) by result.
 	MetricUpstreamTokenFetches = "radkit_upstream_token_fetches_total"
-	// MetricUpstreamTokenExpiry is the number of seconds until the cached
-	// access token expires; absent while no token is cached.
+	// MetricUpstreamTokenExpiry is the number of seconds until an
+	// identity's cached access token expires, by identity; absent while
+	// the identity holds no token.
 	MetricUpstreamTokenExpiry = "radkit_upstream_token_expiry_seconds"
-	// MetricUpstreamBreakerState is the upstream circuit breaker's state:
-	// 0 closed, 1 half-open, 2 open; absent while unknown.
+	// MetricUpstreamBreakerState is an identity's upstream circuit
+	// breaker state, by identity: 0 closed, 1 half-open, 2 open; absent
+	// while unknown.
 	MetricUpstreamBreakerState = "radkit_upstream_breaker_state"
 	// MetricWatchStreams is the number of open WatchServiceStatus streams.
 	MetricWatchStreams = "radkit_watch_streams"
@@ -48,6 +50,19 @@ const (
 	// MetricWatchMessages counts the messages sent on watch streams.
 	MetricWatchMessages = "radkit_watch_messages_sent_total"
 )
+
+// IdentityState is what Metrics reports of one upstream identity (see
+// ObserveIdentities).
+type IdentityState struct {
+	// Name is the identity's name: the identity label.
+	Name string
+	// TokenExpiry is when the identity's access token expires; zero while
+	// it holds none.
+	TokenExpiry time.Time
+	// Breaker is its circuit breaker's state: "closed", "half-open" (or
+	// "half_open") or "open", in any case; anything else is unknown.
+	Breaker string
+}
 
 // WatchStats are the watch hub's counters that Metrics reports (see
 // ObserveWatches).
@@ -97,10 +112,9 @@ type Metrics struct {
 	upstreamDuration *prometheus.HistogramVec
 	tokenFetches     *prometheus.CounterVec
 
-	tokenExpiry  atomic.Pointer[func() (time.Time, bool)]
-	breakerState atomic.Pointer[func() string]
-	watches      atomic.Pointer[func() WatchStats]
-	now          func() time.Time
+	identities atomic.Pointer[func() []IdentityState]
+	watches    atomic.Pointer[func() WatchStats]
+	now        func() time.Time
 
 	// exemplars labels observations with trace IDs; off without a tracer
 	// (see LinkTraces), which spares each call's metrics a search of its
@@ -139,15 +153,17 @@ func NewMetrics() *Metrics {
 		m.upstreamRequests,
 		m.upstreamDuration,
 		m.tokenFetches,
-		&funcGauge{
+		&identityGauge{
 			desc: prometheus.NewDesc(MetricUpstreamTokenExpiry,
-				"Seconds until the cached upstream access token expires (negative once expired); absent while no token is cached.", nil, nil),
-			value: m.tokenExpirySeconds,
+				"Seconds until the upstream identity's cached access token expires (negative once expired), by identity; absent while it holds no token.", []string{"identity"}, nil),
+			states: m.identityStates,
+			value:  m.tokenExpirySeconds,
 		},
-		&funcGauge{
+		&identityGauge{
 			desc: prometheus.NewDesc(MetricUpstreamBreakerState,
-				"State of the upstream circuit breaker: 0 closed, 1 half-open, 2 open; absent while unknown.", nil, nil),
-			value: m.breakerStateValue,
+				"State of the upstream identity's circuit breaker, by identity: 0 closed, 1 half-open, 2 open; absent while unknown.", []string{"identity"}, nil),
+			states: m.identityStates,
+			value:  breakerStateValue,
 		},
 		m.watchMetric(MetricWatchStreams, "Open WatchServiceStatus streams.", prometheus.GaugeValue,
 			func(s WatchStats) float64 { return float64(s.Streams) }),
@@ -214,21 +230,12 @@ func (m *Metrics) StreamServerInterceptor() grpc.StreamServerInterceptor {
 // Call it after registering the services.
 func (m *Metrics) InitializeMetrics(s *grpc.Server) { m.grpc.InitializeMetrics(s) }
 
-// ObserveTokenExpiry makes radkit_upstream_token_expiry_seconds report
-// the time until the expiry that f returns; f reports false while no token
-// is cached, and the series is then absent. f is called at each scrape and
-// must be cheap and safe for concurrent use. A later call replaces f.
-//
-// Typically: m.ObserveTokenExpiry(func() (time.Time, bool) {
-// info, ok := client.TokenInfo(); return info.Expiry, ok }).
-func (m *Metrics) ObserveTokenExpiry(f func() (time.Time, bool)) { m.tokenExpiry.Store(&f) }
-
-// ObserveBreakerState makes radkit_upstream_breaker_state report the state
-// that f returns: "closed", "half-open" (or "half_open") or "open", in any
-// case. Any other answer, or no f, leaves the series absent. f is called at
-// each scrape and must be cheap and safe for concurrent use. A later call
-// replaces f.
-func (m *Metrics) ObserveBreakerState(f func() string) { m.breakerState.Store(&f) }
+// ObserveIdentities makes radkit_upstream_token_expiry_seconds and
+// radkit_upstream_breaker_state report, with the label identity, each
+// identity that f returns: the identities in force, so that the series of
+// one a reload removed go with it. f is called at each scrape and must be
+// cheap and safe for concurrent use. A later call replaces f.
+func (m *Metrics) ObserveIdentities(f func() []IdentityState) { m.identities.Store(&f) }
 
 // ObserveWatches makes the radkit_watch_* metrics report what f returns;
 // they are absent until it is called. f is called at each scrape and must
@@ -251,24 +258,24 @@ func (m *Metrics) watchMetric(name, help string, typ prometheus.ValueType, value
 	}
 }
 
-func (m *Metrics) tokenExpirySeconds() (float64, bool) {
-	f := m.tokenExpiry.Load()
+// identityStates returns what ObserveIdentities's function says, or none.
+func (m *Metrics) identityStates() []IdentityState {
+	f := m.identities.Load()
 	if f == nil || *f == nil {
-		return 0, false
+		return nil
 	}
-	expiry, ok := (*f)()
-	if !ok || expiry.IsZero() {
-		return 0, false
-	}
-	return expiry.Sub(m.now()).Seconds(), true
+	return (*f)()
 }
 
-func (m *Metrics) breakerStateValue() (float64, bool) {
-	f := m.breakerState.Load()
-	if f == nil || *f == nil {
+func (m *Metrics) tokenExpirySeconds(st IdentityState) (float64, bool) {
+	if st.TokenExpiry.IsZero() {
 		return 0, false
 	}
-	switch strings.ToLower(strings.TrimSpace((*f)())) {
+	return st.TokenExpiry.Sub(m.now()).Seconds(), true
+}
+
+func breakerStateValue(st IdentityState) (float64, bool) {
+	switch strings.ToLower(strings.TrimSpace(st.Breaker)) {
 	case "closed":
 		return 0, true
 	case "half-open", "half_open", "halfopen":
@@ -277,6 +284,24 @@ func (m *Metrics) breakerStateValue() (float64, bool) {
 		return 2, true
 	}
 	return 0, false
+}
+
+// identityGauge is a gauge with one series per identity in force, each
+// absent while value has none for it.
+type identityGauge struct {
+	desc   *prometheus.Desc
+	states func() []IdentityState
+	value  func(IdentityState) (float64, bool)
+}
+
+func (g *identityGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+
+func (g *identityGauge) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range g.states() {
+		if v, ok := g.value(st); ok && !math.IsNaN(v) {
+			ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, v, st.Name)
+		}
+	}
 }
 
 // funcGauge is a gauge whose value comes from a function at each scrape,

@@ -83,9 +83,9 @@ func TestUpstreamMetrics(t *testing.T) {
 	emu, creds := startEmulator(t)
 	m := telemetry.NewMetrics()
 	client := newClient(t, m, emu.URL, creds)
-	m.ObserveTokenExpiry(func() (time.Time, bool) {
-		info, ok := client.TokenInfo()
-		return info.Expiry, ok
+	m.ObserveIdentities(func() []telemetry.IdentityState {
+		info, _ := client.TokenInfo()
+		return []telemetry.IdentityState{{Name: telemetry.DefaultIdentity, TokenExpiry: info.Expiry}}
 	})
 
 	// Before any call: no token, so no expiry series; token fetch results
@@ -149,7 +149,7 @@ func TestUpstreamMetrics(t *testing.T) {
 		t.Errorf("token fetches{result=success} = %v, want 1", got)
 	}
 	// The emulator's tokens live an hour.
-	if got := s.value(t, telemetry.MetricUpstreamTokenExpiry, nil); got <= 3000 || got > 3600 {
+	if got := s.value(t, telemetry.MetricUpstreamTokenExpiry, map[string]string{"identity": telemetry.DefaultIdentity}); got <= 3000 || got > 3600 {
 		t.Errorf("%s = %v, want in (3000, 3600]", telemetry.MetricUpstreamTokenExpiry, got)
 	}
 	if !strings.Contains(s.text, "go_goroutines") || !strings.Contains(s.text, "process_") && !strings.Contains(s.text, "go_memstats") {
@@ -272,6 +272,11 @@ func TestGauges(t *testing.T) {
 		}
 	}
 
+	// Two identities: each its own series, labelled by name.
+	expiry := time.Now().Add(90 * time.Second)
+	var states atomic.Pointer[[]telemetry.IdentityState]
+	set := func(st ...telemetry.IdentityState) { states.Store(&st) }
+	m.ObserveIdentities(func() []telemetry.IdentityState { return *states.Load() })
 	for _, tc := range []struct {
 		state string
 		want  float64 // NaN: absent
@@ -284,30 +289,38 @@ func TestGauges(t *testing.T) {
 		{"", math.NaN()},
 		{"tripped", math.NaN()},
 	} {
-		m.ObserveBreakerState(func() string { return tc.state })
+		set(telemetry.IdentityState{Name: "customer-a", Breaker: tc.state}, telemetry.IdentityState{Name: "customer-b", Breaker: "closed"})
 		s := scrapeMetrics(t, m)
-		got := s.series(telemetry.MetricUpstreamBreakerState, nil)
+		if v := s.value(t, telemetry.MetricUpstreamBreakerState, map[string]string{"identity": "customer-b"}); v != 0 {
+			t.Errorf("customer-b's breaker state = %v, want 0", v)
+		}
+		got := s.series(telemetry.MetricUpstreamBreakerState, map[string]string{"identity": "customer-a"})
 		if math.IsNaN(tc.want) {
 			if len(got) != 0 {
 				t.Errorf("breaker state %q: %d series, want none", tc.state, len(got))
 			}
 			continue
 		}
-		if v := s.value(t, telemetry.MetricUpstreamBreakerState, nil); v != tc.want {
+		if v := s.value(t, telemetry.MetricUpstreamBreakerState, map[string]string{"identity": "customer-a"}); v != tc.want {
 			t.Errorf("breaker state %q = %v, want %v", tc.state, v, tc.want)
 		}
 	}
 
-	expiry := time.Now().Add(90 * time.Second)
-	var held atomic.Bool
-	held.Store(true)
-	m.ObserveTokenExpiry(func() (time.Time, bool) { return expiry, held.Load() })
-	if v := scrapeMetrics(t, m).value(t, telemetry.MetricUpstreamTokenExpiry, nil); v <= 80 || v > 90 {
+	set(telemetry.IdentityState{Name: "customer-a", TokenExpiry: expiry}, telemetry.IdentityState{Name: "customer-b"})
+	s = scrapeMetrics(t, m)
+	if v := s.value(t, telemetry.MetricUpstreamTokenExpiry, map[string]string{"identity": "customer-a"}); v <= 80 || v > 90 {
 		t.Errorf("token expiry = %v, want in (80, 90]", v)
 	}
-	held.Store(false)
-	if got := scrapeMetrics(t, m).series(telemetry.MetricUpstreamTokenExpiry, nil); len(got) != 0 {
-		t.Errorf("token expiry with no token: %d series, want none", len(got))
+	if got := s.series(telemetry.MetricUpstreamTokenExpiry, map[string]string{"identity": "customer-b"}); len(got) != 0 {
+		t.Errorf("token expiry of an identity with no token: %d series, want none", len(got))
+	}
+	// An identity no longer in force has no series.
+	set(telemetry.IdentityState{Name: "customer-b", Breaker: "open"})
+	s = scrapeMetrics(t, m)
+	for _, name := range []string{telemetry.MetricUpstreamTokenExpiry, telemetry.MetricUpstreamBreakerState} {
+		if got := s.series(name, map[string]string{"identity": "customer-a"}); len(got) != 0 {
+			t.Errorf("%s of a removed identity: %d series, want none", name, len(got))
+		}
 	}
 }
 

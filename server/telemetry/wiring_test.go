@@ -49,9 +49,9 @@ func TestFacadeWiring(t *testing.T) {
 		client.Close()
 		base.CloseIdleConnections()
 	}()
-	m.ObserveTokenExpiry(func() (time.Time, bool) {
-		info, ok := client.TokenInfo()
-		return info.Expiry, ok
+	m.ObserveIdentities(func() []telemetry.IdentityState {
+		info, _ := client.TokenInfo()
+		return []telemetry.IdentityState{{Name: telemetry.DefaultIdentity, TokenExpiry: info.Expiry}}
 	})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -473,20 +473,3 @@ func (r *Registry) States() []State {
 func (r *Registry) Names() []string {
 	return append([]string(nil), r.cur.Load().order...)
 }
-
-// TokenInfo returns the primary identity's token facts (see
-// upstream.Client.TokenInfo).
-func (r *Registry) TokenInfo() (upstream.TokenInfo, bool) {
-	if m := r.primary(); m != nil && m.client != nil {
-		return m.client.TokenInfo()
-	}
-	return upstream.TokenInfo{}, false
-}
-
-// BreakerState returns the primary identity's breaker state.
-func (r *Registry) BreakerState() string {
-	if m := r.primary(); m != nil && m.guard != nil {
-		return m.guard.State()
-	}
-	return ""
-}
