@@ -185,7 +185,7 @@ func parse(data []byte, dir string, def *Credentials) (Spec, error) {
 		if errors.Is(err, io.EOF) {
 			return Spec{}, errors.New("empty file")
 		}
-		return Spec{}, fmt.Errorf("decode: %w", err)
+		return Spec{}, yamlError(err)
 	}
 	var extra any
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -229,6 +229,47 @@ func parse(data []byte, dir string, def *Credentials) (Spec, error) {
 	return spec, nil
 }
 
+// yamlError describes a decoding error of the identities file by line and
+// kind only. yaml.v3's own text quotes the file: the first characters of a
+// value of the wrong type, a misplaced key whole, an anchor's name; in a
+// file that wrongly holds a secret inline, that is the secret, on its way
+// to the log.
+func yamlError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		// A syntax error: yaml.v3 words them from a fixed set, but for
+		// names it quotes (an anchor's, say).
+		return fmt.Errorf("decode: %s", quoted.ReplaceAllString(err.Error(), "…"))
+	}
+	msgs := make([]string, 0, len(te.Errors))
+	for _, e := range te.Errors {
+		line := "line ?"
+		if m := yamlLine.FindString(e); m != "" {
+			line = m
+		}
+		switch m := unknownField.FindStringSubmatch(e); {
+		case m != nil && (m[1] == "client_secret" || m[1] == "api_token"):
+			msgs = append(msgs, fmt.Sprintf("%s: field %s: secrets are never written in the file: name a file holding it (%s_file)", line, m[1], m[1]))
+		case m != nil:
+			// Not named: a secret pasted as a key would be.
+			msgs = append(msgs, line+": unknown field (an identity has api_token_file, client_id and client_secret_file; the file has identities and grants)")
+		case strings.Contains(e, "already defined"):
+			msgs = append(msgs, line+": a key already defined above (the key is not repeated here)")
+		case strings.Contains(e, "cannot unmarshal"):
+			msgs = append(msgs, line+": a value of the wrong kind (identities is a mapping of names to mappings, grants a mapping of callers to lists of names)")
+		default:
+			msgs = append(msgs, line+": invalid value")
+		}
+	}
+	return fmt.Errorf("decode: %s", strings.Join(msgs, "; "))
+}
+
+var (
+	yamlLine     = regexp.MustCompile(`^line \d+`)
+	unknownField = regexp.MustCompile(`^line \d+: field (\S+) not found in type`)
+	quoted       = regexp.MustCompile("`[^`]*`|'[^']*'|\"[^\"]*\"")
+)
+
 // identityOrder returns the identity names in the order of the file.
 // yaml/v3 decodes a mapping into a Go map, which forgets it.
 func identityOrder(data []byte) ([]string, error) {
@@ -236,7 +277,7 @@ func identityOrder(data []byte) ([]string, error) {
 		Identities yaml.Node `yaml:"identities"`
 	}
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
+		return nil, yamlError(err)
 	}
 	n := doc.Identities
 	if n.Kind == 0 {

@@ -98,7 +98,7 @@ grants:
 		{name: "identity granted twice to one caller", yaml: "identities:\n  a:\n    api_token_file: a.jwt\ngrants:\n  svc: [a, a]\n", wantErr: "listed twice"},
 		{name: "caller named twice (bare and key:)", yaml: "identities:\n  a:\n    api_token_file: a.jwt\ngrants:\n  svc: [a]\n  \"key:svc\": [a]\n", wantErr: "listed twice"},
 		{name: "malformed caller", yaml: "identities:\n  a:\n    api_token_file: a.jwt\ngrants:\n  \"x:y\": [a]\n", wantErr: "caller"},
-		{name: "duplicate identity key", yaml: "identities:\n  a:\n    api_token_file: a.jwt\n  a:\n    api_token_file: a.jwt\n", wantErr: "already defined"},
+		{name: "duplicate identity key", yaml: "identities:\n  a:\n    api_token_file: a.jwt\n  a:\n    api_token_file: a.jwt\n", wantErr: "line 4: a key already defined"},
 		{name: "not YAML", yaml: "identities: [", wantErr: "decode"},
 		{name: "empty file", yaml: "", wantErr: "empty"},
 		{name: "two documents", yaml: "identities: {}\n---\nidentities: {}\n", wantErr: "more than one"},
@@ -167,4 +167,43 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("parse accepted a Spec that Validate refuses: %v", err)
 		}
 	})
+}
+
+// TestLoadFileErrorsNeverEchoInlineSecrets writes a secret inline, in each
+// place a careless edit could put it, and checks that the error names the
+// line but no part of the secret (no 4 characters of it in a row).
+func TestLoadFileErrorsNeverEchoInlineSecrets(t *testing.T) {
+	const secret = "Qx7vZk9Lm2Wp8Rt4"
+	for _, tt := range []struct {
+		name, yaml, line string
+	}{
+		{"value of an unknown field", "identities:\n  a:\n    client_id: x\n    client_secret: " + secret + "\n", "line 4"},
+		{"key of an identity", "identities:\n  a:\n    " + secret + ": x\n", "line 3"},
+		{"key of the file", secret + ": x\nidentities: {}\n", "line 1"},
+		{"key with no value", "identities:\n  a:\n    api_token_file: a.jwt\n    " + secret + "\n", "line"},
+		{"identities a string", "identities: " + secret + "\n", "line 1"},
+		{"identity a string", "identities:\n  a: " + secret + "\n", "line 2"},
+		{"field a list", "identities:\n  a:\n    client_id: [" + secret + "]\n", "line 3"},
+		{"grant a string", "identities:\n  a:\n    api_token_file: a.jwt\ngrants:\n  alice: " + secret + "\n", "line 5"},
+		{"quoted secret cut short", "identities:\n  a:\n    client_secret: \"" + secret + "\n", "decode"},
+		{"alias of an unknown anchor", "identities:\n  a:\n    client_id: *" + secret + "\n", "decode"},
+		{"tag", "identities:\n  a:\n    client_id: !" + secret + " x\n", "identity"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := writeFiles(t, map[string]string{"identities.yaml": tt.yaml, "a.jwt": "token-a\n"})
+			_, err := LoadFile(filepath.Join(dir, "identities.yaml"), nil)
+			if err == nil {
+				t.Fatal("LoadFile succeeded")
+			}
+			msg := err.Error()
+			for i := 0; i+4 <= len(secret); i++ {
+				if strings.Contains(msg, secret[i:i+4]) {
+					t.Fatalf("error %q echoes %q of the secret", msg, secret[i:i+4])
+				}
+			}
+			if !strings.Contains(msg, tt.line) {
+				t.Errorf("error %q does not say %q", msg, tt.line)
+			}
+		})
+	}
 }
