@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/rs/cors"
+	"golang.org/x/net/idna"
 
 	"github.com/radkit/radkit-access-facade/server/internal/requestid"
 )
@@ -47,7 +49,11 @@ func withCORS(origins []string, next http.Handler) (http.Handler, error) {
 
 // CheckOrigin accepts an exact web origin as browsers send it in the
 // Origin header: scheme http or https, a host and an optional port, in
-// lower case, and nothing else (no wildcard, path, query or user).
+// lower case, and nothing else (no wildcard, path, query or user). Since
+// the header never carries a scheme's default port (443, 80) nor a host in
+// Unicode (an IDN goes as its punycode A-label, "xn--..."), an origin
+// written either way could never match a browser's and is refused with the
+// spelling that would.
 func CheckOrigin(o string) error {
 	if strings.Contains(o, "*") {
 		return fmt.Errorf("wildcards are not allowed: list each origin exactly")
@@ -59,8 +65,46 @@ func CheckOrigin(o string) error {
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("want scheme://host[:port] with scheme http or https")
 	}
-	if want := u.Scheme + "://" + strings.ToLower(u.Host); o != want {
-		return fmt.Errorf("want exactly %q: an origin has no path, query, user or upper case", want)
+	want, err := browserOrigin(u)
+	if err != nil {
+		return err
+	}
+	if o != want {
+		return fmt.Errorf("want exactly %q, as browsers send it: an origin has no path, query, user, upper case or default port, and an IDN host is in punycode", want)
 	}
 	return nil
+}
+
+// browserOrigin is the Origin header a browser sends for pages of u:
+// scheme, host in lower-case ASCII (IDNA, UTS #46) and the port unless it
+// is the scheme's default.
+func browserOrigin(u *url.URL) (string, error) {
+	host := u.Hostname()
+	if !strings.Contains(host, ":") { // an IPv6 literal is already ASCII
+		// As browsers map a host (UTS #46, non-transitional), and
+		// refusing empty or over-long labels, which they do not send.
+		profile := idna.New(idna.MapForLookup(), idna.Transitional(false), idna.VerifyDNSLength(true), idna.BidiRule())
+		ascii, err := profile.ToASCII(host)
+		if err != nil {
+			return "", fmt.Errorf("host %q is not a valid domain name: %w", host, err)
+		}
+		host = ascii
+	} else {
+		host = "[" + strings.ToLower(host) + "]"
+	}
+	port := u.Port()
+	if port != "" {
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || n == 0 {
+			return "", fmt.Errorf("port %q: want 1 to 65535", port)
+		}
+		port = strconv.FormatUint(n, 10)
+	}
+	if u.Scheme == "https" && port == "443" || u.Scheme == "http" && port == "80" {
+		port = ""
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return u.Scheme + "://" + host, nil
 }

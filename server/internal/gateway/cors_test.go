@@ -117,19 +117,43 @@ func TestCORS(t *testing.T) {
 	}
 }
 
-// TestCORSOriginsChecked checks that only exact origins are accepted.
+// TestCORSOriginsChecked checks that only exact origins are accepted, as
+// browsers send them in the Origin header: an origin that no browser
+// sends (a default port, a Unicode host) is refused with the spelling a
+// browser would use.
 func TestCORSOriginsChecked(t *testing.T) {
-	for _, o := range []string{"*", "https://*.example.com", "https://admin.example.com/", "https://Admin.example.com",
-		"admin.example.com", "ftp://admin.example.com", "https://user@admin.example.com", "https://admin.example.com?x=1"} {
-		if err := gateway.CheckOrigin(o); err == nil {
-			t.Errorf("CheckOrigin(%q) accepted it", o)
+	for _, tc := range []struct{ origin, want string }{
+		{"*", "wildcards"},
+		{"https://*.example.com", "wildcards"},
+		{"https://admin.example.com/", `"https://admin.example.com"`},
+		{"https://Admin.example.com", `"https://admin.example.com"`},
+		{"admin.example.com", "scheme"},
+		{"ftp://admin.example.com", "scheme"},
+		{"https://user@admin.example.com", `"https://admin.example.com"`},
+		{"https://admin.example.com?x=1", `"https://admin.example.com"`},
+		{"https://a.example:443", `"https://a.example"`},
+		{"http://a.example:80", `"http://a.example"`},
+		{"https://a.example:", `"https://a.example"`},
+		{"https://a.example:0443", `"https://a.example"`},
+		{"http://a.example:08080", `"http://a.example:8080"`},
+		{"https://a.example:70000", "port"},
+		{"https://bücher.example", `"https://xn--bcher-kva.example"`},
+		{"https://BÜCHER.example:443", `"https://xn--bcher-kva.example"`},
+		{"https://straße.example", `"https://xn--strae-oqa.example"`},
+		{"http://[::1]:80", `"http://[::1]"`},
+		{"https://a..example", "not a valid domain name"},
+	} {
+		err := gateway.CheckOrigin(tc.origin)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("CheckOrigin(%q) = %v, want an error saying %s", tc.origin, err, tc.want)
 		}
 		if _, err := gateway.New(t.Context(), gateway.Config{Service: &erroring{}, Ready: func() (bool, string) { return true, "" },
-			CORSAllowedOrigins: []string{o}}); err == nil {
-			t.Errorf("gateway.New accepted the origin %q", o)
+			CORSAllowedOrigins: []string{tc.origin}}); err == nil {
+			t.Errorf("gateway.New accepted the origin %q", tc.origin)
 		}
 	}
-	for _, o := range []string{"https://admin.example.com", "http://localhost:3000", "http://[::1]:8080"} {
+	for _, o := range []string{"https://admin.example.com", "http://localhost:3000", "http://[::1]:8080", "https://a.example:8443",
+		"http://a.example:443", "https://xn--bcher-kva.example"} {
 		if err := gateway.CheckOrigin(o); err != nil {
 			t.Errorf("CheckOrigin(%q): %v", o, err)
 		}
