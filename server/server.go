@@ -9,6 +9,8 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/radkit/radkit-access-facade/server/idempotency"
 	"github.com/radkit/radkit-access-facade/server/internal/growstack"
 	"github.com/radkit/radkit-access-facade/server/internal/identity"
+	"github.com/radkit/radkit-access-facade/server/internal/reason"
 	"github.com/radkit/radkit-access-facade/server/internal/watch"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
@@ -270,6 +273,12 @@ func (s *Server) RevokeToken(ctx context.Context, req *accessv1.RevokeTokenReque
 	growstack.Grow() // as generateOTP does
 	err = up.RevokeToken(ctx, req.GetToken())
 	recordUpstream(ctx, err)
+	if errors.Is(err, upstream.ErrRevokeNeedsClientCredentials) {
+		// About the identity used: others may well hold client
+		// credentials (and the caller, granted this one, knows its name).
+		return nil, reason.Error(reason.RevocationNotConfigured, fmt.Sprintf(
+			"token revocation needs upstream client credentials, and the identity %q has none (it has an API token): revoke as an identity that has them", ident))
+	}
 	if err != nil {
 		return nil, Status(err)
 	}

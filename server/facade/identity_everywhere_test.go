@@ -158,3 +158,28 @@ func TestIdentityEverywhere(t *testing.T) {
 		}
 	}
 }
+
+// TestRevocationNotConfiguredNamesTheIdentity checks the message of
+// REVOCATION_NOT_CONFIGURED when another identity holds client
+// credentials: it is about the identity used, not "the facade".
+func TestRevocationNotConfiguredNamesTheIdentity(t *testing.T) {
+	dir := t.TempDir()
+	keysFile := filepath.Join(dir, "callers.keys")
+	writeKeys(t, keysFile, map[string]string{"alice": aliceKey, "bob": bobKey})
+	h := startFacade(t, facade.Config{Emulator: true, CallerKeysFile: keysFile, IdentitiesFile: identitiesFile(t, dir, identitiesAB)})
+	h.waitServing(t)
+
+	// customer-a has an API token only; customer-b client credentials.
+	code, body := h.as(t, bobKey, http.MethodPost, "/v1/tokens:revoke", map[string]string{"token": "some-token", "identity": "customer-a"})
+	msg, _ := body["message"].(string)
+	if code != http.StatusBadRequest || !strings.Contains(string(mustJSON(t, body)), `"reason":"REVOCATION_NOT_CONFIGURED"`) {
+		t.Fatalf("revoke as customer-a: %d %v, want 400 REVOCATION_NOT_CONFIGURED", code, body)
+	}
+	if !strings.Contains(msg, `"customer-a"`) || strings.Contains(msg, "facade has none") {
+		t.Errorf("message %q: want it about the identity customer-a, not the facade", msg)
+	}
+	code, body = h.as(t, bobKey, http.MethodPost, "/v1/tokens:revoke", map[string]string{"token": "some-token", "identity": "customer-b"})
+	if strings.Contains(string(mustJSON(t, body)), "REVOCATION_NOT_CONFIGURED") {
+		t.Errorf("revoke as customer-b, which has client credentials: %d %v", code, body)
+	}
+}

@@ -133,7 +133,7 @@ func (r Reason) row() entry {
 	case UpstreamConcurrencyLimit:
 		return entry{codes.ResourceExhausted, "the facade has as many RADKit Access Cloud calls in flight as it allows; none finished before the deadline", true}
 	case RevocationNotConfigured:
-		return entry{codes.FailedPrecondition, "token revocation needs upstream client credentials, and the facade has none", false}
+		return entry{codes.FailedPrecondition, "token revocation needs upstream client credentials, and the identity used has none (it has an API token)", false}
 	case Canceled:
 		return entry{codes.Canceled, "the call was canceled", false}
 	default:
