@@ -22,7 +22,7 @@ import (
 //	PUT    /latency[?route=R]         body: {"latency": "250ms"}; every route without route
 //	POST   /revoke-tokens             RevokeAccessTokens()
 //	PUT    /services                  body: Service; SetService
-//	GET    /otps                      every OTPRecord issued
+//	GET    /otps                      the OTPRecords remembered (the last MaxOTPs)
 const (
 	adminCounters     = "/counters"
 	adminFaults       = "/faults"

@@ -89,7 +89,15 @@ type Config struct {
 	// Now is the clock used for issuing and checking tokens. Default
 	// time.Now. Tests may move it forward to expire tokens without sleeping.
 	Now func() time.Time
+	// MaxOTPs bounds the OTPs the emulator remembers (OTP, OTPs and the
+	// admin API's /otps): past it, each new OTP makes it forget the oldest,
+	// so that a long run keeps a bounded memory. Zero means DefaultMaxOTPs.
+	MaxOTPs int
 }
+
+// DefaultMaxOTPs is the number of OTPs an emulator remembers by default:
+// far more than any test checks, a few MB.
+const DefaultMaxOTPs = 10_000
 
 // Emulator is an http.Handler serving the RADKit Access Cloud Public API.
 // It is safe for concurrent use.
@@ -110,6 +118,10 @@ type Emulator struct {
 	apiTokens     map[string]APIToken
 	access        map[string]accessRecord // by jti
 	otps          map[string]OTPRecord
+	otpRing       []string // the OTPs in otps, oldest at otpNext once full
+	otpNext       int
+	otpSeq        uint64 // OTPs issued so far
+	maxOTPs       int
 	faults        map[Route]*routeFaults
 	lastServiceID string
 }
@@ -168,6 +180,7 @@ func New(cfg Config) (*Emulator, error) {
 		apiTokens:        make(map[string]APIToken),
 		access:           make(map[string]accessRecord),
 		otps:             make(map[string]OTPRecord),
+		maxOTPs:          cfg.MaxOTPs,
 		faults:           make(map[Route]*routeFaults),
 	}
 	if e.log == nil {
@@ -175,6 +188,9 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	if e.now == nil {
 		e.now = time.Now
+	}
+	if e.maxOTPs <= 0 {
+		e.maxOTPs = DefaultMaxOTPs
 	}
 	for _, r := range Routes() {
 		e.stats[r] = new(routeStats)
@@ -350,7 +366,8 @@ func (e *Emulator) Service(id string) (Service, bool) {
 	return s, ok
 }
 
-// OTP returns what the emulator recorded when it issued otp.
+// OTP returns what the emulator recorded when it issued otp, if otp is
+// among the last MaxOTPs issued.
 func (e *Emulator) OTP(otp string) (OTPRecord, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -358,7 +375,8 @@ func (e *Emulator) OTP(otp string) (OTPRecord, bool) {
 	return rec, ok
 }
 
-// OTPs returns every OTP issued so far, oldest first.
+// OTPs returns every OTP remembered (the last MaxOTPs issued), oldest
+// first.
 func (e *Emulator) OTPs() []OTPRecord {
 	e.mu.Lock()
 	out := make([]OTPRecord, 0, len(e.otps))

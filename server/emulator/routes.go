@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
@@ -310,10 +311,24 @@ func (e *Emulator) handleOTP(r *http.Request) reply {
 			continue
 		}
 		rec.OTP = otp
-		rec.seq = uint64(len(e.otps))
-		e.otps[otp] = rec
+		rec.seq = e.otpSeq
+		e.otpSeq++
+		e.rememberOTP(rec)
 		return okReply(otpResponse{OTP: otp})
 	}
+}
+
+// rememberOTP records rec, forgetting the oldest OTP when MaxOTPs are
+// remembered already. e.mu is held.
+func (e *Emulator) rememberOTP(rec OTPRecord) {
+	e.otps[rec.OTP] = rec
+	if len(e.otpRing) < e.maxOTPs {
+		e.otpRing = append(e.otpRing, rec.OTP)
+		return
+	}
+	delete(e.otps, e.otpRing[e.otpNext])
+	e.otpRing[e.otpNext] = rec.OTP
+	e.otpNext = (e.otpNext + 1) % e.maxOTPs
 }
 
 // newOTP returns an OTP shaped like the guide's "abcd-1234-efgh-5678".
@@ -336,7 +351,7 @@ func newOTP() (string, error) {
 }
 
 func sortOTPs(recs []OTPRecord) {
-	slices.SortFunc(recs, func(a, b OTPRecord) int { return int(a.seq) - int(b.seq) })
+	slices.SortFunc(recs, func(a, b OTPRecord) int { return cmp.Compare(a.seq, b.seq) })
 }
 
 type statusResponse struct {

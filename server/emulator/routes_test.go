@@ -388,3 +388,36 @@ func TestNotFoundAndMethods(t *testing.T) {
 		t.Errorf("HEAD keys: status %d", r.status)
 	}
 }
+
+// TestOTPsBounded checks that the emulator remembers only the last
+// MaxOTPs OTPs, so that a long run keeps a bounded memory: the oldest is
+// forgotten, the newest are found, in order, and new OTPs keep coming.
+func TestOTPsBounded(t *testing.T) {
+	const max = 3
+	e := newEnv(t, emulator.Config{MaxOTPs: max})
+	tok := e.clientToken(t, clientID, clientSecret)
+	var issued []string
+	for range 2*max + 1 {
+		r := e.do(t, otpRequest(tok, `{"owner":"user@example.com","endpoint_id":"ep-1"}`))
+		if r.status != http.StatusOK {
+			t.Fatalf("status %d body %s", r.status, r.body)
+		}
+		issued = append(issued, r.json(t)["otp"].(string))
+	}
+	var kept []string
+	for _, rec := range e.emu.OTPs() {
+		kept = append(kept, rec.OTP)
+	}
+	if want := issued[len(issued)-max:]; !slices.Equal(kept, want) {
+		t.Errorf("OTPs() = %q, want the last %d issued, oldest first: %q", kept, max, want)
+	}
+	for i, otp := range issued {
+		_, ok := e.emu.OTP(otp)
+		if want := i >= len(issued)-max; ok != want {
+			t.Errorf("OTP(issued[%d]) found = %v, want %v", i, ok, want)
+		}
+	}
+	if n := e.emu.Calls(emulator.RouteOTP); n != int64(len(issued)) {
+		t.Errorf("Calls(RouteOTP) = %d, want every one issued (%d)", n, len(issued))
+	}
+}
