@@ -24,6 +24,10 @@ import (
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 
+// DefaultMaxWatchesPerCaller is the WatchServiceStatus streams one caller
+// may have open when Config.MaxWatchesPerCaller is zero.
+const DefaultMaxWatchesPerCaller = watch.DefaultMaxPerCaller
+
 // Upstream is what the AccessService needs from RADKit Access Cloud.
 // *upstream.Client implements it; the server's own layers (retries,
 // coalescing, idempotency) wrap it.
@@ -71,8 +75,8 @@ type Config struct {
 	WatchHeartbeat time.Duration
 	// MaxWatchesPerCaller and MaxWatches bound the open
 	// WatchServiceStatus streams of one caller and of the replica; beyond
-	// them a new one is refused (TOO_MANY_WATCHES). Zero means the watch
-	// package's defaults.
+	// them a new one is refused (TOO_MANY_WATCHES). Zero means
+	// DefaultMaxWatchesPerCaller and the watch package's default total.
 	MaxWatchesPerCaller int
 	MaxWatches          int
 	// WatchCaller names whom a watch counts against for

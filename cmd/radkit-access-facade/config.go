@@ -116,7 +116,7 @@ func (c *config) options() []option {
 		{flag: "watch-heartbeat", env: "RADKIT_FACADE_WATCH_HEARTBEAT", field: "WatchHeartbeat", value: durationValue(&f.WatchHeartbeat),
 			usage: "how long (a `duration`) a WatchServiceStatus stream stays silent before it is sent the unchanged status; default 30s"},
 		{flag: "max-watches-per-caller", env: "RADKIT_FACADE_MAX_WATCHES_PER_CALLER", field: "MaxWatchesPerCaller", value: countValue(&f.MaxWatchesPerCaller),
-			usage: "`number` (at least 1) of WatchServiceStatus streams one caller may have open; default 100"},
+			usage: "`number` (at least 1) of WatchServiceStatus streams one caller may have open"},
 		{flag: "upstream-rate-limit", env: "RADKIT_FACADE_UPSTREAM_RATE_LIMIT", field: "UpstreamRateLimit", value: numberValue(&f.UpstreamRateLimit),
 			usage: "budget of calls per second (a `number`) to RADKit Access Cloud, summed over replicas with --redis-url, per replica without; 0 (default) is no budget"},
 		{flag: "redis-url", env: "RADKIT_FACADE_REDIS_URL", field: "RedisURL", value: stringValue(&f.RedisURL, nil),
@@ -200,6 +200,7 @@ func (c *config) setDefaults() {
 	c.facade.RateBurst = defaultRateBurst
 	c.facade.CallTimeout = server.DefaultCallTimeout
 	c.facade.IdempotencyKeysPerCaller = idempotency.DefaultMaxEntriesPerOwner
+	c.facade.MaxWatchesPerCaller = server.DefaultMaxWatchesPerCaller
 	c.facade.ShutdownTimeout = facade.DefaultShutdownTimeout
 	c.facade.UpstreamMaxInFlight = facade.DefaultUpstreamMaxInFlight
 	c.facade.MaxConnectionAge = defaultMaxConnectionAge

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -598,7 +599,30 @@ func TestRunHelp(t *testing.T) {
 			t.Errorf("usage lists a flag that looks like it takes a secret: %q", f)
 		}
 	}
+	// A flag's text and the "(default …)" that package flag adds must not
+	// disagree ("default 100 … (default 0)").
+	for _, entry := range strings.Split(stderr.String(), "\n  -")[1:] {
+		shown := helpDefault.FindStringSubmatch(entry)
+		if shown == nil {
+			continue
+		}
+		for _, said := range textDefault.FindAllStringSubmatch(strings.TrimSuffix(entry, shown[0]), -1) {
+			if strings.TrimRight(said[1], ";,.") != shown[1] {
+				t.Errorf("--%s: the text says default %s, the help (default %s)", strings.Fields(entry)[0], said[1], shown[1])
+			}
+		}
+	}
+	if !strings.Contains(stderr.String(), "streams one caller may have open (env RADKIT_FACADE_MAX_WATCHES_PER_CALLER) (default 100)") {
+		t.Errorf("--max-watches-per-caller does not show its default, 100:\n%s", stderr.String())
+	}
 }
+
+// helpDefault is the "(default …)" package flag ends a flag's help with;
+// textDefault a default the flag's own text states.
+var (
+	helpDefault = regexp.MustCompile(`\(default ([^)]*)\)\s*$`)
+	textDefault = regexp.MustCompile(`\bdefault ([0-9][^\s)]*)`)
+)
 
 // TestRunServesUntilCancelled runs the whole command in emulator mode on
 // free loopback ports until its context ends, as SIGTERM ends it in main.
