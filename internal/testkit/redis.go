@@ -3,12 +3,17 @@ package testkit
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -57,6 +62,40 @@ func StartRedis(tb testing.TB, args ...string) *Redis {
 	tb.Cleanup(r.Stop)
 	r.Start()
 	return r
+}
+
+// StartRedisACL is StartRedis with ACL users: acl is the content of an ACL
+// file (lines "user NAME on #SHA256 ~pattern +command ..."), written
+// beside the server and passed to it with --aclfile. See DeployedRedisACL.
+func StartRedisACL(tb testing.TB, acl string, args ...string) *Redis {
+	tb.Helper()
+	dir := tb.TempDir()
+	file := filepath.Join(dir, "users.acl")
+	if err := os.WriteFile(file, []byte(acl), 0o600); err != nil {
+		tb.Fatalf("redis ACL file: %v", err)
+	}
+	return StartRedis(tb, append([]string{"--aclfile", file}, args...)...)
+}
+
+// DeployedRedisACLUser is the ACL user of DeployedRedisACL.
+const DeployedRedisACLUser = "radkit-facade"
+
+// DeployedRedisACL returns the ACL file the Kubernetes manifests give
+// Redis (deploy/kubernetes/redis/users.acl), with password as the facade
+// user's: tests that run the facade against it prove that the shipped
+// ACL lets the facade do all it needs, under the default prefix.
+func DeployedRedisACL(tb testing.TB, password string) string {
+	tb.Helper()
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		tb.Fatal("DeployedRedisACL: no caller information")
+	}
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(self), "..", "..", "deploy", "kubernetes", "redis", "users.acl"))
+	if err != nil {
+		tb.Fatalf("DeployedRedisACL: %v", err)
+	}
+	sum := sha256.Sum256([]byte(password))
+	return strings.ReplaceAll(string(b), "REDIS_PASSWORD_SHA256", hex.EncodeToString(sum[:]))
 }
 
 // URL is the redis-server's address as a unix:// URL.
@@ -120,6 +159,31 @@ func (r *Redis) ping() error {
 	return nil
 }
 
+// Pause stops the redis-server with SIGSTOP: it keeps its connections
+// and answers nothing, as a Redis stalled by a fork, a swap storm or a
+// paused VM. Resume ends it; the test's end does too.
+func (r *Redis) Pause() {
+	r.tb.Helper()
+	r.signal(syscall.SIGSTOP)
+}
+
+// Resume continues a redis-server stopped by Pause.
+func (r *Redis) Resume() {
+	r.tb.Helper()
+	r.signal(syscall.SIGCONT)
+}
+
+func (r *Redis) signal(sig syscall.Signal) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd == nil {
+		r.tb.Fatalf("redis-server: %s while it is stopped", sig)
+	}
+	if err := r.cmd.Process.Signal(sig); err != nil {
+		r.tb.Fatalf("redis-server: %s: %v", sig, err)
+	}
+}
+
 // Stop kills the redis-server (SIGKILL: an outage, not a shutdown) and
 // waits for it to exit; it does nothing while the server is stopped.
 func (r *Redis) Stop() {
@@ -128,7 +192,7 @@ func (r *Redis) Stop() {
 	if r.cmd == nil {
 		return
 	}
-	_ = r.cmd.Process.Kill()
+	_ = r.cmd.Process.Kill() // a paused process dies of SIGKILL too
 	_ = r.cmd.Wait()
 	r.cmd = nil
 	_ = os.Remove(r.socket)
