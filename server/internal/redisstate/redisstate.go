@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,14 +39,14 @@ const (
 
 // Config configures a Client.
 type Config struct {
-	// URL is the Redis address: redis://[user[:password]@]host[:port][/db],
-	// rediss://... for TLS, or unix://[user[:password]@]/path[?db=N]. A
-	// redis:// or rediss:// URL with a master_name parameter (and more
-	// sentinels as addr parameters) connects through Redis Sentinel.
-	// Required.
+	// URL is the Redis address: redis://[user@]host[:port][/db],
+	// rediss://... for TLS, or unix://[user@]/path[?db=N]. A redis:// or
+	// rediss:// URL with a master_name parameter (and more sentinels as
+	// addr parameters) connects through Redis Sentinel. It must carry no
+	// password in any form (see CheckURL). Required.
 	URL string
-	// Password, when set, replaces any password in URL. Pass secrets here
-	// (read from a file or the environment), not in URL.
+	// Password is the Redis password (of the URL's user, or of the
+	// default user), read from a file or the environment.
 	Password string
 	// Prefix starts every key (see Key). Empty means DefaultPrefix.
 	Prefix string
@@ -60,8 +61,55 @@ type Config struct {
 }
 
 // ErrUnavailable matches, under errors.Is, the errors of a Client whose
-// Redis could not be reached or did not answer in time.
+// Redis could not be reached or did not answer in time: an outage, which
+// passes.
 var ErrUnavailable = errors.New("redisstate: redis unavailable")
+
+// ErrMisconfigured matches, under errors.Is, the errors of a Client whose
+// Redis answered but refused because of how it or the facade is set up:
+// NOPERM (the ACL user may not run a command or touch a key: keys outside
+// its pattern, a command missing from its list), WRONGPASS and NOAUTH
+// (the password), WRONGTYPE (another program writes under the prefix), an
+// unknown or disabled command. It does not pass by itself.
+var ErrMisconfigured = errors.New("redisstate: redis refused (configuration)")
+
+// Causes of a failed Redis call, as Cause names them for logs and metrics.
+const (
+	CauseUnavailable   = "unavailable"
+	CauseMisconfigured = "misconfigured"
+)
+
+// Cause names the kind of a failed Redis call, CauseMisconfigured,
+// CauseUnavailable or CauseSkipped, whether err came from a Client's method or straight
+// from go-redis.
+func Cause(err error) string {
+	if errors.Is(err, errBudgetSpent) {
+		return CauseSkipped
+	}
+	if errors.Is(err, ErrMisconfigured) || misconfigured(err) {
+		return CauseMisconfigured
+	}
+	return CauseUnavailable
+}
+
+// misconfigured reports whether err is a reply of Redis that no retry
+// mends.
+func misconfigured(err error) bool {
+	if redis.IsAuthError(err) || redis.IsPermissionError(err) {
+		return true
+	}
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	msg := re.Error()
+	for _, prefix := range []string{"NOPERM", "WRONGPASS", "NOAUTH", "WRONGTYPE", "ERR unknown command", "ERR AUTH", "ERR invalid password", "ERR Client sent AUTH"} {
+		if strings.HasPrefix(msg, prefix) {
+			return true
+		}
+	}
+	return false
+}
 
 // Client is a Redis client with a key prefix, a bounded call timeout and a
 // keyring. Its methods are safe for concurrent use.
@@ -76,14 +124,15 @@ type Client struct {
 // Open returns a Client for cfg. It does no network I/O: a Redis that is
 // down at start makes calls fail, not Open.
 func Open(cfg Config) (*Client, error) {
-	if cfg.URL == "" {
-		return nil, errors.New("redisstate: no URL")
+	redacted, err := CheckURL(cfg.URL)
+	if err != nil {
+		return nil, err
 	}
 	c := &Client{
 		prefix:  cfg.Prefix,
 		timeout: cfg.CallTimeout,
 		keys:    cfg.Keyring,
-		url:     RedactURL(cfg.URL),
+		url:     redacted,
 	}
 	if c.prefix == "" {
 		c.prefix = DefaultPrefix
@@ -95,18 +144,13 @@ func Open(cfg Config) (*Client, error) {
 	if poolSize <= 0 {
 		poolSize = DefaultPoolSize
 	}
-	u, err := url.Parse(cfg.URL)
-	if err != nil {
-		return nil, fmt.Errorf("redisstate: URL %s: %w", c.url, errWithoutURL(err))
-	}
+	u, _ := url.Parse(cfg.URL) // CheckURL parsed it
 	if u.Query().Has("master_name") {
 		opt, err := redis.ParseFailoverURL(cfg.URL)
 		if err != nil {
 			return nil, fmt.Errorf("redisstate: URL %s: %w", c.url, errWithoutURL(err))
 		}
-		if cfg.Password != "" {
-			opt.Password = cfg.Password
-		}
+		opt.Password = cfg.Password
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = c.timeout, c.timeout, c.timeout, c.timeout
 		opt.MaxRetries, opt.DialerRetries, opt.PoolSize = -1, 1, poolSize
 		opt.ContextTimeoutEnabled = true
@@ -114,18 +158,11 @@ func Open(cfg Config) (*Client, error) {
 		c.rdb = redis.NewFailoverClient(opt)
 		return c, nil
 	}
-	switch u.Scheme {
-	case "redis", "rediss", "unix":
-	default:
-		return nil, fmt.Errorf("redisstate: URL %s: scheme must be redis, rediss or unix", c.url)
-	}
 	opt, err := redis.ParseURL(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("redisstate: URL %s: %w", c.url, errWithoutURL(err))
 	}
-	if cfg.Password != "" {
-		opt.Password = cfg.Password
-	}
+	opt.Password = cfg.Password
 	// Fail fast: one short dial, no retries inside go-redis (the callers
 	// decide), and a call never waits longer than timeout for a connection.
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = c.timeout, c.timeout, c.timeout, c.timeout
@@ -135,6 +172,51 @@ func Open(cfg Config) (*Client, error) {
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	c.rdb = redis.NewClient(opt)
 	return c, nil
+}
+
+// ErrPasswordInURL matches, under errors.Is, CheckURL's error for a URL
+// that carries a password.
+var ErrPasswordInURL = errors.New("a Redis password never goes in the URL, where process listings and logs show it: set it in RADKIT_FACADE_REDIS_PASSWORD_FILE (or RADKIT_FACADE_REDIS_PASSWORD)")
+
+// secretParams are the query parameters of a Redis URL that carry a
+// password (go-redis reads them in the Sentinel form).
+var secretParams = []string{"password", "sentinel_password"}
+
+// CheckURL checks that rawURL is a Redis URL of a form Open accepts and
+// that it carries no password in any form (userinfo, a password or
+// sentinel_password parameter, userinfo in an addr parameter), and
+// returns it redacted, for logs. Its errors never repeat a secret: they
+// show the URL redacted. Every Redis URL goes through it before it
+// reaches a log line or an error.
+func CheckURL(rawURL string) (redacted string, err error) {
+	if rawURL == "" {
+		return "", errors.New("redisstate: no URL")
+	}
+	redacted = RedactURL(rawURL)
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return redacted, fmt.Errorf("redisstate: URL %s: %w", redacted, errWithoutURL(err))
+	}
+	switch u.Scheme {
+	case "redis", "rediss", "unix":
+	default:
+		return redacted, fmt.Errorf("redisstate: URL %s: scheme must be redis, rediss or unix", redacted)
+	}
+	if _, has := u.User.Password(); has {
+		return redacted, fmt.Errorf("redisstate: URL %s: userinfo: %w", redacted, ErrPasswordInURL)
+	}
+	q := u.Query()
+	for _, p := range secretParams {
+		if q.Has(p) {
+			return redacted, fmt.Errorf("redisstate: URL %s: %s parameter: %w", redacted, p, ErrPasswordInURL)
+		}
+	}
+	for _, a := range q["addr"] {
+		if strings.Contains(a, "@") {
+			return redacted, fmt.Errorf("redisstate: URL %s: userinfo in an addr parameter (give host:port only): %w", redacted, ErrPasswordInURL)
+		}
+	}
+	return redacted, nil
 }
 
 // errWithoutURL drops the URL from a url.Error, so that a password in it
@@ -147,12 +229,35 @@ func errWithoutURL(err error) error {
 	return errors.New(strings.ReplaceAll(err.Error(), "://", ":// "))
 }
 
-// RedactURL returns rawURL with any password replaced by "xxxxx", for logs.
-// An unparsable URL is replaced whole.
+// redactedValue replaces a secret in a redacted URL.
+const redactedValue = "xxxxx"
+
+// RedactURL returns rawURL with every secret in it replaced by "xxxxx":
+// the userinfo's password, the password and sentinel_password parameters,
+// and the userinfo of addr parameters. An unparsable URL is replaced
+// whole. Use CheckURL, which calls it, on URLs from configuration.
 func RedactURL(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "(unparsable URL)"
+	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			u.RawQuery = "(unparsable query)"
+		} else {
+			for _, p := range secretParams {
+				if q.Has(p) {
+					q.Set(p, redactedValue)
+				}
+			}
+			for i, a := range q["addr"] {
+				if at := strings.LastIndex(a, "@"); at >= 0 {
+					q["addr"][i] = redactedValue + a[at:]
+				}
+			}
+			u.RawQuery = q.Encode()
+		}
 	}
 	return u.Redacted()
 }
@@ -181,21 +286,78 @@ func (c *Client) Context(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(ctx, c.timeout)
 }
 
-// Ping checks that Redis answers within the call timeout.
+// budgetKey is the context key of a call's Redis budget.
+type budgetKey struct{}
+
+// callBudget records that a Redis call made for one incoming call failed.
+type callBudget struct{ spent atomic.Bool }
+
+// errBudgetSpent is the error of a Redis call not made because an earlier
+// one for the same incoming call failed.
+var errBudgetSpent = fmt.Errorf("%w: not asked, an earlier Redis call of this call failed", ErrUnavailable)
+
+// CauseSkipped is what Cause names a Redis call not made because an
+// earlier one of the same incoming call failed (see WithCallBudget).
+const CauseSkipped = "skipped"
+
+// WithCallBudget returns ctx carrying one Redis budget for the incoming
+// call it belongs to: once a Redis call within ctx found Redis
+// unavailable (a timeout, a refused connection), the Limiter's and the
+// StatusCache's later calls within ctx fail at once with an error
+// matching ErrUnavailable, and their users fall back without paying the
+// timeout again. A call during a Redis stall then waits for Redis once,
+// not once per use. Configuration errors (ErrMisconfigured) do not spend
+// the budget: they are quick.
+func WithCallBudget(ctx context.Context) context.Context {
+	return context.WithValue(ctx, budgetKey{}, &callBudget{})
+}
+
+// begin starts one Redis call within ctx: ctx bounded by the call
+// timeout, or errBudgetSpent when ctx's budget is spent.
+func (c *Client) begin(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if b, ok := ctx.Value(budgetKey{}).(*callBudget); ok && b.spent.Load() {
+		return nil, nil, errBudgetSpent
+	}
+	ctx, cancel := c.Context(ctx)
+	return ctx, cancel, nil
+}
+
+// end classifies the error of a Redis call begun with begin (see Unavailable)
+// and spends ctx's budget when Redis was unavailable.
+func (c *Client) end(ctx context.Context, err error) error {
+	err = Unavailable(err)
+	if errors.Is(err, ErrUnavailable) {
+		if b, ok := ctx.Value(budgetKey{}).(*callBudget); ok {
+			b.spent.Store(true)
+		}
+	}
+	return err
+}
+
+// Ping checks that Redis answers within the call timeout, and that it
+// lets the client read a key under its prefix (an ACL user whose key
+// pattern misses the prefix answers PING but nothing else).
 func (c *Client) Ping(ctx context.Context) error {
 	ctx, cancel := c.Context(ctx)
 	defer cancel()
 	if err := c.rdb.Ping(ctx).Err(); err != nil {
 		return Unavailable(err)
 	}
+	if err := c.rdb.Get(ctx, c.Key("ping")).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return Unavailable(err)
+	}
 	return nil
 }
 
 // Unavailable wraps err, a failed Redis call, so that it matches
-// ErrUnavailable; redis.Nil and nil pass through unchanged.
+// ErrMisconfigured when Redis refused it for its configuration (see
+// Cause), else ErrUnavailable; redis.Nil and nil pass through unchanged.
 func Unavailable(err error) error {
 	if err == nil || errors.Is(err, redis.Nil) {
 		return err
+	}
+	if misconfigured(err) {
+		return fmt.Errorf("%w: %w", ErrMisconfigured, err)
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }

@@ -70,47 +70,68 @@ func TestUnreachableFailsFast(t *testing.T) {
 	}
 }
 
-func TestOpenRejectsAndRedacts(t *testing.T) {
-	for _, tc := range []struct{ url, want string }{
-		{"http://user:pw-secret@host:6379", "scheme"},
-		{"redis://user:pw-secret@host:notaport", ""},
-		{"", "no URL"},
+// TestURLsWithSecretsRefused: a Redis URL carrying a password in any form
+// go-redis reads is refused, and neither the error nor the URL redacted
+// for logs repeats the password.
+func TestURLsWithSecretsRefused(t *testing.T) {
+	const secret = "pw-s3cret"
+	for _, tc := range []struct{ name, url, want string }{
+		{"userinfo", "redis://u:" + secret + "@host:6379/0", "userinfo"},
+		{"userinfo, no user", "rediss://:" + secret + "@host:6380", "userinfo"},
+		{"userinfo, unix", "unix://u:" + secret + "@/run/redis.sock", "userinfo"},
+		{"password parameter", "redis://host:6379/0?password=" + secret, "password parameter"},
+		{"password parameter, sentinel", "redis://s1:26379?master_name=m&password=" + secret, "password parameter"},
+		{"sentinel_password parameter", "redis://s1:26379?master_name=m&sentinel_password=" + secret, "sentinel_password parameter"},
+		{"addr userinfo", "redis://s1:26379?master_name=m&addr=u:" + secret + "@s2:26379", "addr"},
+		{"addr userinfo, password only", "redis://s1:26379?master_name=m&addr=:" + secret + "@s2:26379", "addr"},
+		{"sentinel userinfo", "redis://u:" + secret + "@s1:26379?master_name=m", "userinfo"},
+		{"bad port", "redis://u:" + secret + "@host:notaport", ""},
+		{"bad scheme", "http://u:" + secret + "@host:6379", "scheme"},
+		{"empty", "", "no URL"},
 	} {
-		_, err := redisstate.Open(redisstate.Config{URL: tc.url})
-		if err == nil {
-			t.Errorf("Open(%q) succeeded", tc.url)
-			continue
-		}
-		if strings.Contains(err.Error(), "pw-secret") {
-			t.Errorf("Open(%q) error %q repeats the password", tc.url, err)
-		}
-		if !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("Open(%q) error %q does not say %q", tc.url, err, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			redacted, err := redisstate.CheckURL(tc.url)
+			if err == nil {
+				t.Fatalf("CheckURL(%q) accepted it", tc.url)
+			}
+			_, openErr := redisstate.Open(redisstate.Config{URL: tc.url})
+			if openErr == nil {
+				t.Fatalf("Open(%q) accepted it", tc.url)
+			}
+			for _, s := range []string{err.Error(), openErr.Error(), redacted, redisstate.RedactURL(tc.url)} {
+				if strings.Contains(s, secret) {
+					t.Errorf("%q repeats the password", s)
+				}
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not say %q", err, tc.want)
+			}
+			if passwordForm := tc.want != "" && tc.want != "scheme" && tc.want != "no URL"; passwordForm != errors.Is(err, redisstate.ErrPasswordInURL) {
+				t.Errorf("error %q: errors.Is ErrPasswordInURL = %v, want %v", err, !passwordForm, passwordForm)
+			}
+		})
 	}
 	for _, url := range []string{
 		"redis://127.0.0.1:6379/0",
+		"redis://radkit-facade@127.0.0.1:6379/0",
 		"rediss://127.0.0.1:6380",
 		"unix:///run/redis.sock?db=1",
 		"redis://s1:26379/0?master_name=mymaster&addr=s2:26379&addr=s3:26379",
 	} {
-		c, err := redisstate.Open(redisstate.Config{URL: url})
+		redacted, err := redisstate.CheckURL(url)
+		if err != nil {
+			t.Errorf("CheckURL(%q): %v", url, err)
+			continue
+		}
+		c, err := redisstate.Open(redisstate.Config{URL: url, Password: "pw"})
 		if err != nil {
 			t.Errorf("Open(%q): %v", url, err)
 			continue
 		}
+		if c.URL() != redacted {
+			t.Errorf("URL() = %q, want CheckURL's %q", c.URL(), redacted)
+		}
 		_ = c.Close()
-	}
-	if got := redisstate.RedactURL("rediss://u:pw-secret@h:6380/1"); strings.Contains(got, "pw-secret") || !strings.Contains(got, "h:6380") {
-		t.Errorf("RedactURL = %q", got)
-	}
-	c, err := redisstate.Open(redisstate.Config{URL: "redis://u:pw-secret@h:6380/1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if strings.Contains(c.URL(), "pw-secret") {
-		t.Errorf("URL() = %q", c.URL())
 	}
 }
 

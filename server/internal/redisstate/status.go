@@ -44,12 +44,15 @@ func (s *StatusCache) key(kind, serviceID string) string {
 // Get returns serviceID's cached status and its remaining TTL, in one
 // round trip.
 func (s *StatusCache) Get(ctx context.Context, serviceID string) (upstream.ServiceStatus, time.Duration, bool, error) {
-	ctx, cancel := s.c.Context(ctx)
+	ctx, cancel, err := s.c.begin(ctx)
+	if err != nil {
+		return upstream.ServiceStatus{}, 0, false, err
+	}
 	defer cancel()
 	key := s.key("v", serviceID)
 	var get *redis.StringCmd
 	var ttl *redis.DurationCmd
-	_, err := s.c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = s.c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		get = p.Get(ctx, key)
 		ttl = p.PTTL(ctx, key)
 		return nil
@@ -58,7 +61,7 @@ func (s *StatusCache) Get(ctx context.Context, serviceID string) (upstream.Servi
 		return upstream.ServiceStatus{}, 0, false, nil
 	}
 	if err != nil {
-		return upstream.ServiceStatus{}, 0, false, Unavailable(err)
+		return upstream.ServiceStatus{}, 0, false, s.c.end(ctx, err)
 	}
 	b, _ := get.Bytes()
 	var cs cachedStatus
@@ -74,7 +77,10 @@ func (s *StatusCache) Get(ctx context.Context, serviceID string) (upstream.Servi
 
 // Put caches st for ttl, and ends the lookup lease on serviceID.
 func (s *StatusCache) Put(ctx context.Context, serviceID string, st upstream.ServiceStatus, ttl time.Duration) error {
-	ctx, cancel := s.c.Context(ctx)
+	ctx, cancel, err := s.c.begin(ctx)
+	if err != nil {
+		return err
+	}
 	defer cancel()
 	b, err := json.Marshal(cachedStatus{ServiceID: st.ServiceID, Active: st.Active, Online: st.Online})
 	if err != nil {
@@ -85,16 +91,19 @@ func (s *StatusCache) Put(ctx context.Context, serviceID string, st upstream.Ser
 		p.Del(ctx, s.key("lease", serviceID))
 		return nil
 	})
-	return Unavailable(err)
+	return s.c.end(ctx, err)
 }
 
 // Lead takes the lookup lease on serviceID for lease (SET NX PX).
 func (s *StatusCache) Lead(ctx context.Context, serviceID string, lease time.Duration) (bool, error) {
-	ctx, cancel := s.c.Context(ctx)
+	ctx, cancel, err := s.c.begin(ctx)
+	if err != nil {
+		return false, err
+	}
 	defer cancel()
 	ok, err := s.c.rdb.SetNX(ctx, s.key("lease", serviceID), "1", lease).Result()
 	if err != nil {
-		return false, Unavailable(err)
+		return false, s.c.end(ctx, err)
 	}
 	return ok, nil
 }
