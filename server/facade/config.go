@@ -344,7 +344,8 @@ func (c *Config) checkRateLimit() error {
 }
 
 // checkState checks the shared state's settings: a Redis URL of a form
-// package redisstate opens, without a password in it, and state keys.
+// package redisstate opens, without a password in any form
+// (redisstate.CheckURL), and state keys.
 func (c *Config) checkState() error {
 	if math.IsNaN(c.UpstreamRateLimit) || math.IsInf(c.UpstreamRateLimit, 0) || c.UpstreamRateLimit < 0 {
 		return configError("UpstreamRateLimit must be a finite number, not negative", "UpstreamRateLimit")
@@ -355,17 +356,12 @@ func (c *Config) checkState() error {
 	if c.RedisURL == "" {
 		return nil
 	}
-	u, err := url.Parse(c.RedisURL)
-	if err != nil {
-		return configError("RedisURL is not a URL", "RedisURL")
-	}
-	switch u.Scheme {
-	case "redis", "rediss", "unix":
-	default:
-		return configError(fmt.Sprintf("RedisURL %s: the scheme must be redis, rediss or unix", redisstate.RedactURL(c.RedisURL)), "RedisURL")
-	}
-	if _, has := u.User.Password(); has {
-		return configError("RedisURL must not carry a password (it would show in process listings and logs): set RedisPassword", "RedisURL", "RedisPassword")
+	if _, err := redisstate.CheckURL(c.RedisURL); err != nil {
+		fields := []string{"RedisURL"}
+		if errors.Is(err, redisstate.ErrPasswordInURL) {
+			fields = append(fields, "RedisPassword")
+		}
+		return configError("RedisURL: "+err.Error(), fields...)
 	}
 	if c.StateKey == "" {
 		return configError("RedisURL needs StateKey, to seal the OTPs kept in Redis", "StateKey", "RedisURL")

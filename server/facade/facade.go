@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,7 +66,9 @@ type Facade struct {
 
 	state          *redisstate.Client // nil without RedisURL
 	stateFallbacks *prometheus.CounterVec
-	budget         *ratelimit.Limiter // UpstreamRateLimit by identity; nil when off
+	// stateMisconfigured is the last configuration error Redis gave.
+	stateMisconfigured atomic.Pointer[stateMisconfigured]
+	budget             *ratelimit.Limiter // UpstreamRateLimit by identity; nil when off
 
 	grpcServer    *grpc.Server
 	handlers      *running // the gRPC server's handlers that have not returned
@@ -279,8 +282,8 @@ func (f *Facade) identitySpec() (identity.Spec, error) {
 // gRPC server and the in-process gateway
 // (docs/adr/0001-gateway-in-process.md). The request ID first, so that
 // everything after it sees it; metrics and the log line next,
-// so that refused calls are counted and logged; then who is calling; then
-// how often they may.
+// so that refused calls are counted and logged; then who is calling; then,
+// with Redis, the call's Redis budget; then how often they may.
 func (f *Facade) newInterceptor() (grpc.UnaryServerInterceptor, error) {
 	cfg := &f.cfg
 	interceptors := []grpc.UnaryServerInterceptor{
@@ -300,6 +303,9 @@ func (f *Facade) newInterceptor() (grpc.UnaryServerInterceptor, error) {
 		}
 		interceptors = append(interceptors, f.auth.UnaryServerInterceptor())
 	}
+	if f.state != nil {
+		interceptors = append(interceptors, redisBudget)
+	}
 	if cfg.RateLimit > 0 {
 		shared, failed := f.sharedLimit("caller", "rate_limit")
 		f.limiter = ratelimit.New(ratelimit.Config{
@@ -314,6 +320,27 @@ func (f *Facade) newInterceptor() (grpc.UnaryServerInterceptor, error) {
 	return gateway.Chain(interceptors...), nil
 }
 
+// redisBudget gives each call one Redis budget (redisstate.WithCallBudget)
+// before the first use of Redis (the caller's rate limit): during a Redis
+// stall a call waits for Redis once, and its other uses fall back at once.
+func redisBudget(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	return handler(redisstate.WithCallBudget(ctx), req)
+}
+
+// redisBudgetStream is redisBudget for streaming calls.
+func redisBudgetStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return handler(srv, &budgetStream{ServerStream: ss, ctx: redisstate.WithCallBudget(ss.Context())})
+}
+
+// budgetStream is a ServerStream whose context carries a Redis budget.
+type budgetStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+// Context implements grpc.ServerStream.
+func (s *budgetStream) Context() context.Context { return s.ctx }
+
 // newStreamInterceptor is newInterceptor for streaming calls, with the
 // same parts in the same order; a stream is authenticated and counted
 // against its caller's rate limit once, when it opens. Call it after
@@ -326,6 +353,9 @@ func (f *Facade) newStreamInterceptor() grpc.StreamServerInterceptor {
 	}
 	if f.auth != nil {
 		interceptors = append(interceptors, f.auth.StreamServerInterceptor())
+	}
+	if f.state != nil {
+		interceptors = append(interceptors, redisBudgetStream)
 	}
 	if f.limiter != nil {
 		interceptors = append(interceptors, f.limiter.StreamServerInterceptor())

@@ -2,6 +2,7 @@ package facade
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -46,8 +47,8 @@ func (f *Facade) openState() error {
 	}
 	f.stateFallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metricStateFallbacks,
-		Help: "Calls that could not use the shared state (Redis) because it failed, by use: rate_limit and upstream_budget (decided by this replica alone), status_cache (looked up without it), idempotency (refused with STATE_UNAVAILABLE).",
-	}, []string{"use"})
+		Help: "Calls that could not use the shared state (Redis), by use: rate_limit and upstream_budget (decided by this replica alone), status_cache (looked up without it), idempotency (refused with STATE_UNAVAILABLE); and by cause: unavailable (Redis timed out or could not be reached), misconfigured (Redis refused: NOPERM, WRONGPASS, NOAUTH, WRONGTYPE, unknown command), skipped (not asked: Redis failed earlier in the same call, or less than a second ago).",
+	}, []string{"use", "cause"})
 	if err := f.metrics.Registry().Register(f.stateFallbacks); err != nil {
 		return fmt.Errorf("facade: state metrics: %w", err)
 	}
@@ -55,17 +56,56 @@ func (f *Facade) openState() error {
 	return nil
 }
 
+// stateMisconfigured is the last configuration error Redis answered any
+// use with, for /readyz: such an error is not seen by a PING (a key
+// outside the ACL user's pattern, a command missing from its list).
+type stateMisconfigured struct {
+	err error
+	at  time.Time
+}
+
+// misconfiguredFor is how long /readyz reports a configuration error seen
+// by a use after the last one.
+const misconfiguredFor = time.Minute
+
+// stateCause is the cause label of a failed use of the shared state.
+func stateCause(err error) string {
+	if errors.Is(err, ratelimit.ErrSharedDown) {
+		return redisstate.CauseSkipped
+	}
+	return redisstate.Cause(err)
+}
+
 // stateFailed returns what a use of the shared state calls when Redis
 // failed: it counts the failure and logs it, at most once per
 // stateLogInterval.
+//
+// A configuration error (NOPERM, WRONGPASS, ...) is logged as such, at
+// ERROR and apart from outages (each cause has its own log interval), and
+// /readyz reports it; calls not made because Redis failed just before are
+// only counted.
 func (f *Facade) stateFailed(use, fallback string) func(error) {
-	counter := f.stateFallbacks.WithLabelValues(use)
-	every := &rate.Sometimes{Interval: stateLogInterval}
+	counters := map[string]prometheus.Counter{}
+	every := map[string]*rate.Sometimes{}
+	for _, cause := range []string{redisstate.CauseUnavailable, redisstate.CauseMisconfigured, redisstate.CauseSkipped} {
+		counters[cause] = f.stateFallbacks.WithLabelValues(use, cause)
+		every[cause] = &rate.Sometimes{Interval: stateLogInterval}
+	}
 	return func(err error) {
-		counter.Inc()
-		every.Do(func() {
-			f.logger.Warn("shared state (Redis) failed; "+fallback, "use", use, "error", err)
-		})
+		cause := stateCause(err)
+		counters[cause].Inc()
+		switch cause {
+		case redisstate.CauseMisconfigured:
+			f.stateMisconfigured.Store(&stateMisconfigured{err: err, at: time.Now()})
+			every[cause].Do(func() {
+				f.logger.Error("shared state (Redis) refused the facade's call: a configuration error (ACL user, password, key prefix), not an outage; "+fallback,
+					"use", use, "cause", cause, "error", err)
+			})
+		case redisstate.CauseUnavailable:
+			every[cause].Do(func() {
+				f.logger.Warn("shared state (Redis) unavailable; "+fallback, "use", use, "cause", cause, "error", err)
+			})
+		}
 	}
 }
 
@@ -146,10 +186,20 @@ func (f *Facade) stateReport() func() (bool, string) {
 	if f.state == nil {
 		return nil
 	}
+	const degraded = "GenerateOTP with request_id is refused, limits are per replica"
 	return func() (bool, string) {
-		if err := f.state.Ping(context.Background()); err != nil {
-			return false, "redis unavailable: GenerateOTP with request_id is refused, limits are per replica"
+		err := f.state.Ping(context.Background())
+		if err == nil {
+			if m := f.stateMisconfigured.Load(); m != nil && time.Since(m.at) < misconfiguredFor {
+				err = m.err
+			}
 		}
-		return true, ""
+		switch {
+		case err == nil:
+			return true, ""
+		case redisstate.Cause(err) == redisstate.CauseMisconfigured:
+			return false, "redis refuses the facade (configuration: ACL user, password or key prefix): " + err.Error() + ": " + degraded
+		}
+		return false, "redis unavailable: " + degraded
 	}
 }

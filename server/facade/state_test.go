@@ -204,10 +204,10 @@ func TestIdempotencyAcrossReplicasAndRedisOutage(t *testing.T) {
 		t.Fatal("STATE_UNAVAILABLE without RetryInfo")
 	}
 	metrics := string(b.do(t, http.MethodGet, "/metrics", nil).body)
-	if !strings.Contains(metrics, `radkit_facade_state_fallbacks_total{use="idempotency"} 1`) {
+	if !strings.Contains(metrics, `radkit_facade_state_fallbacks_total{cause="unavailable",use="idempotency"} 1`) {
 		t.Errorf("/metrics does not count the refusal:\n%s", grepLines(metrics, "state_fallbacks"))
 	}
-	if !strings.Contains(b.logs.String(), "shared state (Redis) failed") {
+	if !strings.Contains(b.logs.String(), "shared state (Redis) unavailable") {
 		t.Error("no log line says that Redis failed")
 	}
 	b.mustStatus(t)

@@ -142,9 +142,10 @@ func (l *Limiter) Enabled() bool { return !l.disabled }
 // not answer costs one call its timeout, not every call.
 const SharedRetry = time.Second
 
-// errSharedDown is what OnSharedError is told of calls decided locally
-// because the shared limit failed less than SharedRetry ago.
-var errSharedDown = errors.New("ratelimit: the shared limit failed recently; deciding locally")
+// ErrSharedDown is what OnSharedError is told of calls decided locally,
+// without asking, because the shared limit failed less than SharedRetry
+// ago.
+var ErrSharedDown = errors.New("ratelimit: the shared limit failed recently; deciding locally")
 
 // AllowContext is Allow through Config.Shared when it is set: the shared
 // limit decides, and key's local bucket only when the shared one fails
@@ -155,7 +156,7 @@ func (l *Limiter) AllowContext(ctx context.Context, key string) (ok bool, retryA
 	}
 	if l.shared != nil && time.Now().UnixNano() < l.sharedDownUntil.Load() {
 		if l.onShared != nil {
-			l.onShared(errSharedDown)
+			l.onShared(ErrSharedDown)
 		}
 		return l.Allow(key)
 	}
