@@ -6,8 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/go-logr/logr"
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
 	"google.golang.org/grpc/grpclog"
 )
@@ -21,12 +23,13 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// routeGlobalLogs sends what OpenTelemetry and grpc-go log on their own
-// (an exporter that cannot reach its collector, a transport error) to
-// logger, so that a --log-format json log stays JSON: by default both
-// print plain-text lines to stderr.
+// routeGlobalLogs sends what OpenTelemetry, grpc-go and go-redis log on
+// their own (an exporter that cannot reach its collector, a transport
+// error, a Redis connection pool that cannot dial) to logger, so that a
+// --log-format json log stays JSON: by default all three print plain-text
+// lines to stderr.
 //
-// Both libraries offer only process-wide setters for this, so only main
+// The libraries offer only process-wide setters for this, so only main
 // calls it, once, before gRPC is used (grpclog.SetLoggerV2 may not be
 // called later); the packages under server/ and the tests that run this
 // command in-process never touch these globals.
@@ -40,6 +43,18 @@ func routeGlobalLogs(logger *slog.Logger, flush func()) {
 	}))
 	otel.SetLogger(logr.FromSlogHandler(otelLog.Handler()))
 	grpclog.SetLoggerV2(grpcLogger{l: logger.With("component", "grpc"), flush: flush})
+	redis.SetLogger(redisLogger{l: logger.With("component", "redis")})
+}
+
+// redisLogger is go-redis's logger writing to a slog.Logger. go-redis
+// logs only what goes wrong (a pool that cannot dial, a connection it
+// drops), without a level: a warning. Its lines name addresses, never
+// passwords.
+type redisLogger struct{ l *slog.Logger }
+
+// Printf implements go-redis's internal.Logging.
+func (r redisLogger) Printf(ctx context.Context, format string, args ...any) {
+	r.l.WarnContext(ctx, strings.TrimSpace(fmt.Sprintf(format, args...)))
 }
 
 // grpcLogger is a grpclog.LoggerV2 that writes to a slog.Logger. As
