@@ -852,3 +852,52 @@ func TestJSONLogStaysJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestJSONLogStaysJSONWithRedisDown runs the binary with --log-format json
+// and a Redis that was stopped: go-redis's own reports (a pool that cannot
+// dial) come out as JSON records of the process log, as the facade's own
+// warnings do.
+func TestJSONLogStaysJSONWithRedisDown(t *testing.T) {
+	if testing.Short() {
+		testkit.Skip(t, "builds and runs the binary; skipped with -short")
+	}
+	bin := buildBinary(t)
+	redis := testkit.StartRedis(t)
+	redis.Stop()
+	p := startBinary(t, bin, []string{
+		"RADKIT_FACADE_REDIS_URL=" + redis.URL(),
+		"RADKIT_FACADE_STATE_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+	}, "--emulator", "--log-format", "json", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	p.waitLog(t, `"msg":"serving"`)
+	var httpAddr string
+	for _, rec := range testkit.JSONLines(p.Stderr.String()) {
+		if rec["msg"] == "serving" {
+			httpAddr, _ = rec["http_addr"].(string)
+		}
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	for _, req := range []struct{ method, path, body string }{
+		{http.MethodGet, "/v1/services/123-123-123/status", ""},
+		{http.MethodPost, "/v1/otp", `{"owner":"o@example.com","endpoint_id":"ep","description":"d","request_id":"8f6c2d3e-0000-4000-8000-00000000000a"}`},
+		{http.MethodGet, "/readyz", ""},
+	} {
+		r, _ := http.NewRequest(req.method, "http://"+httpAddr+req.path, strings.NewReader(req.body))
+		resp, err := client.Do(r)
+		if err != nil {
+			t.Fatalf("%s %s: %v", req.method, req.path, err)
+		}
+		_ = resp.Body.Close()
+	}
+	client.CloseIdleConnections()
+	// go-redis's report, in either form, so that a plain-text line fails
+	// below rather than as a timeout.
+	p.waitLog(t, "failed to dial")
+	p.waitLog(t, "shared state (Redis) unavailable")
+	p.stop(t)
+
+	for i, line := range strings.Split(strings.TrimSpace(p.Stderr.String()), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("stderr line %d is not JSON: %s", i+1, line)
+		}
+	}
+}
