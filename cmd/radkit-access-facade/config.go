@@ -123,6 +123,8 @@ func (c *config) options() []option {
 			usage: "Redis `URL` (redis://, rediss:// or unix://, no password) of the state replicas share: idempotency, rate limits, upstream budget, status cache; needs RADKIT_FACADE_STATE_KEY_FILE"},
 		{flag: "redis-prefix", env: "RADKIT_FACADE_REDIS_PREFIX", field: "RedisPrefix", value: stringValue(&f.RedisPrefix, nil),
 			usage: "`prefix` of every Redis key, so that deployments can share one Redis"},
+		{flag: "expect-replicas", env: "RADKIT_FACADE_EXPECT_REPLICAS", field: "ExpectReplicas", value: intValue(&f.ExpectReplicas),
+			usage: "`number` of facade replicas the deployment runs; above 1 without --redis-url the facade warns at start that request_ids and limits are per replica; 0 (default) is unknown"},
 		{flag: "max-connection-age", env: "RADKIT_FACADE_MAX_CONNECTION_AGE", field: "MaxConnectionAge", value: durationValue(&f.MaxConnectionAge),
 			usage: "ask gRPC clients to reconnect after about this `duration` (±10% jitter), so that they spread over replicas; 0 never"},
 		{flag: "call-timeout", env: "RADKIT_FACADE_CALL_TIMEOUT", field: "CallTimeout", value: durationValue(&f.CallTimeout),

@@ -45,7 +45,7 @@ func TestRedisURLSecrets(t *testing.T) {
 				if err == nil {
 					t.Fatal("run accepted the URL")
 				}
-				if !strings.Contains(err.Error(), "RADKIT_FACADE_REDIS_PASSWORD_FILE") {
+				if !strings.Contains(err.Error(), "RADKIT_FACADE_REDIS_PASSWORD") {
 					t.Errorf("error %q does not say where the password goes", err)
 				}
 				for _, s := range []string{err.Error(), stdout.String(), stderr.String()} {

@@ -74,6 +74,22 @@ func TestStateFlags(t *testing.T) {
 			wantErr: []string{"RADKIT_FACADE_STATE_KEY"},
 		},
 		{
+			name: "expected replicas, flag and environment",
+			args: []string{"--emulator", "--expect-replicas", "3"},
+			env:  map[string]string{"RADKIT_FACADE_EXPECT_REPLICAS": "5"},
+			check: func(t *testing.T, c config) {
+				if n := c.facade.ExpectReplicas; n != 3 {
+					t.Errorf("ExpectReplicas = %d, want the flag's 3", n)
+				}
+			},
+		},
+		{
+			name:    "expected replicas from the environment, negative",
+			args:    []string{"--emulator"},
+			env:     map[string]string{"RADKIT_FACADE_EXPECT_REPLICAS": "-2"},
+			wantErr: []string{"RADKIT_FACADE_EXPECT_REPLICAS"},
+		},
+		{
 			name:    "negative budget",
 			args:    []string{"--emulator", "--upstream-rate-limit", "-1"},
 			wantErr: []string{"upstream-rate-limit"},

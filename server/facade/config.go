@@ -140,6 +140,11 @@ type Config struct {
 	// RedisPrefix starts every Redis key. Empty means
 	// redisstate.DefaultPrefix.
 	RedisPrefix string
+	// ExpectReplicas is how many replicas of the facade the deployment
+	// runs (the manifests set it from their replica count). Above 1
+	// without RedisURL, the facade warns at start that request_ids, rate
+	// limits and the upstream budget are per replica. Zero means unknown.
+	ExpectReplicas int
 	// StateKey seals secrets (OTPs) written to Redis: one key per line,
 	// each 32 random bytes in base64 or hex; the first seals, every one
 	// opens (list the old key after the new one to rotate). Required with
@@ -353,15 +358,17 @@ func (c *Config) checkState() error {
 	if c.MaxConnectionAge < 0 {
 		return configError("MaxConnectionAge must not be negative", "MaxConnectionAge")
 	}
+	if c.ExpectReplicas < 0 {
+		return configError("ExpectReplicas must not be negative", "ExpectReplicas")
+	}
 	if c.RedisURL == "" {
 		return nil
 	}
 	if _, err := redisstate.CheckURL(c.RedisURL); err != nil {
-		fields := []string{"RedisURL"}
 		if errors.Is(err, redisstate.ErrPasswordInURL) {
-			fields = append(fields, "RedisPassword")
+			return configError("RedisURL: "+err.Error()+": set RedisPassword", "RedisURL", "RedisPassword")
 		}
-		return configError("RedisURL: "+err.Error(), fields...)
+		return configError("RedisURL: "+err.Error(), "RedisURL")
 	}
 	if c.StateKey == "" {
 		return configError("RedisURL needs StateKey, to seal the OTPs kept in Redis", "StateKey", "RedisURL")

@@ -30,6 +30,10 @@ const stateLogInterval = 10 * time.Second
 func (f *Facade) openState() error {
 	cfg := &f.cfg
 	if cfg.RedisURL == "" {
+		if cfg.ExpectReplicas > 1 {
+			f.logger.Warn("several replicas expected but no shared state (Redis): each replica keeps its own request_ids, so a GenerateOTP retry that reaches another replica mints a second OTP; rate limits and the upstream budget are per replica too. Give the replicas a shared Redis, or run one replica",
+				"expect_replicas", cfg.ExpectReplicas)
+		}
 		return nil
 	}
 	keys, err := stateKeyring(cfg.StateKey)

@@ -83,6 +83,9 @@ func TestStateConfig(t *testing.T) {
 		{"short key", facade.Config{RedisURL: "redis://127.0.0.1:6379", StateKey: key[:32]}, []string{"StateKey"}},
 		{"bad old key", facade.Config{RedisURL: "redis://127.0.0.1:6379", StateKey: key + "\nnot-a-key"}, []string{"StateKey"}},
 		{"negative budget", facade.Config{UpstreamRateLimit: -1}, []string{"UpstreamRateLimit"}},
+		{"negative replicas", facade.Config{ExpectReplicas: -1}, []string{"ExpectReplicas"}},
+		{"password parameter", facade.Config{RedisURL: "redis://s:26379?master_name=m&password=pw@", StateKey: key}, []string{"RedisURL"}},
+		{"addr userinfo", facade.Config{RedisURL: "redis://s:26379?master_name=m&addr=u:pw@s2:26379", StateKey: key}, []string{"RedisURL"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.Emulator = true
@@ -261,5 +264,39 @@ func TestUpstreamBudgetPerIdentity(t *testing.T) {
 	wantError(t, otp("customer-a"), codes.ResourceExhausted, server.ReasonUpstreamBudgetExhausted)
 	if err := otp("customer-b"); err != nil {
 		t.Fatalf("customer-b's first OTP, after customer-a spent its budget: %v", err)
+	}
+}
+
+// TestExpectReplicasWithoutRedisWarns: a replica told that the deployment
+// runs several replicas, with no Redis, says at start (WARN) that
+// request_ids are per replica; with Redis, or as the only replica, it
+// does not.
+func TestExpectReplicasWithoutRedisWarns(t *testing.T) {
+	redis := testkit.StartRedis(t)
+	const warning = "several replicas expected but no shared state"
+	for _, tc := range []struct {
+		name string
+		cfg  facade.Config
+		warn bool
+	}{
+		{"three replicas, no Redis", facade.Config{ExpectReplicas: 3}, true},
+		{"three replicas, Redis", facade.Config{ExpectReplicas: 3, RedisURL: redis.URL(), StateKey: stateKey(t)}, false},
+		{"one replica", facade.Config{ExpectReplicas: 1}, false},
+		{"unknown", facade.Config{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Emulator = true
+			h := startFacade(t, tc.cfg)
+			h.waitServing(t)
+			var warned bool
+			for _, rec := range testkit.JSONLines(h.logs.String()) {
+				if msg, _ := rec["msg"].(string); strings.HasPrefix(msg, warning) {
+					warned = rec["level"] == "WARN" && strings.Contains(msg, "request_ids") && rec["expect_replicas"] == float64(3)
+				}
+			}
+			if warned != tc.warn {
+				t.Errorf("start warned about per-replica request_ids: %v, want %v\n%s", warned, tc.warn, h.logs.String())
+			}
+		})
 	}
 }

@@ -176,7 +176,7 @@ func Open(cfg Config) (*Client, error) {
 
 // ErrPasswordInURL matches, under errors.Is, CheckURL's error for a URL
 // that carries a password.
-var ErrPasswordInURL = errors.New("a Redis password never goes in the URL, where process listings and logs show it: set it in RADKIT_FACADE_REDIS_PASSWORD_FILE (or RADKIT_FACADE_REDIS_PASSWORD)")
+var ErrPasswordInURL = errors.New("a Redis password never goes in the URL, where process listings and logs show it: pass it apart (Config.Password), from a file or the environment")
 
 // secretParams are the query parameters of a Redis URL that carry a
 // password (go-redis reads them in the Sentinel form).
