@@ -160,6 +160,9 @@ func readManifests(t *testing.T) []doc {
 	}
 	var docs []doc
 	for _, file := range files {
+		if file == "kustomization.yaml" {
+			continue // kustomize's own, not an object of the cluster
+		}
 		b, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
@@ -327,8 +330,10 @@ func TestDeployment(t *testing.T) {
 	}
 	// Each *_FILE lies in a read-only mount of a Secret volume.
 	for name, wantSecret := range map[string]string{
-		"RADKIT_ACCESS_CLIENT_SECRET_FILE": "radkit-access-credentials",
-		"RADKIT_FACADE_CALLER_KEYS_FILE":   "",
+		"RADKIT_ACCESS_CLIENT_SECRET_FILE":  "radkit-access-credentials",
+		"RADKIT_FACADE_CALLER_KEYS_FILE":    "",
+		"RADKIT_FACADE_REDIS_PASSWORD_FILE": "radkit-access-state",
+		"RADKIT_FACADE_STATE_KEY_FILE":      "radkit-access-state",
 	} {
 		e, ok := env[name]
 		if !ok || e.Value == nil {
@@ -419,8 +424,8 @@ func TestSecretsArePlaceholders(t *testing.T) {
 			}
 		}
 	}
-	// The Deployment refers to these two.
-	for _, name := range []string{"radkit-access-credentials", "radkit-access-caller-keys"} {
+	// The Deployment and the Redis StatefulSet refer to these.
+	for _, name := range []string{"radkit-access-credentials", "radkit-access-caller-keys", "radkit-access-state"} {
 		only(t, docs, "Secret", name)
 	}
 	if n == 0 {
