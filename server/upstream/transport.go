@@ -37,6 +37,17 @@ func NewTransport() *http.Transport {
 		// allows 1 MiB per response.
 		MaxResponseHeaderBytes: 64 << 10,
 		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+		// StrictMaxConcurrentRequests stays false: a connection takes
+		// requests up to the upstream's SETTINGS_MAX_CONCURRENT_STREAMS and
+		// a request beyond it goes to another connection (bounded by
+		// MaxConnsPerHost). With it true, every request reserves a stream
+		// on the first connection even past the limit, and the reservations
+		// queued behind the one request waiting for a stream count against
+		// that limit: once they reach it, no stream ever frees up and every
+		// request waits for its deadline (golang/go#70809, in net/http's
+		// bundled copy and in golang.org/x/net/http2 alike). Tested by
+		// TestTransportAboveStreamLimit.
+		HTTP2: &http.HTTP2Config{StrictMaxConcurrentRequests: false},
 	}
 }
 
