@@ -69,6 +69,7 @@ type options struct {
 	tlsCAOut      string // where --tls writes the certificate's PEM
 	tlsCert       string // or serve HTTPS with this certificate
 	tlsKey        string
+	h2MaxStreams  int // HTTP/2 streams a connection may carry at once
 }
 
 func parseFlags(args []string, out io.Writer) (options, error) {
@@ -97,6 +98,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.tlsCAOut, "tls-ca-out", "", "with --tls, write the self-signed certificate (the CA to trust) to this PEM file")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate (with --tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.IntVar(&o.h2MaxStreams, "http2-max-streams", 0, "with TLS, the HTTP/2 streams a client connection may carry at once (SETTINGS_MAX_CONCURRENT_STREAMS; 0: Go's default of 250), to test clients against upstreams and proxies that allow fewer")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -110,6 +112,10 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 		return o, fmt.Errorf("--fail-status %d: want 400-599", o.failStatus)
 	}
 	switch {
+	case o.h2MaxStreams < 0:
+		return o, fmt.Errorf("--http2-max-streams %d: want 0 or more", o.h2MaxStreams)
+	case o.h2MaxStreams > 0 && !o.tls && o.tlsCert == "":
+		return o, errors.New("--http2-max-streams needs --tls or --tls-cert: plain HTTP is HTTP/1.1 only")
 	case (o.tlsCert == "") != (o.tlsKey == ""):
 		return o, errors.New("--tls-cert and --tls-key go together")
 	case o.tls && o.tlsCert != "":
@@ -180,7 +186,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
-	srv := emu.NewServer(emulator.ServeOptions{TLS: tlsConfig})
+	srv := emu.NewServer(emulator.ServeOptions{TLS: tlsConfig, MaxConcurrentStreams: o.h2MaxStreams})
 	srv.ReadHeaderTimeout = readHeaderTimeout
 	srv.ReadTimeout = readTimeout
 	srv.WriteTimeout = writeTimeout

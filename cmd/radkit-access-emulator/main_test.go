@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/net/http2"
 )
 
 func TestMain(m *testing.M) {
@@ -193,6 +194,50 @@ func TestRunTLS(t *testing.T) {
 	s.stop(t)
 }
 
+// TestRunHTTP2MaxStreams starts the emulator with --http2-max-streams and
+// reads the SETTINGS frame it sends a new HTTP/2 connection: the stream
+// limit is the one asked for; without the flag it is Go's default.
+func TestRunHTTP2MaxStreams(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want uint32
+	}{
+		{args: []string{"--http2-max-streams", "7"}, want: 7},
+		{args: nil, want: 250},
+	} {
+		caFile := filepath.Join(t.TempDir(), "ca.pem")
+		s := start(t, append([]string{"--tls", "--tls-ca-out", caFile}, tc.args...)...)
+		pemBytes, err := os.ReadFile(caFile)
+		if err != nil {
+			t.Fatalf("--tls-ca-out file: %v", err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pemBytes)
+		conn, err := tls.Dial("tcp", s.addr, &tls.Config{RootCAs: pool, NextProtos: []string{"h2"}})
+		if err != nil {
+			t.Fatalf("TLS dial: %v", err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
+			t.Fatalf("write preface: %v", err)
+		}
+		f, err := http2.NewFramer(conn, conn).ReadFrame()
+		if err != nil {
+			t.Fatalf("read the first frame: %v", err)
+		}
+		settings, ok := f.(*http2.SettingsFrame)
+		if !ok {
+			t.Fatalf("first frame %v, want SETTINGS", f)
+		}
+		got, _ := settings.Value(http2.SettingMaxConcurrentStreams)
+		if got != tc.want {
+			t.Errorf("%q: SETTINGS_MAX_CONCURRENT_STREAMS = %d, want %d", tc.args, got, tc.want)
+		}
+		conn.Close()
+		s.stop(t)
+	}
+}
+
 func TestRunShutdownAbortsHeldRequests(t *testing.T) {
 	s := start(t, "--latency", "1m", "--shutdown-grace", "100ms")
 	c := newClient(t)
@@ -217,21 +262,23 @@ func TestRunShutdownAbortsHeldRequests(t *testing.T) {
 
 func TestRunErrors(t *testing.T) {
 	tests := map[string][]string{
-		"bad flag":           {"--nope"},
-		"extra arg":          {"extra"},
-		"fail rate":          {"--fail-rate", "2"},
-		"fail status":        {"--fail-status", "200"},
-		"fail routes":        {"--fail-rate", "0.5", "--fail-routes", "/nope"},
-		"service":            {"--service", "x:maybe"},
-		"duplicate svc":      {"--service", "123-123-123"},
-		"missing seed":       {"--seed", filepath.Join(t.TempDir(), "none.json")},
-		"bad issuer":         {"--issuer", "not a url"},
-		"bad address":        {"--addr", "256.0.0.1:1"},
-		"negative lifetime":  {"--token-lifetime", "-1s"},
-		"cert without key":   {"--tls-cert", "cert.pem"},
-		"tls and tls-cert":   {"--tls", "--tls-cert", "c.pem", "--tls-key", "k.pem"},
-		"ca-out without tls": {"--tls-ca-out", filepath.Join(t.TempDir(), "ca.pem")},
-		"missing tls cert":   {"--tls-cert", filepath.Join(t.TempDir(), "none.pem"), "--tls-key", filepath.Join(t.TempDir(), "none.key")},
+		"bad flag":            {"--nope"},
+		"extra arg":           {"extra"},
+		"fail rate":           {"--fail-rate", "2"},
+		"fail status":         {"--fail-status", "200"},
+		"fail routes":         {"--fail-rate", "0.5", "--fail-routes", "/nope"},
+		"service":             {"--service", "x:maybe"},
+		"duplicate svc":       {"--service", "123-123-123"},
+		"missing seed":        {"--seed", filepath.Join(t.TempDir(), "none.json")},
+		"bad issuer":          {"--issuer", "not a url"},
+		"bad address":         {"--addr", "256.0.0.1:1"},
+		"negative lifetime":   {"--token-lifetime", "-1s"},
+		"cert without key":    {"--tls-cert", "cert.pem"},
+		"tls and tls-cert":    {"--tls", "--tls-cert", "c.pem", "--tls-key", "k.pem"},
+		"ca-out without tls":  {"--tls-ca-out", filepath.Join(t.TempDir(), "ca.pem")},
+		"streams without tls": {"--http2-max-streams", "10"},
+		"negative streams":    {"--tls", "--http2-max-streams", "-1"},
+		"missing tls cert":    {"--tls-cert", filepath.Join(t.TempDir(), "none.pem"), "--tls-key", filepath.Join(t.TempDir(), "none.key")},
 	}
 	for name, args := range tests {
 		t.Run(name, func(t *testing.T) {

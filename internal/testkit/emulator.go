@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -47,6 +48,13 @@ func (t *TLSEmulator) URL() string { return t.Server.URL }
 // directory.
 func StartTLSEmulator(tb testing.TB, cfg emulator.Config, hosts ...string) *TLSEmulator {
 	tb.Helper()
+	return StartTLSEmulatorStreams(tb, cfg, 0, hosts...)
+}
+
+// StartTLSEmulatorStreams is StartTLSEmulator advertising maxStreams as
+// its HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (0: Go's default of 250).
+func StartTLSEmulatorStreams(tb testing.TB, cfg emulator.Config, maxStreams int, hosts ...string) *TLSEmulator {
+	tb.Helper()
 	emu := newEmulator(tb, cfg)
 	cert, err := emulator.SelfSignedCertificate(hosts...)
 	if err != nil {
@@ -60,6 +68,7 @@ func StartTLSEmulator(tb testing.TB, cfg emulator.Config, hosts ...string) *TLSE
 	srv.Config.ConnState = emu.ConnState
 	srv.TLS = emulator.ServerTLSConfig(cert.Certificate)
 	srv.EnableHTTP2 = true
+	srv.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: maxStreams}
 	srv.StartTLS()
 	tb.Cleanup(srv.Close)
 	return &TLSEmulator{Emulator: emu, Server: srv, Cert: cert, CAFile: caFile}

@@ -101,6 +101,11 @@ type ServeOptions struct {
 	// TLS, when set, serves HTTPS with it (see ServerTLSConfig), speaking
 	// HTTP/2 and HTTP/1.1; nil serves plain HTTP/1.1.
 	TLS *tls.Config
+	// MaxConcurrentStreams is the HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
+	// advertised to each client connection, for testing clients against
+	// upstreams and proxies that allow fewer (commonly 100); 0 is Go's
+	// default of 250.
+	MaxConcurrentStreams int
 }
 
 // NewServer returns an http.Server for e whose ConnState hook counts the
@@ -114,6 +119,7 @@ func (e *Emulator) NewServer(opts ServeOptions) *http.Server {
 		p.SetHTTP1(true)
 		p.SetHTTP2(true)
 		srv.Protocols = p
+		srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: opts.MaxConcurrentStreams}
 	}
 	return srv
 }
