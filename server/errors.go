@@ -113,8 +113,9 @@ func classify(err error) reason.Reason {
 	case errors.Is(err, resilience.ErrThrottled):
 		// The upstream answers too few calls; this one was refused locally.
 		return reason.UpstreamThrottled
-	case errors.Is(err, upstream.ErrConcurrencyLimit):
-		// The facade's own bound on calls in flight; nothing was sent.
+	case upstream.IsQueued(err):
+		// The facade's own bound on calls in flight, or its transport's
+		// wait for a connection or stream; nothing was sent.
 		return reason.UpstreamConcurrencyLimit
 	case errors.Is(err, resilience.ErrBudgetExhausted):
 		// The facade's own budget of upstream calls is spent; nothing was

@@ -349,7 +349,7 @@ func setRequestID(ctx context.Context, req *http.Request) {
 func (c *Client) roundTrip(req *http.Request, st *sendTrace, op Op) (*http.Response, []byte, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, nil, &TransportError{Op: op, BeforeSend: st.beforeSend(), Err: sanitize(err)}
+		return nil, nil, &TransportError{Op: op, BeforeSend: st.beforeSend(), Queued: st.queued(req.Context()), Err: sanitize(err)}
 	}
 	defer resp.Body.Close()
 	body, err := readBody(resp.Body, c.maxResponseBytes)

@@ -98,12 +98,20 @@ type TransportError struct {
 	// caller's context ended while waiting for a token), so that even a
 	// non-idempotent call is safe to retry.
 	BeforeSend bool
+	// Queued is true when the request's context ended while it waited in
+	// the facade's own transport for a connection or an HTTP/2 stream,
+	// before it wrote its headers or dialled: the wait was the facade's,
+	// and says nothing about the upstream's health (see IsQueued).
+	Queued bool
 	// Err is the cause. URLs in it have their query removed.
 	Err error
 }
 
 // Error describes the failure.
 func (e *TransportError) Error() string {
+	if e.Queued {
+		return fmt.Sprintf("upstream: %s: request not sent: still waiting for a connection or stream: %v", e.Op, e.Err)
+	}
 	if e.BeforeSend {
 		return fmt.Sprintf("upstream: %s: request not sent: %v", e.Op, e.Err)
 	}
@@ -207,6 +215,17 @@ func IsRefused(err error) bool {
 		errors.Is(err, ErrRevokeNeedsClientCredentials) ||
 		errors.Is(err, ErrClosed) ||
 		errors.Is(err, ErrConcurrencyLimit)
+}
+
+// IsQueued reports whether err is a request whose context ended while it
+// waited for one of the facade's own resources: a slot of the bound on
+// calls in flight (ErrConcurrencyLimit), or a connection or HTTP/2 stream
+// in the transport (TransportError.Queued). Like IsRefused, such an error
+// says nothing about the upstream's health: a slow upstream is not a
+// failing one.
+func IsQueued(err error) bool {
+	var tErr *TransportError
+	return errors.Is(err, ErrConcurrencyLimit) || (errors.As(err, &tErr) && tErr.Queued)
 }
 
 // NeverReached reports whether the call that failed with err provably

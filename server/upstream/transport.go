@@ -52,10 +52,15 @@ func NewTransport() *http.Transport {
 }
 
 // sendTrace records how far a request got, to tell whether any byte of it
-// can have reached the upstream.
+// can have reached the upstream, and whether it was still waiting in the
+// transport for a connection or an HTTP/2 stream when it ended.
 type sendTrace struct {
 	gotConn      atomic.Bool
 	wroteHeaders atomic.Bool
+	// dialed is set once the request started a DNS lookup, a dial or a TLS
+	// handshake: a wait there is the upstream's (or the network's), not
+	// the transport's own queue.
+	dialed atomic.Bool
 }
 
 // withSendTrace returns ctx with a trace recording into a new sendTrace. It
@@ -63,8 +68,11 @@ type sendTrace struct {
 func withSendTrace(ctx context.Context) (context.Context, *sendTrace) {
 	st := &sendTrace{}
 	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn:      func(httptrace.GotConnInfo) { st.gotConn.Store(true) },
-		WroteHeaders: func() { st.wroteHeaders.Store(true) },
+		DNSStart:          func(httptrace.DNSStartInfo) { st.dialed.Store(true) },
+		ConnectStart:      func(string, string) { st.dialed.Store(true) },
+		TLSHandshakeStart: func() { st.dialed.Store(true) },
+		GotConn:           func(httptrace.GotConnInfo) { st.gotConn.Store(true) },
+		WroteHeaders:      func() { st.wroteHeaders.Store(true) },
 	}), st
 }
 
@@ -73,6 +81,14 @@ func withSendTrace(ctx context.Context) (context.Context, *sendTrace) {
 // context ended first.
 func (st *sendTrace) beforeSend() bool {
 	return !st.gotConn.Load() && !st.wroteHeaders.Load()
+}
+
+// queued reports whether a request that failed because ctx (its own
+// context) ended was then still in the transport's queue: it had written
+// no headers and had not been dialling, so it was waiting for a free
+// connection (MaxConnsPerHost) or HTTP/2 stream.
+func (st *sendTrace) queued(ctx context.Context) bool {
+	return ctx.Err() != nil && !st.wroteHeaders.Load() && !st.dialed.Load()
 }
 
 // tokenTransport wraps the transport of the http.Client that x/oauth2 uses
@@ -98,7 +114,7 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
-		return nil, &TransportError{Op: OpToken, BeforeSend: st.beforeSend(), Err: sanitize(err)}
+		return nil, &TransportError{Op: OpToken, BeforeSend: st.beforeSend(), Queued: st.queued(ctx), Err: sanitize(err)}
 	}
 	body, err := readBody(resp.Body, t.limit)
 	resp.Body.Close()

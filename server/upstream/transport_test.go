@@ -103,3 +103,72 @@ func TestTransportAboveStreamLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestTransportErrorQueued checks which failed requests are marked Queued
+// (see IsQueued): those whose context ended while they waited in the
+// transport for a connection or an HTTP/2 stream, and not those that had
+// sent their request and waited for the answer.
+func TestTransportErrorQueued(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		h2         bool
+		holdFirst  bool // a first request holds the only connection or stream
+		wantQueued bool
+	}{
+		{name: "HTTP/1.1 waiting for a connection", holdFirst: true, wantQueued: true},
+		{name: "HTTP/2 waiting for a stream", h2: true, holdFirst: true, wantQueued: true},
+		{name: "HTTP/1.1 waiting for the answer", wantQueued: false},
+		{name: "HTTP/2 waiting for the answer", h2: true, wantQueued: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+			}))
+			srv.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 1}
+			var tr *http.Transport
+			if tc.h2 {
+				srv.EnableHTTP2 = true
+				srv.StartTLS()
+				tr = NewTransport()
+				tr.TLSClientConfig.RootCAs = srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+				// Only strict stream accounting makes a request wait for a
+				// stream; NewTransport opens another connection instead.
+				tr.HTTP2.StrictMaxConcurrentRequests = true
+			} else {
+				srv.Start()
+				tr = NewTransport()
+				tr.MaxConnsPerHost = 1
+			}
+			defer srv.Close()
+			defer close(release)
+			defer tr.CloseIdleConnections()
+			c := &Client{http: &http.Client{Transport: tr}, maxResponseBytes: 1 << 10}
+			send := func(timeout time.Duration) error {
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				defer cancel()
+				ctx, st := withSendTrace(ctx)
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _, err = c.roundTrip(req, st, OpStatus)
+				return err
+			}
+			if tc.holdFirst {
+				go func() { _ = send(time.Minute) }()
+				time.Sleep(500 * time.Millisecond) // let it take the connection or stream
+			}
+			err := send(time.Second)
+			if err == nil {
+				t.Fatal("request succeeded, want a timeout")
+			}
+			if got := IsQueued(err); got != tc.wantQueued {
+				t.Errorf("IsQueued(%v) = %v, want %v", err, got, tc.wantQueued)
+			}
+		})
+	}
+}

@@ -151,6 +151,10 @@ func outcome(ctx context.Context, err error) error {
 		return outcomeExcluded
 	case upstream.IsRefused(err):
 		return outcomeExcluded // nothing was sent
+	case upstream.IsQueued(err):
+		// The attempt timed out while waiting for the facade's own slot,
+		// connection or stream: the facade's wait, not the upstream's.
+		return outcomeExcluded
 	case errors.Is(err, ErrBudgetExhausted):
 		return outcomeExcluded // refused by our own budget: nothing was sent
 	case upstream.IsTransient(err):

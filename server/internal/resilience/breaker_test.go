@@ -246,6 +246,9 @@ func TestOutcome(t *testing.T) {
 		{"500 after the caller left", done, upErr(500), outcomeExcluded},
 		{"invalid argument", live, fmt.Errorf("x: %w", upstream.ErrInvalidArgument), outcomeExcluded},
 		{"closed", live, &upstream.TransportError{Op: "status", BeforeSend: true, Err: upstream.ErrClosed}, outcomeExcluded},
+		{"attempt timeout waiting for a slot", live, &upstream.TransportError{Op: "otp", BeforeSend: true, Err: fmt.Errorf("x: %w", upstream.ErrConcurrencyLimit)}, outcomeExcluded},
+		{"attempt timeout waiting for a stream", live, &upstream.TransportError{Op: "otp", Queued: true, Err: context.DeadlineExceeded}, outcomeExcluded},
+		{"attempt timeout dialling", live, &upstream.TransportError{Op: "otp", BeforeSend: true, Err: context.DeadlineExceeded}, outcomeFailure},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
