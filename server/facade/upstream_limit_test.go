@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
@@ -136,4 +137,81 @@ func scrape(t *testing.T, h *harness) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// TestStatusLookupsQueuedAtTheBound makes 10 status lookups of 10
+// services, each with a 5 s deadline, through a bound of 2 calls in
+// flight to an upstream that answers in 3 s. The first 2 are answered; the
+// other 8, which would get a slot with 2 s left for a 3 s answer, are
+// refused with UPSTREAM_CONCURRENCY_LIMIT and RetryInfo before their
+// deadline, as GenerateOTP calls are, although a lookup is shared and runs
+// detached from its callers; and none of them is sent upstream.
+func TestStatusLookupsQueuedAtTheBound(t *testing.T) {
+	const (
+		bound    = 2
+		callers  = 10
+		latency  = 3 * time.Second
+		deadline = 5 * time.Second
+	)
+	seed := emulator.DefaultSeed()
+	var ids []string
+	for i := range callers {
+		id := fmt.Sprintf("bnd%d-e8n8-5g5n", i)
+		ids = append(ids, id)
+		seed.Services = append(seed.Services, emulator.Service{ID: id, Active: true, Online: true})
+	}
+	te := testkit.StartTLSEmulator(t, emulator.Config{Seed: seed})
+	cfg := tlsFacadeConfig(te)
+	cfg.UpstreamMaxInFlight = bound
+	h := startFacade(t, cfg)
+	h.waitServing(t)
+	h.mustStatus(t) // discovery and token first
+	before := te.Emulator.Calls(emulator.RouteStatus)
+	te.Emulator.SetLatency(emulator.RouteStatus, latency)
+
+	type result struct {
+		err     error
+		elapsed time.Duration
+	}
+	results := make(chan result, callers)
+	for i, id := range ids {
+		go func() {
+			// The first two take the slots before the others ask.
+			if i >= bound {
+				time.Sleep(200 * time.Millisecond)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
+			defer cancel()
+			start := time.Now()
+			_, err := h.client.GetServiceStatus(ctx, &accessv1.GetServiceStatusRequest{ServiceId: id})
+			results <- result{err, time.Since(start)}
+		}()
+	}
+	ok, refused := 0, 0
+	for range callers {
+		r := <-results
+		switch {
+		case r.err == nil:
+			ok++
+		case reasonOf(r.err) == server.ReasonUpstreamConcurrencyLimit:
+			refused++
+			wantError(t, r.err, codes.ResourceExhausted, server.ReasonUpstreamConcurrencyLimit)
+			if !hasRetryInfo(r.err) {
+				t.Errorf("refusal %v carries no RetryInfo", r.err)
+			}
+			if r.elapsed >= deadline {
+				t.Errorf("refused after %v, not before the %v deadline", r.elapsed, deadline)
+			}
+		default:
+			t.Errorf("lookup ended after %v with %v (%s), want OK or UPSTREAM_CONCURRENCY_LIMIT", r.elapsed, status.Code(r.err), reasonOf(r.err))
+		}
+	}
+	if ok != bound || refused != callers-bound {
+		t.Errorf("%d OK and %d refused, want %d and %d", ok, refused, bound, callers-bound)
+	}
+	// Give a lookup that was wrongly sent time to be counted.
+	time.Sleep(time.Second)
+	if got := te.Emulator.Calls(emulator.RouteStatus) - before; got != bound {
+		t.Errorf("emulator status calls = %d, want %d: lookups whose callers were refused were sent", got, bound)
+	}
 }

@@ -20,14 +20,21 @@ import (
 var ErrConcurrencyLimit = errors.New("upstream: too many calls in flight")
 
 // Limiter bounds the upstream requests in flight. A request beyond the
-// bound waits for a slot within its context's deadline and then fails
-// with ErrConcurrencyLimit. A request holds its slot until its response
-// body is closed. It is safe for concurrent use.
+// bound waits for a slot within its deadline (see WithWaitDeadline) and
+// then fails with ErrConcurrencyLimit. A request that got its slot only
+// after waiting, with less time left than requests have lately held one,
+// fails the same way rather than being sent to time out upstream. A
+// request holds its slot until its response body is closed. It is safe
+// for concurrent use.
 type Limiter struct {
 	sem      *semaphore.Weighted
 	limit    int
 	inFlight atomic.Int64
 	waiting  atomic.Int64
+	// hold is a peak moving average (nanoseconds) of how long requests
+	// held a slot: how much time a request needs once it has one (see
+	// release).
+	hold atomic.Int64
 }
 
 // NewLimiter returns a Limiter of n requests in flight (at least 1).
@@ -50,38 +57,122 @@ func (l *Limiter) Transport(base http.RoundTripper) http.RoundTripper {
 	return &limitedTransport{l: l, base: base}
 }
 
+// waitDeadlineKey is the context key of WithWaitDeadline's function.
+type waitDeadlineKey struct{}
+
+// WithWaitDeadline returns ctx carrying deadline, which the Limiter asks,
+// instead of ctx's own deadline, when a request of ctx must wait for a
+// slot: for a request shared by several callers that runs detached from
+// them (a coalesced status lookup), whose wait must end before its
+// earliest caller's deadline. deadline is asked again when the time it
+// gave has come (a caller may have left meanwhile); ok false means no
+// deadline.
+func WithWaitDeadline(ctx context.Context, deadline func() (time.Time, bool)) context.Context {
+	return context.WithValue(ctx, waitDeadlineKey{}, deadline)
+}
+
+// waitDeadline returns the deadline function of ctx's wait for a slot:
+// the earlier of WithWaitDeadline's and ctx's own.
+func waitDeadline(ctx context.Context) func() (time.Time, bool) {
+	f, ok := ctx.Value(waitDeadlineKey{}).(func() (time.Time, bool))
+	if !ok {
+		return ctx.Deadline
+	}
+	return func() (time.Time, bool) {
+		d, ok := f()
+		own, hasOwn := ctx.Deadline()
+		switch {
+		case !ok:
+			return own, hasOwn
+		case hasOwn && own.Before(d):
+			return own, true
+		}
+		return d, true
+	}
+}
+
 // maxRefusalMargin bounds how long before its deadline a waiting request
 // gives up (see acquire).
 const maxRefusalMargin = 500 * time.Millisecond
 
-// acquire takes a slot, waiting within ctx. A request with a deadline gives
-// up a little before it (a fifth of the time left, at most
-// maxRefusalMargin), so that the refusal still reaches a caller whose own
-// deadline is the same, rather than the caller's deadline passing first.
+// refusalMargin is how long before dl a request waiting for a slot gives
+// up: a fifth of the time left, at most maxRefusalMargin, so that the
+// refusal still reaches a caller whose own deadline is dl.
+func refusalMargin(dl time.Time) time.Duration {
+	return max(min(time.Until(dl)/5, maxRefusalMargin), 0)
+}
+
+// acquire takes a slot, waiting within ctx until a little before the
+// deadline of its wait (see refusalMargin, WithWaitDeadline). A slot that
+// came only after a wait, with less time left than requests have lately
+// held one (see Limiter.hold), is given back and the request refused: it
+// would most likely time out upstream, holding a slot that others could
+// use.
 func (l *Limiter) acquire(ctx context.Context) error {
-	if !l.sem.TryAcquire(1) {
-		wctx := ctx
-		if dl, ok := ctx.Deadline(); ok {
-			margin := min(time.Until(dl)/5, maxRefusalMargin)
-			var cancel context.CancelFunc
-			wctx, cancel = context.WithDeadline(ctx, dl.Add(-margin))
-			defer cancel()
+	if l.sem.TryAcquire(1) {
+		l.inFlight.Add(1)
+		return nil
+	}
+	deadline := waitDeadline(ctx)
+	l.waiting.Add(1)
+	err := l.wait(ctx, deadline)
+	l.waiting.Add(-1)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return ctx.Err() // the caller went away
 		}
-		l.waiting.Add(1)
-		err := l.sem.Acquire(wctx, 1)
-		l.waiting.Add(-1)
-		if err != nil {
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return ctx.Err() // the caller went away
-			}
-			return fmt.Errorf("%w: all %d slots stayed busy until the deadline", ErrConcurrencyLimit, l.limit)
+		return err
+	}
+	if dl, ok := deadline(); ok {
+		if need := time.Duration(l.hold.Load()); need > 0 && time.Until(dl) < need {
+			l.sem.Release(1)
+			return fmt.Errorf("%w: a slot came free %v before the deadline; calls lately needed %v",
+				ErrConcurrencyLimit, time.Until(dl).Round(time.Millisecond), need.Round(time.Millisecond))
 		}
 	}
 	l.inFlight.Add(1)
 	return nil
 }
 
-func (l *Limiter) release() {
+// wait waits for a slot until ctx ends or the wait's deadline (less the
+// refusal margin) passes, asking deadline again each time it passes.
+func (l *Limiter) wait(ctx context.Context, deadline func() (time.Time, bool)) error {
+	for {
+		dl, ok := deadline()
+		if !ok {
+			return l.sem.Acquire(ctx, 1)
+		}
+		wctx, cancel := context.WithDeadline(ctx, dl.Add(-refusalMargin(dl)))
+		err := l.sem.Acquire(wctx, 1)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if next, ok := deadline(); !ok || next.After(dl) {
+			continue // the earliest caller left; wait for the next one's
+		}
+		return fmt.Errorf("%w: all %d slots stayed busy until the deadline", ErrConcurrencyLimit, l.limit)
+	}
+}
+
+// holdWeight is the weight of a shorter sample in Limiter.hold.
+const holdWeight = 8
+
+// release frees a slot held for d. Limiter.hold follows d as a peak
+// moving average: a longer hold is taken at once (an upstream that slows
+// down is believed at the first slow answer), a shorter one moves it an
+// eighth of the way (a single quick answer does not undo that).
+func (l *Limiter) release(d time.Duration) {
+	for {
+		old := l.hold.Load()
+		next := int64(d)
+		if next < old {
+			next = old + (next-old)/holdWeight
+		}
+		if l.hold.CompareAndSwap(old, next) {
+			break
+		}
+	}
 	l.inFlight.Add(-1)
 	l.sem.Release(1)
 }
@@ -100,12 +191,14 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		}
 		return nil, err
 	}
+	start := time.Now()
+	release := func() { t.l.release(time.Since(start)) }
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
-		t.l.release()
+		release()
 		return nil, err
 	}
-	resp.Body = &slotBody{ReadCloser: resp.Body, release: sync.OnceFunc(t.l.release)}
+	resp.Body = &slotBody{ReadCloser: resp.Body, release: sync.OnceFunc(release)}
 	return resp, nil
 }
 

@@ -93,3 +93,34 @@ func mustRequest(t *testing.T, ctx context.Context, url string) *http.Request {
 	}
 	return req
 }
+
+// TestLimiterRefusesTooLateASlot checks that a request that got its slot
+// only after waiting, with less time left than requests lately held one,
+// is refused rather than sent, and that one that does not wait is sent
+// whatever its deadline.
+func TestLimiterRefusesTooLateASlot(t *testing.T) {
+	l := NewLimiter(1)
+	if err := l.acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l.release(2 * time.Second) // requests lately held their slot for 2 s
+
+	short, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if err := l.acquire(short); err != nil {
+		t.Fatalf("a free slot: %v, want it taken whatever the deadline", err)
+	}
+	go func() {
+		testkit.Eventually(t, 5*time.Second, "a request to wait", func() bool { return l.Waiting() == 1 })
+		l.release(time.Millisecond)
+	}()
+	waiter, cancelWaiter := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancelWaiter()
+	err := l.acquire(waiter)
+	if !errors.Is(err, ErrConcurrencyLimit) {
+		t.Fatalf("a slot free with less time left than a call needs: %v, want ErrConcurrencyLimit", err)
+	}
+	if l.InFlight() != 0 || !l.sem.TryAcquire(1) {
+		t.Errorf("the refused request kept its slot (InFlight %d)", l.InFlight())
+	}
+}

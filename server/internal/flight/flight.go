@@ -17,6 +17,7 @@ package flight
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,6 +50,9 @@ type call[V any] struct {
 	waiters   int
 	latest    time.Time // the latest deadline of any waiter
 	unbounded bool      // some waiter has no deadline
+	// deadlines are the deadlines of the waiters still waiting that have
+	// one, for EarliestDeadline.
+	deadlines []time.Time
 
 	done chan struct{}
 	val  V
@@ -76,10 +80,14 @@ func (g *Group[K, V]) Do(ctx context.Context, key K, fn func(context.Context) (V
 		c = g.startLocked(ctx, key, fn)
 	}
 	c.waiters++
-	if d, ok := ctx.Deadline(); !ok {
+	d, hasDeadline := ctx.Deadline()
+	if !hasDeadline {
 		c.unbounded = true
-	} else if d.After(c.latest) {
-		c.latest = d
+	} else {
+		c.deadlines = append(c.deadlines, d)
+		if d.After(c.latest) {
+			c.latest = d
+		}
 	}
 	g.mu.Unlock()
 
@@ -97,6 +105,11 @@ func (g *Group[K, V]) Do(ctx context.Context, key K, fn func(context.Context) (V
 	default:
 	}
 	c.waiters--
+	if hasDeadline {
+		if i := slices.Index(c.deadlines, d); i >= 0 {
+			c.deadlines = slices.Delete(c.deadlines, i, i+1)
+		}
+	}
 	if c.waiters == 0 && !g.Finish {
 		// Nobody is left to receive the result: cancel the call and forget
 		// it, so that the next caller starts afresh instead of joining a
@@ -118,6 +131,14 @@ func (g *Group[K, V]) startLocked(ctx context.Context, key K, fn func(context.Co
 			return time.Time{}, false
 		}
 		return c.latest, true
+	})
+	callCtx = context.WithValue(callCtx, earliestKey{}, func() (time.Time, bool) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if len(c.deadlines) == 0 {
+			return time.Time{}, false
+		}
+		return slices.MinFunc(c.deadlines, time.Time.Compare), true
 	})
 	if g.calls == nil {
 		g.calls = make(map[K]*call[V])
@@ -201,8 +222,25 @@ func (g *Group[K, V]) Len() int {
 	return len(g.calls)
 }
 
-// deadlineKey is the context key of a call's deadline function.
-type deadlineKey struct{}
+// deadlineKey and earliestKey are the context keys of a call's deadline
+// functions.
+type (
+	deadlineKey struct{}
+	earliestKey struct{}
+)
+
+// EarliestDeadline returns, inside a call made by Group.Do, the earliest
+// deadline of the callers still waiting for it: the first moment one of
+// them stops waiting, by which a shared call that queues (for a slot of a
+// bound, say) should answer rather than keep its callers waiting. ok is
+// false when no caller waiting has a deadline. Outside a call it returns
+// ctx's own deadline.
+func EarliestDeadline(ctx context.Context) (deadline time.Time, ok bool) {
+	if f, found := ctx.Value(earliestKey{}).(func() (time.Time, bool)); found {
+		return f()
+	}
+	return ctx.Deadline()
+}
 
 // LatestDeadline returns, inside a call made by Group.Do, the latest
 // deadline of the callers waiting for it: a shared call that retries should

@@ -298,3 +298,50 @@ func TestLatestDeadline(t *testing.T) {
 		t.Errorf("outside a call: LatestDeadline = (%v, %v), want (%v, true)", d, ok, base)
 	}
 }
+
+// TestEarliestDeadline checks that a call sees the earliest deadline of
+// the callers still waiting: it moves later when the earliest caller
+// leaves, and is absent once only callers without a deadline remain.
+func TestEarliestDeadline(t *testing.T) {
+	var g flight.Group[string, int]
+	base := time.Now().Add(time.Hour)
+	early, leave := context.WithDeadline(context.Background(), base)
+	defer leave()
+	late, cancelLate := context.WithDeadline(context.Background(), base.Add(time.Minute))
+	defer cancelLate()
+	started := make(chan context.Context, 1)
+	finish := make(chan struct{})
+	done := make(chan struct{}, 3)
+	go func() {
+		_, _, _ = g.Do(early, "k", func(ctx context.Context) (int, error) {
+			started <- ctx
+			<-finish
+			return 1, nil
+		})
+		done <- struct{}{}
+	}()
+	ctx := <-started
+	for _, c := range []context.Context{late, context.Background()} {
+		go func() {
+			_, _, _ = g.Do(c, "k", func(context.Context) (int, error) { return 0, nil })
+			done <- struct{}{}
+		}()
+	}
+	testkit.Eventually(t, 5*time.Second, "three waiters", func() bool { return g.Waiters("k") == 3 })
+	if d, ok := flight.EarliestDeadline(ctx); !ok || !d.Equal(base) {
+		t.Errorf("EarliestDeadline = (%v, %v), want (%v, true)", d, ok, base)
+	}
+	leave() // the earliest caller gives up
+	<-done
+	if d, ok := flight.EarliestDeadline(ctx); !ok || !d.Equal(base.Add(time.Minute)) {
+		t.Errorf("EarliestDeadline after the earliest left = (%v, %v), want (%v, true)", d, ok, base.Add(time.Minute))
+	}
+	cancelLate()
+	<-done
+	if d, ok := flight.EarliestDeadline(ctx); ok {
+		t.Errorf("EarliestDeadline with only a caller without deadline = (%v, true), want none", d)
+	}
+	close(finish)
+	<-done
+	g.Wait()
+}

@@ -38,6 +38,11 @@ func (c *Client) lookup(ctx context.Context, serviceID string) (upstream.Service
 		}
 	}
 	deadline := func() (time.Time, bool) { return flight.LatestDeadline(ctx) }
+	// Waiting for a slot of the facade's bound, the lookup answers its
+	// callers (UPSTREAM_CONCURRENCY_LIMIT) before the first of them stops
+	// waiting; once they have all left, flight cancels it unsent.
+	callers := ctx
+	ctx = upstream.WithWaitDeadline(ctx, func() (time.Time, bool) { return flight.EarliestDeadline(callers) })
 	st, err := retry(ctx, c, upstream.OpStatus, deadline, retryIdempotent, func(ctx context.Context) (upstream.ServiceStatus, error) {
 		return c.up.ServiceStatus(ctx, serviceID)
 	})

@@ -151,7 +151,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 // status lookup): retry when the upstream is in trouble (5xx), rate
 // limiting (429), or did not answer at all.
 func retryIdempotent(err error) bool {
-	if errors.Is(err, upstream.ErrClosed) {
+	if errors.Is(err, upstream.ErrClosed) || upstream.IsQueued(err) {
+		// Closed, or refused at the facade's own bound: a retry would
+		// only queue again.
 		return false
 	}
 	return upstream.IsTransient(err) || upstream.IsUnanswered(err)
