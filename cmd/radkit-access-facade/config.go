@@ -186,7 +186,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if err := c.readCredentials(getenv); err != nil {
 		return c, err
 	}
-	c.facade.UpstreamProxy = proxyFromEnv(getenv)
+	proxy, err := proxyFromEnv(getenv)
+	if err != nil {
+		return c, err
+	}
+	c.facade.UpstreamProxy = proxy
 	c.defaultRateLimit()
 	if err := c.check(); err != nil {
 		return c, err

@@ -180,7 +180,11 @@ func TestProxyFromEnv(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			target, _ := url.Parse(tc.target)
-			got, err := proxyFromEnv(envOf(tc.env))(target)
+			proxy, err := proxyFromEnv(envOf(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := proxy(target)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -196,4 +200,52 @@ func urlString(u *url.URL) string {
 		return ""
 	}
 	return u.String()
+}
+
+// TestProxyFromEnvRefusesWhatDoesNotParse checks that proxy variables
+// that do not parse stop the facade at start (with an error naming the
+// variable and never showing the password), rather than being dropped,
+// which would send the upstream calls directly, past the egress proxy.
+func TestProxyFromEnvRefusesWhatDoesNotParse(t *testing.T) {
+	const secret = "s3cr%zzet"
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		wantVar string // "" when the environment is valid
+	}{
+		{"bad percent escape in the password", map[string]string{"HTTPS_PROXY": "http://egress:" + secret + "@proxy.internal:3128"}, "HTTPS_PROXY"},
+		{"lower case", map[string]string{"https_proxy": "http://egress:" + secret + "@proxy.internal:3128"}, "https_proxy"},
+		{"HTTP_PROXY", map[string]string{"HTTP_PROXY": "http://egress:" + secret + "@proxy.internal:3128"}, "HTTP_PROXY"},
+		{"bad port", map[string]string{"HTTPS_PROXY": "http://egress:s3cret@proxy.internal:99999"}, "HTTPS_PROXY"},
+		{"port not a number", map[string]string{"HTTPS_PROXY": "http://egress:s3cret@proxy.internal:http"}, "HTTPS_PROXY"},
+		{"unsupported scheme", map[string]string{"HTTPS_PROXY": "ftp://egress:s3cret@proxy.internal:21"}, "HTTPS_PROXY"},
+		{"no host", map[string]string{"HTTPS_PROXY": "http://egress:s3cret@:3128"}, "HTTPS_PROXY"},
+		{"bad CIDR in NO_PROXY", map[string]string{"HTTPS_PROXY": "http://proxy.internal:3128", "NO_PROXY": "10.0.0.0/33"}, "NO_PROXY"},
+		{"URL in NO_PROXY", map[string]string{"NO_PROXY": "https://radkit.example.com"}, "NO_PROXY"},
+		{"bad port in no_proxy", map[string]string{"no_proxy": "radkit.example.com:0"}, "no_proxy"},
+		{"bare host:port proxy", map[string]string{"HTTPS_PROXY": "proxy.internal:3128"}, ""},
+		{"socks5", map[string]string{"HTTPS_PROXY": "socks5://proxy.internal:1080"}, ""},
+		{"NO_PROXY of every kind", map[string]string{"NO_PROXY": "*, radkit.example.com, .example.org, 10.1.2.3, 10.0.0.0/8, [::1]:8443, host:443, ::1"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := proxyFromEnv(envOf(tc.env))
+			if tc.wantVar == "" {
+				if err != nil {
+					t.Fatalf("proxyFromEnv = %v, want no error", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("proxyFromEnv succeeded, want an error")
+			}
+			if !strings.HasPrefix(err.Error(), tc.wantVar+" ") && !strings.HasPrefix(err.Error(), tc.wantVar+":") {
+				t.Errorf("error %q does not start with the variable %s", err, tc.wantVar)
+			}
+			for _, s := range []string{secret, "s3cret", "egress"} {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("error %q shows %q from the proxy URL", err, s)
+				}
+			}
+		})
+	}
 }
