@@ -18,6 +18,7 @@ import (
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
+	"github.com/radkit/radkit-access-facade/server/facade"
 	"github.com/radkit/radkit-access-facade/server/telemetry"
 )
 
@@ -213,5 +214,57 @@ func TestStatusLookupsQueuedAtTheBound(t *testing.T) {
 	time.Sleep(time.Second)
 	if got := te.Emulator.Calls(emulator.RouteStatus) - before; got != bound {
 		t.Errorf("emulator status calls = %d, want %d: lookups whose callers were refused were sent", got, bound)
+	}
+}
+
+// TestCancelledCallsKeepHTTP1Connections makes waves of OTP calls over
+// plain HTTP/1.1 whose callers give up before the upstream answers, and
+// counts the connections the emulator accepted: a cancelled call must not
+// cost a connection (net/http closes one cancelled in flight), so the
+// waves reuse the first wave's connections instead of dialling one per
+// call.
+func TestCancelledCallsKeepHTTP1Connections(t *testing.T) {
+	const (
+		waves    = 4
+		perWave  = 8
+		latency  = 600 * time.Millisecond
+		deadline = 200 * time.Millisecond
+	)
+	emu, srv := testkit.StartEmulator(t, emulator.Config{}) // counts the connections it accepts
+	client := emulator.DefaultSeed().Clients[0]
+	h := startFacade(t, facade.Config{UpstreamURL: srv.URL, ClientID: client.ID, ClientSecret: client.Secret})
+	h.waitServing(t)
+	if _, err := h.otp(); err != nil {
+		t.Fatalf("first OTP: %v", err)
+	}
+	emu.SetLatency(emulator.RouteOTP, latency)
+	wave := func() {
+		var wg sync.WaitGroup
+		for range perWave {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), deadline)
+				defer cancel()
+				if _, err := h.client.GenerateOTP(ctx, otpRequest()); err == nil {
+					t.Error("an OTP call succeeded before the upstream answered")
+				}
+			}()
+		}
+		wg.Wait()
+		// The upstream answers the abandoned calls; their connections are
+		// then free again.
+		time.Sleep(latency + 400*time.Millisecond)
+	}
+	wave() // opens the connections the waves need
+	before := emu.Connections()
+	for range waves - 1 {
+		wave()
+	}
+	got := emu.Connections() - before
+	t.Logf("%d waves of %d cancelled calls: %d new upstream connections", waves-1, perWave, got)
+	// Some slack for a loaded machine; without the fix every call costs one.
+	if got > perWave/2 {
+		t.Errorf("%d waves of %d cancelled calls opened %d new upstream connections, want about none", waves-1, perWave, got)
 	}
 }

@@ -2,10 +2,12 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -182,24 +184,86 @@ type limitedTransport struct {
 	base http.RoundTripper
 }
 
+// finishGrace bounds how long a request whose caller has left may run on
+// over HTTP/1.1 (see RoundTrip), and drainLimit how much of its body is
+// read to keep its connection.
+const (
+	finishGrace = 5 * time.Second
+	drainLimit  = 64 << 10
+)
+
 // RoundTrip sends req once a slot is free; the slot is released when the
 // response body is closed, or at once on error.
+//
+// Over HTTP/1.1 a request cancelled in flight costs its connection (net/http
+// closes it), and the next request dials and handshakes again: callers
+// that give up on a slow upstream would churn connections. So the request
+// runs detached from its caller's cancellation: if the caller leaves while
+// it waits for the answer on an HTTP/1.1 connection, the caller gets its
+// context's error at once, and the request runs on in the background for
+// at most finishGrace, its body read (up to drainLimit) and closed so that
+// the connection goes back to the pool, holding its slot until then. Over
+// HTTP/2, where a cancel costs only a stream, or before a connection was
+// handed to it, the request is cancelled at once.
 func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := t.l.acquire(req.Context()); err != nil {
+	caller := req.Context()
+	if err := t.l.acquire(caller); err != nil {
 		if req.Body != nil {
 			_ = req.Body.Close() // a RoundTripper must close it, even on error
 		}
 		return nil, err
 	}
 	start := time.Now()
-	release := func() { t.l.release(time.Since(start)) }
-	resp, err := t.base.RoundTrip(req)
-	if err != nil {
-		release()
-		return nil, err
+	release := sync.OnceFunc(func() { t.l.release(time.Since(start)) })
+
+	var http1 atomic.Bool // a connection was handed over, and it is HTTP/1.x
+	ctx, cancel := context.WithCancel(context.WithoutCancel(caller))
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) {
+			tc, ok := info.Conn.(*tls.Conn)
+			http1.Store(!ok || tc.ConnectionState().NegotiatedProtocol != "h2")
+		},
+	})
+	type result struct {
+		resp *http.Response
+		err  error
 	}
-	resp.Body = &slotBody{ReadCloser: resp.Body, release: sync.OnceFunc(release)}
-	return resp, nil
+	answer := make(chan result, 1)
+	go func() {
+		resp, err := t.base.RoundTrip(req.WithContext(ctx))
+		answer <- result{resp, err}
+	}()
+	select {
+	case r := <-answer:
+		if r.err != nil {
+			cancel()
+			release()
+			return nil, r.err
+		}
+		// Reading the body is the caller's: its end ends the request.
+		stop := context.AfterFunc(caller, cancel)
+		r.resp.Body = &slotBody{ReadCloser: r.resp.Body, release: func() {
+			stop()
+			cancel()
+			release()
+		}}
+		return r.resp, nil
+	case <-caller.Done():
+	}
+	if !http1.Load() {
+		cancel()
+	}
+	go func() {
+		timer := time.AfterFunc(finishGrace, cancel)
+		defer timer.Stop()
+		if r := <-answer; r.err == nil {
+			_, _ = io.CopyN(io.Discard, r.resp.Body, drainLimit)
+			_ = r.resp.Body.Close()
+		}
+		cancel()
+		release()
+	}()
+	return nil, caller.Err()
 }
 
 // CloseIdleConnections passes the call on to the wrapped transport.
@@ -212,7 +276,7 @@ func (t *limitedTransport) CloseIdleConnections() {
 // slotBody releases its request's slot when closed.
 type slotBody struct {
 	io.ReadCloser
-	release func()
+	release func() // may be called more than once
 }
 
 func (b *slotBody) Close() error {
