@@ -126,7 +126,9 @@ func (l *Limiter) acquire(ctx context.Context) error {
 		return err
 	}
 	if dl, ok := deadline(); ok {
-		if need := time.Duration(l.hold.Load()); need > 0 && time.Until(dl) < need {
+		// A call needs its hold time, and its answer the same margin as a
+		// refusal to reach the caller.
+		if need := time.Duration(l.hold.Load()); need > 0 && time.Until(dl) < need+refusalMargin(dl) {
 			l.sem.Release(1)
 			return fmt.Errorf("%w: a slot came free %v before the deadline; calls lately needed %v",
 				ErrConcurrencyLimit, time.Until(dl).Round(time.Millisecond), need.Round(time.Millisecond))
