@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -187,11 +188,13 @@ func TestReadinessTransitions(t *testing.T) {
 	}
 	isReady := func() bool { ok, _ := r.Ready(); return ok }
 	upstreamUp := func() bool { ok, _ := r.Upstream(); return ok }
+	// The round publishes to the health server just after it sets the
+	// state that Upstream reads: wait for the published status too.
 	wantUpstream := func(want healthpb.HealthCheckResponse_ServingStatus) {
 		t.Helper()
-		if got := servingStatus(t, hs, UpstreamService); got != want {
-			t.Errorf("health of %q = %s, want %s", UpstreamService, got, want)
-		}
+		testkit.Eventually(t, healthTimeout, fmt.Sprintf("health of %q %s", UpstreamService, want), func() bool {
+			return servingStatus(t, hs, UpstreamService) == want
+		})
 	}
 
 	testkit.Eventually(t, healthTimeout, "ready with a passing check", isReady)
