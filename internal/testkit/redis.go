@@ -27,8 +27,10 @@ const RedisPackage = "redis-server"
 const redisStartTimeout = 10 * time.Second
 
 // Redis is a redis-server run by a test on a unix socket of its own, with
-// no persistence. It is killed when the test ends; Stop and Start kill and
-// restart it on the same socket, for outage tests.
+// no persistence unless its arguments ask for it ("--appendonly", "yes").
+// It is killed when the test ends; Stop and Start kill and restart it on
+// the same socket and data directory, for outage tests, and Pause and
+// Resume stall it.
 type Redis struct {
 	tb     testing.TB
 	bin    string
@@ -100,6 +102,9 @@ func DeployedRedisACL(tb testing.TB, password string) string {
 
 // URL is the redis-server's address as a unix:// URL.
 func (r *Redis) URL() string { return "unix://" + r.socket }
+
+// Dir is the redis-server's data directory, kept over Stop and Start.
+func (r *Redis) Dir() string { return r.dir }
 
 // Socket is the path of the redis-server's unix socket.
 func (r *Redis) Socket() string { return r.socket }
