@@ -65,6 +65,18 @@ const (
 	// shared state store (Redis) is unreachable (UNAVAILABLE, with
 	// RetryInfo): the facade refuses rather than risk a second OTP.
 	ReasonStateUnavailable = string(reason.StateUnavailable)
+	// ReasonStateLost: GenerateOTP with a request_id the facade does not
+	// find, after its shared state store (Redis) lost data it had
+	// acknowledged (UNAVAILABLE, with RetryInfo until the remembering
+	// window since the loss has passed): the request_id may have been
+	// answered before, and the facade refuses rather than mint a second
+	// OTP.
+	ReasonStateLost = string(reason.StateLost)
+	// ReasonStateKeyUnknown: the result remembered for the request_id is
+	// sealed under a state key the replica does not hold (INTERNAL, no
+	// retry; ErrorInfo metadata key_id names the key): a configuration
+	// error.
+	ReasonStateKeyUnknown = string(reason.StateKeyUnknown)
 	// ReasonUpstreamBudgetExhausted: the facade's budget of upstream calls
 	// per second is spent; nothing was sent (RESOURCE_EXHAUSTED, with
 	// RetryInfo).

@@ -42,7 +42,9 @@ const (
 	TooManyWatches        Reason = "TOO_MANY_WATCHES"       // the caller or the replica is at its open-watch limit
 	ShuttingDown          Reason = "SHUTTING_DOWN"          // the replica is shutting down; reconnect elsewhere
 	IdentityNotGranted    Reason = "IDENTITY_NOT_GRANTED"   // the identity asked for is not the caller's, or does not exist
-	StateUnavailable      Reason = "STATE_UNAVAILABLE"      // the shared state store (Redis) is unreachable
+	StateUnavailable      Reason = "STATE_UNAVAILABLE"      // the shared state store (Redis) is unreachable, or a result could not be stored in time
+	StateLost             Reason = "STATE_LOST"             // the shared state store lost acknowledged data: unknown request_ids are refused for a while
+	StateKeyUnknown       Reason = "STATE_KEY_UNKNOWN"      // a remembered result is sealed under a state key this replica does not hold
 	// UpstreamBudgetExhausted: the facade's own budget of upstream calls
 	// per second (summed over replicas) is spent.
 	UpstreamBudgetExhausted Reason = "UPSTREAM_BUDGET_EXHAUSTED"
@@ -94,6 +96,10 @@ func (r Reason) row() entry {
 		return entry{codes.ResourceExhausted, "request body is too large", false}
 	case StateUnavailable:
 		return entry{codes.Unavailable, "the facade's shared state store is unavailable, so it cannot keep the request_id promise; retry, or send no request_id", true}
+	case StateLost:
+		return entry{codes.Unavailable, "the facade's shared state store lost data it had acknowledged, so the facade cannot tell whether this request_id was already answered; it refuses request_ids it does not find until the remembering window since the loss has passed (see RetryInfo)", true}
+	case StateKeyUnknown:
+		return entry{codes.Internal, "the result remembered for this request_id is sealed under a state key this facade replica does not hold (its ID is in the ErrorInfo metadata key_id); operators must restore that key to the keyring", false}
 	case UpstreamBudgetExhausted:
 		return entry{codes.ResourceExhausted, "the facade's budget of calls to RADKit Access Cloud is spent for now; retry later", true}
 	case MethodNotAllowed:

@@ -11,7 +11,7 @@ import (
 // all lists every reason; TestCatalog fails if one has no row of its own.
 var all = []Reason{
 	InvalidRequest, CallerUnauthenticated, CallerRateLimited, RequestIDReused,
-	TooManyRequestIDs, StateUnavailable, UpstreamBudgetExhausted, RequestTooLarge, MethodNotAllowed, NotFound, TooManyWatches, ShuttingDown,
+	TooManyRequestIDs, StateUnavailable, StateLost, StateKeyUnknown, UpstreamBudgetExhausted, RequestTooLarge, MethodNotAllowed, NotFound, TooManyWatches, ShuttingDown,
 	UpstreamBadRequest, UpstreamPermission, UpstreamNotFound, UpstreamRateLimited,
 	CredentialsRejected, UpstreamUnavailable, UpstreamCircuitOpen, UpstreamThrottled, UpstreamError,
 	MalformedResponse, UpstreamTimeout, UpstreamConcurrencyLimit, RevocationNotConfigured, Canceled, Internal,
