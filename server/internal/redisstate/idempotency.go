@@ -7,6 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,16 +17,27 @@ import (
 	"github.com/radkit/radkit-access-facade/server/idempotency"
 )
 
-// Bounds of the Redis idempotency store.
+// Bounds of the Redis idempotency store. docs/adr/0004-one-otp-through-redis-faults.md
+// explains them.
 const (
 	// DefaultLease is how long a replica's claim on a key lasts without
-	// renewal: a replica that dies while it runs the call blocks the key
-	// for at most this long. The running replica renews it every third.
+	// renewal once it runs the call: a replica that dies while it runs the
+	// call blocks the key for at most this long. The running replica
+	// renews it every third.
 	DefaultLease = 5 * time.Second
+	// claimLease is how long a fresh claim lasts until its first renewal:
+	// the RetryInfo a refused caller is given, so that a claim that Redis
+	// ran after its caller had given up (an orphan) never holds that
+	// caller's retry longer than it was told to wait.
+	claimLease = idempotency.RetryAfterUnavailable
 	// pollMin and pollMax bound the pause between two looks of a waiting
 	// replica at a key another replica is running.
 	pollMin = 5 * time.Millisecond
 	pollMax = 50 * time.Millisecond
+	// finishRetryMin and finishRetryMax bound the pause between two tries
+	// of a result's write.
+	finishRetryMin = 20 * time.Millisecond
+	finishRetryMax = time.Second
 	// maxEntryBytes bounds an entry read back from Redis.
 	maxEntryBytes = 4 << 10
 )
@@ -34,32 +48,129 @@ const (
 	kindDone  = 'D' // the result: kind, fingerprint, sealed value
 )
 
-// Compare-and-set scripts: a replica changes a key only while it still
-// holds the lease it took (its value), never a lease that expired and was
-// taken by another replica.
-var (
-	scriptFinish  = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end return false`)
-	scriptRelease = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
-	scriptRenew   = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`)
-)
+// redisNow is Lua that sets now to Redis's clock in milliseconds: scores
+// of the per-owner sets are Redis's time, never a replica's.
+const redisNow = `if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`
+
+// The scripts. Each runs atomically, so that a replica changes a key only
+// while it holds the lease it took (its random token is the fencing token,
+// checked by Redis itself), and only in the generation of the data it took
+// it in (the marker key): a result once stored is never overwritten, and a
+// result is never stored into data that lost what came before it.
+//
+// claim: KEYS key, owner set, marker, lost; ARGV lease, claim PX, known
+// generation, new generation, window PX, member, per-owner limit. Returns
+// {status, generation[, detail]}: T took the lease; V the key's value
+// (detail); L unknown keys are refused after a loss (detail: ms left); F
+// the owner is at its limit (detail: ms until its oldest key expires).
+var scriptClaim = redis.NewScript(redisNow + `
+local gen = redis.call('GET', KEYS[3])
+if not gen then
+  gen = ARGV[4]
+  redis.call('SET', KEYS[3], gen)
+  if ARGV[3] ~= '' then redis.call('SET', KEYS[4], gen, 'PX', ARGV[5]) end
+elseif ARGV[3] ~= '' and gen ~= ARGV[3] then
+  redis.call('SET', KEYS[4], gen, 'NX', 'PX', ARGV[5])
+end
+local v = redis.call('GET', KEYS[1])
+if v then return {'V', gen, v} end
+if redis.call('GET', KEYS[4]) == gen then
+  return {'L', gen, tostring(redis.call('PTTL', KEYS[4]))}
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[7]) then
+  local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  return {'F', gen, tostring(tonumber(first[2]) - now)}
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return {'T', gen}
+`)
+
+// renew: KEYS key, owner set, marker; ARGV lease, lease PX, generation,
+// member. Extends the lease, or takes it again when it expired untaken (a
+// stall longer than the lease). Returns 1, 0 when another replica holds
+// the key, -1 when the data was lost since.
+var scriptRenew = redis.NewScript(redisNow + `
+if redis.call('GET', KEYS[3]) ~= ARGV[3] then return -1 end
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2])
+elseif not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+else return 0 end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[4])
+return 1
+`)
+
+// finish: KEYS key, owner set, marker; ARGV lease, entry, TTL PX,
+// generation, member. Stores the result while the key holds this lease or
+// nothing. Returns 1, 0 when another replica's lease or result is there
+// (never overwritten), -1 when the data was lost since the lease was taken.
+var scriptFinish = redis.NewScript(redisNow + `
+if redis.call('GET', KEYS[3]) ~= ARGV[4] then return -1 end
+local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+`)
+
+// release: KEYS key, owner set; ARGV lease, member. Drops the lease after
+// a failed call, and its place in the owner's quota.
+var scriptRelease = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+`)
 
 // Idempotency remembers results in Redis, so that a request_id gives the
 // same answer on every replica, and concurrent duplicates on different
-// replicas share one call. It implements idempotency.Doer.
+// replicas share one call. It implements idempotency.Doer, with the promise
+// that one key never gives two callers two different values, through Redis
+// stalls, restarts and replica deaths; and where Redis lost data it had
+// acknowledged, a refusal (idempotency.ErrStateLost) rather than a second
+// value. docs/adr/0004-one-otp-through-redis-faults.md has the design.
 //
-// A key holds either a lease (a replica is running the call; SET NX PX,
-// renewed while it runs) or the result, sealed with the client's Keyring
-// and bound to its key, for the TTL. Both carry the request's fingerprint
-// (a digest): the request's fields never reach Redis. Keys are digests of
-// the caller and request_id. Redis unreachable fails Do with an error
-// matching idempotency.ErrUnavailable before anything runs.
+// A key holds either a lease (a replica is running the call, renewed while
+// it runs) or the result, sealed with the client's Keyring and bound to its
+// key, for the TTL. Both carry the request's fingerprint (a digest): the
+// request's fields never reach Redis. Keys are digests of the caller and
+// request_id. A value reaches its caller only once Redis acknowledged it
+// as the key's result.
 type Idempotency struct {
 	c     *Client
 	ttl   time.Duration
 	lease time.Duration
+
+	// MaxKeysPerOwner bounds the keys one owner holds at once, in flight
+	// or remembered, over every replica. Zero means
+	// idempotency.DefaultMaxEntriesPerOwner. Set it before the first Do.
+	MaxKeysPerOwner int
 	// OnUnavailable, if set, is told each time Do refused because Redis
 	// failed. Set it before the first Do; it must be quick.
 	OnUnavailable func(error)
+	// OnRefused, if set, is told each time Do refused for a reason other
+	// than an outage: err matches idempotency.ErrStateLost or
+	// idempotency.ErrStateKeyUnknown. Set it before the first Do; it must
+	// be quick.
+	OnRefused func(error)
+	// OnFinishRetry, if set, is told each time the write of a result
+	// failed and will be tried again. It must be quick.
+	OnFinishRetry func(error)
+
+	// gen is the generation of the data this replica last saw (the
+	// marker's value), "" before the first look.
+	gen atomic.Pointer[string]
+	// finishing counts the results being written after their caller was
+	// answered, so that Close can wait for them.
+	finishing sync.WaitGroup
 }
 
 // Idempotency returns the client's idempotency store, remembering results
@@ -78,6 +189,18 @@ func (c *Client) Idempotency(ttl time.Duration) (*Idempotency, error) {
 // TTL is how long a result is remembered.
 func (d *Idempotency) TTL() time.Duration { return d.ttl }
 
+// MarkerKey is the key of the marker: a random generation written once
+// into an empty Redis and checked by every claim, so that a Redis that lost
+// its data (restarted without persistence, flushed, failed over to a stale
+// replica) is noticed.
+func (d *Idempotency) MarkerKey() string { return d.c.Key("epoch") }
+
+// LostKey is the key whose presence, holding the marker's generation,
+// makes claims refuse unknown keys after a loss; it expires after the
+// remembering window. An operator ends the refusal early with
+// SET <LostKey> ended KEEPTTL.
+func (d *Idempotency) LostKey() string { return d.c.Key("state-lost") }
+
 // unavailable wraps a Redis failure for the server to classify, and tells
 // OnUnavailable.
 func (d *Idempotency) unavailable(err error) error {
@@ -87,11 +210,40 @@ func (d *Idempotency) unavailable(err error) error {
 	return fmt.Errorf("%w: %w", idempotency.ErrUnavailable, err)
 }
 
-// Do implements idempotency.Doer (see idempotency.Store.Do); the per-owner
-// quota is not kept here: rate limits and Redis's memory bound it.
+// refused tells OnRefused of err and returns it.
+func (d *Idempotency) refused(err error) error {
+	if d.OnRefused != nil {
+		d.OnRefused(err)
+	}
+	return err
+}
+
+// call is the keys of one Do.
+type call struct {
+	key, owner, member string
+}
+
+func (d *Idempotency) keys(c call) []string {
+	return []string{c.key, c.owner, d.MarkerKey(), d.LostKey()}
+}
+
+// Do implements idempotency.Doer (see idempotency.Store.Do). On top of the
+// Store's errors it may fail with idempotency.ErrUnavailable (Redis failed,
+// or the result could not be stored before ctx ended: nothing was given
+// out), idempotency.ErrStateLost (a *LostError) and
+// idempotency.ErrStateKeyUnknown.
 func (d *Idempotency) Do(ctx context.Context, owner, key string, fingerprint idempotency.Digest, fn func(context.Context) (string, error)) (string, bool, error) {
 	k := idempotency.Fingerprint(owner, key)
-	rk := d.c.Key("idem", hex.EncodeToString(k[:]))
+	o := idempotency.Fingerprint(owner)
+	c := call{
+		key:    d.c.Key("idem", hex.EncodeToString(k[:])),
+		owner:  d.c.Key("owner", hex.EncodeToString(o[:])),
+		member: hex.EncodeToString(k[:]),
+	}
+	perOwner := d.MaxKeysPerOwner
+	if perOwner <= 0 {
+		perOwner = idempotency.DefaultMaxEntriesPerOwner
+	}
 	poll := pollMin
 	for {
 		if err := ctx.Err(); err != nil {
@@ -100,30 +252,49 @@ func (d *Idempotency) Do(ctx context.Context, owner, key string, fingerprint ide
 		lease := make([]byte, 0, 1+len(fingerprint)+16)
 		lease = append(append(lease, kindLease), fingerprint[:]...)
 		lease = append(lease, randomToken()...)
+		known := ""
+		if g := d.gen.Load(); g != nil {
+			known = *g
+		}
 		rctx, cancel := d.c.Context(ctx)
-		took, err := d.c.rdb.SetNX(rctx, rk, lease, d.lease).Result()
+		res, err := scriptClaim.Run(rctx, d.c.rdb, d.keys(c), lease, claimLease.Milliseconds(), known,
+			hex.EncodeToString(randomToken()), d.ttl.Milliseconds(), c.member, perOwner).Slice()
 		cancel()
 		if err != nil {
 			return "", false, d.unavailable(err)
 		}
-		if took {
-			v, err := d.lead(ctx, rk, lease, fingerprint, fn)
-			return v, false, err
-		}
-		rctx, cancel = d.c.Context(ctx)
-		v, err := d.c.rdb.Get(rctx, rk).Bytes()
-		cancel()
-		switch {
-		case errors.Is(err, redis.Nil):
-			continue // gone since SET NX (failed, or a lease expired): take it
-		case err != nil:
+		st, gen, detail, err := claimResult(res)
+		if err != nil {
 			return "", false, d.unavailable(err)
+		}
+		d.gen.Store(&gen)
+		switch st {
+		case "T":
+			v, err, again := d.lead(ctx, c, gen, lease, fn)
+			if !again {
+				return v, false, err
+			}
+			poll = pollMin
+			continue
+		case "L":
+			ms, _ := strconv.ParseInt(detail, 10, 64)
+			return "", false, d.refused(&idempotency.LostError{RetryAfter: max(time.Duration(ms)*time.Millisecond, 0)})
+		case "F":
+			ms, _ := strconv.ParseInt(detail, 10, 64)
+			return "", false, &idempotency.FullError{PerOwner: true, RetryAfter: max(time.Duration(ms)*time.Millisecond, 0)}
+		}
+		v := []byte(detail)
+		switch {
 		case len(v) < 1+len(fingerprint) || len(v) > maxEntryBytes:
 			return "", false, d.unavailable(errors.New("unreadable entry"))
 		case !bytes.Equal(v[1:1+len(fingerprint)], fingerprint[:]):
 			return "", false, idempotency.ErrRequestIDReused
 		case v[0] == kindDone:
-			plain, err := d.c.keys.Open(v[1+len(fingerprint):], []byte(rk))
+			plain, err := d.c.keys.Open(v[1+len(fingerprint):], []byte(c.key))
+			var unknown *UnknownKeyError
+			if errors.As(err, &unknown) {
+				return "", false, d.refused(&idempotency.StateKeyError{KeyID: unknown.ID, Err: err})
+			}
 			if err != nil {
 				return "", false, d.unavailable(err)
 			}
@@ -140,64 +311,174 @@ func (d *Idempotency) Do(ctx context.Context, owner, key string, fingerprint ide
 	}
 }
 
-// lead runs fn under the lease just taken, renewing it meanwhile, and
-// stores a success sealed for the TTL or drops the lease after a failure.
-// fn runs to its end even when ctx ends first (waiters on other replicas
-// may want its result), keeping ctx's values but not its cancellation.
-func (d *Idempotency) lead(ctx context.Context, rk string, lease []byte, fingerprint idempotency.Digest, fn func(context.Context) (string, error)) (string, error) {
-	type result struct {
-		v   string
-		err error
+// claimResult decodes the claim script's answer.
+func claimResult(res []any) (st, gen, detail string, err error) {
+	if len(res) < 2 {
+		return "", "", "", fmt.Errorf("claim script: %d values", len(res))
 	}
-	done := make(chan result, 1)
+	st, ok1 := res[0].(string)
+	gen, ok2 := res[1].(string)
+	if len(res) > 2 {
+		detail, _ = res[2].(string)
+	}
+	if !ok1 || !ok2 {
+		return "", "", "", errors.New("claim script: unexpected answer")
+	}
+	return st, gen, detail, nil
+}
+
+// Lease states, as renew and finish find them.
+const (
+	leaseHeld  = 0
+	leaseTaken = 1 // another replica holds the key: never give out this value
+	leaseLost  = 2 // the data was lost since the lease was taken
+)
+
+// outcome is the end of one leader's run.
+type outcome struct {
+	v     string
+	err   error
+	again bool // the key is another replica's now: look again
+}
+
+// lead runs fn under the lease just taken in generation gen, renewing it
+// meanwhile, and stores a success sealed for the TTL or drops the lease
+// after a failure. The value goes to the caller only once Redis has
+// acknowledged it as the key's result. fn runs to its end even when ctx
+// ends first (waiters on other replicas may want its result), keeping ctx's
+// values but not its cancellation; so does the write of its result, which
+// is tried again until it lands, the key is found another's, or the TTL
+// since the claim has passed. again reports that the key turned out to be
+// another replica's: the caller must look again.
+func (d *Idempotency) lead(ctx context.Context, c call, gen string, lease []byte, fn func(context.Context) (string, error)) (v string, err error, again bool) {
+	until := time.Now().Add(d.ttl)
+	done := make(chan outcome, 1)
+	ran := make(chan struct{}) // closed once fn returned
+	d.finishing.Add(1)
 	go func() {
+		defer d.finishing.Done()
 		bg := context.WithoutCancel(ctx)
-		stop := d.renew(bg, rk, lease)
-		v, err := fn(bg)
+		fctx, cancelFn := context.WithCancel(bg)
+		defer cancelFn()
+		var state atomic.Int32
+		stop := d.renew(fctx, c, gen, lease, func(s int32) {
+			// The key is not this call's any more: stop minting if the
+			// upstream call has not gone out yet.
+			state.Store(s)
+			cancelFn()
+		})
+		v, err := fn(fctx)
 		stop()
-		wctx, cancel := d.c.Context(bg)
-		defer cancel()
-		if err != nil {
-			_ = scriptRelease.Run(wctx, d.c.rdb, []string{rk}, lease).Err()
-			done <- result{err: err}
+		close(ran)
+		switch state.Load() {
+		case leaseTaken:
+			done <- outcome{again: true}
+			return
+		case leaseLost:
+			done <- outcome{err: d.refused(&idempotency.LostError{RetryAfter: d.ttl})}
 			return
 		}
-		entry := append([]byte{kindDone}, fingerprint[:]...)
-		entry = append(entry, d.c.keys.Seal([]byte(v), []byte(rk))...)
-		// A failed write loses only the memory of v: this caller still
-		// gets it, and the lease expires.
-		_ = scriptFinish.Run(wctx, d.c.rdb, []string{rk}, lease, entry, d.ttl.Milliseconds()).Err()
-		done <- result{v: v}
+		if err != nil {
+			wctx, cancel := d.c.Context(bg)
+			_ = scriptRelease.Run(wctx, d.c.rdb, []string{c.key, c.owner}, lease, c.member).Err() // else it expires
+			cancel()
+			done <- outcome{err: err}
+			return
+		}
+		entry := append([]byte{kindDone}, lease[1:1+len(idempotency.Digest{})]...)
+		entry = append(entry, d.c.keys.Seal([]byte(v), []byte(c.key))...)
+		done <- d.finish(bg, c, gen, lease, entry, v, until)
 	}()
 	select {
 	case r := <-done:
-		return r.v, r.err
+		return r.v, r.err, r.again
 	case <-ctx.Done():
-		return "", fmt.Errorf("idempotency: waiting for the shared call: %w", ctx.Err())
+	}
+	select {
+	case r := <-done:
+		return r.v, r.err, r.again
+	case <-ran:
+		// The value exists but Redis has not acknowledged it: giving it
+		// out now could make it one of two. The write goes on; a retry
+		// gets the value once it landed.
+		return "", d.unavailable(fmt.Errorf("the result was not stored before the deadline: %w", ctx.Err())), false
+	default:
+		return "", fmt.Errorf("idempotency: waiting for the shared call: %w", ctx.Err()), false
 	}
 }
 
-// renew keeps the lease alive while the call runs; stop ends it.
-func (d *Idempotency) renew(ctx context.Context, rk string, lease []byte) (stop func()) {
+// finish writes the result entry under the lease, trying again after a
+// Redis failure until it lands, the key is found another's, the data is
+// found lost, the client is closed, or until passes.
+func (d *Idempotency) finish(ctx context.Context, c call, gen string, lease, entry []byte, v string, until time.Time) outcome {
+	pause := finishRetryMin
+	for {
+		rctx, cancel := d.c.Context(ctx)
+		n, err := scriptFinish.Run(rctx, d.c.rdb, []string{c.key, c.owner, d.MarkerKey()}, lease, entry, d.ttl.Milliseconds(), gen, c.member).Int()
+		cancel()
+		switch {
+		case err == nil && n == 1:
+			return outcome{v: v}
+		case err == nil && n == 0:
+			return outcome{again: true}
+		case err == nil:
+			return outcome{err: d.refused(&idempotency.LostError{RetryAfter: d.ttl})}
+		case errors.Is(err, redis.ErrClosed):
+			return outcome{err: d.unavailable(err)}
+		}
+		if time.Now().Add(pause).After(until) {
+			return outcome{err: d.unavailable(fmt.Errorf("the result could not be stored within %s: %w", d.ttl, err))}
+		}
+		if d.OnFinishRetry != nil {
+			d.OnFinishRetry(err)
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, finishRetryMax)
+	}
+}
+
+// renew keeps the lease alive while the call runs, the first time at once
+// (a claim lasts only claimLease); stop ends it. lost is called, once, when
+// a renewal finds the key another replica's or the data lost.
+func (d *Idempotency) renew(ctx context.Context, c call, gen string, lease []byte, lost func(int32)) (stop func()) {
 	quit := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(d.lease / 3)
+		t := time.NewTimer(0)
 		defer t.Stop()
 		for {
 			select {
 			case <-quit:
 				return
 			case <-t.C:
-				rctx, cancel := d.c.Context(ctx)
-				_ = scriptRenew.Run(rctx, d.c.rdb, []string{rk}, lease, d.lease.Milliseconds()).Err()
-				cancel()
 			}
+			rctx, cancel := d.c.Context(ctx)
+			n, err := scriptRenew.Run(rctx, d.c.rdb, []string{c.key, c.owner, d.MarkerKey()}, lease, d.lease.Milliseconds(), gen, c.member).Int()
+			cancel()
+			switch {
+			case err != nil:
+				// Redis failed: try again soon, so that a stall shorter
+				// than the lease never loses it.
+				t.Reset(min(d.lease/10, 200*time.Millisecond))
+				continue
+			case n == 0:
+				lost(leaseTaken)
+				return
+			case n < 0:
+				lost(leaseLost)
+				return
+			}
+			t.Reset(d.lease / 3)
 		}
 	}()
 	return func() { close(quit); <-finished }
 }
+
+// Close waits for the results still being written after their callers
+// were answered: they end once written, or once the client is closed.
+// Call it after the client's Close.
+func (d *Idempotency) Close() { d.finishing.Wait() }
 
 func randomToken() []byte {
 	b := make([]byte, 16)

@@ -22,9 +22,26 @@ const sealVersion = 1
 // keyIDSize is the size of the key ID stored in each sealed value.
 const keyIDSize = 4
 
-// ErrUnknownKey is returned by Open for a value sealed with a key that is
-// not in the keyring.
+// ErrUnknownKey is matched (errors.Is) by the error of Open for a value
+// sealed with a key that is not in the keyring; the error is an
+// *UnknownKeyError naming the key's ID.
 var ErrUnknownKey = errors.New("redisstate: value sealed with a key not in the keyring")
+
+// UnknownKeyError is Open's error for a value sealed under a key the
+// keyring does not hold. The ID (see KeyID) reveals nothing of the key, and
+// tells an operator which key must be put back for reading.
+type UnknownKeyError struct {
+	// ID is the hex KeyID of the key the value was sealed under.
+	ID string
+}
+
+// Error names the key ID.
+func (e *UnknownKeyError) Error() string {
+	return fmt.Sprintf("%v: key ID %s", ErrUnknownKey, e.ID)
+}
+
+// Unwrap returns ErrUnknownKey.
+func (e *UnknownKeyError) Unwrap() error { return ErrUnknownKey }
 
 // Keyring seals secret values with AES-256-GCM under its current key and
 // opens values sealed under any of its keys: to rotate, make the new key
@@ -106,7 +123,7 @@ func (k *Keyring) Open(sealed, aad []byte) ([]byte, error) {
 	}
 	aead, ok := k.aeads[[keyIDSize]byte(sealed[1:1+keyIDSize])]
 	if !ok {
-		return nil, ErrUnknownKey
+		return nil, &UnknownKeyError{ID: hex.EncodeToString(sealed[1 : 1+keyIDSize])}
 	}
 	rest := sealed[1+keyIDSize:]
 	if len(rest) < aead.NonceSize()+aead.Overhead() {
