@@ -34,15 +34,24 @@ func (s *Server) generateOTPOnce(ctx context.Context, requestID, ident string, u
 		return s.generateOTP(ctx, up, r)
 	})
 	var full *idempotency.FullError
+	var lost *idempotency.LostError
+	var keyErr *idempotency.StateKeyError
 	switch {
 	case errors.Is(err, idempotency.ErrRequestIDReused):
 		return "", false, requestIDReusedStatus(s.otps.TTL())
 	case errors.As(err, &full):
 		return "", false, tooManyRequestIDsStatus(full)
+	case errors.As(err, &lost):
+		// The shared store lost what it had acknowledged: this request_id
+		// may have been answered before, so refuse rather than mint.
+		return "", false, reason.Error(reason.StateLost, "", reason.WithRetryAfter(max(lost.RetryAfter, time.Second)))
+	case errors.As(err, &keyErr):
+		return "", false, reason.Error(reason.StateKeyUnknown, "", reason.WithMetadata(map[string]string{"key_id": keyErr.KeyID}))
 	case errors.Is(err, idempotency.ErrUnavailable):
-		// The shared store is down: minting without it could give a retry
-		// on another replica a second OTP, so refuse instead.
-		return "", false, reason.Error(reason.StateUnavailable, "", reason.WithRetryAfter(time.Second))
+		// The shared store is down, or the OTP could not be stored before
+		// the deadline: giving it out, or minting without the store, could
+		// give a retry on another replica a second OTP, so refuse instead.
+		return "", false, reason.Error(reason.StateUnavailable, "", reason.WithRetryAfter(idempotency.RetryAfterUnavailable))
 	case err != nil:
 		// The upstream's failure, already a status, or this caller's
 		// context ending while it waited.

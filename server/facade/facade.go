@@ -68,7 +68,8 @@ type Facade struct {
 	stateFallbacks *prometheus.CounterVec
 	// stateMisconfigured is the last configuration error Redis gave.
 	stateMisconfigured atomic.Pointer[stateMisconfigured]
-	budget             *ratelimit.Limiter // UpstreamRateLimit by identity; nil when off
+	sharedOTPs         *redisstate.Idempotency // GenerateOTP's request_ids in Redis; nil without RedisURL
+	budget             *ratelimit.Limiter      // UpstreamRateLimit by identity; nil when off
 
 	grpcServer    *grpc.Server
 	handlers      *running // the gRPC server's handlers that have not returned
@@ -577,6 +578,11 @@ func (f *Facade) Run(ctx context.Context) error {
 		defer close(readinessDone)
 		f.readiness.Run(readyCtx)
 	}()
+	persistenceDone := make(chan struct{})
+	go func() {
+		defer close(persistenceDone)
+		f.checkPersistence(readyCtx)
+	}()
 
 	errc := make(chan error, 3)
 	go func() { errc <- serveErr("gRPC", f.grpcServer.Serve(f.grpcLis)) }()
@@ -605,6 +611,7 @@ func (f *Facade) Run(ctx context.Context) error {
 	f.shutdown()
 	stopReadiness()
 	<-readinessDone
+	<-persistenceDone
 	return runErr
 }
 
@@ -700,6 +707,10 @@ func (f *Facade) closeAll() {
 	}
 	if f.state != nil {
 		_ = f.state.Close()
+	}
+	if f.sharedOTPs != nil {
+		// After the client: results still being written stop trying.
+		f.sharedOTPs.Close()
 	}
 }
 

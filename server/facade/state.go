@@ -12,6 +12,7 @@ import (
 
 	"github.com/radkit/radkit-access-facade/server/idempotency"
 	"github.com/radkit/radkit-access-facade/server/internal/ratelimit"
+	"github.com/radkit/radkit-access-facade/server/internal/reason"
 	"github.com/radkit/radkit-access-facade/server/internal/redisstate"
 	"github.com/radkit/radkit-access-facade/server/internal/resilience"
 )
@@ -19,6 +20,10 @@ import (
 // metricStateFallbacks counts the decisions taken without the shared
 // state because Redis failed, by use.
 const metricStateFallbacks = "radkit_facade_state_fallbacks_total"
+
+// metricIdempotencyRefusals counts the GenerateOTP calls refused because
+// of what the shared state holds, apart from its outages.
+const metricIdempotencyRefusals = "radkit_facade_idempotency_refusals_total"
 
 // stateLogInterval bounds how often a Redis failure is logged per use: an
 // outage must not flood the log.
@@ -174,7 +179,40 @@ func (f *Facade) newIdempotency() (idempotency.Doer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("facade: %w", err)
 		}
+		d.MaxKeysPerOwner = f.cfg.IdempotencyKeysPerCaller
 		d.OnUnavailable = f.stateFailed("idempotency", "refusing GenerateOTP with request_id (STATE_UNAVAILABLE)")
+		refusals := prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricIdempotencyRefusals,
+			Help: "GenerateOTP calls with a request_id refused because of the shared state (Redis) rather than an outage of it, by reason: STATE_LOST (Redis lost acknowledged data) and STATE_KEY_UNKNOWN (a result sealed under a state key this replica does not hold).",
+		}, []string{"reason"})
+		if err := f.metrics.Registry().Register(refusals); err != nil {
+			return nil, fmt.Errorf("facade: idempotency metrics: %w", err)
+		}
+		lostEvery := &rate.Sometimes{Interval: stateLogInterval}
+		keyEvery := &rate.Sometimes{Interval: stateLogInterval}
+		d.OnRefused = func(err error) {
+			var keyErr *idempotency.StateKeyError
+			switch {
+			case errors.As(err, &keyErr):
+				refusals.WithLabelValues(string(reason.StateKeyUnknown)).Inc()
+				keyEvery.Do(func() {
+					f.logger.Error("a remembered OTP is sealed under a state key this replica does not hold: restore it to the keyring (RADKIT_FACADE_STATE_KEY_FILE and the old keys)", "key_id", keyErr.KeyID)
+				})
+			default:
+				refusals.WithLabelValues(string(reason.StateLost)).Inc()
+				lostEvery.Do(func() {
+					f.logger.Error("Redis lost data it had acknowledged (restarted without persistence, flushed, or failed over to a stale replica): GenerateOTP refuses request_ids it does not find until the remembering window has passed (STATE_LOST)",
+						"error", err, "end_early", "redis-cli SET "+d.LostKey()+" ended KEEPTTL")
+				})
+			}
+		}
+		finishEvery := &rate.Sometimes{Interval: stateLogInterval}
+		d.OnFinishRetry = func(err error) {
+			finishEvery.Do(func() {
+				f.logger.Warn("shared state (Redis) failed while storing an OTP; trying again, and the OTP is given out only once stored", "error", err)
+			})
+		}
+		f.sharedOTPs = d
 		return d, nil
 	}
 	f.otps = idempotency.New(idempotency.Config{MaxEntriesPerOwner: f.cfg.IdempotencyKeysPerCaller})
@@ -205,5 +243,43 @@ func (f *Facade) stateReport() func() (bool, string) {
 			return false, "redis refuses the facade (configuration: ACL user, password or key prefix): " + err.Error() + ": " + degraded
 		}
 		return false, "redis unavailable: " + degraded
+	}
+}
+
+// persistenceCheckInterval is how often checkPersistence asks again while
+// Redis does not answer.
+const persistenceCheckInterval = 5 * time.Second
+
+// checkPersistence warns, once Redis answers, when its configuration can
+// lose acknowledged writes on a crash or restart: the request_id promise
+// then holds only as a refusal (STATE_LOST) after a loss, never a second
+// OTP, but callers see those refusals. It runs until it has an answer or
+// ctx ends.
+func (f *Facade) checkPersistence(ctx context.Context) {
+	if f.state == nil {
+		return
+	}
+	for {
+		p, err := f.state.Persistence(ctx)
+		switch {
+		case err == nil && p.Durable():
+			f.logger.Info("Redis persistence keeps acknowledged writes", "appendonly", p.AppendOnly, "appendfsync", p.AppendFsync)
+			return
+		case err == nil:
+			f.logger.Warn("Redis may lose acknowledged writes on a crash or restart (want appendonly yes, appendfsync always): after a loss GenerateOTP refuses unknown request_ids (STATE_LOST) for the remembering window",
+				"appendonly", p.AppendOnly, "appendfsync", p.AppendFsync)
+			return
+		case errors.Is(err, redisstate.ErrUnavailable):
+			t := time.NewTimer(persistenceCheckInterval)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		default:
+			f.logger.Warn("cannot read Redis's persistence settings (CONFIG GET is denied or unknown); make sure it runs with appendonly yes and appendfsync always", "error", err)
+			return
+		}
 	}
 }
