@@ -578,10 +578,10 @@ func (f *Facade) Run(ctx context.Context) error {
 		defer close(readinessDone)
 		f.readiness.Run(readyCtx)
 	}()
-	persistenceDone := make(chan struct{})
+	stateChecked := make(chan struct{})
 	go func() {
-		defer close(persistenceDone)
-		f.checkPersistence(readyCtx)
+		defer close(stateChecked)
+		f.checkState(readyCtx)
 	}()
 
 	errc := make(chan error, 3)
@@ -611,7 +611,7 @@ func (f *Facade) Run(ctx context.Context) error {
 	f.shutdown()
 	stopReadiness()
 	<-readinessDone
-	<-persistenceDone
+	<-stateChecked
 	return runErr
 }
 

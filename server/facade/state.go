@@ -246,18 +246,37 @@ func (f *Facade) stateReport() func() (bool, string) {
 	}
 }
 
-// persistenceCheckInterval is how often checkPersistence asks again while
-// Redis does not answer.
-const persistenceCheckInterval = 5 * time.Second
+// stateCheckInterval is how often checkState asks again while Redis does
+// not answer.
+const stateCheckInterval = 5 * time.Second
 
-// checkPersistence warns, once Redis answers, when its configuration can
-// lose acknowledged writes on a crash or restart: the request_id promise
-// then holds only as a refusal (STATE_LOST) after a loss, never a second
-// OTP, but callers see those refusals. It runs until it has an answer or
-// ctx ends.
-func (f *Facade) checkPersistence(ctx context.Context) {
+// checkState, once Redis answers, has the idempotency store learn the
+// generation of the data (so that a later loss is noticed), and warns when
+// Redis's configuration can lose acknowledged writes on a crash or
+// restart: the request_id promise then holds only as refusals
+// (STATE_LOST) after a loss, never a second OTP, but callers see those
+// refusals. It runs until it has its answers or ctx ends.
+func (f *Facade) checkState(ctx context.Context) {
 	if f.state == nil {
 		return
+	}
+	wait := func() bool {
+		t := time.NewTimer(stateCheckInterval)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
+	for f.sharedOTPs != nil {
+		if err := f.sharedOTPs.Learn(ctx); err == nil {
+			break
+		}
+		if !wait() {
+			return
+		}
 	}
 	for {
 		p, err := f.state.Persistence(ctx)
@@ -270,12 +289,8 @@ func (f *Facade) checkPersistence(ctx context.Context) {
 				"appendonly", p.AppendOnly, "appendfsync", p.AppendFsync)
 			return
 		case errors.Is(err, redisstate.ErrUnavailable):
-			t := time.NewTimer(persistenceCheckInterval)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !wait() {
 				return
-			case <-t.C:
 			}
 		default:
 			f.logger.Warn("cannot read Redis's persistence settings (CONFIG GET is denied or unknown); make sure it runs with appendonly yes and appendfsync always", "error", err)

@@ -119,6 +119,14 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1
 `)
 
+// learn: KEYS marker; ARGV new generation. Returns the marker's
+// generation, writing it first into a Redis that has none.
+var scriptLearn = redis.NewScript(`
+local g = redis.call('GET', KEYS[1])
+if not g then g = ARGV[1]; redis.call('SET', KEYS[1], g) end
+return g
+`)
+
 // release: KEYS key, owner set; ARGV lease, member. Drops the lease after
 // a failed call, and its place in the owner's quota.
 var scriptRelease = redis.NewScript(`
@@ -200,6 +208,27 @@ func (d *Idempotency) MarkerKey() string { return d.c.Key("epoch") }
 // remembering window. An operator ends the refusal early with
 // SET <LostKey> ended KEEPTTL.
 func (d *Idempotency) LostKey() string { return d.c.Key("state-lost") }
+
+// Learn reads the generation of the data (the marker), writing one into a
+// Redis that has none (a new deployment), so that a loss of data after it
+// is noticed by this replica's first claim, even when this replica has not
+// claimed anything before. Call it at start, again until it succeeds; it
+// does nothing once the replica knows a generation. A replica that starts
+// just after a loss nobody noticed yet takes the new data for a new
+// deployment (docs/adr/0004-one-otp-through-redis-faults.md).
+func (d *Idempotency) Learn(ctx context.Context) error {
+	if d.gen.Load() != nil {
+		return nil
+	}
+	rctx, cancel := d.c.Context(ctx)
+	defer cancel()
+	gen, err := scriptLearn.Run(rctx, d.c.rdb, []string{d.MarkerKey()}, hex.EncodeToString(randomToken())).Text()
+	if err != nil {
+		return Unavailable(err)
+	}
+	d.gen.CompareAndSwap(nil, &gen)
+	return nil
+}
 
 // unavailable wraps a Redis failure for the server to classify, and tells
 // OnUnavailable.
@@ -389,10 +418,28 @@ func (d *Idempotency) lead(ctx context.Context, c call, gen string, lease []byte
 		entry = append(entry, d.c.keys.Seal([]byte(v), []byte(c.key))...)
 		done <- d.finish(bg, c, gen, lease, entry, v, until)
 	}()
-	select {
-	case r := <-done:
-		return r.v, r.err, r.again
-	case <-ctx.Done():
+	// A caller whose deadline is near while the value waits for Redis is
+	// answered a little before it, so that the refusal reaches it.
+	var answerBy <-chan time.Time
+	if deadline, ok := ctx.Deadline(); ok {
+		t := time.NewTimer(time.Until(deadline) - d.c.timeout)
+		defer t.Stop()
+		answerBy = t.C
+	}
+	for waiting := true; waiting; {
+		select {
+		case r := <-done:
+			return r.v, r.err, r.again
+		case <-answerBy:
+			select {
+			case <-ran:
+				waiting = false
+			default:
+				answerBy = nil // fn still runs: wait for it, or for ctx
+			}
+		case <-ctx.Done():
+			waiting = false
+		}
 	}
 	select {
 	case r := <-done:
@@ -401,7 +448,7 @@ func (d *Idempotency) lead(ctx context.Context, c call, gen string, lease []byte
 		// The value exists but Redis has not acknowledged it: giving it
 		// out now could make it one of two. The write goes on; a retry
 		// gets the value once it landed.
-		return "", d.unavailable(fmt.Errorf("the result was not stored before the deadline: %w", ctx.Err())), false
+		return "", d.unavailable(errors.New("the result was not stored before the deadline")), false
 	default:
 		return "", fmt.Errorf("idempotency: waiting for the shared call: %w", ctx.Err()), false
 	}
