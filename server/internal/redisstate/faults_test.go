@@ -130,8 +130,8 @@ func TestIdempotencyOrphanedClaim(t *testing.T) {
 		return err == nil && pttl > 0
 	})
 	t.Logf("orphaned claim: PTTL %s", pttl)
-	if pttl > redisstate.ClaimLease {
-		t.Fatalf("orphaned claim lives %s, longer than the %s the refused caller was told to wait", pttl, redisstate.ClaimLease)
+	if pttl > idempotency.RetryAfterUnavailable {
+		t.Fatalf("orphaned claim lives %s, longer than the %s the refused caller was told to wait", pttl, idempotency.RetryAfterUnavailable)
 	}
 	start := time.Now()
 	v, _, err := reps[1].Do(ctx, "alice", "req-orphan", fp, func(context.Context) (string, error) { return "B", nil })
