@@ -21,9 +21,9 @@ import (
 // state because Redis failed, by use.
 const metricStateFallbacks = "radkit_facade_state_fallbacks_total"
 
-// metricIdempotencyRefusals counts the GenerateOTP calls refused because
+// metricStateRefusals counts the GenerateOTP calls refused because
 // of what the shared state holds, apart from its outages.
-const metricIdempotencyRefusals = "radkit_facade_idempotency_refusals_total"
+const metricStateRefusals = "radkit_facade_state_refusals_total"
 
 // stateLogInterval bounds how often a Redis failure is logged per use: an
 // outage must not flood the log.
@@ -182,7 +182,7 @@ func (f *Facade) newIdempotency() (idempotency.Doer, error) {
 		d.MaxKeysPerOwner = f.cfg.IdempotencyKeysPerCaller
 		d.OnUnavailable = f.stateFailed("idempotency", "refusing GenerateOTP with request_id (STATE_UNAVAILABLE)")
 		refusals := prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: metricIdempotencyRefusals,
+			Name: metricStateRefusals,
 			Help: "GenerateOTP calls with a request_id refused because of the shared state (Redis) rather than an outage of it, by reason: STATE_LOST (Redis lost acknowledged data) and STATE_KEY_UNKNOWN (a result sealed under a state key this replica does not hold).",
 		}, []string{"reason"})
 		if err := f.metrics.Registry().Register(refusals); err != nil {
