@@ -306,3 +306,61 @@ func TestExpectReplicasWithoutRedisWarns(t *testing.T) {
 		})
 	}
 }
+
+// TestStateKeyUnknown: a replica whose keyring lacks the key a remembered
+// OTP was sealed under answers STATE_KEY_UNKNOWN naming the key's ID, with
+// no RetryInfo, logs it and counts it apart from Redis outages.
+func TestStateKeyUnknown(t *testing.T) {
+	redis := testkit.StartRedis(t, "--appendonly", "yes", "--appendfsync", "always")
+	seed := emulator.DefaultSeed()
+	up := startUpstream(t, emulator.Config{Seed: seed}, nil)
+	cfg := facade.Config{
+		UpstreamURL: up.url, ClientID: seed.Clients[0].ID, ClientSecret: seed.Clients[0].Secret,
+		RedisURL: redis.URL(), StateKey: stateKey(t),
+	}
+	a := startFacade(t, cfg)
+	cfg.StateKey = stateKey(t) // another key, and not the first one for reading
+	b := startFacade(t, cfg)
+	a.waitServing(t)
+	b.waitServing(t)
+	req := otpRequest()
+	req.RequestId = "8f6c2d3e-0000-4000-8000-0000000000aa"
+	if _, err := a.client.GenerateOTP(callCtx(t), req); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.client.GenerateOTP(callCtx(t), req)
+	wantError(t, err, codes.Internal, server.ReasonStateKeyUnknown)
+	keyID := ""
+	for _, d := range status.Convert(err).Details() {
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			keyID = d.GetMetadata()["key_id"]
+		case *errdetails.RetryInfo:
+			t.Error("STATE_KEY_UNKNOWN with RetryInfo: a retry does not help")
+		}
+	}
+	if len(keyID) != 8 {
+		t.Fatalf("ErrorInfo metadata key_id = %q, want the 4-byte key ID in hex", keyID)
+	}
+	if !strings.Contains(b.logs.String(), keyID) {
+		t.Error("the log does not name the missing key's ID")
+	}
+	metrics := string(b.do(t, http.MethodGet, "/metrics", nil).body)
+	if !strings.Contains(metrics, `radkit_facade_state_refusals_total{reason="STATE_KEY_UNKNOWN"} 1`) {
+		t.Errorf("/metrics does not count the refusal:\n%s", grepLines(metrics, "state_"))
+	}
+	if countsIdempotencyOutage(metrics) {
+		t.Errorf("/metrics counts a missing key as a Redis outage:\n%s", grepLines(metrics, "state_"))
+	}
+}
+
+// countsIdempotencyOutage reports whether metrics count any fallback of the
+// idempotency store, whatever its cause.
+func countsIdempotencyOutage(metrics string) bool {
+	for _, line := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(line, "radkit_facade_state_fallbacks_total{") && strings.Contains(line, `use="idempotency"`) && !strings.HasSuffix(line, " 0") {
+			return true
+		}
+	}
+	return false
+}
