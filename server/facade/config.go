@@ -106,8 +106,8 @@ type Config struct {
 	StatusCacheTTL time.Duration
 	// IdempotencyKeysPerCaller bounds the GenerateOTP request_ids one
 	// caller may have remembered at once, so that one caller cannot use up
-	// the facade's for the others; the facade's total stays
-	// idempotency.DefaultMaxEntries. Zero means
+	// the facade's for the others (over every replica with RedisURL); the
+	// facade's total stays idempotency.DefaultMaxEntries. Zero means
 	// idempotency.DefaultMaxEntriesPerOwner.
 	IdempotencyKeysPerCaller int
 	// WatchInterval is how often a service watched with
