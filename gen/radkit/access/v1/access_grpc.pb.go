@@ -45,7 +45,15 @@
 //   UPSTREAM_BUDGET_EXHAUSTED       RESOURCE_EXHAUSTED   the facade's own budget of upstream calls per second is
 //                                                        spent; nothing was sent upstream
 //   STATE_UNAVAILABLE               UNAVAILABLE          GenerateOTP with request_id while the facade's shared state
-//                                                        store (Redis) is unreachable; nothing was sent upstream
+//                                                        store (Redis) is unreachable (nothing was sent upstream), or
+//                                                        its OTP could not be stored there before the deadline (a
+//                                                        retry gets that OTP once stored)
+//   STATE_LOST                      UNAVAILABLE          GenerateOTP with a request_id not found, while the shared
+//                                                        state store is known to have lost acknowledged data: it may
+//                                                        have been answered before; RetryInfo says when the refusal
+//                                                        ends; nothing was sent upstream
+//   STATE_KEY_UNKNOWN               INTERNAL             GenerateOTP replaying a result sealed under a state key the
+//                                                        replica does not hold (ErrorInfo metadata key_id); no retry
 //
 // Every RPC can also return CALLER_UNAUTHENTICATED, CALLER_RATE_LIMITED,
 // IDENTITY_NOT_GRANTED, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED,
@@ -113,6 +121,8 @@ type AccessServiceClient interface {
 	// caller holds as many request_ids as it may, or, as a last resort, the
 	// facade does), STATE_UNAVAILABLE (UNAVAILABLE, with RetryInfo: with
 	// request_id, while the facade's shared state store is unreachable),
+	// STATE_LOST (UNAVAILABLE, with RetryInfo: with a request_id not found
+	// after the shared state store lost data), STATE_KEY_UNKNOWN (INTERNAL),
 	// UPSTREAM_BAD_REQUEST,
 	// UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
 	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE, UPSTREAM_ERROR,
@@ -250,6 +260,8 @@ type AccessServiceServer interface {
 	// caller holds as many request_ids as it may, or, as a last resort, the
 	// facade does), STATE_UNAVAILABLE (UNAVAILABLE, with RetryInfo: with
 	// request_id, while the facade's shared state store is unreachable),
+	// STATE_LOST (UNAVAILABLE, with RetryInfo: with a request_id not found
+	// after the shared state store lost data), STATE_KEY_UNKNOWN (INTERNAL),
 	// UPSTREAM_BAD_REQUEST,
 	// UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
 	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE, UPSTREAM_ERROR,
