@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -259,5 +260,42 @@ func TestIdempotencyPerOwnerQuota(t *testing.T) {
 	time.Sleep(full.RetryAfter + 100*time.Millisecond)
 	if _, _, err := reps[1].Do(ctx, "alice", "id-3", fp, ok("3")); err != nil {
 		t.Fatalf("a new key once the oldest expired: %v", err)
+	}
+}
+
+// TestIdempotencyLossNoticedOnce: a loss is noticed by a running replica
+// even when a replica started after it wrote the new marker, and a replica
+// that looks only after the window has passed does not open it again.
+func TestIdempotencyLossNoticedOnce(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	const ttl = 1500 * time.Millisecond
+	reps := replicasTTL(t, srv, 3, ttl)
+	ctx := testkit.Context(t, 30*time.Second)
+	fp := idempotency.Fingerprint("f")
+	c := open(t, redisstate.Config{URL: srv.URL()})
+	mint := func(context.Context) (string, error) { return "v", nil }
+	for i := range 2 {
+		if _, _, err := reps[i].Do(ctx, "alice", fmt.Sprintf("before-%d", i), fp, mint); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Redis().FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// A replica starting now takes the empty Redis for a new one...
+	if err := reps[2].Learn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// ...but a running replica knows better.
+	if _, _, err := reps[0].Do(ctx, "alice", "before-0", fp, mint); !errors.Is(err, idempotency.ErrStateLost) {
+		t.Fatalf("replay on a running replica after the loss = %v, want ErrStateLost", err)
+	}
+	if _, _, err := reps[2].Do(ctx, "alice", "before-1", fp, mint); !errors.Is(err, idempotency.ErrStateLost) {
+		t.Fatalf("replay on the new replica once the loss was noticed = %v, want ErrStateLost", err)
+	}
+	time.Sleep(ttl + 200*time.Millisecond)
+	// reps[1] has not looked since the loss: it must not open a new window.
+	if _, _, err := reps[1].Do(ctx, "alice", "after", fp, mint); err != nil {
+		t.Fatalf("a new request_id once the window passed, on a replica that had not looked: %v", err)
 	}
 }

@@ -62,18 +62,22 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 // result is never stored into data that lost what came before it.
 //
 // claim: KEYS key, owner set, marker, lost; ARGV lease, claim PX, known
-// generation, new generation, window PX, member, per-owner limit. Returns
+// generation, new generation, window PX, member, per-owner limit. A
+// generation is random hex and the Redis time it was written at, so that a
+// replica that had not looked since a loss opens the window only for what
+// is left of it since the marker was written again. Returns
 // {status, generation[, detail]}: T took the lease; V the key's value
 // (detail); L unknown keys are refused after a loss (detail: ms left); F
 // the owner is at its limit (detail: ms until its oldest key expires).
 var scriptClaim = redis.NewScript(redisNow + `
 local gen = redis.call('GET', KEYS[3])
 if not gen then
-  gen = ARGV[4]
+  gen = ARGV[4] .. ':' .. now
   redis.call('SET', KEYS[3], gen)
   if ARGV[3] ~= '' then redis.call('SET', KEYS[4], gen, 'PX', ARGV[5]) end
 elseif ARGV[3] ~= '' and gen ~= ARGV[3] then
-  redis.call('SET', KEYS[4], gen, 'NX', 'PX', ARGV[5])
+  local left = tonumber(string.match(gen, ':(%d+)$') or '0') + tonumber(ARGV[5]) - now
+  if left > 0 then redis.call('SET', KEYS[4], gen, 'NX', 'PX', left) end
 end
 local v = redis.call('GET', KEYS[1])
 if v then return {'V', gen, v} end
@@ -121,9 +125,9 @@ return 1
 
 // learn: KEYS marker; ARGV new generation. Returns the marker's
 // generation, writing it first into a Redis that has none.
-var scriptLearn = redis.NewScript(`
+var scriptLearn = redis.NewScript(redisNow + `
 local g = redis.call('GET', KEYS[1])
-if not g then g = ARGV[1]; redis.call('SET', KEYS[1], g) end
+if not g then g = ARGV[1] .. ':' .. now; redis.call('SET', KEYS[1], g) end
 return g
 `)
 
