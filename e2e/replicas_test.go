@@ -82,8 +82,8 @@ func reasonOfErr(err error) string {
 // TestReplicasShareState: one emulator, one redis-server, three facade
 // processes.
 func TestReplicasShareState(t *testing.T) {
-	facadeBinary(t) // built before any clock starts
-	redis := testkit.StartRedis(t)
+	facadeBinary(t)                                 // built before any clock starts
+	redis := testkit.StartRedis(t, durableRedis...) // "redis down and back" must lose nothing
 	emu, up := testkit.StartEmulator(t, emulator.Config{})
 	stateKey := newStateKey()
 	const ttl = 500 * time.Millisecond
@@ -187,6 +187,16 @@ func TestReplicasShareState(t *testing.T) {
 		var values []string
 		iter := rdb.Scan(ctx, 0, "*", 100).Iterator()
 		for iter.Next(ctx) {
+			if typ, err := rdb.Type(ctx, iter.Val()).Result(); err == nil && typ == "zset" {
+				// A caller's request_id digests: read them as members.
+				members, err := rdb.ZRange(ctx, iter.Val(), 0, -1).Result()
+				if err != nil {
+					t.Fatalf("ZRANGE %s: %v", iter.Val(), err)
+				}
+				values = append(values, iter.Val())
+				values = append(values, members...)
+				continue
+			}
 			v, err := rdb.Get(ctx, iter.Val()).Result()
 			if err != nil && err != goredis.Nil {
 				t.Fatalf("GET %s: %v", iter.Val(), err)
