@@ -82,8 +82,9 @@ func reasonOfErr(err error) string {
 // TestReplicasShareState: one emulator, one redis-server, three facade
 // processes.
 func TestReplicasShareState(t *testing.T) {
-	facadeBinary(t)                                 // built before any clock starts
-	redis := testkit.StartRedis(t, durableRedis...) // "redis down and back" must lose nothing
+	facadeBinary(t) // built before any clock starts
+	// "redis down and back" must lose nothing.
+	redis := testkit.StartRedis(t, durableRedis...)
 	emu, up := testkit.StartEmulator(t, emulator.Config{})
 	stateKey := newStateKey()
 	const ttl = 500 * time.Millisecond
