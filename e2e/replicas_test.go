@@ -270,3 +270,34 @@ func TestReplicasShareRateLimit(t *testing.T) {
 		t.Fatal("no call was limited")
 	}
 }
+
+// TestReplicasShareRequestIDQuota: --idempotency-keys-per-caller holds
+// over the replicas, not per replica; replays of held request_ids still
+// work at the quota.
+func TestReplicasShareRequestIDQuota(t *testing.T) {
+	facadeBinary(t)
+	redis := testkit.StartRedis(t, durableRedis...)
+	_, up := testkit.StartEmulator(t, emulator.Config{})
+	reps := startReplicas(t, 3, up.URL, redis.URL(), newStateKey(), "--rate-limit", "0", "--idempotency-keys-per-caller", "2")
+	ctx := testkit.Context(t, time.Minute)
+	call := func(i int, id string) error {
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		_, err := reps[i].client.GenerateOTP(cctx, &accessv1.GenerateOTPRequest{
+			Owner: "owner@example.com", EndpointId: "router-1", Description: "quota", RequestId: id,
+		})
+		return err
+	}
+	for i, id := range []string{"quota-1", "quota-2"} {
+		if err := call(i, id); err != nil {
+			t.Fatalf("request_id %d of 2 on replica %d: %v", i+1, i, err)
+		}
+	}
+	err := call(2, "quota-3")
+	if status.Code(err) != codes.ResourceExhausted || reasonOfErr(err) != server.ReasonTooManyRequestIDs {
+		t.Fatalf("a third request_id on a third replica: %v, want RESOURCE_EXHAUSTED %s", err, server.ReasonTooManyRequestIDs)
+	}
+	if err := call(2, "quota-1"); err != nil {
+		t.Fatalf("a replay at the quota: %v", err)
+	}
+}
