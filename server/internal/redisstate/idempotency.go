@@ -303,7 +303,7 @@ func (d *Idempotency) Do(ctx context.Context, owner, key string, fingerprint ide
 		d.gen.Store(&gen)
 		switch st {
 		case "T":
-			v, err, again := d.lead(ctx, c, gen, lease, fn)
+			v, again, err := d.lead(ctx, c, gen, lease, fn)
 			if !again {
 				return v, false, err
 			}
@@ -383,7 +383,7 @@ type outcome struct {
 // is tried again until it lands, the key is found another's, or the TTL
 // since the claim has passed. again reports that the key turned out to be
 // another replica's: the caller must look again.
-func (d *Idempotency) lead(ctx context.Context, c call, gen string, lease []byte, fn func(context.Context) (string, error)) (v string, err error, again bool) {
+func (d *Idempotency) lead(ctx context.Context, c call, gen string, lease []byte, fn func(context.Context) (string, error)) (v string, again bool, err error) {
 	until := time.Now().Add(d.ttl)
 	done := make(chan outcome, 1)
 	ran := make(chan struct{}) // closed once fn returned
@@ -433,7 +433,7 @@ func (d *Idempotency) lead(ctx context.Context, c call, gen string, lease []byte
 	for waiting := true; waiting; {
 		select {
 		case r := <-done:
-			return r.v, r.err, r.again
+			return r.v, r.again, r.err
 		case <-answerBy:
 			select {
 			case <-ran:
@@ -447,14 +447,14 @@ func (d *Idempotency) lead(ctx context.Context, c call, gen string, lease []byte
 	}
 	select {
 	case r := <-done:
-		return r.v, r.err, r.again
+		return r.v, r.again, r.err
 	case <-ran:
 		// The value exists but Redis has not acknowledged it: giving it
 		// out now could make it one of two. The write goes on; a retry
 		// gets the value once it landed.
-		return "", d.unavailable(errors.New("the result was not stored before the deadline")), false
+		return "", false, d.unavailable(errors.New("the result was not stored before the deadline"))
 	default:
-		return "", fmt.Errorf("idempotency: waiting for the shared call: %w", ctx.Err()), false
+		return "", false, fmt.Errorf("idempotency: waiting for the shared call: %w", ctx.Err())
 	}
 }
 
