@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -162,31 +161,6 @@ func (r *Redis) ping() error {
 		return fmt.Errorf("unexpected answer %q", line)
 	}
 	return nil
-}
-
-// Pause stops the redis-server with SIGSTOP: it keeps its connections
-// and answers nothing, as a Redis stalled by a fork, a swap storm or a
-// paused VM. Resume ends it; the test's end does too.
-func (r *Redis) Pause() {
-	r.tb.Helper()
-	r.signal(syscall.SIGSTOP)
-}
-
-// Resume continues a redis-server stopped by Pause.
-func (r *Redis) Resume() {
-	r.tb.Helper()
-	r.signal(syscall.SIGCONT)
-}
-
-func (r *Redis) signal(sig syscall.Signal) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.cmd == nil {
-		r.tb.Fatalf("redis-server: %s while it is stopped", sig)
-	}
-	if err := r.cmd.Process.Signal(sig); err != nil {
-		r.tb.Fatalf("redis-server: %s: %v", sig, err)
-	}
 }
 
 // Stop kills the redis-server (SIGKILL: an outage, not a shutdown) and

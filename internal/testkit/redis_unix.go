@@ -5,9 +5,10 @@ package testkit
 import "syscall"
 
 // Pause stops the redis-server with SIGSTOP: it keeps its connections and
-// its data but answers nothing, as a server stalled by its host does, until
-// Resume. Redis expires keys by the wall clock, so once resumed, keys whose
-// time passed during the pause are gone.
+// its data but answers nothing, as a Redis stalled by a fork, a swap storm
+// or a paused VM does, until Resume (or the test's end). Redis expires keys
+// by the wall clock, so once resumed, keys whose time passed during the
+// pause are gone.
 func (r *Redis) Pause() { r.signal(syscall.SIGSTOP) }
 
 // Resume continues a redis-server stopped by Pause (SIGCONT).
