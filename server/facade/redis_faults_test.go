@@ -153,9 +153,21 @@ func TestRedisACLUser(t *testing.T) {
 			t.Errorf("replica %s: /readyz = %s, want the state up", name, body)
 		}
 	}
+	// The shipped ACL leaves CONFIG out: the one refusal a replica may
+	// meet is its start-up look at the persistence settings, which it
+	// reports once as such.
+	const persistenceUnknown = "cannot read Redis's persistence settings"
 	for _, logs := range []string{logsA.String(), logsB.String()} {
-		if strings.Contains(logs, "NOPERM") || strings.Contains(logs, "shared state (Redis)") {
-			t.Errorf("a replica logged a Redis failure:\n%s", grepLines(logs, "Redis"))
+		if !strings.Contains(logs, persistenceUnknown) {
+			t.Errorf("a replica did not say that it cannot check persistence under the shipped ACL:\n%s", grepLines(logs, "Redis"))
+		}
+		for _, line := range strings.Split(logs, "\n") {
+			if strings.Contains(line, persistenceUnknown) {
+				continue
+			}
+			if strings.Contains(line, "NOPERM") || strings.Contains(line, "shared state (Redis)") {
+				t.Errorf("a replica logged a Redis failure: %s", line)
+			}
 		}
 	}
 
