@@ -4,7 +4,7 @@ package e2e
 // world brings: three facade binaries on one real redis-server, one
 // emulator behind them, and a ledger of every (request_id, OTP) pair any
 // caller saw. README.md ("Idempotent OTPs") states the guarantee fault by
-// fault; docs/adr/0004-one-otp-through-redis-faults.md explains it.
+// fault; docs/adr/0007-one-otp-through-redis-faults.md explains it.
 
 import (
 	"context"

@@ -17,7 +17,7 @@ import (
 	"github.com/radkit/radkit-access-facade/server/idempotency"
 )
 
-// Bounds of the Redis idempotency store. docs/adr/0004-one-otp-through-redis-faults.md
+// Bounds of the Redis idempotency store. docs/adr/0007-one-otp-through-redis-faults.md
 // explains them.
 const (
 	// DefaultLease is how long a replica's claim on a key lasts without
@@ -148,7 +148,7 @@ return 0
 // that one key never gives two callers two different values, through Redis
 // stalls, restarts and replica deaths; and where Redis lost data it had
 // acknowledged, a refusal (idempotency.ErrStateLost) rather than a second
-// value. docs/adr/0004-one-otp-through-redis-faults.md has the design.
+// value. docs/adr/0007-one-otp-through-redis-faults.md has the design.
 //
 // A key holds either a lease (a replica is running the call, renewed while
 // it runs) or the result, sealed with the client's Keyring and bound to its
@@ -219,7 +219,7 @@ func (d *Idempotency) LostKey() string { return d.c.Key("state-lost") }
 // claimed anything before. Call it at start, again until it succeeds; it
 // does nothing once the replica knows a generation. A replica that starts
 // just after a loss nobody noticed yet takes the new data for a new
-// deployment (docs/adr/0004-one-otp-through-redis-faults.md).
+// deployment (docs/adr/0007-one-otp-through-redis-faults.md).
 func (d *Idempotency) Learn(ctx context.Context) error {
 	if d.gen.Load() != nil {
 		return nil
