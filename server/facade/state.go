@@ -196,7 +196,7 @@ func (f *Facade) newIdempotency() (idempotency.Doer, error) {
 			case errors.As(err, &keyErr):
 				refusals.WithLabelValues(string(reason.StateKeyUnknown)).Inc()
 				keyEvery.Do(func() {
-					f.logger.Error("a remembered OTP is sealed under a state key this replica does not hold: restore it to the keyring (RADKIT_FACADE_STATE_KEY_FILE and the old keys)", "key_id", keyErr.KeyID)
+					f.logger.Error("a remembered OTP is sealed under a state key this replica does not hold: put that key back in the state keyring, after the current one (one key per line)", "key_id", keyErr.KeyID)
 				})
 			default:
 				refusals.WithLabelValues(string(reason.StateLost)).Inc()
