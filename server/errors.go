@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc/status"
 
+	"github.com/radkit/radkit-access-facade/server/internal/panics"
 	"github.com/radkit/radkit-access-facade/server/internal/reason"
 	"github.com/radkit/radkit-access-facade/server/internal/resilience"
 	"github.com/radkit/radkit-access-facade/server/upstream"
@@ -117,7 +118,11 @@ const defaultRetryDelay = time.Second
 // asks the classifiers of the upstream client and of its resilience layer,
 // never strings or the error types' fields.
 func classify(err error) reason.Reason {
+	var panicErr *panics.Error
 	switch {
+	case errors.As(err, &panicErr):
+		// A shared call panicked; it was reported where it was recovered.
+		return reason.Internal
 	case errors.Is(err, resilience.ErrCircuitOpen):
 		// The facade stopped calling a failing upstream for a while; nothing
 		// was sent.

@@ -19,6 +19,7 @@ import (
 	"github.com/radkit/radkit-access-facade/server/idempotency"
 	"github.com/radkit/radkit-access-facade/server/internal/growstack"
 	"github.com/radkit/radkit-access-facade/server/internal/identity"
+	"github.com/radkit/radkit-access-facade/server/internal/panics"
 	"github.com/radkit/radkit-access-facade/server/internal/reason"
 	"github.com/radkit/radkit-access-facade/server/internal/watch"
 	"github.com/radkit/radkit-access-facade/server/upstream"
@@ -85,6 +86,10 @@ type Config struct {
 	WatchCaller func(context.Context) string
 	// Now is the clock of watch observations. Nil means time.Now.
 	Now func() time.Time
+	// Panics reports a panic in a watch poller, which ends that
+	// service's watches with INTERNAL rather than the process. Nil
+	// recovers without reporting.
+	Panics *panics.Reporter
 }
 
 // Server implements accessv1.AccessServiceServer.
@@ -145,6 +150,7 @@ func New(cfg Config) *Server {
 		PollTimeout:  s.callTimeout,
 		Now:          cfg.Now,
 		Logger:       s.logger.With("component", "watch"),
+		Panics:       cfg.Panics,
 	})
 	return s
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/radkit/radkit-access-facade/server/internal/callerauth"
 	"github.com/radkit/radkit-access-facade/server/internal/gateway"
 	"github.com/radkit/radkit-access-facade/server/internal/identity"
+	"github.com/radkit/radkit-access-facade/server/internal/panics"
 	"github.com/radkit/radkit-access-facade/server/internal/ratelimit"
 	"github.com/radkit/radkit-access-facade/server/internal/redisstate"
 	"github.com/radkit/radkit-access-facade/server/internal/resilience"
@@ -54,6 +55,7 @@ type Facade struct {
 	ids       *identity.Registry      // every upstream identity, each with its own client and guard
 	readiness *server.Readiness
 	metrics   *telemetry.Metrics
+	panics    *panics.Reporter          // logs and counts every recovered panic
 	cert      *certificate              // nil without TLS
 	reloadMu  sync.Mutex                // one Reload at a time: each applies whole
 	auth      *callerauth.Authenticator // nil without caller authentication
@@ -107,6 +109,8 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 	}
 	f.metrics = telemetry.NewMetrics()
 	f.metrics.LinkTraces(cfg.TracerProvider)
+	f.metrics.InitializePanics(panics.Places)
+	f.panics = panics.NewReporter(cfg.Logger, f.metrics.CountPanic)
 	if err := f.openState(); err != nil {
 		return nil, err
 	}
@@ -137,6 +141,7 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		WatchHeartbeat:      cfg.WatchHeartbeat,
 		MaxWatchesPerCaller: cfg.MaxWatchesPerCaller,
 		WatchCaller:         callerKey,
+		Panics:              f.panics,
 	})
 	f.service = service
 	f.metrics.ObserveWatches(func() telemetry.WatchStats {
@@ -153,6 +158,7 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		Identities:        f.publicIdentityStates(),
 		State:             f.stateReport(),
 		Logger:            cfg.Logger,
+		Panics:            f.panics,
 
 		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
 		WatchHeartbeat:     cfg.WatchHeartbeat,
@@ -283,14 +289,17 @@ func (f *Facade) identitySpec() (identity.Spec, error) {
 // gRPC server and the in-process gateway
 // (docs/adr/0001-gateway-in-process.md). The request ID first, so that
 // everything after it sees it; metrics and the log line next,
-// so that refused calls are counted and logged; then who is calling; then,
-// with Redis, the call's Redis budget; then how often they may.
+// so that refused calls are counted and logged; then panic recovery, so
+// that a call that panicked is counted and logged as the INTERNAL it
+// answers; then who is calling; then, with Redis, the call's Redis
+// budget; then how often they may.
 func (f *Facade) newInterceptor() (grpc.UnaryServerInterceptor, error) {
 	cfg := &f.cfg
 	interceptors := []grpc.UnaryServerInterceptor{
 		server.UnaryRequestID(),
 		f.metrics.UnaryServerInterceptor(),
 		server.UnaryLogger(cfg.Logger),
+		panics.UnaryServerInterceptor(f.panics),
 	}
 	if cfg.callerAuth() {
 		var err error
@@ -351,6 +360,7 @@ func (f *Facade) newStreamInterceptor() grpc.StreamServerInterceptor {
 		server.StreamRequestID(),
 		f.metrics.StreamServerInterceptor(),
 		server.StreamLogger(f.cfg.Logger),
+		panics.StreamServerInterceptor(f.panics),
 	}
 	if f.auth != nil {
 		interceptors = append(interceptors, f.auth.StreamServerInterceptor())

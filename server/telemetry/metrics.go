@@ -49,6 +49,9 @@ const (
 	MetricWatchPolls = "radkit_watch_polls_total"
 	// MetricWatchMessages counts the messages sent on watch streams.
 	MetricWatchMessages = "radkit_watch_messages_sent_total"
+	// MetricPanics counts the panics the facade recovered, by where they
+	// happened (see CountPanic).
+	MetricPanics = "radkit_facade_panics_total"
 )
 
 // IdentityState is what Metrics reports of one upstream identity (see
@@ -111,6 +114,7 @@ type Metrics struct {
 	upstreamRequests *prometheus.CounterVec
 	upstreamDuration *prometheus.HistogramVec
 	tokenFetches     *prometheus.CounterVec
+	panics           *prometheus.CounterVec
 
 	identities atomic.Pointer[func() []IdentityState]
 	watches    atomic.Pointer[func() WatchStats]
@@ -143,6 +147,10 @@ func NewMetrics() *Metrics {
 			Name: MetricUpstreamTokenFetches,
 			Help: "Access-token requests to the RADKit Access Cloud (client credentials or API token), by upstream identity and result: success, rejected (4xx other than 429), error.",
 		}, []string{"identity", "result"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricPanics,
+			Help: "Panics recovered, each one failed call (or the watches of one service), by where: unary_call, stream_call, http_handler, coalesced_call, watch_poller, gateway_stream.",
+		}, []string{"where"}),
 		now:       time.Now,
 		exemplars: true,
 	}
@@ -153,6 +161,7 @@ func NewMetrics() *Metrics {
 		m.upstreamRequests,
 		m.upstreamDuration,
 		m.tokenFetches,
+		m.panics,
 		&identityGauge{
 			desc: prometheus.NewDesc(MetricUpstreamTokenExpiry,
 				"Seconds until the upstream identity's cached access token expires (negative once expired), by identity; absent while it holds no token.", []string{"identity"}, nil),
@@ -183,6 +192,18 @@ func NewMetrics() *Metrics {
 		Timeout:             10 * time.Second,
 	}))
 	return m
+}
+
+// CountPanic counts a recovered panic at where, one of a fixed set of
+// places (package server/internal/panics), so that the label is bounded.
+func (m *Metrics) CountPanic(where string) { m.panics.WithLabelValues(where).Inc() }
+
+// InitializePanics creates the series of each of places with zero, so
+// that an alert on its increase works from the first panic.
+func (m *Metrics) InitializePanics(places []string) {
+	for _, p := range places {
+		m.panics.WithLabelValues(p)
+	}
 }
 
 // Registry is the registry holding every metric, for tests and for callers

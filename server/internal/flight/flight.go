@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/radkit/radkit-access-facade/server/internal/growstack"
+	"github.com/radkit/radkit-access-facade/server/internal/panics"
 )
 
 // Group runs at most one call per key at a time. The zero Group is ready to
@@ -158,7 +159,7 @@ func (g *Group[K, V]) startLocked(ctx context.Context, key K, fn func(context.Co
 // (package growstack).
 func (g *Group[K, V]) run(ctx context.Context, key K, c *call[V], fn func(context.Context) (V, error)) {
 	growstack.Grow()
-	v, err := fn(ctx)
+	v, err := protect(ctx, fn)
 	c.cancel() // releases the context, and the caller's values with it
 	g.mu.Lock()
 	g.forgetLocked(key, c)
@@ -168,6 +169,23 @@ func (g *Group[K, V]) run(ctx context.Context, key K, c *call[V], fn func(contex
 		close(g.idle)
 	}
 	g.mu.Unlock()
+}
+
+// protect returns fn's result, or a *panics.Error when fn panics: a panic on
+// this goroutine, which no caller's recovery covers, would end the
+// process. The panic is reported (logged and counted) once, with the
+// Reporter and request ID of the caller that started the call; every
+// caller waiting for it gets the error.
+func protect[V any](ctx context.Context, fn func(context.Context) (V, error)) (v V, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			stack := panics.Stack()
+			panics.FromContext(ctx).Report(ctx, panics.CoalescedCall, p, stack)
+			var zero V
+			v, err = zero, &panics.Error{Where: panics.CoalescedCall, Value: p, Stack: stack}
+		}
+	}()
+	return fn(ctx)
 }
 
 // Wait waits until no call runs, abandoned ones included: a client that

@@ -26,6 +26,7 @@ import (
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/server"
+	"github.com/radkit/radkit-access-facade/server/internal/panics"
 	"github.com/radkit/radkit-access-facade/server/internal/reason"
 	"github.com/radkit/radkit-access-facade/server/internal/requestid"
 )
@@ -61,6 +62,10 @@ type Config struct {
 	// whose browser pages may call the API cross-origin (see withCORS).
 	// Empty, the default, allows none.
 	CORSAllowedOrigins []string
+	// Panics reports a panic in the HTTP handler outside the interceptor
+	// chain (which recovers its own) or in a stream's goroutine; the
+	// request then answers 500 INTERNAL. Nil recovers without reporting.
+	Panics *panics.Reporter
 	// WatchHeartbeat is the service's watch heartbeat, the longest silence
 	// of a watch stream: each message gets twice that, and at least a
 	// minute, to reach the client. Zero means a minute.
@@ -150,6 +155,11 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Inside withRequestID: the panic's log line and the 500 carry the
+	// request ID.
+	handler = panics.Handler(cfg.Panics, handler, func(w http.ResponseWriter, _ *http.Request, err error) {
+		writeStatus(w, http.StatusInternalServerError, status.Convert(err))
+	})
 	return withRequestID(handler), nil
 }
 

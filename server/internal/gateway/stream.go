@@ -16,6 +16,7 @@ import (
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/server"
+	"github.com/radkit/radkit-access-facade/server/internal/panics"
 )
 
 // The generated in-process handlers (RegisterAccessServiceHandlerServer)
@@ -120,17 +121,25 @@ func (c *streamClient) WatchServiceStatus(ctx context.Context, in *accessv1.Watc
 	ctx = server.WithProtocol(ctx, server.ProtocolHTTP)
 	p := &pipe{ctx: ctx, msgs: make(chan proto.Message), headerSent: make(chan struct{}), done: make(chan struct{})}
 	go func() {
+		var err error
+		defer func() {
+			// The stream interceptor chain recovers the service's panics;
+			// this covers the rest of the goroutine, which nothing else
+			// would.
+			if v := recover(); v != nil {
+				err = panics.FromContext(ctx).Recovered(ctx, panics.GatewayStream, v)
+			}
+			p.finish(err)
+		}()
 		handler := func(_ any, ss grpc.ServerStream) error {
 			return c.srv.WatchServiceStatus(in, &grpc.GenericServerStream[accessv1.WatchServiceStatusRequest, accessv1.WatchServiceStatusResponse]{ServerStream: ss})
 		}
-		var err error
 		if c.interceptor == nil {
 			err = handler(c.srv, serverSide{p})
 		} else {
 			info := &grpc.StreamServerInfo{FullMethod: accessv1.AccessService_WatchServiceStatus_FullMethodName, IsServerStream: true}
 			err = c.interceptor(c.srv, serverSide{p}, info, handler)
 		}
-		p.finish(err)
 	}()
 	return clientSide[accessv1.WatchServiceStatusResponse]{p}, nil
 }

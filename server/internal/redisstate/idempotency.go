@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/radkit/radkit-access-facade/server/idempotency"
+	"github.com/radkit/radkit-access-facade/server/internal/panics"
 )
 
 // Bounds of the Redis idempotency store. docs/adr/0007-one-otp-through-redis-faults.md
@@ -400,7 +401,7 @@ func (d *Idempotency) lead(ctx context.Context, c call, gen string, lease []byte
 			state.Store(s)
 			cancelFn()
 		})
-		v, err := fn(fctx)
+		v, err := protect(fctx, fn)
 		stop()
 		close(ran)
 		switch state.Load() {
@@ -486,6 +487,20 @@ func (d *Idempotency) finish(ctx context.Context, c call, gen string, lease, ent
 		time.Sleep(pause)
 		pause = min(2*pause, finishRetryMax)
 	}
+}
+
+// protect returns fn's result, or a *panics.Error when fn panics: lead
+// runs fn on a goroutine of its own, where a panic would end the process.
+// The lease is then dropped like after any failure.
+func protect(ctx context.Context, fn func(context.Context) (string, error)) (v string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			stack := panics.Stack()
+			panics.FromContext(ctx).Report(ctx, panics.CoalescedCall, p, stack)
+			v, err = "", &panics.Error{Where: panics.CoalescedCall, Value: p, Stack: stack}
+		}
+	}()
+	return fn(ctx)
 }
 
 // renew keeps the lease alive while the call runs, the first time at once

@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/radkit/radkit-access-facade/server/internal/panics"
 	"github.com/radkit/radkit-access-facade/server/internal/resilience"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
@@ -73,6 +74,10 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the hub's diagnostics. Nil discards.
 	Logger *slog.Logger
+	// Panics reports a panic in a poller (or in the lookup it calls),
+	// which ends that service's watches with the panic's error instead
+	// of the process. Nil recovers without reporting.
+	Panics *panics.Reporter
 }
 
 // Kind says why an Update was sent.
@@ -116,6 +121,7 @@ type Hub struct {
 	pollTimeout  time.Duration
 	now          func() time.Time
 	logger       *slog.Logger
+	panics       *panics.Reporter
 
 	polls atomic.Uint64
 	sent  atomic.Uint64
@@ -145,6 +151,7 @@ func New(cfg Config) *Hub {
 		pollTimeout:  orDefault(cfg.PollTimeout, DefaultPollTimeout),
 		now:          cfg.Now,
 		logger:       cfg.Logger,
+		panics:       cfg.Panics,
 		pollers:      map[string]*poller{},
 		callers:      map[string]int{},
 		closing:      make(chan struct{}),
@@ -318,7 +325,9 @@ func (h *Hub) join(caller, serviceID string) (*poller, error) {
 	h.callers[caller]++
 	p, ok := h.pollers[serviceID]
 	if !ok {
-		ctx, cancel := context.WithCancel(context.Background())
+		// The poller's context carries the Reporter, for the coalesced
+		// lookups it starts (package flight) to report a panic with.
+		ctx, cancel := context.WithCancel(panics.NewContext(context.Background(), h.panics))
 		p = &poller{id: serviceID, cancel: cancel, notify: make(chan struct{})}
 		h.pollers[serviceID] = p
 		h.routines.Add(1)
@@ -370,7 +379,17 @@ type poller struct {
 // poll looks the status up every interval until ctx ends or a failure that
 // is not transient; after transient failures it waits an exponential
 // backoff with jitter instead, capped at maxBackoffMultiplier intervals.
+// A panic ends the poll as a failure that is not transient: every watch
+// of the service ends with it (INTERNAL), and the process goes on.
 func (h *Hub) poll(ctx context.Context, p *poller) {
+	defer func() {
+		if v := recover(); v != nil {
+			stack := panics.Stack()
+			h.panics.Report(ctx, panics.WatchPoller, v, stack)
+			err := &panics.Error{Where: panics.WatchPoller, Value: v, Stack: stack}
+			p.publish(func() { p.err = err })
+		}
+	}()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	failures := 0
