@@ -72,10 +72,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logOut := logwriter.New(stderr, 0)
 	defer logOut.Close()
 	logger := newLogger(logOut, cfg.logFormat, cfg.logLevel)
+	// Audit records take the same output without waiting for a batch:
+	// each is written before the call that it records answers, so that
+	// every OTP a caller holds has its record even if the process is
+	// killed the next instant. They are kept whatever the log level.
+	auditLogger := newLogger(logOut.Synced(), cfg.logFormat, min(cfg.logLevel, slog.LevelInfo))
 	if hooks.routeGlobalLogs != nil {
 		hooks.routeGlobalLogs(logger, logOut.Flush)
 	}
 	cfg.facade.Logger = logger
+	cfg.facade.AuditLogger = auditLogger
 	cfg.facade.Version = version
 
 	// Tracing exports over OTLP when the standard OTEL_* variables ask for

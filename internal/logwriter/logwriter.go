@@ -13,6 +13,9 @@
 // writer at once costs the call a futex wake-up, and under load the lines
 // of a millisecond share one write.
 //
+// Lines that must not wait (audit records) go through Synced, whose
+// Write returns once the line has been written.
+//
 // Nothing is dropped. When the output falls behind (a stalled log
 // collector) and the lines waiting reach New's maxBuffered, Write blocks
 // until it catches up, as the direct write did; a Writer then holds at
@@ -112,6 +115,21 @@ func (w *Writer) Flush() {
 		w.wake()
 		w.changed.Wait()
 	}
+}
+
+// Synced returns an io.Writer into w whose Write returns only once its
+// line, and every line before it, has been written to the output: for
+// the records that must be on their way to disk before the call that
+// logs them answers (audit records), while other lines stay batched.
+// Lines written through either keep the order of their writes.
+func (w *Writer) Synced() io.Writer { return synced{w} }
+
+type synced struct{ w *Writer }
+
+func (s synced) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	s.w.Flush()
+	return n, err
 }
 
 // Close writes what the Writer holds, stops its goroutine and returns;

@@ -257,3 +257,28 @@ func TestLinesDuringCloseComeAfterTheHeldOnes(t *testing.T) {
 		t.Fatalf("output %q, want %q", got, "A\nB\n")
 	}
 }
+
+// TestSyncedWriteReturnsOnceWritten checks that a Write through Synced
+// returns only once its line, and the batched lines before it, are in the
+// output, in order.
+func TestSyncedWriteReturnsOnceWritten(t *testing.T) {
+	out := newGatedOutput(false)
+	w := New(out, 0)
+	defer w.Close()
+	_, _ = w.Write([]byte("batched\n"))
+	returned := make(chan struct{})
+	go func() {
+		_, _ = w.Synced().Write([]byte("synced\n"))
+		close(returned)
+	}()
+	stillWaiting(t, returned, "a Synced Write returned before the output took its line")
+	out.open()
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a Synced Write did not return once the output took its line")
+	}
+	if got := out.String(); got != "batched\nsynced\n" {
+		t.Errorf("output %q, want the batched line then the synced one", got)
+	}
+}

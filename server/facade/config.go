@@ -66,6 +66,13 @@ type Config struct {
 	Version string
 	// Logger receives every log line. Nil discards.
 	Logger *slog.Logger
+	// AuditLogger receives the audit records (one per GenerateOTP and
+	// RevokeToken, with "log": "audit"), which are written before the
+	// call answers: its output must have written a record when its Write
+	// returns (cmd/radkit-access-facade writes them through without
+	// batching), and it should be enabled at INFO whatever Logger's
+	// level. Nil means Logger.
+	AuditLogger *slog.Logger
 	// ShutdownTimeout bounds how long in-flight calls may take to finish
 	// once shutdown starts.
 	ShutdownTimeout time.Duration
@@ -202,6 +209,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.AuditLogger == nil {
+		c.AuditLogger = c.Logger
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout

@@ -135,7 +135,7 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		Identities:          f.ids,
 		CallTimeout:         cfg.CallTimeout,
 		Logger:              cfg.Logger,
-		AuditLog:            cfg.Logger.With("log", "audit"),
+		AuditLog:            cfg.AuditLogger.With("log", "audit"),
 		Idempotency:         otps,
 		WatchInterval:       cfg.WatchInterval,
 		WatchHeartbeat:      cfg.WatchHeartbeat,
