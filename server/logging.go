@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	middleware "github.com/grpc-ecosystem/go-grpc-middleware/v2"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -157,32 +155,30 @@ func (ci *callInfo) appendAttrs(attrs []slog.Attr) []slog.Attr {
 	return attrs
 }
 
-// fields is appendAttrs as go-grpc-middleware logging fields, for
-// interceptors built on that package.
-func (ci *callInfo) fields() logging.Fields {
-	var f logging.Fields
-	for _, a := range ci.appendAttrs(nil) {
-		f = append(f, a.Key, a.Value.Any())
-	}
-	return f
-}
-
 // UnaryLogger returns an interceptor that writes one structured log line per
 // call when it finishes: method, gRPC code, duration, the door it came in
 // by (protocol grpc or http, see WithProtocol), the upstream's HTTP status,
 // the caller, the request ID (see UnaryRequestID) and, when tracing is on,
 // the trace ID. Request and response payloads are never logged:
-// they carry OTPs and tokens.
+// they carry OTPs and tokens. Every call is logged; UnaryCallLogger
+// chooses.
 //
 // grpc.health.v1 calls are logged at debug level, whatever their code:
 // probes and load balancers check every few seconds per replica, and a line
 // each would bury the calls that matter.
 //
 // The line has the fields of go-grpc-middleware's logging interceptor
-// (grpc.service, grpc.method, grpc.code, grpc.time_ms, ...), which it
-// used to be, but is built on the stack and only when its level is
-// enabled: the middleware cost about 70 allocations a call (issue 16).
+// (grpc.service, grpc.method, grpc.code, grpc.time_ms, ...), but is built
+// on the stack and only when its level is enabled: the middleware cost
+// about 70 allocations a call.
 func UnaryLogger(logger *slog.Logger) grpc.UnaryServerInterceptor {
+	return UnaryCallLogger(logger, CallLogAll)
+}
+
+// UnaryCallLogger is UnaryLogger writing the lines that policy keeps:
+// every failed call's, and all, none or a sample of the successful ones.
+func UnaryCallLogger(logger *slog.Logger, policy CallLog) grpc.UnaryServerInterceptor {
+	keep := policy.sampler()
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		start := time.Now()
 		ctx, ci := withCallInfo(ctx)
@@ -195,16 +191,23 @@ func UnaryLogger(logger *slog.Logger) grpc.UnaryServerInterceptor {
 		if !logger.Enabled(ctx, level) {
 			return resp, err
 		}
-		logCall(ctx, logger, level, info.FullMethod, start, code, err, ci)
+		sample, ok := keep(code == codes.OK)
+		if !ok {
+			return resp, err
+		}
+		logCall(ctx, logger, level, info.FullMethod, "unary", start, code, err, ci, sample, "")
 		return resp, err
 	}
 }
 
-// logCall writes the log line of a finished unary call.
-func logCall(ctx context.Context, logger *slog.Logger, level slog.Level, fullMethod string, start time.Time, code codes.Code, err error, ci *callInfo) {
+// logCall writes the log line of a finished call of methodType ("unary",
+// "server_stream", ...). sample, when above 1, says the line stands for
+// that many successful calls (see CallLog); endedBy, when set, says the
+// caller ended the stream (see callerEnded).
+func logCall(ctx context.Context, logger *slog.Logger, level slog.Level, fullMethod, methodType string, start time.Time, code codes.Code, err error, ci *callInfo, sample int, endedBy string) {
 	elapsed := time.Since(start)
 	service, method := splitMethod(fullMethod)
-	var buf [18]slog.Attr
+	var buf [20]slog.Attr
 	attrs := append(buf[:0],
 		slog.String("protocol", string(ProtocolOf(ctx))),
 	)
@@ -214,7 +217,7 @@ func logCall(ctx context.Context, logger *slog.Logger, level slog.Level, fullMet
 		slog.String("grpc.component", "server"),
 		slog.String("grpc.service", service),
 		slog.String("grpc.method", method),
-		slog.String("grpc.method_type", "unary"),
+		slog.String("grpc.method_type", methodType),
 	)
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		attrs = append(attrs, slog.String("peer.address", p.Addr.String()))
@@ -226,6 +229,12 @@ func logCall(ctx context.Context, logger *slog.Logger, level slog.Level, fullMet
 	attrs = append(attrs, slog.String("grpc.code", code.String()))
 	if err != nil {
 		attrs = append(attrs, slog.String("grpc.error", err.Error()))
+	}
+	if endedBy != "" {
+		attrs = append(attrs, slog.String("ended_by", endedBy))
+	}
+	if sample > 1 {
+		attrs = append(attrs, slog.Int("sampled", sample))
 	}
 	// Milliseconds with microsecond precision, as a string: the format of
 	// the middleware's grpc.time_ms.
@@ -269,58 +278,87 @@ func codeLevel(code codes.Code) slog.Level {
 
 // StreamLogger is UnaryLogger for streaming calls: one log line when the
 // stream ends, with the same fields (a WatchServiceStatus stream that
-// failed upstream logs the upstream's answer).
+// failed upstream logs the upstream's answer). Every stream is logged;
+// StreamCallLogger chooses.
 func StreamLogger(logger *slog.Logger) grpc.StreamServerInterceptor {
-	log, callOpts, probeOpts := loggerOptions(logger)
-	calls := logging.StreamServerInterceptor(log, callOpts...)
-	probes := logging.StreamServerInterceptor(log, probeOpts...)
+	return StreamCallLogger(logger, CallLogAll)
+}
+
+// StreamCallLogger is StreamLogger writing the lines that policy keeps.
+//
+// A stream that its caller ended, by cancelling it or with its own
+// deadline, ended as the caller asked: its line is at INFO with ended_by
+// "caller_cancel" or "caller_deadline", and it counts as a successful
+// call for policy. A watch has no other way to end when no until
+// condition is set.
+func StreamCallLogger(logger *slog.Logger, policy CallLog) grpc.StreamServerInterceptor {
+	keep := policy.sampler()
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		ctx, _ := withCallInfo(ss.Context())
-		ss = &middleware.WrappedServerStream{ServerStream: ss, WrappedContext: ctx}
-		if strings.HasPrefix(info.FullMethod, healthMethodPrefix) {
-			return probes(srv, ss, info, handler)
+		start := time.Now()
+		ctx, ci := withCallInfo(ss.Context())
+		err := handler(srv, &middleware.WrappedServerStream{ServerStream: ss, WrappedContext: ctx})
+		code := status.Code(err)
+		endedBy := callerEnded(ctx, code)
+		level := codeLevel(code)
+		switch {
+		case strings.HasPrefix(info.FullMethod, healthMethodPrefix):
+			level = slog.LevelDebug
+		case endedBy != "":
+			level = slog.LevelInfo
 		}
-		return calls(srv, ss, info, handler)
+		if !logger.Enabled(ctx, level) {
+			return err
+		}
+		sample, ok := keep(code == codes.OK || endedBy != "")
+		if !ok {
+			return err
+		}
+		logCall(ctx, logger, level, info.FullMethod, streamType(info), start, code, err, ci, sample, endedBy)
+		return err
 	}
 }
 
-// loggerOptions is StreamLogger's go-grpc-middleware logger, the options
-// of a stream's log line, and those of a health probe's (the same, at
-// debug level whatever the code). The fields are UnaryLogger's: they come
-// from the same callInfo and correlation attributes, and the middleware
-// adds the grpc.* ones UnaryLogger writes itself.
-func loggerOptions(logger *slog.Logger) (log logging.Logger, calls, probes []logging.Option) {
-	log = logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		logger.Log(ctx, slog.Level(lvl), msg, fields...)
-	})
-	fields := logging.WithFieldsFromContext(func(ctx context.Context) logging.Fields {
-		// These override the interceptor's own fields of the same name,
-		// among them its constant protocol=grpc.
-		f := logging.Fields{"protocol", string(ProtocolOf(ctx))}
-		f = append(f, correlationFields(ctx)...)
-		if ci := callInfoFrom(ctx); ci != nil {
-			f = append(f, ci.fields()...)
-		}
-		return f
-	})
-	calls = []logging.Option{logging.WithLogOnEvents(logging.FinishCall), fields}
-	probes = append(slices.Clip(calls), logging.WithLevels(func(codes.Code) logging.Level { return logging.LevelDebug }))
-	return log, calls, probes
-}
+// The values of a stream log line's ended_by field.
+const (
+	endedByCallerCancel   = "caller_cancel"
+	endedByCallerDeadline = "caller_deadline"
+)
 
-// correlationFields are the fields that tie a call's log line to the
-// caller's and the upstream's records: the request ID (x_request_id, not
-// request_id, which is GenerateOTP's idempotency key) and, when tracing
-// is on, the trace ID.
-func correlationFields(ctx context.Context) logging.Fields {
-	var f logging.Fields
-	for _, a := range appendCorrelationAttrs(ctx, nil) {
-		f = append(f, a.Key, a.Value.Any())
+// callerEnded says how the caller ended a stream that finished with code
+// in ctx: by its deadline, which is the caller's own (grpc-timeout, or the
+// gateway's Grpc-Timeout header), or by cancelling it (or going away);
+// "" when the stream ended otherwise. A gRPC client cancels its stream
+// when its deadline passes, which may reach the server before the
+// server's own timer: a cancel at or after the deadline is the deadline.
+func callerEnded(ctx context.Context, code codes.Code) string {
+	if (code != codes.Canceled && code != codes.DeadlineExceeded) || ctx.Err() == nil {
+		return ""
 	}
-	return f
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return endedByCallerDeadline
+	}
+	if code == codes.Canceled && errors.Is(ctx.Err(), context.Canceled) {
+		return endedByCallerCancel
+	}
+	return ""
 }
 
-// appendCorrelationAttrs appends correlationFields' fields to attrs.
+// streamType is a stream's grpc.method_type, as go-grpc-middleware names
+// it.
+func streamType(info *grpc.StreamServerInfo) string {
+	switch {
+	case info.IsClientStream && info.IsServerStream:
+		return "bidi_stream"
+	case info.IsClientStream:
+		return "client_stream"
+	}
+	return "server_stream"
+}
+
+// appendCorrelationAttrs appends the fields that tie a call's log line to
+// the caller's and the upstream's records: the request ID (x_request_id,
+// not request_id, which is GenerateOTP's idempotency key) and, when
+// tracing is on, the trace ID.
 func appendCorrelationAttrs(ctx context.Context, attrs []slog.Attr) []slog.Attr {
 	if id, ok := requestid.FromContext(ctx); ok {
 		attrs = append(attrs, slog.String("x_request_id", id))

@@ -85,6 +85,8 @@ func (c *config) options() []option {
 			usage: "log `format`: text or json"},
 		{flag: "log-level", env: "RADKIT_FACADE_LOG_LEVEL", value: levelValue{&c.logLevel},
 			usage: "log `level`: debug, info, warn or error"},
+		{flag: "log-calls", env: "RADKIT_FACADE_LOG_CALLS", field: "CallLog", value: callLogValue(&f.CallLog),
+			usage: "which calls get a per-call log line (a `policy`): all, errors (failed calls only) or sample:N (failed calls and one successful call in N); audit records are always written"},
 		{flag: "metrics-addr", env: "RADKIT_FACADE_METRICS_ADDR", field: "MetricsAddr", value: stringValue(&f.MetricsAddr, nil),
 			usage: "serve /metrics, /healthz and /readyz on this `address` of their own; empty serves /metrics on --http-addr"},
 		{flag: "pprof", env: "RADKIT_FACADE_PPROF", field: "Pprof", value: boolValue(&f.Pprof),
@@ -543,6 +545,21 @@ func durationValue(p *time.Duration) *value {
 				return errors.New("must not be negative")
 			}
 			*p = d
+			return nil
+		},
+	}
+}
+
+// callLogValue sets *p from all, errors or sample:N.
+func callLogValue(p *server.CallLog) *value {
+	return &value{
+		get: func() string { return p.String() },
+		set: func(s string) error {
+			c, err := server.ParseCallLog(s)
+			if err != nil {
+				return err
+			}
+			*p = c
 			return nil
 		},
 	}

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/internal/gateway"
 	"github.com/radkit/radkit-access-facade/server/internal/redisstate"
 	"github.com/radkit/radkit-access-facade/server/internal/watch"
@@ -66,6 +67,10 @@ type Config struct {
 	Version string
 	// Logger receives every log line. Nil discards.
 	Logger *slog.Logger
+	// CallLog says which calls get a per-call log line: all (the zero
+	// value), failed ones only, or those and a sample of the successful
+	// ones (see server.CallLog). Audit records are always written.
+	CallLog server.CallLog
 	// AuditLogger receives the audit records (one per GenerateOTP and
 	// RevokeToken, with "log": "audit"), which are written before the
 	// call answers: its output must have written a record when its Write

@@ -298,7 +298,7 @@ func (f *Facade) newInterceptor() (grpc.UnaryServerInterceptor, error) {
 	interceptors := []grpc.UnaryServerInterceptor{
 		server.UnaryRequestID(),
 		f.metrics.UnaryServerInterceptor(),
-		server.UnaryLogger(cfg.Logger),
+		server.UnaryCallLogger(cfg.Logger, cfg.CallLog),
 		panics.UnaryServerInterceptor(f.panics),
 	}
 	if cfg.callerAuth() {
@@ -359,7 +359,7 @@ func (f *Facade) newStreamInterceptor() grpc.StreamServerInterceptor {
 	interceptors := []grpc.StreamServerInterceptor{
 		server.StreamRequestID(),
 		f.metrics.StreamServerInterceptor(),
-		server.StreamLogger(f.cfg.Logger),
+		server.StreamCallLogger(f.cfg.Logger, f.cfg.CallLog),
 		panics.StreamServerInterceptor(f.panics),
 	}
 	if f.auth != nil {
