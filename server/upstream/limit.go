@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -227,16 +228,29 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		},
 	})
 	type result struct {
-		resp *http.Response
-		err  error
+		resp  *http.Response
+		err   error
+		panic *DetachedPanic // the request panicked
 	}
 	answer := make(chan result, 1)
 	go func() {
+		// A panic here would end the process: no caller's recovery
+		// reaches this goroutine. It is raised again on the caller's.
+		defer func() {
+			if p := recover(); p != nil {
+				answer <- result{panic: &DetachedPanic{Value: p, Stack: debug.Stack()}}
+			}
+		}()
 		resp, err := t.base.RoundTrip(req.WithContext(ctx))
-		answer <- result{resp, err}
+		answer <- result{resp: resp, err: err}
 	}()
 	select {
 	case r := <-answer:
+		if r.panic != nil {
+			cancel()
+			release()
+			panic(r.panic)
+		}
 		if r.err != nil {
 			cancel()
 			release()
@@ -258,7 +272,9 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	go func() {
 		timer := time.AfterFunc(finishGrace, cancel)
 		defer timer.Stop()
-		if r := <-answer; r.err == nil {
+		// A panic after the caller left has no one to raise it to; the
+		// transport's own error handling ends there too.
+		if r := <-answer; r.err == nil && r.panic == nil {
 			_, _ = io.CopyN(io.Discard, r.resp.Body, drainLimit)
 			_ = r.resp.Body.Close()
 		}
@@ -267,6 +283,22 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}()
 	return nil, caller.Err()
 }
+
+// DetachedPanic is a panic of an upstream request that ran on a goroutine
+// of the transport's own, raised again on the caller's goroutine so that
+// the caller's recovery sees it, with the stack where it happened.
+type DetachedPanic struct {
+	Value any
+	Stack []byte
+}
+
+func (p *DetachedPanic) String() string {
+	return fmt.Sprintf("%v (in an upstream request's goroutine)\n%s", p.Value, p.Stack)
+}
+
+// Relayed returns the panic's own value and the stack where it happened,
+// for recovery code that reports them.
+func (p *DetachedPanic) Relayed() (value any, stack []byte) { return p.Value, p.Stack }
 
 // CloseIdleConnections passes the call on to the wrapped transport.
 func (t *limitedTransport) CloseIdleConnections() {

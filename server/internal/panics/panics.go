@@ -83,6 +83,9 @@ func (r *Reporter) Report(ctx context.Context, where string, v any, stack []byte
 	if r == nil {
 		return
 	}
+	if rv, ok := v.(relayed); ok {
+		v, stack = rv.Relayed()
+	}
 	r.count(where)
 	attrs := []slog.Attr{slog.String("where", where), slog.String("panic", fmt.Sprint(v))}
 	if id, ok := requestid.FromContext(ctx); ok {
@@ -90,6 +93,14 @@ func (r *Reporter) Report(ctx context.Context, where string, v any, stack []byte
 	}
 	attrs = append(attrs, slog.String("stack", string(stack)))
 	r.logger.LogAttrs(ctx, slog.LevelError, "panic recovered", attrs...)
+}
+
+// relayed is a panic raised again on the goroutine of the call it belongs
+// to, after it happened on a goroutine no recovery reaches (the upstream
+// transport's detached requests, upstream.DetachedPanic): Report logs the
+// value and the stack of where it happened.
+type relayed interface {
+	Relayed() (value any, stack []byte)
 }
 
 // Recovered reports the panic v recovered at where in the call of ctx and
