@@ -109,6 +109,8 @@ func (c *config) options() []option {
 			usage: "`number` of calls each caller may make in a burst above --rate-limit"},
 		{flag: "cors-allowed-origins", env: "RADKIT_FACADE_CORS_ALLOWED_ORIGINS", field: "CORSAllowedOrigins", value: listValue(&f.CORSAllowedOrigins),
 			usage: "comma-separated exact `origins` (https://admin.example.com) whose browser pages may call the HTTP API; empty (default) allows none, \"*\" is refused"},
+		{flag: "api-docs", env: "RADKIT_FACADE_API_DOCS", field: "APIDocs", value: boolValue(&f.APIDocs),
+			usage: "serve the API reference page (Swagger UI, embedded) at /docs/ on --http-addr; --api-docs=false turns it off"},
 		{flag: "status-cache-ttl", env: "RADKIT_FACADE_STATUS_CACHE_TTL", field: "StatusCacheTTL", value: durationValue(&f.StatusCacheTTL),
 			usage: "cache each service's status for this `duration`; 0 (default) caches nothing"},
 		{flag: "idempotency-keys-per-caller", env: "RADKIT_FACADE_IDEMPOTENCY_KEYS_PER_CALLER", field: "IdempotencyKeysPerCaller", value: countValue(&f.IdempotencyKeysPerCaller),
@@ -212,6 +214,9 @@ func (c *config) setDefaults() {
 	c.facade.ShutdownTimeout = facade.DefaultShutdownTimeout
 	c.facade.UpstreamMaxInFlight = facade.DefaultUpstreamMaxInFlight
 	c.facade.MaxConnectionAge = defaultMaxConnectionAge
+	// The page shows only what /openapi.v3.json already publishes, and
+	// calls made from it are authenticated like any other.
+	c.facade.APIDocs = true
 	c.logFormat = "text"
 	c.logLevel = slog.LevelInfo
 }

@@ -136,6 +136,10 @@ type Config struct {
 	// ("https://admin.example.com") whose browser pages may call the HTTP
 	// API cross-origin; empty (the default) allows none. No wildcards.
 	CORSAllowedOrigins []string
+	// APIDocs serves the API reference page, Swagger UI showing
+	// /openapi.v3.json, under /docs/ on the HTTP listener. The command
+	// turns it on by default; the zero value serves no page.
+	APIDocs bool
 	// UpstreamRateLimit, when positive, is the budget of calls per second
 	// to the upstream (retries included) of each upstream identity, shared
 	// by every replica on the same Redis and per replica without one. Beyond it calls are refused

@@ -163,6 +163,7 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
 		WatchHeartbeat:     cfg.WatchHeartbeat,
 		StreamsCut:         service.WatchesCut(),
+		APIDocs:            cfg.APIDocs,
 	})
 	if err != nil {
 		return nil, err

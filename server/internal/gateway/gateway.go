@@ -74,6 +74,9 @@ type Config struct {
 	// client that does not read: such a write fails at once (see
 	// server.Server.WatchesCut). Nil never cuts.
 	StreamsCut <-chan struct{}
+	// APIDocs serves the API reference page under /docs/ (see
+	// registerAPIDocs). False, the zero value, serves no page.
+	APIDocs bool
 }
 
 // DefaultMaxBodyBytes bounds request bodies: the largest valid request is a
@@ -98,6 +101,7 @@ type handler struct {
 //	                the body also tells the upstream's state
 //	/openapi.json   the OpenAPI v2 document generated from the protos
 //	/openapi.v3.json  the same as an OpenAPI 3 document
+//	/docs/          the API reference page, with Config.APIDocs
 //
 // Anything else is a 404 google.rpc.Status JSON error. A query parameter
 // that the route does not read (any, on the routes with a body or on the
@@ -150,6 +154,11 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	mux.Handle("GET /readyz", h.noQuery(ReadyHandler(cfg.Ready, cfg.Upstream, cfg.Identities, cfg.State)))
 	mux.Handle("GET /openapi.json", h.noQuery(http.HandlerFunc(serveOpenAPI)))
 	mux.Handle("GET /openapi.v3.json", h.noQuery(http.HandlerFunc(serveOpenAPIv3)))
+	if cfg.APIDocs {
+		if err := registerAPIDocs(mux, h.noQuery); err != nil {
+			return nil, err
+		}
+	}
 	mux.Handle("/", withPeer(limitBody(h.maxBody, gw)))
 	handler, err := withCORS(cfg.CORSAllowedOrigins, mux)
 	if err != nil {
