@@ -44,6 +44,8 @@ type docsPage struct {
 		Status string `json:"status"`
 		Body   string `json:"body"`
 	} `json:"notFound"`
+	// Error is the step of docs.mjs that failed, if one did.
+	Error string `json:"error"`
 }
 
 // TestAPIDocsPageInBrowser opens the facade binary's API reference page
@@ -99,6 +101,10 @@ func TestAPIDocsPageInBrowser(t *testing.T) {
 	var page docsPage
 	if err := json.Unmarshal(out, &page); err != nil {
 		t.Fatalf("docs.mjs printed %q: %v", out, err)
+	}
+
+	if page.Error != "" {
+		t.Errorf("driving the page: %s", page.Error)
 	}
 
 	var ops []string

@@ -2,8 +2,9 @@
 // Chromium with puppeteer-core, as a person would: it reads the operations
 // shown, enters a caller key under "Authorize", tries GenerateOTP and
 // GetServiceStatus, and saves a screenshot. It prints one JSON object of
-// what it saw; the Go test (e2e/docs_test.go) decides what is right, and
-// fails on any console error or request to another host that it lists.
+// what it saw, even when a step fails; the Go test (e2e/docs_test.go)
+// decides what is right, and fails on any console error or request to
+// another host that it lists.
 //
 //   node docs.mjs --base http://127.0.0.1:PORT --path '/docs/?url=...' --key KEY \
 //     --chromium /usr/bin/chromium --profile DIR --screenshot FILE \
@@ -42,6 +43,9 @@ const seen = {
   apiAuthorization: [],
   otp: null,
   notFound: null,
+  // The step that failed, if one did: what was seen up to it is printed
+  // all the same, so that the test can say why.
+  error: "",
 };
 
 const browser = await puppeteer.launch({
@@ -63,8 +67,8 @@ const browser = await puppeteer.launch({
   defaultViewport: { width: 1280, height: 900 },
   protocolTimeout: timeout * 2,
 });
+const page = await browser.newPage();
 try {
-  const page = await browser.newPage();
   page.setDefaultTimeout(timeout);
   page.on("console", (msg) => {
     if (msg.type() === "error") {
@@ -125,9 +129,13 @@ try {
       (tds) => tds.map((td) => td.textContent.trim()),
     );
   }
-  await page.screenshot({ path: args.screenshot, fullPage: true });
-  seen.cspViolations = await page.evaluate(() => window.__cspViolations);
+} catch (err) {
+  seen.error = String(err?.stack ?? err);
 } finally {
+  await page.screenshot({ path: args.screenshot, fullPage: true }).catch((err) => {
+    seen.error ||= `screenshot: ${err}`;
+  });
+  seen.cspViolations = await page.evaluate(() => window.__cspViolations ?? []).catch(() => []);
   await browser.close();
 }
 console.log(JSON.stringify(seen));
