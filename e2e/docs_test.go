@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -195,6 +196,38 @@ func TestAPIDocsPageInBrowser(t *testing.T) {
 		t.Errorf("screenshot %s: %v (size %d), want a PNG of the page", screenshot, err, sizeOf(fi))
 	}
 	t.Logf("screenshot of the page: %s", screenshot)
+}
+
+// TestAPIDocsTurnedOff checks that --api-docs=false removes the page from
+// the binary's HTTP listener, and only the page.
+func TestAPIDocsTurnedOff(t *testing.T) {
+	p, err := startBinary(t,
+		[]string{"--emulator", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--api-docs=false"},
+		binaryEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{
+		Timeout:       time.Minute,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	defer client.CloseIdleConnections()
+	for path, want := range map[string]int{
+		"/docs/":                             http.StatusNotFound,
+		"/docs":                              http.StatusNotFound,
+		"/docs/swagger-ui-bundle.js":         http.StatusNotFound,
+		"/openapi.v3.json":                   http.StatusOK,
+		"/v1/services/1ryq-e8n8-5g5n/status": http.StatusOK,
+	} {
+		res, err := client.Get("http://" + p.httpAddr + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		_ = res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("GET %s: status %d, want %d", path, res.StatusCode, want)
+		}
+	}
 }
 
 func sizeOf(fi os.FileInfo) int64 {
