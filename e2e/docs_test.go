@@ -54,9 +54,8 @@ type docsPage struct {
 // operations and their error responses are shown; with the caller key
 // typed under "Authorize", GenerateOTP shows an OTP and a status call for
 // an unknown service shows the UPSTREAM_NOT_FOUND reason. The facade
-// requires caller keys, so the calls succeed only with the key typed. The
-// page's address carries ?url= and ?configUrl= naming another host, which
-// must change nothing. It fails on any console error (but the one line
+// requires caller keys, so the calls succeed only with the key typed. It
+// fails on any console error (but the one line
 // Chromium logs for the deliberate 404), on any script error or
 // Content-Security-Policy violation, and on any request to a host other
 // than the facade's. The screenshot stays in the test's temporary folder.
@@ -87,8 +86,10 @@ func TestAPIDocsPageInBrowser(t *testing.T) {
 
 	out, err := node.Script(testkit.Context(t, docsPageTimeout), "docs.mjs",
 		"--base", base,
-		// Another host's document, were the page to follow its address.
-		"--path", "/docs/?url=http://127.0.0.2:9/evil.json&configUrl=http://127.0.0.2:9/config.json",
+		// The address a person follows from a link: the facade refuses
+		// any query string on /docs/ (server/internal/gateway tests it),
+		// and the page reads none (queryConfigEnabled: false).
+		"--path", "/docs/#/AccessService",
 		"--key", key,
 		"--chromium", chromium,
 		"--profile", filepath.Join(dir, "chromium-profile"),
