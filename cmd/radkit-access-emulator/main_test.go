@@ -17,6 +17,8 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/net/http2"
+
+	"github.com/radkit/radkit-access-facade/server/emulator"
 )
 
 func TestMain(m *testing.M) {
@@ -107,7 +109,7 @@ func TestRunDefaults(t *testing.T) {
 		"client: id=emulator-client secret=emulator-secret identity=automation@example.com admin_level=0 claims=otp,status",
 		"client: id=no-claims-client secret=no-claims-secret",
 		"claims=none",
-		"api token: emulator-api-token identity=automation+customer-a@example.com admin_level=0 claims=otp,status (valid)",
+		"api token: " + emulator.DefaultAPIToken("emulator-api-token") + " identity=automation+customer-a@example.com admin_level=0 claims=otp,status (expires 2036-01-01T00:00:00Z)",
 		"service: 1ryq-e8n8-5g5n active=true online=true",
 		"service: 123-123-123 active=true online=true",
 		"service: offl-ine0-0001 active=true online=false",

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/radkit/radkit-access-facade/internal/testkit"
+	"github.com/radkit/radkit-access-facade/server/emulator"
 )
 
 // TestHangupReloadsIdentities runs the binary with --emulator and an
@@ -26,7 +27,7 @@ func TestHangupReloadsIdentities(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	for name, secret := range map[string]string{"a.token": "emulator-api-token", "b.secret": "customer-b-secret"} {
+	for name, secret := range map[string]string{"a.token": emulator.DefaultAPIToken("emulator-api-token"), "b.secret": "customer-b-secret"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(secret+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -23,6 +23,9 @@ import (
 //	POST   /revoke-tokens             RevokeAccessTokens()
 //	PUT    /services                  body: Service; SetService
 //	GET    /otps                      the OTPRecords remembered (the last MaxOTPs)
+//	POST   /api-tokens                body: MintRequest; answers the APIToken minted
+//	                                  (MintAPIToken), e.g. {"identity": "a@example.com",
+//	                                  "claims": ["otp"], "lifetime": "-1h"} (already expired)
 const (
 	adminCounters     = "/counters"
 	adminFaults       = "/faults"
@@ -31,6 +34,7 @@ const (
 	adminRevokeTokens = "/revoke-tokens"
 	adminServices     = "/services"
 	adminOTPs         = "/otps"
+	adminAPITokens    = "/api-tokens"
 )
 
 // Counters is the body of GET {AdminPrefix}/counters.
@@ -54,6 +58,16 @@ type FailureRate struct {
 // LatencyRequest is the body of PUT {AdminPrefix}/latency.
 type LatencyRequest struct {
 	Latency string `json:"latency"`
+}
+
+// MintRequest is the body of POST {AdminPrefix}/api-tokens.
+type MintRequest struct {
+	Identity   string   `json:"identity"`
+	AdminLevel int      `json:"admin_level"`
+	Claims     []string `json:"claims"`
+	// Lifetime is a Go duration from now; zero or negative mints a token
+	// that has already expired.
+	Lifetime string `json:"lifetime"`
 }
 
 // errAdmin is wrapped by admin request errors that are the caller's fault.
@@ -151,6 +165,20 @@ func (e *Emulator) admin(r *http.Request, path string) (reply, error) {
 		return noContent, nil
 	case endpoint{adminOTPs, http.MethodGet}:
 		return okReply(e.OTPs()), nil
+	case endpoint{adminAPITokens, http.MethodPost}:
+		var m MintRequest
+		if err := decodeStrict(r.Body, &m); err != nil {
+			return reply{}, err
+		}
+		d, err := time.ParseDuration(m.Lifetime)
+		if err != nil {
+			return reply{}, fmt.Errorf("%w: lifetime %q is not a duration", errAdmin, m.Lifetime)
+		}
+		t, err := e.MintAPIToken(m.Identity, m.AdminLevel, m.Claims, d)
+		if err != nil {
+			return reply{}, fmt.Errorf("%w: %w", errAdmin, err)
+		}
+		return okReply(t), nil
 	}
 	return errorReply(http.StatusNotFound, "Not Found"), nil
 }

@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 )
 
@@ -113,4 +115,50 @@ func TestAdminErrors(t *testing.T) {
 func TestAdminDisabled(t *testing.T) {
 	e := newEnv(t, emulator.Config{DisableAdmin: true})
 	wantError(t, e.do(t, request{method: http.MethodGet, path: "/_emulator/counters"}), 404, "Not Found")
+}
+
+// TestMintAPIToken: an API token minted through the admin API is a JWT
+// whose exp is its expiry; it works until then and is refused (401) after,
+// and one minted already expired is refused at once.
+func TestMintAPIToken(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
+	e := newEnv(t, emulator.Config{Now: clock.Now})
+	mint := func(body string) (int, map[string]any) {
+		r := e.do(t, request{method: http.MethodPost, path: "/_emulator/api-tokens", body: body})
+		if r.status != 200 {
+			return r.status, nil
+		}
+		return r.status, r.json(t)
+	}
+	exchange := func(tok string) int {
+		return e.do(t, request{method: http.MethodPost, path: "/auth/token", header: map[string]string{"Authorization": "JWT " + tok}}).status
+	}
+	status, hour := mint(`{"identity":"mint@example.com","claims":["otp"],"lifetime":"1h"}`)
+	if status != 200 {
+		t.Fatalf("mint: %d", status)
+	}
+	tok, _ := hour["token"].(string)
+	wantExp := clock.Now().Add(time.Hour)
+	if exp, _ := jwtClaims(t, tok)["exp"].(float64); int64(exp) != wantExp.Unix() {
+		t.Errorf("exp = %v, want %d", exp, wantExp.Unix())
+	}
+	if got := hour["expires_at"]; got != wantExp.Format(time.RFC3339) {
+		t.Errorf("expires_at = %v, want %s", got, wantExp.Format(time.RFC3339))
+	}
+	if got := exchange(tok); got != 200 {
+		t.Errorf("exchange before expiry: %d, want 200", got)
+	}
+	clock.Advance(time.Hour)
+	if got := exchange(tok); got != 401 {
+		t.Errorf("exchange at expiry: %d, want 401", got)
+	}
+	_, expired := mint(`{"identity":"mint@example.com","claims":["otp"],"lifetime":"-1h"}`)
+	if got := exchange(expired["token"].(string)); got != 401 {
+		t.Errorf("exchange of a token minted expired: %d, want 401", got)
+	}
+	for _, bad := range []string{`{"identity":"","lifetime":"1h"}`, `{"identity":"a@example.com","lifetime":"soon"}`, `{"identity":"a@example.com","claims":["root"],"lifetime":"1h"}`} {
+		if status, _ := mint(bad); status != 400 {
+			t.Errorf("mint %s: %d, want 400", bad, status)
+		}
+	}
 }

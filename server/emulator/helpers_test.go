@@ -18,8 +18,10 @@ import (
 const (
 	clientID     = "emulator-client"
 	clientSecret = "emulator-secret"
-	apiToken     = "emulator-api-token"
 )
+
+// apiToken is the seeded API token that holds both claims.
+var apiToken = emulator.DefaultAPIToken("emulator-api-token")
 
 // env is an emulator on a loopback httptest server and a client for it.
 type env struct {

@@ -149,12 +149,13 @@ func TestAPIToken(t *testing.T) {
 		auth   string
 		status int
 	}{
-		{"valid", "JWT emulator-api-token", 200},
-		{"scheme case-insensitive", "jwt emulator-api-token", 200},
-		{"expired", "JWT expired-api-token", 401},
-		{"revoked", "JWT revoked-api-token", 401},
+		{"valid", "JWT " + apiToken, 200},
+		{"scheme case-insensitive", "jwt " + apiToken, 200},
+		{"expired", "JWT " + emulator.DefaultAPIToken("expired-api-token"), 401},
+		{"revoked", "JWT " + emulator.DefaultAPIToken("revoked-api-token"), 401},
 		{"unknown", "JWT nope", 401},
-		{"bearer scheme", "Bearer emulator-api-token", 401},
+		{"name instead of token", "JWT emulator-api-token", 401},
+		{"bearer scheme", "Bearer " + apiToken, 401},
 		{"empty", "JWT ", 401},
 		{"missing", "", 401},
 	}

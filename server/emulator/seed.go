@@ -43,8 +43,12 @@ type Client struct {
 	Claims     []string `json:"claims"`
 }
 
-// APIToken is an opaque API token accepted as "Authorization: JWT <token>"
-// by /auth/token, and the identity it acts as.
+// APIToken is an API token accepted as "Authorization: JWT <token>" by
+// /auth/token, and the identity it acts as. The emulator looks the token up
+// as a whole string, as the cloud looks up the tokens it issued: DefaultSeed
+// and MintAPIToken make JWTs whose exp claim equals ExpiresAt (what the
+// facade reads to see expiry coming), while a hand-written seed may use any
+// string.
 type APIToken struct {
 	Token      string   `json:"token"`
 	Identity   string   `json:"identity"`
@@ -54,6 +58,8 @@ type APIToken struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	// Revoked tokens are refused as if unknown.
 	Revoked bool `json:"revoked,omitempty"`
+
+	name string // DefaultSeed's name for the token (its jti)
 }
 
 // DefaultSeed is the built-in data set: four services covering every
@@ -65,6 +71,10 @@ type APIToken struct {
 // only mean something to the emulator.
 func DefaultSeed() Seed {
 	both := func() []string { return []string{ClaimOTP, ClaimStatus} }
+	revoked := func(t APIToken) APIToken { t.Revoked = true; return t }
+	// Valid seeded tokens expire far enough away that tests never meet it,
+	// at a fixed instant so that the token strings are stable.
+	seedTokenExpiry := time.Date(2036, time.January, 1, 0, 0, 0, 0, time.UTC)
 	return Seed{
 		Services: []Service{
 			{ID: "1ryq-e8n8-5g5n", Active: true, Online: true},
@@ -78,14 +88,27 @@ func DefaultSeed() Seed {
 			{ID: "customer-b-client", Secret: "customer-b-secret", Identity: "automation+customer-b@example.com", Claims: both()},
 		},
 		APITokens: []APIToken{
-			{Token: "emulator-api-token", Identity: "automation+customer-a@example.com", Claims: both()},
-			{Token: "expired-api-token", Identity: "automation+expired@example.com", Claims: both(),
-				ExpiresAt: time.Date(2020, time.January, 1, 0, 0, 0, 0, time.UTC)},
-			{Token: "revoked-api-token", Identity: "automation+revoked@example.com", Claims: both(), Revoked: true},
-			{Token: "customer-c-api-token", Identity: "automation+customer-c@example.com", Claims: both()},
-			{Token: "customer-d-api-token", Identity: "automation+customer-d@example.com", Claims: both()},
+			seedAPIToken("emulator-api-token", "automation+customer-a@example.com", seedTokenExpiry),
+			seedAPIToken("expired-api-token", "automation+expired@example.com", time.Date(2020, time.January, 1, 0, 0, 0, 0, time.UTC)),
+			revoked(seedAPIToken("revoked-api-token", "automation+revoked@example.com", seedTokenExpiry)),
+			seedAPIToken("customer-c-api-token", "automation+customer-c@example.com", seedTokenExpiry),
+			seedAPIToken("customer-d-api-token", "automation+customer-d@example.com", seedTokenExpiry),
 		},
 	}
+}
+
+// DefaultAPIToken returns the token string of DefaultSeed's API token named
+// name (its jti claim: "emulator-api-token", "expired-api-token",
+// "revoked-api-token", "customer-c-api-token", "customer-d-api-token"), or
+// "" if there is none. The strings are stable across runs, so that
+// deploy/emulator-secrets can hold them.
+func DefaultAPIToken(name string) string {
+	for _, t := range DefaultSeed().APITokens {
+		if t.name == name {
+			return t.Token
+		}
+	}
+	return ""
 }
 
 // LoadSeed reads and validates a JSON seed file.

@@ -1,10 +1,14 @@
 package emulator_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/radkit/radkit-access-facade/server/emulator"
 )
@@ -76,4 +80,62 @@ func TestParseSeedErrors(t *testing.T) {
 	if s, err := emulator.ParseSeed(strings.NewReader(`{}`)); err != nil || len(s.Services) != 0 {
 		t.Errorf("ParseSeed({}) = %+v, %v", s, err)
 	}
+}
+
+// TestDefaultAPITokens: the seeded API tokens are JWTs whose exp is their
+// expiry, stable across runs, and deploy/emulator-secrets holds them.
+func TestDefaultAPITokens(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		exp        time.Time
+	}{
+		{"emulator-api-token", "customer-a.api-token", time.Date(2036, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"customer-c-api-token", "customer-c.api-token", time.Date(2036, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"expired-api-token", "", time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := emulator.DefaultAPIToken(tc.name)
+			if tok == "" || tok != emulator.DefaultAPIToken(tc.name) {
+				t.Fatalf("DefaultAPIToken(%q) = %q, not stable", tc.name, tok)
+			}
+			claims := jwtClaims(t, tok)
+			if exp, _ := claims["exp"].(float64); int64(exp) != tc.exp.Unix() {
+				t.Errorf("exp = %v, want %d", claims["exp"], tc.exp.Unix())
+			}
+			if claims["jti"] != tc.name {
+				t.Errorf("jti = %v, want %s", claims["jti"], tc.name)
+			}
+			if tc.file == "" {
+				return
+			}
+			b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "emulator-secrets", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSpace(string(b)); got != tok {
+				t.Errorf("deploy/emulator-secrets/%s = %q, want DefaultAPIToken(%q) = %q", tc.file, got, tc.name, tok)
+			}
+		})
+	}
+	if emulator.DefaultAPIToken("nope") != "" {
+		t.Error("DefaultAPIToken of an unknown name is not empty")
+	}
+}
+
+// jwtClaims decodes a JWT's payload without verifying it.
+func jwtClaims(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("%q is not a JWT", tok)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatalf("payload of %q: %v", tok, err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("payload of %q: %v", tok, err)
+	}
+	return m
 }

@@ -236,3 +236,88 @@ func randomHex(n int) (string, error) {
 	}
 	return hex.EncodeToString(b), nil
 }
+
+// tokenUseAPI marks an API token, so that it is never mistaken for an
+// access token.
+const tokenUseAPI = "api"
+
+// seedTokenKey signs DefaultSeed's API tokens. It is public on purpose: the
+// seeded tokens must be the same strings on every run (deploy/emulator-secrets
+// holds them), and the emulator never trusts a signature on an API token, it
+// looks the whole string up in its store.
+const seedTokenKey = "radkit-access-emulator public seed key, not a secret"
+
+// apiTokenClaims are the claims of an API token JWT.
+type apiTokenClaims struct {
+	jwt.RegisteredClaims
+	Identity string `json:"identity"`
+	TokenUse string `json:"token_use"`
+}
+
+// seedAPIToken builds one of DefaultSeed's API tokens, holding both claims,
+// as a deterministic HS256 JWT named name (its jti).
+func seedAPIToken(name, identity string, exp time.Time) APIToken {
+	iat := time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC)
+	if exp.Before(iat) {
+		iat = exp.Add(-7 * 24 * time.Hour)
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, apiTokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   identity,
+			IssuedAt:  jwt.NewNumericDate(iat),
+			ExpiresAt: jwt.NewNumericDate(exp),
+			ID:        name,
+		},
+		Identity: identity,
+		TokenUse: tokenUseAPI,
+	})
+	s, err := tok.SignedString([]byte(seedTokenKey))
+	if err != nil {
+		// HS256 over a fixed key and marshalable claims cannot fail.
+		panic(fmt.Sprintf("emulator: sign seed api token: %v", err))
+	}
+	return APIToken{Token: s, Identity: identity, Claims: []string{ClaimOTP, ClaimStatus}, ExpiresAt: exp, name: name}
+}
+
+// MintAPIToken issues a new API token for identity holding claims, valid
+// for lifetime from now on the emulator's clock (a lifetime of zero or less
+// gives a token that has already expired), as the admin client's
+// generate_api_token does. The token is a JWT signed with the emulator's key
+// whose exp claim is its expiry.
+func (e *Emulator) MintAPIToken(identity string, adminLevel int, claims []string, lifetime time.Duration) (APIToken, error) {
+	if identity == "" {
+		return APIToken{}, errors.New("emulator: mint api token: empty identity")
+	}
+	if err := checkClaims("api token", claims); err != nil {
+		return APIToken{}, fmt.Errorf("emulator: mint api token: %w", err)
+	}
+	now := e.now()
+	// Whole seconds, as the exp claim carries them, so that the emulator
+	// and a reader of the claim agree on the instant.
+	exp := now.Add(lifetime).Truncate(time.Second)
+	jti, err := randomHex(16)
+	if err != nil {
+		return APIToken{}, err
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, apiTokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   identity,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(exp),
+			ID:        jti,
+		},
+		Identity: identity,
+		TokenUse: tokenUseAPI,
+	})
+	tok.Header["kid"] = e.signer.jwk.Kid
+	s, err := tok.SignedString(e.signer.key)
+	if err != nil {
+		return APIToken{}, fmt.Errorf("emulator: sign api token: %w", err)
+	}
+	t := APIToken{Token: s, Identity: identity, AdminLevel: adminLevel, Claims: cloneStrings(claims), ExpiresAt: exp}
+	e.mu.Lock()
+	e.apiTokens[s] = t
+	e.mu.Unlock()
+	t.Claims = cloneStrings(claims)
+	return t, nil
+}

@@ -35,9 +35,9 @@ const (
 func identitiesFile(t *testing.T, dir, yaml string) string {
 	t.Helper()
 	for name, secret := range map[string]string{
-		"customer-a.api-token":     "emulator-api-token",
+		"customer-a.api-token":     emulator.DefaultAPIToken("emulator-api-token"),
 		"customer-b.client-secret": "customer-b-secret",
-		"customer-c.api-token":     "customer-c-api-token",
+		"customer-c.api-token":     emulator.DefaultAPIToken("customer-c-api-token"),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(secret+"\n"), 0o600); err != nil {
 			t.Fatal(err)
