@@ -59,6 +59,10 @@ const (
 	// ReasonTooManyWatches: the caller, or the replica, has as many open
 	// WatchServiceStatus streams as it may (RESOURCE_EXHAUSTED).
 	ReasonTooManyWatches = string(reason.TooManyWatches)
+	// ReasonCredentialsExpired: the identity's upstream credential is past
+	// its expiry, so the facade did not send it (UNAVAILABLE, no
+	// RetryInfo); operators must install a new one.
+	ReasonCredentialsExpired = string(reason.CredentialsExpired)
 	// ReasonShuttingDown: the replica is shutting down and ended the
 	// stream (UNAVAILABLE, with RetryInfo): reconnect, to another replica.
 	ReasonShuttingDown = string(reason.ShuttingDown)

@@ -151,15 +151,18 @@ type credential struct {
 	field string  // the facade.Config field it fills
 	file  bool    // may come from the file named by env+"_FILE"
 	p     *string // where it goes
+	// path, if set, receives the file's name, so that the facade reads
+	// it again on reload.
+	path *string
 }
 
 func (c *config) credentials() []credential {
 	return []credential{
-		{"RADKIT_ACCESS_CLIENT_ID", "ClientID", false, &c.facade.ClientID},
-		{"RADKIT_ACCESS_CLIENT_SECRET", "ClientSecret", true, &c.facade.ClientSecret},
-		{"RADKIT_ACCESS_API_TOKEN", "APIToken", true, &c.facade.APIToken},
-		{"RADKIT_FACADE_REDIS_PASSWORD", "RedisPassword", true, &c.facade.RedisPassword},
-		{"RADKIT_FACADE_STATE_KEY", "StateKey", true, &c.facade.StateKey},
+		{"RADKIT_ACCESS_CLIENT_ID", "ClientID", false, &c.facade.ClientID, nil},
+		{"RADKIT_ACCESS_CLIENT_SECRET", "ClientSecret", true, &c.facade.ClientSecret, &c.facade.ClientSecretFile},
+		{"RADKIT_ACCESS_API_TOKEN", "APIToken", true, &c.facade.APIToken, &c.facade.APITokenFile},
+		{"RADKIT_FACADE_REDIS_PASSWORD", "RedisPassword", true, &c.facade.RedisPassword, nil},
+		{"RADKIT_FACADE_STATE_KEY", "StateKey", true, &c.facade.StateKey, nil},
 	}
 }
 
@@ -188,6 +191,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, err
 	}
 	if err := c.readCredentials(getenv); err != nil {
+		return c, err
+	}
+	if err := c.readSecretExpiry(getenv); err != nil {
 		return c, err
 	}
 	proxy, err := proxyFromEnv(getenv)
@@ -239,6 +245,7 @@ Upstream credentials (environment only, never flags):
   RADKIT_ACCESS_CLIENT_ID                      OAuth2 client ID
   RADKIT_ACCESS_CLIENT_SECRET[_FILE]           OAuth2 client secret, or a file holding it
   RADKIT_ACCESS_API_TOKEN[_FILE]               API token, or a file holding it
+  RADKIT_ACCESS_CLIENT_SECRET_EXPIRES_AT       when the client secret expires (RFC 3339), to warn before
 
 Shared state secrets (with --redis-url; environment only):
   RADKIT_FACADE_REDIS_PASSWORD[_FILE]          Redis password, or a file holding it
@@ -296,7 +303,28 @@ func (c *config) readCredentials(getenv func(string) string) error {
 		if v != "" {
 			*cred.p, c.secretFrom[cred.field] = v, from
 		}
+		if cred.path != nil && from == cred.env+"_FILE" {
+			*cred.path = getenv(from)
+		}
 	}
+	return nil
+}
+
+// secretExpiryEnv is when the client secret expires. It sits with the
+// credentials, in the environment only, next to the secret it describes.
+const secretExpiryEnv = "RADKIT_ACCESS_CLIENT_SECRET_EXPIRES_AT"
+
+// readSecretExpiry reads secretExpiryEnv, an RFC 3339 time.
+func (c *config) readSecretExpiry(getenv func(string) string) error {
+	v := strings.TrimSpace(getenv(secretExpiryEnv))
+	if v == "" {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return fmt.Errorf("%s=%q: want an RFC 3339 time such as 2026-12-31T23:59:59Z", secretExpiryEnv, v)
+	}
+	c.facade.ClientSecretExpiresAt = t
 	return nil
 }
 

@@ -46,6 +46,20 @@ type Config struct {
 	ClientID     string
 	ClientSecret string
 	APIToken     string
+	// ClientSecretFile and APITokenFile, when set, name the files that
+	// hold ClientSecret and APIToken: read by New when the value is
+	// empty, and read again by Reload, so that a rotated secret takes
+	// effect without a restart.
+	ClientSecretFile string
+	APITokenFile     string
+	// ClientSecretExpiresAt is when ClientSecret expires (the admin
+	// client's expires_at), zero when not known: it is exported as a
+	// metric and warned of before it comes, and once past, calls as the
+	// identity are refused with CREDENTIALS_EXPIRED. The API token's
+	// expiry is read from the token.
+	ClientSecretExpiresAt time.Time
+	// Now is the clock credential expiry is judged by; nil is time.Now.
+	Now func() time.Time
 
 	// IdentitiesFile names a YAML file of further upstream identities
 	// (tagged client IDs), with their secrets in files of their own, and
@@ -278,10 +292,20 @@ func (c *Config) checkUpstream() error {
 	case c.UpstreamURL == "":
 		return configError("no upstream configured: set UpstreamURL to your RADKit Access Cloud, or Emulator to run against the built-in emulator",
 			"UpstreamURL", "Emulator")
-	case c.IdentitiesFile != "" && c.ClientID == "" && c.ClientSecret == "" && c.APIToken == "":
+	}
+	// A secret file counts as its secret: New reads it, and says so if it
+	// cannot.
+	secret, token := c.ClientSecret, c.APIToken
+	if secret == "" && c.ClientSecretFile != "" {
+		secret = c.ClientSecretFile
+	}
+	if token == "" && c.APITokenFile != "" {
+		token = c.APITokenFile
+	}
+	if c.IdentitiesFile != "" && c.ClientID == "" && secret == "" && token == "" {
 		return nil // every identity comes from the file, checked as it is read
 	}
-	creds := upstream.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, APIToken: c.APIToken}
+	creds := upstream.Config{ClientID: c.ClientID, ClientSecret: secret, APIToken: token}
 	if err := creds.CheckCredentials(); err != nil {
 		// upstream.Config spells these fields as Config does.
 		var named []string

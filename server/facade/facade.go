@@ -250,6 +250,7 @@ func (f *Facade) newUpstream() error {
 		// finish on its old client.
 		Drain:  max(cfg.CallTimeout, server.DefaultCallTimeout) + 5*time.Second,
 		Logger: cfg.Logger.With("component", "identity"),
+		Now:    cfg.Now,
 	}, spec)
 	if err != nil {
 		return fmt.Errorf("facade: upstream identities: %w", err)
@@ -264,6 +265,16 @@ func (f *Facade) newUpstream() error {
 		}
 		return out
 	})
+	if err := f.metrics.ObserveCredentialExpiry(func() []telemetry.CredentialExpiry {
+		var out []telemetry.CredentialExpiry
+		for _, e := range f.ids.Expiries() {
+			out = append(out, telemetry.CredentialExpiry{Identity: e.Identity, Kind: e.Kind, At: e.At})
+		}
+		return out
+	}); err != nil {
+		return fmt.Errorf("facade: %w", err)
+	}
+	f.ids.WarnExpiry()
 	return nil
 }
 
@@ -272,9 +283,9 @@ func (f *Facade) newUpstream() error {
 // and says which caller may act as which.
 func (f *Facade) identitySpec() (identity.Spec, error) {
 	cfg := &f.cfg
-	var def *identity.Credentials
-	if cfg.ClientID != "" || cfg.ClientSecret != "" || cfg.APIToken != "" {
-		def = &identity.Credentials{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, APIToken: cfg.APIToken}
+	def, err := f.defaultCredentials()
+	if err != nil {
+		return identity.Spec{}, err
 	}
 	if cfg.IdentitiesFile == "" {
 		return identity.SingleSpec(*def), nil // Validate saw to it
@@ -284,6 +295,32 @@ func (f *Facade) identitySpec() (identity.Spec, error) {
 		return identity.Spec{}, fmt.Errorf("facade: %w", err)
 	}
 	return spec, nil
+}
+
+// defaultCredentials returns the facade's own credentials, the identity
+// named identity.Default, reading ClientSecretFile and APITokenFile afresh;
+// nil when none are configured.
+func (f *Facade) defaultCredentials() (*identity.Credentials, error) {
+	cfg := &f.cfg
+	c := identity.Credentials{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, APIToken: cfg.APIToken,
+		ClientSecretExpiresAt: cfg.ClientSecretExpiresAt}
+	for _, s := range []struct {
+		file, field string
+		p           *string
+	}{{cfg.ClientSecretFile, "ClientSecretFile", &c.ClientSecret}, {cfg.APITokenFile, "APITokenFile", &c.APIToken}} {
+		if s.file == "" {
+			continue
+		}
+		v, err := identity.ReadSecretFile(s.file)
+		if err != nil {
+			return nil, fmt.Errorf("facade: %s: %w", s.field, err)
+		}
+		*s.p = v
+	}
+	if c.ClientID == "" && c.ClientSecret == "" && c.APIToken == "" {
+		return nil, nil
+	}
+	return &c, nil
 }
 
 // newInterceptor returns the one interceptor chain for both ways in: the
@@ -543,12 +580,13 @@ func (f *Facade) startEmulator() error {
 	f.emuServer = &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = f.emuServer.Serve(lis) }()
 
-	if f.cfg.ClientID != "" || f.cfg.ClientSecret != "" || f.cfg.APIToken != "" {
+	if f.cfg.ClientID != "" || f.cfg.ClientSecret != "" || f.cfg.APIToken != "" || f.cfg.ClientSecretFile != "" || f.cfg.APITokenFile != "" {
 		f.logger.Warn("emulator mode: ignoring the configured upstream credentials (ClientID, ClientSecret, APIToken); using the emulator's own")
 	}
 	client := seed.Clients[0]
 	f.cfg.UpstreamURL = "http://" + lis.Addr().String()
 	f.cfg.ClientID, f.cfg.ClientSecret, f.cfg.APIToken = client.ID, client.Secret, ""
+	f.cfg.ClientSecretFile, f.cfg.APITokenFile, f.cfg.ClientSecretExpiresAt = "", "", time.Time{}
 	f.logger.Warn("EMULATOR MODE: the upstream is the built-in RADKit Access Cloud emulator, not the real cloud; OTPs it mints enroll nothing",
 		"emulator_url", f.cfg.UpstreamURL)
 	return nil
@@ -594,6 +632,11 @@ func (f *Facade) Run(ctx context.Context) error {
 		defer close(stateChecked)
 		f.checkState(readyCtx)
 	}()
+	expiryDone := make(chan struct{})
+	go func() {
+		defer close(expiryDone)
+		f.warnExpiry(readyCtx)
+	}()
 
 	errc := make(chan error, 3)
 	go func() { errc <- serveErr("gRPC", f.grpcServer.Serve(f.grpcLis)) }()
@@ -623,7 +666,27 @@ func (f *Facade) Run(ctx context.Context) error {
 	stopReadiness()
 	<-readinessDone
 	<-stateChecked
+	<-expiryDone
 	return runErr
+}
+
+// expiryCheckInterval is how often credential expiry is checked for its
+// warnings: far finer than the nearest warning (1 hour before).
+const expiryCheckInterval = time.Minute
+
+// warnExpiry logs the credential expiry warnings as they come due, until
+// ctx is done.
+func (f *Facade) warnExpiry(ctx context.Context) {
+	t := time.NewTicker(expiryCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f.ids.WarnExpiry()
+		}
+	}
 }
 
 // shutdown stops both servers gracefully, bounded by ShutdownTimeout, then
@@ -766,7 +829,7 @@ func (f *Facade) reload() error {
 		return err
 	}
 	var ids *identity.Pending
-	if f.cfg.IdentitiesFile != "" {
+	if f.cfg.IdentitiesFile != "" || f.cfg.ClientSecretFile != "" || f.cfg.APITokenFile != "" {
 		spec, err := f.identitySpec()
 		if err != nil {
 			return err
@@ -791,6 +854,7 @@ func (f *Facade) reload() error {
 	}
 	if ids != nil {
 		f.ids.Apply(ids)
+		f.ids.WarnExpiry()
 	}
 	return nil
 }

@@ -81,6 +81,22 @@ func newToken(tr tokenResponse, start time.Time, fraction float64) *token {
 	}
 }
 
+// TokenExpiry returns the "exp" claim of token read as an unverified JWT,
+// as the access token's is: an API token's expiry, for warning before it
+// comes. ok is false when token is not a JWT or has no exp. The facade
+// never trusts the claim for more than that: the upstream decides.
+func TokenExpiry(token string) (exp time.Time, ok bool) {
+	claims := jwt.MapClaims{}
+	if _, _, err := jwt.NewParser().ParseUnverified(token, claims); err != nil {
+		return time.Time{}, false
+	}
+	e, err := claims.GetExpirationTime()
+	if err != nil || e == nil {
+		return time.Time{}, false
+	}
+	return e.Time, true
+}
+
 // jwtLifetime is the time from now to the "exp" claim of an access token
 // read as an unverified JWT; 0 if it is not one or has no future exp.
 func jwtLifetime(access string, now time.Time) time.Duration {

@@ -71,6 +71,9 @@ type Config struct {
 	Drain time.Duration
 	// Logger receives lifecycle logs; nil discards.
 	Logger *slog.Logger
+	// Now is the clock that credential expiry is judged by; nil is
+	// time.Now.
+	Now func() time.Time
 }
 
 // Upstream is what a call gets for its identity: the identity's guarded
@@ -112,12 +115,18 @@ type Registry struct {
 	mu      sync.Mutex // Prepare, Apply, Close
 	closed  bool
 	retired map[*member]*time.Timer // old clients draining
+
+	warnMu sync.Mutex
+	warned map[warnKey]time.Duration // the nearest warning logged per credential
 }
 
 // New returns a Registry serving spec. It does no network I/O: each
 // identity fetches its first token when first used.
 func New(cfg Config, spec Spec) (*Registry, error) {
-	r := &Registry{cfg: cfg, log: cfg.Logger, retired: map[*member]*time.Timer{}, disc: upstream.NewDiscovery()}
+	r := &Registry{cfg: cfg, log: cfg.Logger, retired: map[*member]*time.Timer{}, disc: upstream.NewDiscovery(), warned: map[warnKey]time.Duration{}}
+	if r.cfg.Now == nil {
+		r.cfg.Now = time.Now
+	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -137,7 +146,7 @@ func New(cfg Config, spec Spec) (*Registry, error) {
 // that every caller may use. It is for a server given a ready-made
 // upstream (tests, embedders).
 func Fixed(up Upstream) *Registry {
-	r := &Registry{log: slog.New(slog.DiscardHandler), retired: map[*member]*time.Timer{}}
+	r := &Registry{cfg: Config{Now: time.Now}, log: slog.New(slog.DiscardHandler), retired: map[*member]*time.Timer{}, warned: map[warnKey]time.Duration{}}
 	r.cur.Store(&table{
 		order:   []string{Default},
 		members: map[string]*member{Default: {name: Default, up: up}},
@@ -217,7 +226,11 @@ func (r *Registry) build(id Identity) (*member, error) {
 		rcfg.OnStateChange = func(from, to string) { f(name, from, to) }
 	}
 	guard := resilience.New(rcfg)
-	return &member{name: id.Name, creds: id.Credentials, up: guard, client: client, guard: guard}, nil
+	var up Upstream = guard
+	if kind, at := id.Credentials.tokenCredentialExpiry(); !at.IsZero() {
+		up = &expiring{Upstream: guard, kind: kind, at: at, now: r.cfg.Now}
+	}
+	return &member{name: id.Name, creds: id.Credentials, up: up, client: client, guard: guard}, nil
 }
 
 // Discard closes the clients Prepare built for p. It is for a reload that
@@ -381,7 +394,17 @@ func (r *Registry) Primary() string {
 // and it holds an access token, fetching one if needed. Other identities
 // fetch their tokens when first used.
 func (r *Registry) Ready(ctx context.Context) error {
-	if m := r.primary(); m != nil && m.client != nil {
+	m := r.primary()
+	if m == nil {
+		return nil
+	}
+	if e, ok := m.up.(*expiring); ok {
+		// Never send an expired credential, not even to check readiness.
+		if err := e.check(); err != nil {
+			return err
+		}
+	}
+	if m.client != nil {
 		return m.client.Ready(ctx)
 	}
 	return nil
@@ -447,6 +470,9 @@ type State struct {
 	Upstream string `json:"upstream_identity,omitempty"`
 	// Breaker is the circuit breaker's state.
 	Breaker string `json:"breaker,omitempty"`
+	// Credentials are the known expiries of the identity's long-lived
+	// credentials (API token, client secret).
+	Credentials []Expiry `json:"credentials,omitempty"`
 }
 
 // States returns every identity's state, in order.
@@ -455,7 +481,7 @@ func (r *Registry) States() []State {
 	out := make([]State, 0, len(t.order))
 	for _, name := range t.order {
 		m := t.members[name]
-		st := State{Name: name}
+		st := State{Name: name, Credentials: m.creds.Expiries()}
 		if m.client != nil {
 			if info, ok := m.client.TokenInfo(); ok {
 				st.Token, st.TokenExpiry, st.Upstream = true, info.Expiry, info.Identity
@@ -472,4 +498,123 @@ func (r *Registry) States() []State {
 // Names returns the configured identity names, in order.
 func (r *Registry) Names() []string {
 	return append([]string(nil), r.cur.Load().order...)
+}
+
+// expiring refuses every call once the credential that gets the identity's
+// access tokens has expired, before anything is sent upstream: the
+// upstream would refuse it, and an answer that names the cause tells
+// operators what to do. The refusal is outside the guard, so it never
+// feeds the breaker.
+type expiring struct {
+	Upstream
+	kind string
+	at   time.Time
+	now  func() time.Time
+}
+
+func (e *expiring) check() error {
+	if e.now().Before(e.at) {
+		return nil
+	}
+	return reason.Error(reason.CredentialsExpired, fmt.Sprintf("the facade's upstream credential for this identity (its %s) expired at %s; operators must install a new one",
+		e.kind, e.at.UTC().Format(time.RFC3339)))
+}
+
+func (e *expiring) GenerateOTP(ctx context.Context, req upstream.OTPRequest) (string, error) {
+	if err := e.check(); err != nil {
+		return "", err
+	}
+	return e.Upstream.GenerateOTP(ctx, req)
+}
+
+func (e *expiring) ServiceStatus(ctx context.Context, serviceID string) (upstream.ServiceStatus, error) {
+	if err := e.check(); err != nil {
+		return upstream.ServiceStatus{}, err
+	}
+	return e.Upstream.ServiceStatus(ctx, serviceID)
+}
+
+func (e *expiring) RevokeToken(ctx context.Context, token string) error {
+	if err := e.check(); err != nil {
+		return err
+	}
+	return e.Upstream.RevokeToken(ctx, token)
+}
+
+// CredentialExpiry is when one identity's credential expires, for metrics.
+type CredentialExpiry struct {
+	Identity string
+	Expiry
+}
+
+// Expiries returns the known credential expiries of every identity in
+// force, in order.
+func (r *Registry) Expiries() []CredentialExpiry {
+	t := r.cur.Load()
+	var out []CredentialExpiry
+	for _, name := range t.order {
+		for _, e := range t.members[name].creds.Expiries() {
+			out = append(out, CredentialExpiry{Identity: name, Expiry: e})
+		}
+	}
+	return out
+}
+
+// expiryWarning is how long before a credential's expiry WarnExpiry warns,
+// and that time in words.
+type expiryWarning struct {
+	before time.Duration
+	words  string
+}
+
+// expiryWarnings are WarnExpiry's warnings, nearest first.
+func expiryWarnings() []expiryWarning {
+	return []expiryWarning{{time.Hour, "1 hour"}, {24 * time.Hour, "1 day"}, {7 * 24 * time.Hour, "7 days"}}
+}
+
+// warnKey is one credential, as WarnExpiry remembers what it said of it:
+// a new credential (another expiry) is warned of afresh.
+type warnKey struct {
+	identity, kind string
+	at             time.Time
+}
+
+// WarnExpiry logs a warning for each credential in force that expires
+// within 7 days, 1 day or 1 hour, once each per credential (only the
+// nearest when several are crossed at once, as at start), and an error
+// once when it has expired. Call it periodically and after each reload.
+func (r *Registry) WarnExpiry() {
+	now := r.cfg.Now()
+	r.warnMu.Lock()
+	defer r.warnMu.Unlock()
+	live := make(map[warnKey]bool)
+	for _, ce := range r.Expiries() {
+		k := warnKey{ce.Identity, ce.Kind, ce.At}
+		live[k] = true
+		left := ce.At.Sub(now)
+		said, ok := r.warned[k]
+		if !ok {
+			said = time.Duration(1<<63 - 1)
+		}
+		switch {
+		case left <= 0 && said > 0:
+			r.log.Error("upstream credential expired: calls as this identity fail with CREDENTIALS_EXPIRED until it is replaced",
+				"identity", ce.Identity, "kind", ce.Kind, "expires_at", ce.At.UTC().Format(time.RFC3339))
+			r.warned[k] = 0
+		case left > 0:
+			for _, w := range expiryWarnings() {
+				if left <= w.before && said > w.before {
+					r.log.Warn("upstream credential expires within "+w.words+": replace it",
+						"identity", ce.Identity, "kind", ce.Kind, "expires_at", ce.At.UTC().Format(time.RFC3339), "expires_in", left.Round(time.Second).String())
+					r.warned[k] = w.before
+					break
+				}
+			}
+		}
+	}
+	for k := range r.warned {
+		if !live[k] {
+			delete(r.warned, k)
+		}
+	}
 }

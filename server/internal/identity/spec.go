@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -58,6 +59,56 @@ type Credentials struct {
 	ClientID     string
 	ClientSecret string
 	APIToken     string
+	// ClientSecretExpiresAt is when the client secret expires (the
+	// admin client's expires_at), zero when not known. An API token's
+	// expiry is read from the token itself.
+	ClientSecretExpiresAt time.Time
+}
+
+// Credential kinds, as CredentialExpiry.Kind and the metric label say them.
+const (
+	KindAPIToken     = "api_token"
+	KindClientSecret = "client_secret"
+)
+
+// Expiry is when one of an identity's credentials expires.
+type Expiry struct {
+	// Kind is KindAPIToken or KindClientSecret.
+	Kind string `json:"kind"`
+	// At is the expiry.
+	At time.Time `json:"expires_at"`
+}
+
+// Expiries returns the known expiry of each credential c holds: the API
+// token's "exp" claim (read unverified) and the client secret's
+// ClientSecretExpiresAt.
+func (c Credentials) Expiries() []Expiry {
+	var out []Expiry
+	if c.APIToken != "" {
+		if at, ok := upstream.TokenExpiry(c.APIToken); ok {
+			out = append(out, Expiry{Kind: KindAPIToken, At: at})
+		}
+	}
+	if c.ClientSecret != "" && !c.ClientSecretExpiresAt.IsZero() {
+		out = append(out, Expiry{Kind: KindClientSecret, At: c.ClientSecretExpiresAt})
+	}
+	return out
+}
+
+// tokenCredentialExpiry is the expiry of the credential that gets access
+// tokens (the API token when there is one, as upstream.Client uses it),
+// zero when not known.
+func (c Credentials) tokenCredentialExpiry() (string, time.Time) {
+	kind := KindClientSecret
+	if c.APIToken != "" {
+		kind = KindAPIToken
+	}
+	for _, e := range c.Expiries() {
+		if e.Kind == kind {
+			return kind, e.At
+		}
+	}
+	return kind, time.Time{}
 }
 
 // String hides the secrets, so that printing Credentials by mistake leaks
@@ -156,6 +207,8 @@ type identityYAML struct {
 	APITokenFile     string `yaml:"api_token_file"`
 	ClientID         string `yaml:"client_id"`
 	ClientSecretFile string `yaml:"client_secret_file"`
+	// ClientSecretExpiresAt is the client secret's expires_at, RFC 3339.
+	ClientSecretExpiresAt string `yaml:"client_secret_expires_at"`
 }
 
 // LoadFile reads the identities file at path and the secret files it
@@ -322,6 +375,14 @@ func (y identityYAML) read(dir string) (Credentials, error) {
 	}
 	c.ClientID = y.ClientID
 	var err error
+	if y.ClientSecretExpiresAt != "" {
+		if y.ClientSecretFile == "" {
+			return c, errors.New("client_secret_expires_at needs client_id and client_secret_file")
+		}
+		if c.ClientSecretExpiresAt, err = time.Parse(time.RFC3339, y.ClientSecretExpiresAt); err != nil {
+			return c, fmt.Errorf("client_secret_expires_at: want an RFC 3339 time such as 2026-12-31T23:59:59Z: %w", err)
+		}
+	}
 	if y.ClientSecretFile != "" {
 		if c.ClientSecret, err = readSecret(dir, y.ClientSecretFile); err != nil {
 			return c, fmt.Errorf("client_secret_file: %w", err)
@@ -346,6 +407,12 @@ func readSecret(dir, path string) (string, error) {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(dir, path)
 	}
+	return ReadSecretFile(path)
+}
+
+// ReadSecretFile reads a secret file of at most 64 KiB, trimmed of white
+// space; an empty one is an error. Errors name the file, never the secret.
+func ReadSecretFile(path string) (string, error) {
 	b, err := readBounded(path, maxSecretBytes)
 	if err != nil {
 		return "", err

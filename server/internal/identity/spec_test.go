@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // writeFiles writes name → content under a new temporary directory and
@@ -90,6 +91,18 @@ grants:
 		{name: "name starting with a dot", yaml: "identities:\n  .a:\n    api_token_file: a.jwt\n", wantErr: "invalid name"},
 		{name: "name of 64 characters", yaml: "identities:\n  " + strings.Repeat("a", 64) + ":\n    api_token_file: a.jwt\n", wantErr: "invalid name"},
 		{name: "no credentials", yaml: "identities:\n  a: {}\n", wantErr: "no credentials"},
+		{name: "client secret expiry read",
+			yaml: "identities:\n  b:\n    client_id: x\n    client_secret_file: b.secret\n    client_secret_expires_at: 2027-06-30T00:00:00Z\n",
+			check: func(t *testing.T, s Spec) {
+				want := time.Date(2027, 6, 30, 0, 0, 0, 0, time.UTC)
+				if got := s.Identities[0].Credentials.ClientSecretExpiresAt; !got.Equal(want) {
+					t.Errorf("ClientSecretExpiresAt = %v, want %v", got, want)
+				}
+			}},
+		{name: "client secret expiry not RFC 3339",
+			yaml: "identities:\n  b:\n    client_id: x\n    client_secret_file: b.secret\n    client_secret_expires_at: next week\n", wantErr: "client_secret_expires_at"},
+		{name: "client secret expiry without a client secret",
+			yaml: "identities:\n  a:\n    api_token_file: a.jwt\n    client_secret_expires_at: 2027-06-30T00:00:00Z\n", wantErr: "client_secret_expires_at needs"},
 		{name: "client_id without secret file", yaml: "identities:\n  a:\n    client_id: x\n", wantErr: "set together"},
 		{name: "missing secret file", yaml: "identities:\n  a:\n    api_token_file: nope.jwt\n", wantErr: "nope.jwt"},
 		{name: "empty secret file", yaml: "identities:\n  a:\n    api_token_file: empty\n", wantErr: "is empty"},

@@ -42,9 +42,12 @@ const (
 	TooManyWatches        Reason = "TOO_MANY_WATCHES"       // the caller or the replica is at its open-watch limit
 	ShuttingDown          Reason = "SHUTTING_DOWN"          // the replica is shutting down; reconnect elsewhere
 	IdentityNotGranted    Reason = "IDENTITY_NOT_GRANTED"   // the identity asked for is not the caller's, or does not exist
-	StateUnavailable      Reason = "STATE_UNAVAILABLE"      // the shared state store (Redis) is unreachable, or a result could not be stored in time
-	StateLost             Reason = "STATE_LOST"             // the shared state store lost acknowledged data: unknown request_ids are refused for a while
-	StateKeyUnknown       Reason = "STATE_KEY_UNKNOWN"      // a remembered result is sealed under a state key this replica does not hold
+	// CredentialsExpired: the identity's upstream credential (API token,
+	// or client secret) is past its expiry, so the facade does not send it.
+	CredentialsExpired Reason = "CREDENTIALS_EXPIRED"
+	StateUnavailable   Reason = "STATE_UNAVAILABLE" // the shared state store (Redis) is unreachable, or a result could not be stored in time
+	StateLost          Reason = "STATE_LOST"        // the shared state store lost acknowledged data: unknown request_ids are refused for a while
+	StateKeyUnknown    Reason = "STATE_KEY_UNKNOWN" // a remembered result is sealed under a state key this replica does not hold
 	// UpstreamBudgetExhausted: the facade's own budget of upstream calls
 	// per second (summed over replicas) is spent.
 	UpstreamBudgetExhausted Reason = "UPSTREAM_BUDGET_EXHAUSTED"
@@ -122,6 +125,13 @@ func (r Reason) row() entry {
 		return entry{codes.NotFound, "not found on RADKit Access Cloud", false}
 	case UpstreamRateLimited:
 		return entry{codes.ResourceExhausted, "RADKit Access Cloud is rate limiting the facade", true}
+	case CredentialsExpired:
+		// UNAVAILABLE, as CREDENTIALS_REJECTED: the caller can do nothing
+		// about the facade's own credential (FAILED_PRECONDITION would
+		// tell it to fix its request's state), and clients that handle a
+		// rejected credential handle this the same way. Not retryable: only
+		// an operator's new credential helps.
+		return entry{codes.Unavailable, "the facade's upstream credential for this identity has expired; operators must install a new one", false}
 	case CredentialsRejected:
 		return entry{codes.Unavailable, "the facade's upstream credentials were rejected by RADKit Access Cloud; operators must fix its configuration", false}
 	case UpstreamUnavailable:

@@ -13,7 +13,7 @@ var all = []Reason{
 	InvalidRequest, CallerUnauthenticated, CallerRateLimited, RequestIDReused,
 	TooManyRequestIDs, StateUnavailable, StateLost, StateKeyUnknown, UpstreamBudgetExhausted, RequestTooLarge, MethodNotAllowed, NotFound, TooManyWatches, ShuttingDown,
 	UpstreamBadRequest, UpstreamPermission, UpstreamNotFound, UpstreamRateLimited,
-	CredentialsRejected, UpstreamUnavailable, UpstreamCircuitOpen, UpstreamThrottled, UpstreamError,
+	CredentialsRejected, CredentialsExpired, UpstreamUnavailable, UpstreamCircuitOpen, UpstreamThrottled, UpstreamError,
 	MalformedResponse, UpstreamTimeout, UpstreamConcurrencyLimit, RevocationNotConfigured, Canceled, Internal,
 }
 
