@@ -92,11 +92,13 @@ func (c *config) options() []option {
 		{flag: "pprof", env: "RADKIT_FACADE_PPROF", field: "Pprof", value: boolValue(&f.Pprof),
 			usage: "serve net/http/pprof under /debug/pprof/ on --metrics-addr (required); never expose that listener publicly"},
 		{flag: "caller-keys-file", env: "RADKIT_FACADE_CALLER_KEYS_FILE", field: "CallerKeysFile", value: stringValue(&f.CallerKeysFile, nil),
-			usage: "`file` of caller API keys, one \"name sha256-hex\" per line; reloaded on SIGHUP"},
+			usage: "`file` of caller API keys, one \"name sha256-hex\" per line; reloaded on SIGHUP and when it changes"},
 		{flag: "identities-file", env: "RADKIT_FACADE_IDENTITIES_FILE", field: "IdentitiesFile", value: stringValue(&f.IdentitiesFile, nil),
-			usage: "YAML `file` of further upstream identities (credentials in files of their own) and of which caller may act as which; reloaded on SIGHUP"},
+			usage: "YAML `file` of further upstream identities (credentials in files of their own) and of which caller may act as which; reloaded on SIGHUP and when it changes"},
+		{flag: "reload-poll-interval", env: "RADKIT_FACADE_RELOAD_POLL_INTERVAL", field: "ReloadPollInterval", value: durationValue(&f.ReloadPollInterval),
+			usage: "how often (a `duration`) the files reloaded on SIGHUP are checked for changes, Kubernetes Secret updates included; a change reloads them; 0 turns the checks off"},
 		{flag: "tls-cert", env: "RADKIT_FACADE_TLS_CERT", field: "TLSCertFile", value: stringValue(&f.TLSCertFile, nil),
-			usage: "PEM certificate `file` for TLS on both listeners; reloaded on SIGHUP"},
+			usage: "PEM certificate `file` for TLS on both listeners; reloaded on SIGHUP and when it changes"},
 		{flag: "tls-key", env: "RADKIT_FACADE_TLS_KEY", field: "TLSKeyFile", value: stringValue(&f.TLSKeyFile, nil),
 			usage: "PEM private key `file` for --tls-cert"},
 		{flag: "client-ca", env: "RADKIT_FACADE_CLIENT_CA", field: "ClientCAFile", value: stringValue(&f.ClientCAFile, nil),
@@ -136,7 +138,7 @@ func (c *config) options() []option {
 		{flag: "shutdown-timeout", env: "RADKIT_FACADE_SHUTDOWN_TIMEOUT", field: "ShutdownTimeout", value: durationValue(&f.ShutdownTimeout),
 			usage: "how long (a `duration`) in-flight calls may take to finish on SIGTERM"},
 		{flag: "upstream-ca-file", env: "RADKIT_ACCESS_CA_FILE", field: "UpstreamCAFile", value: stringValue(&f.UpstreamCAFile, nil),
-			usage: "PEM CA bundle `file` trusted for the upstream's certificate on top of the system roots (a private CA, a TLS-inspecting gateway); reloaded on SIGHUP"},
+			usage: "PEM CA bundle `file` trusted for the upstream's certificate on top of the system roots (a private CA, a TLS-inspecting gateway); reloaded on SIGHUP and when it changes"},
 		{flag: "insecure-upstream-http", env: "RADKIT_FACADE_INSECURE_UPSTREAM_HTTP", field: "InsecureUpstreamHTTP", value: boolValue(&f.InsecureUpstreamHTTP),
 			usage: "allow an http:// upstream on a host other than loopback: the credentials travel in clear"},
 		{flag: "upstream-max-in-flight", env: "RADKIT_FACADE_UPSTREAM_MAX_IN_FLIGHT", field: "UpstreamMaxInFlight", value: intValue(&f.UpstreamMaxInFlight),
@@ -220,6 +222,7 @@ func (c *config) setDefaults() {
 	c.facade.ShutdownTimeout = facade.DefaultShutdownTimeout
 	c.facade.UpstreamMaxInFlight = facade.DefaultUpstreamMaxInFlight
 	c.facade.MaxConnectionAge = defaultMaxConnectionAge
+	c.facade.ReloadPollInterval = facade.DefaultReloadPollInterval
 	// The page shows only what /openapi.v3.json already publishes, and
 	// calls made from it are authenticated like any other.
 	c.facade.APIDocs = true

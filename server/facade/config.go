@@ -60,6 +60,11 @@ type Config struct {
 	ClientSecretExpiresAt time.Time
 	// Now is the clock credential expiry is judged by; nil is time.Now.
 	Now func() time.Time
+	// ReloadPollInterval is how often the files Reload reads are checked
+	// for changes (a Kubernetes Secret's symlink swap included); a change
+	// reloads them as SIGHUP does. Zero turns the checks off
+	// (cmd/radkit-access-facade's default is DefaultReloadPollInterval).
+	ReloadPollInterval time.Duration
 
 	// IdentitiesFile names a YAML file of further upstream identities
 	// (tagged client IDs), with their secrets in files of their own, and
@@ -485,6 +490,8 @@ func (c *Config) checkWatch() error {
 		return configError(fmt.Sprintf("WatchInterval %v is below the minimum of %v", c.WatchInterval, watch.MinInterval), "WatchInterval")
 	case c.WatchHeartbeat < 0:
 		return configError("WatchHeartbeat must not be negative", "WatchHeartbeat")
+	case c.ReloadPollInterval < 0:
+		return configError("ReloadPollInterval must not be negative", "ReloadPollInterval")
 	case c.MaxWatchesPerCaller < 0:
 		return configError("MaxWatchesPerCaller must not be negative", "MaxWatchesPerCaller")
 	}

@@ -8,6 +8,7 @@ package facade
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,6 +58,7 @@ type Facade struct {
 	metrics   *telemetry.Metrics
 	panics    *panics.Reporter          // logs and counts every recovered panic
 	cert      *certificate              // nil without TLS
+	clientCA  *clientCA                 // nil without ClientCAFile
 	reloadMu  sync.Mutex                // one Reload at a time: each applies whole
 	auth      *callerauth.Authenticator // nil without caller authentication
 	otps      *idempotency.Store        // GenerateOTP's request_ids
@@ -196,7 +198,10 @@ func (f *Facade) loadTLS() (*tls.Config, error) {
 	if f.cert, err = loadCertificate(f.cfg.TLSCertFile, f.cfg.TLSKeyFile); err != nil {
 		return nil, fmt.Errorf("facade: %w", err)
 	}
-	tlsConfig, err := serverTLS(f.cert, f.cfg.ClientCAFile)
+	if f.cfg.ClientCAFile != "" {
+		f.clientCA = &clientCA{file: f.cfg.ClientCAFile, cert: f.cert}
+	}
+	tlsConfig, err := serverTLS(f.cert, f.clientCA)
 	if err != nil {
 		return nil, fmt.Errorf("facade: %w", err)
 	}
@@ -637,6 +642,11 @@ func (f *Facade) Run(ctx context.Context) error {
 		defer close(expiryDone)
 		f.warnExpiry(readyCtx)
 	}()
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		f.watchFiles(readyCtx)
+	}()
 
 	errc := make(chan error, 3)
 	go func() { errc <- serveErr("gRPC", f.grpcServer.Serve(f.grpcLis)) }()
@@ -667,6 +677,7 @@ func (f *Facade) Run(ctx context.Context) error {
 	<-readinessDone
 	<-stateChecked
 	<-expiryDone
+	<-watchDone
 	return runErr
 }
 
@@ -796,8 +807,10 @@ func serveErr(what string, err error) error {
 }
 
 // Reload reads the files that may change under a running facade again (the
-// caller keys, the TLS certificate and key, the upstream CA file, the
-// identities file and the secret files it names), as on SIGHUP. Calls in flight
+// caller keys, the TLS certificate and key, the client CA, the upstream CA
+// file, the identities file and the secret files it names, the secret
+// files of the facade's own credentials), as on SIGHUP and when
+// watchFiles sees one change. Calls in flight
 // and connections are not disturbed. A reload is all or nothing: when any
 // part fails, no part is applied and the previous files stay in use.
 func (f *Facade) Reload() error {
@@ -821,6 +834,13 @@ func (f *Facade) reload() error {
 	if f.cert != nil {
 		var err error
 		if cert, err = f.cert.load(); err != nil {
+			return err
+		}
+	}
+	var caPool *x509.CertPool
+	if f.clientCA != nil {
+		var err error
+		if caPool, err = f.clientCA.load(); err != nil {
 			return err
 		}
 	}
@@ -848,6 +868,9 @@ func (f *Facade) reload() error {
 	}
 	if cert != nil {
 		f.cert.use(cert)
+	}
+	if caPool != nil {
+		f.clientCA.use(caPool)
 	}
 	if trust != nil {
 		f.transport.Swap(trust)

@@ -49,25 +49,69 @@ func (c *certificate) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 // handshake, so that health checks, readiness probes and metrics stay
 // reachable (SECURITY.md) and the refusal is a clear UNAUTHENTICATED
 // instead of a handshake failure.
-func serverTLS(cert *certificate, clientCAFile string) (*tls.Config, error) {
+//
+// The client CA is read again by Reload: each handshake takes the
+// configuration that holds the CA pool in force when it starts (see
+// clientCA).
+func serverTLS(cert *certificate, ca *clientCA) (*tls.Config, error) {
 	cfg := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		GetCertificate: cert.get,
 	}
-	if clientCAFile == "" {
+	if ca == nil {
 		return cfg, nil
 	}
-	pem, err := os.ReadFile(clientCAFile)
+	pool, err := ca.load()
+	if err != nil {
+		return nil, err
+	}
+	ca.use(pool)
+	cfg.ClientCAs = pool
+	cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	cfg.GetConfigForClient = ca.config
+	return cfg, nil
+}
+
+// clientCA holds the pool of CAs that client certificates are verified
+// against, read again on Reload.
+type clientCA struct {
+	file string
+	// current is a whole server configuration holding the current pool:
+	// tls.Config.ClientCAs cannot change under a running listener, but
+	// GetConfigForClient can hand each handshake the newest.
+	current atomic.Pointer[tls.Config]
+	cert    *certificate
+}
+
+// load reads the CA file again, without putting it in use.
+func (c *clientCA) load() (*x509.CertPool, error) {
+	pem, err := os.ReadFile(c.file)
 	if err != nil {
 		return nil, fmt.Errorf("read client CA: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("client CA %s: no PEM certificate found", clientCAFile)
+		return nil, fmt.Errorf("client CA %s: no PEM certificate found", c.file)
 	}
-	cfg.ClientCAs = pool
-	cfg.ClientAuth = tls.VerifyClientCertIfGiven
-	return cfg, nil
+	return pool, nil
+}
+
+// use puts pool in use for every handshake that starts afterwards.
+func (c *clientCA) use(pool *x509.CertPool) {
+	c.current.Store(&tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: c.cert.get,
+		ClientCAs:      pool,
+		ClientAuth:     tls.VerifyClientCertIfGiven,
+		// The configuration returned replaces the listener's, ALPN
+		// included: both listeners speak HTTP/2 (gRPC) and the HTTP one
+		// HTTP/1.1 too.
+		NextProtos: []string{"h2", "http/1.1"},
+	})
+}
+
+func (c *clientCA) config(*tls.ClientHelloInfo) (*tls.Config, error) {
+	return c.current.Load(), nil
 }
 
 // isLoopback reports whether a listen address can only be reached from

@@ -440,3 +440,32 @@ func readBounded(path string, limit int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// Files returns the identities file at path and the secret files it names
+// (relative paths resolved as LoadFile resolves them), for a watcher that
+// reloads when one changes. A file that cannot be read or parsed names
+// only itself: LoadFile will say what is wrong with it.
+func Files(path string) []string {
+	files := []string{path}
+	data, err := readBounded(path, maxFileBytes)
+	if err != nil {
+		return files
+	}
+	var f fileYAML
+	if err := yaml.Unmarshal(data, &f); err != nil {
+		return files
+	}
+	dir := filepath.Dir(path)
+	for _, y := range f.Identities {
+		for _, p := range []string{y.APITokenFile, y.ClientSecretFile} {
+			if p == "" {
+				continue
+			}
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(dir, p)
+			}
+			files = append(files, p)
+		}
+	}
+	return files
+}
