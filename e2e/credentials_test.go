@@ -94,7 +94,7 @@ grants:
 		t.Fatal(err)
 	}
 	p, err := startBinary(t, []string{"--upstream-url", up.URL, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
-		"--caller-keys-file", keys.Path("callers.keys"), "--identities-file", identities, "--reload-poll-interval", interval.String()},
+		"--caller-keys-file", keys.Path("callers.keys"), "--identities-file", identities, "--reload-poll-interval", interval.String(), "--rate-limit", "0"},
 		binaryEnv("RADKIT_ACCESS_CLIENT_ID="+emulatorClient.ID, "RADKIT_ACCESS_CLIENT_SECRET="+emulatorClient.Secret))
 	if err != nil {
 		t.Fatal(err)
