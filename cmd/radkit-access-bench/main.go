@@ -4,6 +4,7 @@
 //	go run ./cmd/radkit-access-bench [-duration 5s] [-inflight 1,16,64,256] [-out bench.json] [-facade-flags "..."]
 //	go run ./cmd/radkit-access-bench -degrade [-degrade-duration 5s] [-degrade-rates 0,0.05,...,1] [-degrade-outage 10s]
 //	go run ./cmd/radkit-access-bench -upstream-tls [-duration 5s] [-callers 1000]
+//	go run ./cmd/radkit-access-bench -watch 10000
 //	go run ./cmd/radkit-access-bench -request-ids 1m [-request-id-callers 10] [-request-id-inflight 64] [-request-id-fail-rate 0.05]
 //
 // It builds the emulator and the facade the way the Dockerfile does, starts
@@ -95,6 +96,9 @@ type options struct {
 
 	// Mode U (tlsrun.go): plain HTTP/1.1 against TLS/h2 to the upstream.
 	upstreamTLS bool
+
+	// Mode W (watchrun.go): this many watch streams held open, or 0.
+	watch int
 }
 
 // gridModes returns the keys of the grid's modes (load.go, floor.go), for
@@ -131,6 +135,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.requestIDInflight, "request-id-inflight", 64, "mode R: calls in flight (closed-loop workers)")
 	fs.Float64Var(&o.requestIDFailRate, "request-id-fail-rate", 0.05, "mode R: fraction of OTP calls the emulator fails (503)")
 	fs.BoolVar(&o.upstreamTLS, "upstream-tls", false, "run mode U instead of the grid and the targets: the facade against the emulator over plain HTTP/1.1 and over TLS with HTTP/2, side by side (throughput, CPU, RSS with -callers OTP calls held, upstream connections)")
+	fs.IntVar(&o.watch, "watch", 0, "run mode W instead of the grid and the targets: open this many WatchServiceStatus streams (e.g. 10000) and report the facade's RSS, heap and stacks per stream and the upstream polls")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -175,6 +180,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-repeat must be at least 1")
 	case o.grpcConns < 1:
 		return o, errors.New("-grpc-conns must be at least 1")
+	case o.watch < 0:
+		return o, errors.New("-watch must be 0 (off) or a number of streams")
 	case o.callers < 1:
 		return o, errors.New("-callers must be at least 1")
 	case o.requestIDs < 0 || (o.requestIDs > 0 && o.requestIDs < requestIDRounds*time.Second):
@@ -222,6 +229,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if b.facadeBin, b.emulatorBin, err = buildBinaries(ctx, tmp); err != nil {
 			return err
 		}
+	}
+	if o.watch > 0 {
+		r, err := b.watchRun(ctx)
+		if err != nil {
+			return err
+		}
+		b.stopAll()
+		printWatchRun(stdout, r)
+		return writeResults(stdout, o.out, r)
 	}
 	if o.upstreamTLS {
 		r, err := b.upstreamTLS(ctx)
