@@ -13,9 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 )
@@ -195,6 +197,7 @@ type loadResult struct {
 	samples    []sample // successful calls only
 	errors     int64
 	firstError string
+	reasons    map[string]int64 // non-OK calls by reasonOf
 	elapsed    time.Duration
 	started    time.Time
 }
@@ -218,7 +221,9 @@ func runLoad(ctx context.Context, n int, d time.Duration, fn callFunc) loadResul
 		firstErr sync.Once
 		res      loadResult
 		perW     = make([][]sample, n)
+		mu       sync.Mutex
 	)
+	res.reasons = map[string]int64{}
 	res.started = time.Now()
 	end := res.started.Add(d)
 	for w := range n {
@@ -235,6 +240,9 @@ func runLoad(ctx context.Context, n int, d time.Duration, fn callFunc) loadResul
 				if err != nil {
 					errs.Add(1)
 					firstErr.Do(func() { res.firstError = err.Error() })
+					mu.Lock()
+					res.reasons[reasonOf(err)]++
+					mu.Unlock()
 					continue
 				}
 				s = append(s, sample{start: t0.Sub(res.started), lat: lat})
@@ -254,6 +262,23 @@ func runLoad(ctx context.Context, n int, d time.Duration, fn callFunc) loadResul
 		res.samples = append(res.samples, s...)
 	}
 	return res
+}
+
+// reasonOf names a failed call as the facade tells it: the gRPC code and
+// the ErrorInfo reason ("DEADLINE_EXCEEDED/UPSTREAM_TIMEOUT"), the code
+// alone when there is no ErrorInfo, or "other" for a call that is not
+// gRPC.
+func reasonOf(err error) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return "other"
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return st.Code().String() + "/" + info.GetReason()
+		}
+	}
+	return st.Code().String()
 }
 
 // latencies returns the sorted latencies of samples.

@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -24,6 +27,10 @@ const (
 	upstreamTLSMaxRSS   = 60.0            // target: MiB at 1,000 OTP calls in flight over TLS/h2
 	upstreamTLSMinRatio = 0.9             // target: TLS/h2 throughput at 64 in flight vs plain
 )
+
+// upstreamTLSStreamLimits are the HTTP/2 stream limits of the TLS rows'
+// emulators: Go's default and a common proxy setting.
+var upstreamTLSStreamLimits = []int{250, 100}
 
 // UpstreamTLSRun is mode U's report.
 type UpstreamTLSRun struct {
@@ -51,6 +58,9 @@ type UpstreamTLSRow struct {
 	OTPFirstError    string           `json:"otp_first_error,omitempty"`
 	OTPPeakRSSMiB    float64          `json:"otp_peak_rss_mib"`
 	OTPMeanInFlight  float64          `json:"otp_mean_in_flight"`
+	OTPP50           string           `json:"otp_p50"` // OK calls only
+	OTPP99           string           `json:"otp_p99"`
+	OTPReasons       map[string]int64 `json:"otp_non_ok"`           // by gRPC code / ErrorInfo reason
 	UpstreamConns    int64            `json:"upstream_connections"` // accepted by the emulator during the whole row
 	UpstreamProtocol map[string]int64 `json:"upstream_protocols"`
 }
@@ -62,19 +72,32 @@ func (b *bench) upstreamTLS(ctx context.Context) (*UpstreamTLSRun, error) {
 		"otp":         fmt.Sprintf("%d closed-loop GenerateOTP callers for %s, the emulator holding each OTP call %s; the facade's default --upstream-max-in-flight applies", b.opts.callers, heldOTPRun, heldOTPLatency),
 		"connections": "connections the emulator accepted while the row ran (its ConnState hook), the bench's own admin connection excluded",
 	}}
-	for _, useTLS := range []bool{false, true} {
-		row, err := b.upstreamTLSRow(ctx, useTLS)
+	run.Notes["grpc_connections"] = fmt.Sprintf("%d gRPC connections to the facade, shared round-robin by the callers (-grpc-conns)", b.opts.grpcConns)
+	run.Notes["latency"] = "p50 and p99 of the OK OTP calls only; every other call is counted under its gRPC code and ErrorInfo reason"
+	for _, streams := range append([]int{-1}, upstreamTLSStreamLimits...) {
+		row, err := b.upstreamTLSRow(ctx, streams)
 		if err != nil {
 			return nil, err
 		}
 		run.Rows = append(run.Rows, *row)
 	}
 	plain, secure := run.Rows[0], run.Rows[1]
+	for _, r := range run.Rows[2:] {
+		if r.OTPPeakRSSMiB > secure.OTPPeakRSSMiB {
+			secure.OTPPeakRSSMiB = r.OTPPeakRSSMiB // the target holds at every stream limit
+		}
+	}
 	ratio := 0.0
 	if plain.Throughput > 0 {
 		ratio = secure.Throughput / plain.Throughput
 	}
+	notOK := int64(0)
+	for _, r := range run.Rows[1:] {
+		notOK += r.OTPErrors
+	}
 	run.Targets = []Target{
+		{Name: "TLS/h2 OTP calls not OK, every stream limit", Target: "0",
+			Measured: fmt.Sprint(notOK), Value: float64(notOK), Limit: 0, Status: passMiss(notOK == 0)},
 		{Name: fmt.Sprintf("TLS/h2 throughput at %d in flight / plain", upstreamTLSInFlight), Target: fmt.Sprintf(">= %.1f", upstreamTLSMinRatio),
 			Measured: fmt.Sprintf("%.2f", ratio), Value: ratio, Limit: upstreamTLSMinRatio, Status: passMiss(ratio >= upstreamTLSMinRatio)},
 		{Name: fmt.Sprintf("TLS/h2 facade RSS at %d OTP calls in flight", b.opts.callers), Target: fmt.Sprintf("<= %.0f MiB", upstreamTLSMaxRSS),
@@ -85,15 +108,18 @@ func (b *bench) upstreamTLS(ctx context.Context) (*UpstreamTLSRun, error) {
 	return run, nil
 }
 
-// upstreamTLSRow measures one pair: emulator (over TLS or not) and facade.
-func (b *bench) upstreamTLSRow(ctx context.Context, useTLS bool) (*UpstreamTLSRow, error) {
+// upstreamTLSRow measures one pair: emulator and facade, over plain
+// HTTP/1.1 when streams is negative, else over TLS/h2 with an emulator
+// that allows streams HTTP/2 streams per connection.
+func (b *bench) upstreamTLSRow(ctx context.Context, streams int) (*UpstreamTLSRow, error) {
+	useTLS := streams >= 0
 	row := &UpstreamTLSRow{Upstream: "http/1.1 plain", OTPCallers: b.opts.callers}
 	var emuFlags, facadeFlags []string
 	var pool *x509.CertPool
 	if useTLS {
-		row.Upstream = "https h2"
+		row.Upstream = fmt.Sprintf("https h2, %d streams", streams)
 		caFile := filepath.Join(b.tmp, "emulator-ca.pem")
-		emuFlags = []string{"--tls", "--tls-ca-out", caFile}
+		emuFlags = []string{"--tls", "--tls-ca-out", caFile, "--http2-max-streams", fmt.Sprint(streams)}
 		facadeFlags = []string{"--upstream-ca-file", caFile}
 		defer func() { _ = os.Remove(caFile) }()
 		// The CA file exists once the emulator printed its banner;
@@ -150,6 +176,8 @@ func (b *bench) upstreamTLSRow(ctx context.Context, useTLS bool) (*UpstreamTLSRo
 	}
 	row.OTPCalls, row.OTPErrors, row.OTPFirstError = int64(len(res.samples)), res.errors, res.firstError
 	row.OTPPeakRSSMiB = mib(max(peakRSS, st.rss))
+	lat := latencies(res.samples)
+	row.OTPP50, row.OTPP99, row.OTPReasons = fmtDur(percentile(lat, 0.5)), fmtDur(percentile(lat, 0.99)), res.reasons
 	if len(res.samples) > 0 {
 		var sum time.Duration
 		for _, s := range res.samples {
@@ -196,14 +224,28 @@ func (a *emuAdmin) transport(ctx context.Context) (emuTransport, error) {
 // printUpstreamTLSRun prints mode U's table and targets.
 func printUpstreamTLSRun(w io.Writer, r *UpstreamTLSRun) {
 	fmt.Fprintf(w, "\nUpstream transport (%s, %d cores, %s)\n\n", r.Machine.CPU, r.Machine.Cores, r.Machine.GoVersion)
-	fmt.Fprintln(w, "| upstream | status calls/s at 64 | p99 | facade CPU s/1k calls | RSS at 1,000 OTP in flight | OTP in flight (mean) | OTP errors | upstream connections | protocols |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Fprintln(w, "| upstream | status calls/s at 64 | p99 | facade CPU s/1k calls | RSS at 1,000 OTP in flight | OTP in flight (mean) | OTP OK | OTP p50 / p99 (OK) | OTP not OK | upstream connections | protocols |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, row := range r.Rows {
-		fmt.Fprintf(w, "| %s | %.0f | %s | %.3f | %.1f MiB | %.0f | %d | %d | %v |\n",
-			row.Upstream, row.Throughput, row.P99, row.FacadeCPUPer1k, row.OTPPeakRSSMiB, row.OTPMeanInFlight, row.OTPErrors, row.UpstreamConns, row.UpstreamProtocol)
+		fmt.Fprintf(w, "| %s | %.0f | %s | %.3f | %.1f MiB | %.0f | %d | %s / %s | %s | %d | %v |\n",
+			row.Upstream, row.Throughput, row.P99, row.FacadeCPUPer1k, row.OTPPeakRSSMiB, row.OTPMeanInFlight, row.OTPCalls, row.OTPP50, row.OTPP99, fmtReasons(row.OTPReasons), row.UpstreamConns, row.UpstreamProtocol)
 	}
 	fmt.Fprintln(w)
 	for _, t := range r.Targets {
 		fmt.Fprintf(w, "%-4s %s: %s (target %s)\n", t.Status, t.Name, t.Measured, t.Target)
 	}
+}
+
+// fmtReasons writes non-OK counts as "CODE/REASON n, ...", sorted, or
+// "none".
+func fmtReasons(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }
