@@ -265,7 +265,7 @@ func runLoad(ctx context.Context, n int, d time.Duration, fn callFunc) loadResul
 }
 
 // reasonOf names a failed call as the facade tells it: the gRPC code and
-// the ErrorInfo reason ("DEADLINE_EXCEEDED/UPSTREAM_TIMEOUT"), the code
+// the ErrorInfo reason ("DeadlineExceeded/UPSTREAM_TIMEOUT"), the code
 // alone when there is no ErrorInfo, or "other" for a call that is not
 // gRPC.
 func reasonOf(err error) string {
