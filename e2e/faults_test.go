@@ -9,8 +9,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -114,9 +119,31 @@ type faultRig struct {
 
 func newFaultRig(t *testing.T, upstreamURL string, redisArgs ...string) *faultRig {
 	t.Helper()
-	r := &faultRig{redis: testkit.StartRedis(t, redisArgs...), ledger: newLedger(t)}
-	r.reps = startReplicas(t, 3, upstreamURL, r.redis.URL(), newStateKey(), "--rate-limit", "0")
-	r.rdb = goredis.NewClient(&goredis.Options{Network: "unix", Addr: r.redis.Socket(), DisableIdentity: true, MaxRetries: -1})
+	return startFaultRig(t, upstreamURL, testkit.StartRedis(t, redisArgs...), redisLogin{}, "--rate-limit", "0")
+}
+
+// redisLogin is the Redis ACL user the replicas log in as; the zero
+// value is the default user.
+type redisLogin struct{ user, password string }
+
+// startFaultRig is newFaultRig on a redis-server of the caller's, logged
+// in to as login (the password given the way deployments give it, in
+// RADKIT_FACADE_REDIS_PASSWORD_FILE), with facadeArgs for the replicas.
+func startFaultRig(t *testing.T, upstreamURL string, redis *testkit.Redis, login redisLogin, facadeArgs ...string) *faultRig {
+	t.Helper()
+	r := &faultRig{redis: redis, ledger: newLedger(t)}
+	url, env := redis.URL(), []string(nil)
+	if login.user != "" {
+		url = "unix://" + login.user + "@" + redis.Socket()
+		file := filepath.Join(t.TempDir(), "redis-password")
+		if err := os.WriteFile(file, []byte(login.password+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env = append(env, "RADKIT_FACADE_REDIS_PASSWORD_FILE="+file)
+	}
+	r.reps = startReplicasEnv(t, 3, upstreamURL, url, newStateKey(), env, facadeArgs...)
+	r.rdb = goredis.NewClient(&goredis.Options{Network: "unix", Addr: redis.Socket(), Username: login.user, Password: login.password,
+		DisableIdentity: true, MaxRetries: -1})
 	t.Cleanup(func() {
 		_ = r.rdb.Close()
 		t.Log(r.ledger)
@@ -149,11 +176,8 @@ func (r *faultRig) learn(t *testing.T, ctx context.Context) {
 
 // TestOneOTPThroughRedisFaults: after each fault, a replay gets the first
 // OTP or a documented refusal (STATE_UNAVAILABLE, STATE_LOST), never a
-// new OTP.
-//
-// The ACL-restricted Redis user belongs here as one more sub-test once the
-// facade keeps every key under --redis-prefix: a faultRig on a redis-server
-// whose default user is limited to ~<prefix>* and the documented commands.
+// new OTP. The last sub-test runs the replicas as the ACL user the
+// Kubernetes manifests ship, the one refusal it may meet being CONFIG.
 func TestOneOTPThroughRedisFaults(t *testing.T) {
 	facadeBinary(t) // built before any clock starts
 	emu, up := testkit.StartEmulator(t, emulator.Config{})
@@ -341,4 +365,129 @@ func TestOneOTPThroughRedisFaults(t *testing.T) {
 		}
 		t.Logf("retry answered after %s (RetryInfo %s)", time.Since(start).Round(time.Millisecond), told)
 	})
+
+	t.Run("the shipped ACL user", func(t *testing.T) {
+		const password = "faults-acl-pw"
+		const ids, fanout = 30, 3 // each request_id asked of every replica at once
+		const spare = 12          // calls the caller has left after the load
+		const burst = ids*(fanout+1) + spare
+		redis := testkit.StartRedisACL(t, testkit.DeployedRedisACL(t, password), durableRedis...)
+		r := startFaultRig(t, up.URL, redis, redisLogin{testkit.DeployedRedisACLUser, password},
+			// A limit that refills nothing in the test's time: the burst is
+			// the caller's whole allowance, over all replicas.
+			"--rate-limit", "0.001", "--rate-burst", strconv.Itoa(burst),
+			"--upstream-rate-limit", "100", "--status-cache-ttl", "1s")
+		otpLatency(t, 30*time.Millisecond)
+		minted := len(emu.OTPs())
+		var wg sync.WaitGroup
+		for c := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := range ids / 6 {
+					id := fmt.Sprintf("acl-%d-%d", c, k)
+					var each sync.WaitGroup
+					for j := range fanout {
+						each.Add(1)
+						go func() {
+							defer each.Done()
+							_, _ = r.call(ctx, c+j, id, 20*time.Second)
+						}()
+					}
+					each.Wait()
+				}
+			}()
+		}
+		wg.Wait()
+		// One replay more per request_id, once all are settled.
+		for c := range 6 {
+			for k := range ids / 6 {
+				id := fmt.Sprintf("acl-%d-%d", c, k)
+				first, ok := r.ledger.otp(id)
+				if !ok {
+					t.Errorf("request_id %s was given no OTP", id)
+					continue
+				}
+				if otp, err := r.call(ctx, c+k+1, id, 20*time.Second); err != nil || otp != first {
+					t.Errorf("replay of %s: %v, want its first OTP", id, err)
+				}
+			}
+		}
+		if len(r.ledger.refusals) != 0 {
+			t.Errorf("refusals under the shipped ACL user: %v", r.ledger.refusals)
+		}
+		if n := len(emu.OTPs()) - minted; n != ids {
+			t.Errorf("the upstream minted %d OTPs for %d request_ids", n, ids)
+		}
+		// The caller's limit is one over the three replicas: what is left
+		// of the burst, then a refusal.
+		allowed := 0
+		for i := 0; allowed <= 3*spare; i++ {
+			cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			_, err := r.reps[i%3].client.GetServiceStatus(cctx, &accessv1.GetServiceStatusRequest{ServiceId: liveServiceID})
+			cancel()
+			if reasonOfErr(err) == server.ReasonCallerRateLimited {
+				break
+			}
+			if err != nil {
+				t.Fatalf("status call %d: %v", i, err)
+			}
+			allowed++
+		}
+		if allowed != spare {
+			t.Errorf("%d status calls allowed after %d OTP calls with a burst of %d, want %d", allowed, burst-spare, burst, spare)
+		}
+		// The shipped ACL leaves CONFIG out: a replica's start-up look at
+		// the persistence settings is the one refusal it may meet.
+		const persistenceUnknown = "cannot read Redis's persistence settings"
+		for i, rep := range r.reps {
+			if n := stateFallbacks(t, rep); n != 0 {
+				t.Errorf("replica %d: %v state fallbacks, want none", i, n)
+			}
+			logs := rep.p.Stderr.String()
+			if !strings.Contains(logs, persistenceUnknown) {
+				t.Errorf("replica %d did not say that it cannot check persistence under the shipped ACL", i)
+			}
+			if strings.Contains(logs, password) {
+				t.Errorf("replica %d logged the Redis password", i)
+			}
+			for line := range strings.Lines(logs) {
+				if strings.Contains(line, persistenceUnknown) {
+					continue
+				}
+				if strings.Contains(line, "NOPERM") || strings.Contains(line, "shared state (Redis)") {
+					t.Errorf("replica %d: %s", i, line)
+				}
+			}
+		}
+	})
+}
+
+// stateFallbacks is the sum of rep's radkit_facade_state_fallbacks_total
+// series, read from its /metrics.
+func stateFallbacks(t *testing.T, rep replica) float64 {
+	t.Helper()
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get("http://" + rep.p.httpAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "radkit_facade_") {
+		t.Fatalf("GET /metrics: HTTP %d, %v: %.200s", resp.StatusCode, err, body)
+	}
+	var sum float64
+	for line := range strings.Lines(string(body)) {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), "{")
+		if !ok || name != "radkit_facade_state_fallbacks_total" {
+			continue
+		}
+		_, value, _ := strings.Cut(rest, "} ")
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			sum += v
+		}
+	}
+	return sum
 }

@@ -37,12 +37,19 @@ type replica struct {
 // redisURL, with args added, and waits until each serves.
 func startReplicas(t *testing.T, n int, upstreamURL, redisURL, stateKey string, args ...string) []replica {
 	t.Helper()
+	return startReplicasEnv(t, n, upstreamURL, redisURL, stateKey, nil, args...)
+}
+
+// startReplicasEnv is startReplicas with env added to each binary's
+// environment.
+func startReplicasEnv(t *testing.T, n int, upstreamURL, redisURL, stateKey string, env []string, args ...string) []replica {
+	t.Helper()
 	var out []replica
 	for range n {
 		p, err := startBinary(t,
 			append([]string{"--upstream-url", upstreamURL, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--redis-url", redisURL}, args...),
-			binaryEnv("RADKIT_ACCESS_CLIENT_ID="+emulatorClient.ID, "RADKIT_ACCESS_CLIENT_SECRET="+emulatorClient.Secret,
-				"RADKIT_FACADE_STATE_KEY="+stateKey))
+			binaryEnv(append([]string{"RADKIT_ACCESS_CLIENT_ID=" + emulatorClient.ID, "RADKIT_ACCESS_CLIENT_SECRET=" + emulatorClient.Secret,
+				"RADKIT_FACADE_STATE_KEY=" + stateKey}, env...)...))
 		if err != nil {
 			t.Fatal(err)
 		}
