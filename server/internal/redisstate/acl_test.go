@@ -89,6 +89,25 @@ func TestEveryKeyUnderPrefix(t *testing.T) {
 	}
 }
 
+// TestScriptCommandDeniedIsMisconfigured: an ACL that admits EVAL but not
+// a command the script runs is refused inside the script, where Redis
+// answers "ERR The user executing the script can't run this command"
+// rather than NOPERM: a configuration error all the same, never an outage
+// to retry.
+func TestScriptCommandDeniedIsMisconfigured(t *testing.T) {
+	srv := testkit.StartRedisACL(t, testkit.DeployedRedisACL(t, "facade-pw")+
+		"user scriptless on #"+sha256Hex("scriptless-pw")+" ~radkit-facade:* resetchannels -@all +ping +get +eval +evalsha\n")
+	ctx := testkit.Context(t, 30*time.Second)
+	c := open(t, redisstate.Config{URL: "unix://scriptless@" + srv.Socket(), Password: "scriptless-pw"})
+	_, _, err := c.Limiter("caller").Allow(ctx, "billing", 1, 1)
+	if !errors.Is(err, redisstate.ErrMisconfigured) || errors.Is(err, redisstate.ErrUnavailable) {
+		t.Errorf("Allow = %v, want ErrMisconfigured only", err)
+	}
+	if got := redisstate.Cause(err); got != redisstate.CauseMisconfigured {
+		t.Errorf("Cause(Allow's error) = %q, want %q", got, redisstate.CauseMisconfigured)
+	}
+}
+
 // TestCallBudget: during a Redis stall (SIGSTOP), the first Redis call of
 // an incoming call pays the call timeout; the later ones within the same
 // call fail at once without asking (CauseSkipped), while another call has

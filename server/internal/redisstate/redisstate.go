@@ -103,7 +103,9 @@ func misconfigured(err error) bool {
 		return false
 	}
 	msg := re.Error()
-	for _, prefix := range []string{"NOPERM", "WRONGPASS", "NOAUTH", "WRONGTYPE", "ERR unknown command", "ERR AUTH", "ERR invalid password", "ERR Client sent AUTH"} {
+	// A command the ACL denies inside a script is not NOPERM but "ERR The
+	// user executing the script can't run this command".
+	for _, prefix := range []string{"NOPERM", "WRONGPASS", "NOAUTH", "WRONGTYPE", "ERR unknown command", "ERR AUTH", "ERR invalid password", "ERR Client sent AUTH", "ERR The user executing the script"} {
 		if strings.HasPrefix(msg, prefix) {
 			return true
 		}
