@@ -20,6 +20,8 @@
 //   UPSTREAM_RATE_LIMITED           RESOURCE_EXHAUSTED   upstream 429
 //   UPSTREAM_CREDENTIALS_REJECTED   UNAVAILABLE          the facade's own upstream credentials were refused
 //                                                        (not the caller's fault; operators must act)
+//   CREDENTIALS_EXPIRED             UNAVAILABLE          the identity's own API token or client secret is past its
+//                                                        expiry; nothing was sent upstream; operators must act
 //   UPSTREAM_UNAVAILABLE            UNAVAILABLE          upstream 502/503/504, 5xx with retry=true, or a network failure
 //   UPSTREAM_ERROR                  INTERNAL             any other upstream 5xx
 //   UPSTREAM_MALFORMED_RESPONSE     INTERNAL             the upstream answered with a body the facade cannot use
@@ -56,8 +58,9 @@
 //                                                        replica does not hold (ErrorInfo metadata key_id); no retry
 //
 // Every RPC can also return CALLER_UNAUTHENTICATED, CALLER_RATE_LIMITED,
-// IDENTITY_NOT_GRANTED, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED,
-// UPSTREAM_CONCURRENCY_LIMIT and UPSTREAM_BUDGET_EXHAUSTED.
+// IDENTITY_NOT_GRANTED, CREDENTIALS_EXPIRED, UPSTREAM_CIRCUIT_OPEN,
+// UPSTREAM_THROTTLED, UPSTREAM_CONCURRENCY_LIMIT and
+// UPSTREAM_BUDGET_EXHAUSTED.
 //
 // Identities. One facade may hold several upstream identities (RADKit
 // Access "tagged client IDs", one per customer or unit), each with its own
@@ -825,9 +828,9 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_INITIAL\x10\x01\x12\x0f\n" +
 	"\vKIND_CHANGE\x10\x02\x12\x12\n" +
-	"\x0eKIND_HEARTBEAT\x10\x032\xafi\n" +
-	"\rAccessService\x12\x9d\x1b\n" +
-	"\vGenerateOTP\x12$.radkit.access.v1.GenerateOTPRequest\x1a%.radkit.access.v1.GenerateOTPResponse\"\xc0\x1a\x92A\xaa\x1aJ\xf4\x02\n" +
+	"\x0eKIND_HEARTBEAT\x10\x032\xc8j\n" +
+	"\rAccessService\x12\xc9\x1b\n" +
+	"\vGenerateOTP\x12$.radkit.access.v1.GenerateOTPRequest\x1a%.radkit.access.v1.GenerateOTPResponse\"\xec\x1a\x92A\xd6\x1aJ\xf4\x02\n" +
 	"\x03400\x12\xec\x02\n" +
 	"\xd1\x02Invalid request. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason INVALID_REQUEST, REQUEST_ID_REUSED or UPSTREAM_BAD_REQUEST. A google.rpc.BadRequest (\"@type\": \"type.googleapis.com/google.rpc.BadRequest\") names each invalid field.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.StatusJ\x94\x03\n" +
@@ -849,9 +852,9 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x82\x02\n" +
 	"\x03500\x12\xfa\x01\n" +
 	"\xdf\x01The upstream failed. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_ERROR or UPSTREAM_MALFORMED_RESPONSE.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\xb7\x04\n" +
-	"\x03503\x12\xaf\x04\n" +
-	"\xb6\x03The upstream is unavailable, or refused the facade's own credentials. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_UNAVAILABLE, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED or UPSTREAM_CREDENTIALS_REJECTED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xe3\x04\n" +
+	"\x03503\x12\xdb\x04\n" +
+	"\xe2\x03The upstream is unavailable, or refused the facade's own credentials, or those have expired. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_UNAVAILABLE, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_CREDENTIALS_REJECTED or CREDENTIALS_EXPIRED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
 	"\vRetry-After\x12M\n" +
 	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x8b\x02\n" +
@@ -861,8 +864,8 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"\xf2\x01\n" +
 	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\n" +
 	"\xd2\x01\n" +
-	"\x0fIdempotency-Key\x12\xbc\x01Optional idempotency key (IETF httpapi draft): taken as request_id when the body has none; a different request_id in the body is refused with 400 INVALID_REQUEST. Same rules as request_id.\x18\x01\x82\xd3\xe4\x93\x02\f:\x01*\"\a/v1/otp\x12\xac\x19\n" +
-	"\x10GetServiceStatus\x12).radkit.access.v1.GetServiceStatusRequest\x1a*.radkit.access.v1.GetServiceStatusResponse\"\xc0\x18\x92A\x94\x18J\xe1\x02\n" +
+	"\x0fIdempotency-Key\x12\xbc\x01Optional idempotency key (IETF httpapi draft): taken as request_id when the body has none; a different request_id in the body is refused with 400 INVALID_REQUEST. Same rules as request_id.\x18\x01\x82\xd3\xe4\x93\x02\f:\x01*\"\a/v1/otp\x12\xd8\x19\n" +
+	"\x10GetServiceStatus\x12).radkit.access.v1.GetServiceStatusRequest\x1a*.radkit.access.v1.GetServiceStatusResponse\"\xec\x18\x92A\xc0\x18J\xe1\x02\n" +
 	"\x03400\x12\xd9\x02\n" +
 	"\xbe\x02Invalid request. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason INVALID_REQUEST or UPSTREAM_BAD_REQUEST. A google.rpc.BadRequest (\"@type\": \"type.googleapis.com/google.rpc.BadRequest\") names each invalid field.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.StatusJ\x94\x03\n" +
@@ -884,9 +887,9 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x82\x02\n" +
 	"\x03500\x12\xfa\x01\n" +
 	"\xdf\x01The upstream failed. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_ERROR or UPSTREAM_MALFORMED_RESPONSE.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\xb7\x04\n" +
-	"\x03503\x12\xaf\x04\n" +
-	"\xb6\x03The upstream is unavailable, or refused the facade's own credentials. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_UNAVAILABLE, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED or UPSTREAM_CREDENTIALS_REJECTED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xe3\x04\n" +
+	"\x03503\x12\xdb\x04\n" +
+	"\xe2\x03The upstream is unavailable, or refused the facade's own credentials, or those have expired. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_UNAVAILABLE, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_CREDENTIALS_REJECTED or CREDENTIALS_EXPIRED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
 	"\vRetry-After\x12M\n" +
 	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x8b\x02\n" +
@@ -894,8 +897,8 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"\xe8\x01The caller's deadline passed before the upstream answered. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_TIMEOUT.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Statusr\xf5\x01\n" +
 	"\xf2\x01\n" +
-	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/services/{service_id}/status\x12\xc4\x17\n" +
-	"\vRevokeToken\x12$.radkit.access.v1.RevokeTokenRequest\x1a%.radkit.access.v1.RevokeTokenResponse\"\xe7\x16\x92A\xc7\x16J\x97\x03\n" +
+	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/services/{service_id}/status\x12\xf0\x17\n" +
+	"\vRevokeToken\x12$.radkit.access.v1.RevokeTokenRequest\x1a%.radkit.access.v1.RevokeTokenResponse\"\x93\x17\x92A\xf3\x16J\x97\x03\n" +
 	"\x03400\x12\x8f\x03\n" +
 	"\xf4\x02Invalid request. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason INVALID_REQUEST, UPSTREAM_BAD_REQUEST (token unknown or expired) or REVOCATION_NOT_CONFIGURED. A google.rpc.BadRequest (\"@type\": \"type.googleapis.com/google.rpc.BadRequest\") names each invalid field.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.StatusJ\x94\x03\n" +
@@ -914,9 +917,9 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x82\x02\n" +
 	"\x03500\x12\xfa\x01\n" +
 	"\xdf\x01The upstream failed. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_ERROR or UPSTREAM_MALFORMED_RESPONSE.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\xb7\x04\n" +
-	"\x03503\x12\xaf\x04\n" +
-	"\xb6\x03The upstream is unavailable, or refused the facade's own credentials. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_UNAVAILABLE, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED or UPSTREAM_CREDENTIALS_REJECTED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xe3\x04\n" +
+	"\x03503\x12\xdb\x04\n" +
+	"\xe2\x03The upstream is unavailable, or refused the facade's own credentials, or those have expired. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_UNAVAILABLE, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_CREDENTIALS_REJECTED or CREDENTIALS_EXPIRED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
 	"\vRetry-After\x12M\n" +
 	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x8b\x02\n" +
@@ -924,8 +927,8 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"\xe8\x01The caller's deadline passed before the upstream answered. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_TIMEOUT.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Statusr\xf5\x01\n" +
 	"\xf2\x01\n" +
-	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/tokens:revoke\x12\x87\x1d\n" +
-	"\x12WatchServiceStatus\x12+.radkit.access.v1.WatchServiceStatusRequest\x1a,.radkit.access.v1.WatchServiceStatusResponse\"\x93\x1c\x92A\xe1\x1bJ\xbe\x03\n" +
+	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/tokens:revoke\x12\x9c\x1d\n" +
+	"\x12WatchServiceStatus\x12+.radkit.access.v1.WatchServiceStatusRequest\x1a,.radkit.access.v1.WatchServiceStatusResponse\"\xa8\x1c\x92A\xf6\x1bJ\xbe\x03\n" +
 	"\x03400\x12\xb6\x03\n" +
 	"\x9b\x03Invalid request before the stream starts (later failures end the stream with a final {\"error\": Status} line). google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason INVALID_REQUEST or UPSTREAM_BAD_REQUEST. A google.rpc.BadRequest (\"@type\": \"type.googleapis.com/google.rpc.BadRequest\") names each invalid field.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.StatusJ\x94\x03\n" +
@@ -947,9 +950,9 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\xdf\x02\n" +
 	"\x03500\x12\xd7\x02\n" +
 	"\xbc\x02The upstream failed before the stream starts (later failures end the stream with a final {\"error\": Status} line). google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_ERROR or UPSTREAM_MALFORMED_RESPONSE.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\xf0\x04\n" +
-	"\x03503\x12\xe8\x04\n" +
-	"\xef\x03The replica is shutting down, or the upstream refused the facade's own credentials before the stream starts (later failures end the stream with a final {\"error\": Status} line). google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason SHUTTING_DOWN or UPSTREAM_CREDENTIALS_REJECTED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\x85\x05\n" +
+	"\x03503\x12\xfd\x04\n" +
+	"\x84\x04The replica is shutting down, or the upstream refused the facade's own credentials before the stream starts (later failures end the stream with a final {\"error\": Status} line). google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason SHUTTING_DOWN, UPSTREAM_CREDENTIALS_REJECTED or CREDENTIALS_EXPIRED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
 	"\vRetry-After\x12M\n" +
 	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\xae\x02\n" +

@@ -20,6 +20,8 @@
 //   UPSTREAM_RATE_LIMITED           RESOURCE_EXHAUSTED   upstream 429
 //   UPSTREAM_CREDENTIALS_REJECTED   UNAVAILABLE          the facade's own upstream credentials were refused
 //                                                        (not the caller's fault; operators must act)
+//   CREDENTIALS_EXPIRED             UNAVAILABLE          the identity's own API token or client secret is past its
+//                                                        expiry; nothing was sent upstream; operators must act
 //   UPSTREAM_UNAVAILABLE            UNAVAILABLE          upstream 502/503/504, 5xx with retry=true, or a network failure
 //   UPSTREAM_ERROR                  INTERNAL             any other upstream 5xx
 //   UPSTREAM_MALFORMED_RESPONSE     INTERNAL             the upstream answered with a body the facade cannot use
@@ -56,8 +58,9 @@
 //                                                        replica does not hold (ErrorInfo metadata key_id); no retry
 //
 // Every RPC can also return CALLER_UNAUTHENTICATED, CALLER_RATE_LIMITED,
-// IDENTITY_NOT_GRANTED, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED,
-// UPSTREAM_CONCURRENCY_LIMIT and UPSTREAM_BUDGET_EXHAUSTED.
+// IDENTITY_NOT_GRANTED, CREDENTIALS_EXPIRED, UPSTREAM_CIRCUIT_OPEN,
+// UPSTREAM_THROTTLED, UPSTREAM_CONCURRENCY_LIMIT and
+// UPSTREAM_BUDGET_EXHAUSTED.
 //
 // Identities. One facade may hold several upstream identities (RADKit
 // Access "tagged client IDs", one per customer or unit), each with its own
