@@ -87,7 +87,7 @@ func TestAPIDocsPageInBrowser(t *testing.T) {
 	out, err := node.Script(testkit.Context(t, docsPageTimeout), "docs.mjs",
 		"--base", base,
 		// The address a person follows from a link: the facade refuses
-		// any query string on /docs/ (server/internal/gateway tests it),
+		// any query string on /docs/ (internal/gateway tests it),
 		// and the page reads none (queryConfigEnabled: false).
 		"--path", "/docs/#/AccessService",
 		"--key", key,

@@ -9,7 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/radkit/radkit-access-facade/server/internal/requestid"
+	"github.com/radkit/radkit-access-facade/internal/requestid"
 )
 
 // audit writes the audit record of a call that mints or revokes

@@ -9,9 +9,9 @@ import (
 
 	"google.golang.org/grpc/status"
 
-	"github.com/radkit/radkit-access-facade/server/internal/panics"
-	"github.com/radkit/radkit-access-facade/server/internal/reason"
-	"github.com/radkit/radkit-access-facade/server/internal/resilience"
+	"github.com/radkit/radkit-access-facade/internal/panics"
+	"github.com/radkit/radkit-access-facade/internal/reason"
+	"github.com/radkit/radkit-access-facade/internal/resilience"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 

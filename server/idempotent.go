@@ -8,8 +8,8 @@ import (
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
-	"github.com/radkit/radkit-access-facade/server/idempotency"
-	"github.com/radkit/radkit-access-facade/server/internal/reason"
+	"github.com/radkit/radkit-access-facade/internal/idempotency"
+	"github.com/radkit/radkit-access-facade/internal/reason"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 

@@ -16,8 +16,8 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
-	"github.com/radkit/radkit-access-facade/server/internal/requestid"
-	"github.com/radkit/radkit-access-facade/server/internal/resilience"
+	"github.com/radkit/radkit-access-facade/internal/requestid"
+	"github.com/radkit/radkit-access-facade/internal/resilience"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 

@@ -6,7 +6,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
-	"github.com/radkit/radkit-access-facade/server/internal/requestid"
+	"github.com/radkit/radkit-access-facade/internal/requestid"
 )
 
 // UnaryRequestID returns an interceptor that gives every call its request

@@ -16,12 +16,12 @@ import (
 	"time"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
-	"github.com/radkit/radkit-access-facade/server/idempotency"
-	"github.com/radkit/radkit-access-facade/server/internal/growstack"
-	"github.com/radkit/radkit-access-facade/server/internal/identity"
-	"github.com/radkit/radkit-access-facade/server/internal/panics"
-	"github.com/radkit/radkit-access-facade/server/internal/reason"
-	"github.com/radkit/radkit-access-facade/server/internal/watch"
+	"github.com/radkit/radkit-access-facade/internal/growstack"
+	"github.com/radkit/radkit-access-facade/internal/idempotency"
+	"github.com/radkit/radkit-access-facade/internal/identity"
+	"github.com/radkit/radkit-access-facade/internal/panics"
+	"github.com/radkit/radkit-access-facade/internal/reason"
+	"github.com/radkit/radkit-access-facade/internal/watch"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 

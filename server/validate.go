@@ -11,8 +11,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
-	"github.com/radkit/radkit-access-facade/server/internal/identity"
-	"github.com/radkit/radkit-access-facade/server/internal/reason"
+	"github.com/radkit/radkit-access-facade/internal/identity"
+	"github.com/radkit/radkit-access-facade/internal/reason"
 )
 
 // Field limits, as documented in access.proto. They bound what reaches the

@@ -12,8 +12,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
-	"github.com/radkit/radkit-access-facade/server/internal/reason"
-	"github.com/radkit/radkit-access-facade/server/internal/watch"
+	"github.com/radkit/radkit-access-facade/internal/reason"
+	"github.com/radkit/radkit-access-facade/internal/watch"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 

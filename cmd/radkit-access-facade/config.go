@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/radkit/radkit-access-facade/internal/idempotency"
 	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/facade"
-	"github.com/radkit/radkit-access-facade/server/idempotency"
 )
 
 // Per-caller rate limit of the binary: generous for a service calling in a

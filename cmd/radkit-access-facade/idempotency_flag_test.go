@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/radkit/radkit-access-facade/server/idempotency"
+	"github.com/radkit/radkit-access-facade/internal/idempotency"
 )
 
 func TestIdempotencyKeysPerCallerFlag(t *testing.T) {

@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/radkit/radkit-access-facade/internal/logwriter"
+	"github.com/radkit/radkit-access-facade/internal/telemetry"
 	"github.com/radkit/radkit-access-facade/server/facade"
-	"github.com/radkit/radkit-access-facade/server/telemetry"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".

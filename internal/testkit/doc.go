@@ -2,8 +2,9 @@
 // goroutine-safe log buffer, a settable clock, bounded waits, loopback
 // listeners and an emulator served on loopback.
 //
-// It lives at the module root, not under server/internal, so that the tests
-// of cmd/... and e2e may import it too. Only tests import it. It must not
+// It lives in the module's one private tree (internal/), which every
+// package of the module may import, cmd/... and e2e included. Only tests
+// import it. It must not
 // import a package whose own in-package tests import it, or those tests
 // would not compile: it depends on the standard library and server/emulator
 // alone.

@@ -14,10 +14,10 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/radkit/radkit-access-facade/internal/gateway"
+	"github.com/radkit/radkit-access-facade/internal/redisstate"
+	"github.com/radkit/radkit-access-facade/internal/watch"
 	"github.com/radkit/radkit-access-facade/server"
-	"github.com/radkit/radkit-access-facade/server/internal/gateway"
-	"github.com/radkit/radkit-access-facade/server/internal/redisstate"
-	"github.com/radkit/radkit-access-facade/server/internal/watch"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 

@@ -27,11 +27,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/telemetry"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/facade"
-	"github.com/radkit/radkit-access-facade/server/telemetry"
 )
 
 // TestUpstreamDownAtStart starts the facade while nothing listens at the

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/radkit/radkit-access-facade/server/internal/identity"
+	"github.com/radkit/radkit-access-facade/internal/identity"
 )
 
 // DefaultReloadPollInterval is the interval at which the files Reload

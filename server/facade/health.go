@@ -11,8 +11,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/radkit/radkit-access-facade/internal/resilience"
 	"github.com/radkit/radkit-access-facade/server"
-	"github.com/radkit/radkit-access-facade/server/internal/resilience"
 )
 
 // healthService is the grpc.health.v1 service with one change: Watch

@@ -15,10 +15,10 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/requestid"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/facade"
-	"github.com/radkit/radkit-access-facade/server/internal/requestid"
 )
 
 // upstreamIDs is an emulator that records the X-Request-ID of every OTP

@@ -10,11 +10,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
-	"github.com/radkit/radkit-access-facade/server/idempotency"
-	"github.com/radkit/radkit-access-facade/server/internal/ratelimit"
-	"github.com/radkit/radkit-access-facade/server/internal/reason"
-	"github.com/radkit/radkit-access-facade/server/internal/redisstate"
-	"github.com/radkit/radkit-access-facade/server/internal/resilience"
+	"github.com/radkit/radkit-access-facade/internal/idempotency"
+	"github.com/radkit/radkit-access-facade/internal/ratelimit"
+	"github.com/radkit/radkit-access-facade/internal/reason"
+	"github.com/radkit/radkit-access-facade/internal/redisstate"
+	"github.com/radkit/radkit-access-facade/internal/resilience"
 )
 
 // metricStateFallbacks counts the decisions taken without the shared

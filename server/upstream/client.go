@@ -21,8 +21,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/radkit/radkit-access-facade/server/internal/flight"
-	"github.com/radkit/radkit-access-facade/server/internal/requestid"
+	"github.com/radkit/radkit-access-facade/internal/flight"
+	"github.com/radkit/radkit-access-facade/internal/requestid"
 )
 
 // fetchTimeout bounds a shared fetch (discovery or token), which runs

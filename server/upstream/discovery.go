@@ -11,7 +11,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/radkit/radkit-access-facade/server/internal/flight"
+	"github.com/radkit/radkit-access-facade/internal/flight"
 )
 
 // wellKnownPath is where OpenID discovery lives, relative to the base URL.

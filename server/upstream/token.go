@@ -14,7 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2"
 
-	"github.com/radkit/radkit-access-facade/server/internal/flight"
+	"github.com/radkit/radkit-access-facade/internal/flight"
 )
 
 // TokenInfo is what may be told about the cached access token: nothing

@@ -2,7 +2,7 @@
 // into the gateway, which embeds it: it installs swagger-ui-dist at the
 // version pinned in tools/apidocs/package-lock.json (npm ci, no install
 // scripts: see .npmrc) and copies the few files the page needs into
-// server/internal/gateway/apidocs. Run it from anywhere in the checkout
+// internal/gateway/apidocs. Run it from anywhere in the checkout
 // after changing the pinned version:
 //
 //	go -C tools run ./apidocs
@@ -71,7 +71,7 @@ func main() {
 
 func run(root string, check bool) error {
 	npmDir := filepath.Join(root, "tools", "apidocs")
-	out := filepath.Join(root, "server", "internal", "gateway", "apidocs")
+	out := filepath.Join(root, "internal", "gateway", "apidocs")
 	if err := npmCI(npmDir); err != nil {
 		return err
 	}
@@ -82,15 +82,15 @@ func run(root string, check bool) error {
 	}
 	if check {
 		if err := compare(src, out); err != nil {
-			return fmt.Errorf("%w\nserver/internal/gateway/apidocs differs from %s %s as tools/apidocs/package-lock.json pins it; run: go -C tools run ./apidocs", err, pkg, version)
+			return fmt.Errorf("%w\ninternal/gateway/apidocs differs from %s %s as tools/apidocs/package-lock.json pins it; run: go -C tools run ./apidocs", err, pkg, version)
 		}
-		fmt.Printf("apidocs: server/internal/gateway/apidocs holds %s %s\n", pkg, version)
+		fmt.Printf("apidocs: internal/gateway/apidocs holds %s %s\n", pkg, version)
 		return nil
 	}
 	if err := write(src, out); err != nil {
 		return err
 	}
-	fmt.Printf("apidocs: wrote %s %s to server/internal/gateway/apidocs\n", pkg, version)
+	fmt.Printf("apidocs: wrote %s %s to internal/gateway/apidocs\n", pkg, version)
 	return nil
 }
 

@@ -10,7 +10,7 @@
 // then says in OpenAPI 3 what OpenAPI 2 could not: the caller key is an
 // HTTP bearer scheme, not an API key whose value carries "Bearer ". The
 // result is validated before it is written beside the OpenAPI 2 one, in
-// the gateway that embeds and serves both (server/internal/gateway/openapiv3).
+// the gateway that embeds and serves both (internal/gateway/openapiv3).
 package main
 
 import (
@@ -40,7 +40,7 @@ func main() {
 }
 
 func run(root string) error {
-	in := filepath.Join(root, "server/internal/gateway/openapiv2/access.swagger.json")
+	in := filepath.Join(root, "internal/gateway/openapiv2/access.swagger.json")
 	data, err := os.ReadFile(in)
 	if err != nil {
 		return fmt.Errorf("reading the OpenAPI 2 document (run buf generate first): %w", err)
@@ -49,7 +49,7 @@ func run(root string) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(root, "server/internal/gateway/openapiv3/access.openapi.json")
+	path := filepath.Join(root, "internal/gateway/openapiv3/access.openapi.json")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("creating the OpenAPI 3 document's directory: %w", err)
 	}
