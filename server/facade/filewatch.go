@@ -47,9 +47,20 @@ func (f *Facade) fingerprint() fingerprint {
 	fp := make(fingerprint)
 	for _, path := range f.watchedFiles() {
 		h := sha256.New()
-		if fh, err := os.Open(path); err != nil {
+		fi, err := os.Stat(path) // through symlinks, as the reload reads it
+		switch {
+		case err != nil:
 			_, _ = io.WriteString(h, "error: "+err.Error())
-		} else {
+		case !fi.Mode().IsRegular():
+			// Never opened: reading a FIFO or a device would block the
+			// poll, or take what the reload is meant to read.
+			_, _ = io.WriteString(h, "not a regular file: "+fi.Mode().String())
+		default:
+			fh, err := os.Open(path)
+			if err != nil {
+				_, _ = io.WriteString(h, "error: "+err.Error())
+				break
+			}
 			if _, err := io.Copy(h, io.LimitReader(fh, maxWatchedFileBytes)); err != nil {
 				_, _ = io.WriteString(h, "error: "+err.Error())
 			}
