@@ -1,6 +1,6 @@
 package e2e
 
-// Several facade processes sharing one Redis (issue 14): the guarantees a
+// Several facade processes sharing one Redis: the guarantees a
 // single replica gives hold over all of them.
 
 import (

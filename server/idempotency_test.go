@@ -19,9 +19,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+	"github.com/radkit/radkit-access-facade/internal/idempotency"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
-	"github.com/radkit/radkit-access-facade/server/idempotency"
 	"github.com/radkit/radkit-access-facade/server/upstream"
 )
 
@@ -360,7 +360,7 @@ func TestGenerateOTPRequestIDQuotaIsPerCaller(t *testing.T) {
 	}
 }
 
-// TestGenerateOTPRequestIDFieldsAreDelimited (issue 21): endpoint "ep-1l"
+// TestGenerateOTPRequestIDFieldsAreDelimited: endpoint "ep-1l"
 // with description "ab" joins to the same string as "ep-1" with "lab"; the
 // request_id must still see other fields, not replay the first OTP.
 func TestGenerateOTPRequestIDFieldsAreDelimited(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 )
 
-// Mode M (issue 16): the floor of any Go facade for this API, a separate
+// Mode M: the floor of any Go facade for this API, a separate
 // process (./floor) that serves AccessService on the same generated stubs
 // and makes the one upstream call per RPC, nothing else. The facade's
 // modes are compared with it, per in-flight level and round:
@@ -237,10 +237,10 @@ func floorPair(levels []FloorLevel, n int, mode string) (FloorRatio, bool) {
 	return FloorRatio{}, false
 }
 
-// floorTargets are issue 16's targets against the floor.
+// floorTargets are the targets against the floor (docs/performance.md).
 //
 // The added p50 targets are the floor table's, from cells at 1 in flight in
-// alternating rounds, as issue 16 measured them; the paired measurement
+// alternating rounds; the paired measurement
 // (paired.go), calls in turn, follows each as INFO.
 func floorTargets(levels []FloorLevel, paired []Paired, ratioLevel int) []Target {
 	var ts []Target

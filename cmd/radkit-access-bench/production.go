@@ -23,7 +23,7 @@ type production struct {
 
 // productionSettings prepares -production (a caller key the facade
 // requires, and the rate limiter on at a rate the run never reaches, as
-// issue 16's production row asks) and -tracing (an OTLP/HTTP sink that
+// the production row of the floor table needs) and -tracing (an OTLP/HTTP sink that
 // accepts every span export, and the grid facade's environment pointing at it,
 // so that spans are made, batched and sent as with a real collector).
 func (b *bench) productionSettings(ctx context.Context) (*production, error) {

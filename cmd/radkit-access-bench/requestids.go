@@ -35,7 +35,7 @@ import (
 
 // RequestIDRun is mode R: GenerateOTP with a fresh request_id per call, at
 // full speed, from several authenticated callers, with the facade's memory
-// and idempotency metrics read between rounds (issue 20). Caller 0 is
+// and idempotency metrics read between rounds. Caller 0 is
 // greedy: half the workers call as it, the other half are spread over the
 // other callers, so that it reaches its request_id quota first and the
 // table shows whether the others are still served.

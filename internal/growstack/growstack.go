@@ -7,7 +7,7 @@
 // resilience layers, the upstream client and net/http's transport. Left
 // alone, its goroutine grew its stack down there, under some thirty
 // frames, once or twice per call: runtime.copystack was 13 % of the
-// facade's CPU under load (issue 16; docs/performance.md). Growing it once
+// facade's CPU under load (docs/performance.md). Growing it once
 // before the descent, where a dozen frames are copied, costs a fraction of
 // that.
 //

@@ -602,7 +602,7 @@ func rememberedKeyHeap(tb testing.TB, n, rounds int) []float64 {
 }
 
 // TestRememberedKeyHeap fails when a remembered key costs the Store more
-// than its 300-byte target (issue 20; the whole path's tests in packages
+// than its 300-byte target (the whole path's tests in packages
 // server and facade allow 1 KB), freshly filled or in the steady state of
 // keys arriving and expiring, or when the steady state still grows from one
 // TTL to the next. Memory is deterministic enough to assert: 208, 215 and
@@ -642,7 +642,7 @@ func TestFingerprint(t *testing.T) {
 	}{
 		{[]string{"a", "b"}, []string{"a", "b"}, true},
 		{[]string{"ab", "c"}, []string{"a", "bc"}, false},
-		// Issue 21: endpoint "ep-1l" + description "ab" must not replay
+		// Endpoint "ep-1l" + description "ab" must not replay
 		// the OTP minted for "ep-1" + "lab".
 		{[]string{"user@example.com", "ep-1l", "ab"}, []string{"user@example.com", "ep-1", "lab"}, false},
 		// A fixed separator instead of the length (eight zero bytes, say)

@@ -5,7 +5,7 @@
 // audit record), each one write(2) to stderr on the goroutine that serves
 // the call, before the answer is sent. Under load that was a system call
 // per line on the critical path, and, with the encoding, the largest
-// single item of the facade's own CPU per call (issue 16). A Writer copies
+// single item of the facade's own CPU per call. A Writer copies
 // each line into a buffer and returns; one goroutine writes what has
 // gathered in one system call, FlushDelay after the first line of the
 // batch arrived. The delay is what keeps the writer's wake-up off the

@@ -48,7 +48,7 @@ func (m *Metrics) InstrumentIdentity(rt http.RoundTripper, identity string) http
 //
 // It keeps the series it has used, so that a request costs two map reads
 // instead of hashing and validating its labels in each vector (a few
-// microseconds a call under load, issue 16): the keys are bounded, a
+// microseconds a call under load): the keys are bounded, a
 // route and an HTTP status.
 type metricsTransport struct {
 	m        *Metrics

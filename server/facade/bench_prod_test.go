@@ -24,7 +24,7 @@ import (
 // emulator is the upstream, in the same process, so profiles include its
 // work. Calls are serial, so that no two status calls share an upstream
 // call and allocs/op is the same from run to run: it is the figure to
-// guide cuts by (issue 16).
+// guide cuts by.
 //
 //	go test -run '^$' -bench FacadeProduction -benchmem -cpuprofile cpu.out -memprofile mem.out ./server/facade
 func BenchmarkFacadeProduction(b *testing.B) {

@@ -18,7 +18,7 @@ import (
 // TestRememberedRequestIDHeapThroughBothDoors measures what a remembered
 // request_id keeps on the heap when it came in through the whole facade,
 // by HTTP (the gateway) and by gRPC: nothing of the call may survive it
-// (issue 20: the request context was pinned for the TTL, 8.5 KB a key). The
+// (pinning the request context for the TTL would cost 8.5 KB a key). The
 // facade's emulator keeps a record of every OTP it mints, so the growth of
 // as many calls without request_id through the same door, before and
 // after, is subtracted. Map growth comes in steps (a table splits, then

@@ -1129,8 +1129,8 @@ func TestCloseStopsEverything(t *testing.T) {
 	f.srv.Close()
 }
 
-// TestFetchFailuresAreLogged (issue 12, defect 3): credentials refused from
-// the start used to leave no line in the log. Every class of failed
+// TestFetchFailuresAreLogged: credentials refused from the start must leave
+// a line in the log. Every class of failed
 // discovery or token fetch is logged when it first happens, then at most
 // once per interval with the count of failures left out, and the log never
 // shows a secret.

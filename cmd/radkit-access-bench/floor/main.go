@@ -1,6 +1,6 @@
 // Command floor is bench tooling, not product: the floor of any Go facade
-// for the RADKit Access API, which radkit-access-bench runs as its mode M
-// (issue 16). It serves radkit.access.v1.AccessService on the same
+// for the RADKit Access API, which radkit-access-bench runs as its mode M.
+// It serves radkit.access.v1.AccessService on the same
 // generated stubs as the facade, and each handler makes the one upstream
 // HTTP call with a shared keep-alive client and a token fetched once at
 // start: no interceptors, no validation, no logging, no metrics, no
