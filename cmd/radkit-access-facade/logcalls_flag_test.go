@@ -1,19 +1,9 @@
 package main
 
-import (
-	"io"
-	"strings"
-	"testing"
-)
+import "testing"
 
 func TestLogCallsFlag(t *testing.T) {
-	tests := []struct {
-		name    string
-		args    []string
-		env     map[string]string
-		want    string
-		wantErr string
-	}{
+	runFlagCases(t, []flagCase[string]{
 		{"default", []string{"--emulator"}, nil, "all", ""},
 		{"errors", []string{"--emulator", "--log-calls", "errors"}, nil, "errors", ""},
 		{"sample", []string{"--emulator", "--log-calls", "sample:100"}, nil, "sample:100", ""},
@@ -24,22 +14,5 @@ func TestLogCallsFlag(t *testing.T) {
 		{"sample of nothing", []string{"--emulator", "--log-calls", "sample:"}, nil, "", "log-calls"},
 		{"unknown", []string{"--emulator", "--log-calls", "some"}, nil, "", "log-calls"},
 		{"malformed environment", []string{"--emulator"}, map[string]string{"RADKIT_FACADE_LOG_CALLS": "sample:x"}, "", "RADKIT_FACADE_LOG_CALLS"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := parseConfig(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("parseConfig: %v, want an error naming %s", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("parseConfig: %v", err)
-			}
-			if got := c.facade.CallLog.String(); got != tt.want {
-				t.Errorf("call log %s, want %s", got, tt.want)
-			}
-		})
-	}
+	}, func(c config) string { return c.facade.CallLog.String() })
 }
