@@ -131,8 +131,10 @@ func (s *Server) StopWatches(ctx context.Context) error {
 		return closeErr
 	case <-ctx.Done():
 	}
-	s.cutOnce.Do(func() { close(s.watchesCut) })
+	// Counted before the cut: a stream cut ends at once, and would not be
+	// counted after it.
 	open := s.watches.Stats().Watches
+	s.cutOnce.Do(func() { close(s.watchesCut) })
 	return fmt.Errorf("server: %d watch streams whose clients did not read were cut: %w", open, ctx.Err())
 }
 
