@@ -90,6 +90,11 @@ type Config struct {
 	// service's watches with INTERNAL rather than the process. Nil
 	// recovers without reporting.
 	Panics *panics.Reporter
+	// UpstreamSlots is the bound on upstream requests in flight that the
+	// upstream clients' transport applies, if any. GenerateOTP and
+	// RevokeToken then wait for their slot first thing, on a shallow
+	// stack (see upstream.Limiter.Hold).
+	UpstreamSlots *upstream.Limiter
 }
 
 // Server implements accessv1.AccessServiceServer.
@@ -102,6 +107,8 @@ type Server struct {
 	auditLog    *slog.Logger
 	// otps remembers GenerateOTP results by caller and request_id.
 	otps idempotency.Doer
+	// upstreamSlots is Config.UpstreamSlots.
+	upstreamSlots *upstream.Limiter
 	// owned is the Store New made for otps, which Close closes; nil when
 	// the store was passed in.
 	owned *idempotency.Store
@@ -117,12 +124,13 @@ type Server struct {
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	s := &Server{
-		identities:  cfg.Identities,
-		callTimeout: cfg.CallTimeout,
-		logger:      cfg.Logger,
-		auditLog:    cfg.AuditLog,
-		otps:        cfg.Idempotency,
-		watchesCut:  make(chan struct{}),
+		identities:    cfg.Identities,
+		callTimeout:   cfg.CallTimeout,
+		logger:        cfg.Logger,
+		auditLog:      cfg.AuditLog,
+		otps:          cfg.Idempotency,
+		upstreamSlots: cfg.UpstreamSlots,
+		watchesCut:    make(chan struct{}),
 	}
 	if s.otps == nil {
 		s.owned = idempotency.New(idempotency.Config{})
@@ -224,6 +232,12 @@ func (s *Server) GenerateOTP(ctx context.Context, req *accessv1.GenerateOTPReque
 // lookup needs no such step here: it runs on a goroutine of its own, which
 // flight.Group grows.
 func (s *Server) generateOTP(ctx context.Context, up Upstream, r upstream.OTPRequest) (string, error) {
+	ctx, done, err := s.holdUpstreamSlot(ctx)
+	defer done()
+	if err != nil {
+		recordUpstream(ctx, err)
+		return "", Status(err)
+	}
 	growstack.Grow()
 	otp, err := up.GenerateOTP(ctx, r)
 	recordUpstream(ctx, err)
@@ -231,6 +245,16 @@ func (s *Server) generateOTP(ctx context.Context, up Upstream, r upstream.OTPReq
 		return "", Status(err)
 	}
 	return otp, nil
+}
+
+// holdUpstreamSlot waits for the slot of the call's first upstream
+// request, when the upstream transport bounds requests in flight
+// (Config.UpstreamSlots), before the call goes deep.
+func (s *Server) holdUpstreamSlot(ctx context.Context) (context.Context, func(), error) {
+	if s.upstreamSlots == nil {
+		return ctx, func() {}, nil
+	}
+	return s.upstreamSlots.Hold(ctx)
 }
 
 // resolve is identities.Resolve for the call in ctx, and names the
@@ -280,6 +304,12 @@ func (s *Server) RevokeToken(ctx context.Context, req *accessv1.RevokeTokenReque
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
 	defer cancel()
+	ctx, done, err := s.holdUpstreamSlot(ctx)
+	defer done()
+	if err != nil {
+		recordUpstream(ctx, err)
+		return nil, Status(err)
+	}
 	growstack.Grow() // as generateOTP does
 	err = up.RevokeToken(ctx, req.GetToken())
 	recordUpstream(ctx, err)

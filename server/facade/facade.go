@@ -74,6 +74,7 @@ type Facade struct {
 	stateMisconfigured atomic.Pointer[stateMisconfigured]
 	sharedOTPs         *redisstate.Idempotency // GenerateOTP's request_ids in Redis; nil without RedisURL
 	budget             *ratelimit.Limiter      // UpstreamRateLimit by identity; nil when off
+	upstreamSlots      *upstream.Limiter       // UpstreamMaxInFlight, for every identity
 
 	grpcServer    *grpc.Server
 	handlers      *running // the gRPC server's handlers that have not returned
@@ -144,6 +145,7 @@ func New(ctx context.Context, cfg Config) (_ *Facade, err error) {
 		MaxWatchesPerCaller: cfg.MaxWatchesPerCaller,
 		WatchCaller:         callerKey,
 		Panics:              f.panics,
+		UpstreamSlots:       f.upstreamSlots,
 	})
 	f.service = service
 	f.metrics.ObserveWatches(func() telemetry.WatchStats {
@@ -226,6 +228,7 @@ func (f *Facade) newUpstream() error {
 		return err
 	}
 	limit := f.limitUpstream()
+	f.upstreamSlots = limit
 	f.budget = f.newUpstreamBudget()
 	f.ids, err = identity.New(identity.Config{
 		Upstream: upstream.Config{

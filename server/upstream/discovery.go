@@ -57,7 +57,7 @@ func (c *Client) discover(ctx context.Context) (*endpoints, error) {
 // callers have left, and caches its success. With Config.Discovery the
 // document comes from the Clients' shared Discovery.
 func (c *Client) runDiscovery(ctx context.Context) (*endpoints, error) {
-	ctx, cancel := bound(ctx, c.lifetime)
+	ctx, cancel := bound(withoutSlot(ctx), c.lifetime)
 	defer cancel()
 	var ep *endpoints
 	var err error

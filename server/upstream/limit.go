@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"runtime/debug"
@@ -182,9 +183,69 @@ func (l *Limiter) release(d time.Duration) {
 	l.sem.Release(1)
 }
 
+// heldSlotKey is the context key of a slot taken by Hold.
+type heldSlotKey struct{}
+
+// heldSlot is a slot of a Limiter taken ahead of the request that will use
+// it. taken is set once: by the request that uses it, or by the call's
+// done, which gives it back unused.
+type heldSlot struct {
+	l     *Limiter
+	taken atomic.Bool
+}
+
+// Hold takes a slot, waiting as a request would (see Limiter), for the
+// first upstream request a call is about to make with the returned
+// context: that request uses it and does not wait again. done gives the
+// slot back if no request used it; call it when the call returns.
+//
+// A call that waits here waits on a shallow stack. Waiting for the slot
+// in the transport, under the gRPC server, the interceptors, the
+// resilience layers and net/http's client, keeps each waiting call's
+// goroutine on a stack grown for the whole descent (package growstack),
+// and the garbage collector's heap goal grows with the stacks: at 1,000
+// calls against a bound of 256, most of the facade's memory
+// (docs/performance.md, mode U).
+func (l *Limiter) Hold(ctx context.Context) (_ context.Context, done func(), err error) {
+	if err := l.acquire(ctx); err != nil {
+		return ctx, func() {}, err
+	}
+	h := &heldSlot{l: l}
+	return context.WithValue(ctx, heldSlotKey{}, h), func() {
+		if h.taken.CompareAndSwap(false, true) {
+			l.inFlight.Add(-1)
+			l.sem.Release(1)
+		}
+	}, nil
+}
+
+// takeHeld reports whether ctx carries a slot of l taken by Hold and not
+// used yet, and takes it.
+func (l *Limiter) takeHeld(ctx context.Context) bool {
+	h, ok := ctx.Value(heldSlotKey{}).(*heldSlot)
+	return ok && h.l == l && h.taken.CompareAndSwap(false, true)
+}
+
+// unboundedKey marks the context of a request that the Limiter lets
+// through without a slot (see withoutSlot).
+type unboundedKey struct{}
+
+// withoutSlot marks ctx's requests as outside the Limiter's bound. The
+// set-up requests, discovery and token, are: there is at most one of each
+// per identity at a time (they are coalesced), and calls that hold a slot
+// (Hold) may be waiting for them, so that a set-up request waiting for a
+// slot could wait until every such call's deadline.
+func withoutSlot(ctx context.Context) context.Context {
+	return context.WithValue(ctx, unboundedKey{}, true)
+}
+
 type limitedTransport struct {
 	l    *Limiter
 	base http.RoundTripper
+	// h2 is set while the upstream's connections are HTTP/2, as the last
+	// one handed to a request was: a request then runs on its caller's
+	// goroutine (see RoundTrip).
+	h2 atomic.Bool
 }
 
 // finishGrace bounds how long a request whose caller has left may run on
@@ -207,24 +268,38 @@ const (
 // at most finishGrace, its body read (up to drainLimit) and closed so that
 // the connection goes back to the pool, holding its slot until then. Over
 // HTTP/2, where a cancel costs only a stream, or before a connection was
-// handed to it, the request is cancelled at once.
+// handed to it, the request is cancelled at once; once the upstream is
+// known to speak HTTP/2, requests run on the caller's goroutine
+// (roundTripHTTP2).
+//
+// A request whose call holds a slot already (Hold) uses it; a set-up
+// request needs none (withoutSlot).
 func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	caller := req.Context()
-	if err := t.l.acquire(caller); err != nil {
-		if req.Body != nil {
-			_ = req.Body.Close() // a RoundTripper must close it, even on error
+	if caller.Value(unboundedKey{}) != nil {
+		return t.base.RoundTrip(req)
+	}
+	if !t.l.takeHeld(caller) {
+		if err := t.l.acquire(caller); err != nil {
+			if req.Body != nil {
+				_ = req.Body.Close() // a RoundTripper must close it, even on error
+			}
+			return nil, err
 		}
-		return nil, err
 	}
 	start := time.Now()
 	release := sync.OnceFunc(func() { t.l.release(time.Since(start)) })
+	if t.h2.Load() {
+		return t.roundTripHTTP2(req, release)
+	}
 
 	var http1 atomic.Bool // a connection was handed over, and it is HTTP/1.x
 	ctx, cancel := context.WithCancel(context.WithoutCancel(caller))
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) {
-			tc, ok := info.Conn.(*tls.Conn)
-			http1.Store(!ok || tc.ConnectionState().NegotiatedProtocol != "h2")
+			h1 := !isHTTP2(info.Conn)
+			http1.Store(h1)
+			t.h2.Store(!h1)
 		},
 	})
 	type result struct {
@@ -282,6 +357,37 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		release()
 	}()
 	return nil, caller.Err()
+}
+
+// roundTripHTTP2 sends req on the caller's goroutine, with the caller's
+// context: over HTTP/2 a cancelled request costs only its stream, so
+// nothing is gained by running it detached, and the goroutine it would
+// take is one more stack per request in flight. Should the connection
+// handed over turn out to be HTTP/1.x (the upstream changed), the next
+// request runs detached again.
+func (t *limitedTransport) roundTripHTTP2(req *http.Request, release func()) (resp *http.Response, err error) {
+	sent := false
+	defer func() {
+		if !sent {
+			release() // on error, and on a panic going up to the caller
+		}
+	}()
+	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { t.h2.Store(isHTTP2(info.Conn)) },
+	})
+	resp, err = t.base.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	sent = true
+	resp.Body = &slotBody{ReadCloser: resp.Body, release: release}
+	return resp, nil
+}
+
+// isHTTP2 reports whether conn, as handed to a request, speaks HTTP/2.
+func isHTTP2(conn net.Conn) bool {
+	tc, ok := conn.(*tls.Conn)
+	return ok && tc.ConnectionState().NegotiatedProtocol == "h2"
 }
 
 // DetachedPanic is a panic of an upstream request that ran on a goroutine

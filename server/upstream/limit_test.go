@@ -124,3 +124,93 @@ func TestLimiterRefusesTooLateASlot(t *testing.T) {
 		t.Errorf("the refused request kept its slot (InFlight %d)", l.InFlight())
 	}
 }
+
+// TestLimiterHold checks a slot taken ahead of the request: the call's
+// first request uses it without waiting, exactly once, and done gives
+// back a slot that no request used.
+func TestLimiterHold(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	l := NewLimiter(1)
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: l.Transport(tr)}
+
+	// With the only slot held, the call's own request is sent: it does
+	// not wait for the slot its call holds.
+	ctx, done, err := l.Hold(testkit.Context(t, 5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := c.Do(mustRequest(t, ctx, srv.URL))
+	if err != nil {
+		t.Fatalf("the call's first request = %v, want it sent on the held slot", err)
+	}
+	// The slot is used: the call's next request (a retry) waits as any
+	// other would, and is refused before its deadline.
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := c.Do(mustRequest(t, short, srv.URL)); !errors.Is(err, ErrConcurrencyLimit) {
+		t.Errorf("a second request on a used held slot = %v, want ErrConcurrencyLimit", err)
+	}
+	first.Body.Close()
+	done() // the request released the slot: done has nothing to give back
+	if l.InFlight() != 0 {
+		t.Errorf("InFlight = %d after the body was closed and done, want 0", l.InFlight())
+	}
+	if !l.sem.TryAcquire(1) || l.sem.TryAcquire(1) {
+		t.Fatal("want exactly one free slot after a held slot was used and released")
+	}
+	l.sem.Release(1)
+
+	// A held slot that no request used goes back at done.
+	_, done, err = l.Hold(testkit.Context(t, 5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.InFlight() != 1 {
+		t.Errorf("InFlight = %d while a slot is held, want 1", l.InFlight())
+	}
+	done()
+	done()
+	if l.InFlight() != 0 || !l.sem.TryAcquire(1) || l.sem.TryAcquire(1) {
+		t.Errorf("after done: InFlight = %d, want 0 and exactly one free slot", l.InFlight())
+	}
+}
+
+// TestTokenFetchNeedsNoSlot: calls that hold every slot (Hold) and wait
+// for an access token are not stuck behind a token fetch that waits for a
+// slot. The fetch here is started by a call that holds none, as a
+// background refresh is; with token requests inside the bound, both calls
+// fail at their deadlines.
+func TestTokenFetchNeedsNoSlot(t *testing.T) {
+	f := newFake(t)
+	f.tokenDelay.Store(int64(200 * time.Millisecond))
+	l := NewLimiter(1)
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	cfg := f.config(modeCC)
+	cfg.HTTPClient = &http.Client{Transport: l.Transport(tr)}
+	c := newClient(t, cfg)
+
+	held, done, err := l.Hold(testkit.Context(t, 5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	unheld := make(chan error, 1)
+	go func() {
+		_, err := c.GenerateOTP(testkit.Context(t, 5*time.Second), OTPRequest{Owner: "o", EndpointID: "unheld"})
+		unheld <- err
+	}()
+	testkit.Eventually(t, 5*time.Second, "the token fetch to start, or to wait for a slot", func() bool {
+		return f.nTokenCC.Load() > 0 || l.Waiting() > 0
+	})
+	if _, err := c.GenerateOTP(held, OTPRequest{Owner: "o", EndpointID: "held"}); err != nil {
+		t.Errorf("the call holding the slot = %v, want its OTP", err)
+	}
+	done()
+	if err := <-unheld; err != nil {
+		t.Errorf("the call without a slot = %v, want its OTP once the other's slot came free", err)
+	}
+}

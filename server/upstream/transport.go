@@ -94,8 +94,9 @@ func (st *sendTrace) queued(ctx context.Context) bool {
 // tokenTransport wraps the transport of the http.Client that x/oauth2 uses
 // for client-credentials requests, so that they get what every other
 // request of the Client gets: our headers, a body bound, and failures
-// classified as *TransportError (OpToken) or ErrMalformedResponse. It
-// reads the body itself because x/oauth2 bounds it at 1 MiB, not at
+// classified as *TransportError (OpToken) or ErrMalformedResponse; and,
+// as a set-up request, it is outside the bound on calls in flight (see
+// withoutSlot). It reads the body itself because x/oauth2 bounds it at 1 MiB, not at
 // Config.MaxResponseBytes, and reports read failures as plain text. The
 // body reaches x/oauth2 as it came: x/oauth2 parses the upstream's token
 // response (application/json, as the guide shows it) as it is.
@@ -108,7 +109,7 @@ type tokenTransport struct {
 // RoundTrip sends req with our headers and returns the response with its
 // body read, bounded.
 func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx, st := withSendTrace(req.Context())
+	ctx, st := withSendTrace(withoutSlot(req.Context()))
 	req = req.Clone(ctx)
 	req.Header.Set("User-Agent", t.userAgent)
 	req.Header.Set("Accept", "application/json")
