@@ -134,10 +134,10 @@ func TestDockerignoreAdmitsTheBuild(t *testing.T) {
 	}
 
 	for _, f := range []string{
-		".git/config", "radkit-access-facade", "radkit-access-bench", "Dockerfile", "README.md",
+		".git/config", "radkit-access-facade", "tools/bench/bench", "Dockerfile", "README.md",
 		"docs/performance.md", "deploy/kubernetes/secret.example.yaml", "deploy/emulator-secrets/customer-a.api-token",
 		"e2e/node/node_modules/x/index.js", "server/facade/facade_test.go", "server/upstream/testdata/x.json",
-		"cmd/radkit-access-bench/main.go", "tools/go.mod",
+		"tools/bench/main.go", "tools/bench/go.mod", "tools/go.mod",
 	} {
 		if d.admits(f) {
 			t.Errorf(".dockerignore admits %s into the build context; the build does not need it", f)

@@ -16,7 +16,7 @@ import (
 )
 
 // BenchmarkFacadeGetServiceStatus is the in-process equivalent of the
-// harness's mode B (cmd/radkit-access-bench): a whole facade with its
+// harness's mode B (tools/bench): a whole facade with its
 // built-in emulator on loopback, called over gRPC on TCP, with the per-call
 // JSON log line encoded (to io.Discard). Profile it with
 //

@@ -54,12 +54,12 @@ func spreadEmulatorFlags() []string {
 
 // buildFloor builds ./floor into dir with the Dockerfile's flags.
 func buildFloor(ctx context.Context, dir string) (string, error) {
-	root, err := moduleRoot(ctx)
+	root, err := moduleDir(ctx, benchModule)
 	if err != nil {
 		return "", err
 	}
 	out := filepath.Join(dir, "radkit-access-floor")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, modulePath+"/cmd/radkit-access-bench/floor")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, benchModule+"/floor")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {

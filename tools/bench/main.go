@@ -1,11 +1,11 @@
 // Command radkit-access-bench measures the facade against the emulator, as
 // separate processes on loopback, and checks the performance targets.
 //
-//	go run ./cmd/radkit-access-bench [-duration 5s] [-inflight 1,16,64,256] [-out bench.json] [-facade-flags "..."]
-//	go run ./cmd/radkit-access-bench -degrade [-degrade-duration 5s] [-degrade-rates 0,0.05,...,1] [-degrade-outage 10s]
-//	go run ./cmd/radkit-access-bench -upstream-tls [-duration 5s] [-callers 1000]
-//	go run ./cmd/radkit-access-bench -watch 10000
-//	go run ./cmd/radkit-access-bench -request-ids 1m [-request-id-callers 10] [-request-id-inflight 64] [-request-id-fail-rate 0.05]
+//	go -C tools/bench run . [-duration 5s] [-inflight 1,16,64,256] [-out bench.json] [-facade-flags "..."]
+//	go -C tools/bench run . -degrade [-degrade-duration 5s] [-degrade-rates 0,0.05,...,1] [-degrade-outage 10s]
+//	go -C tools/bench run . -upstream-tls [-duration 5s] [-callers 1000]
+//	go -C tools/bench run . -watch 10000
+//	go -C tools/bench run . -request-ids 1m [-request-id-callers 10] [-request-id-inflight 64] [-request-id-fail-rate 0.05]
 //
 // It builds the emulator and the facade the way the Dockerfile does, starts
 // them on free 127.0.0.1 ports, and at each in-flight level (closed-loop

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -146,5 +147,65 @@ func TestAlternate(t *testing.T) {
 	}
 	if len(la) != len(order)/2 || len(lb) != 0 || errs != int64(len(order)/2) {
 		t.Errorf("a's latencies %d, b's %d, errors %d; want %d, 0 (b fails), %d", len(la), len(lb), errs, len(order)/2, len(order)/2)
+	}
+}
+
+// TestServiceDependencyVersions holds the reason the bench is a module of
+// its own: the bench and the floor must be built from the dependency
+// versions the facade ships with, or the floor comparison measures a
+// version difference. Every module that provides packages to both builds
+// must resolve alike.
+func TestServiceDependencyVersions(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	service, err := moduleDir(ctx, serviceModule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// modules maps each module that provides a package pkgs import to the
+	// version built.
+	modules := func(dir string, pkgs ...string) map[string]string {
+		args := append([]string{"list", "-deps", "-f", "{{with .Module}}{{.Path}} {{.Version}}{{end}}"}, pkgs...)
+		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps in %s: %v", dir, err)
+		}
+		versions := map[string]string{}
+		for line := range strings.Lines(string(out)) {
+			if path, version, ok := strings.Cut(strings.TrimSpace(line), " "); ok {
+				versions[path] = version
+			}
+		}
+		return versions
+	}
+	bench := modules(".", "./...")
+	facade := modules(service, "./cmd/radkit-access-facade", "./cmd/radkit-access-emulator")
+	shared := 0
+	for path, v := range bench {
+		if fv, ok := facade[path]; ok {
+			shared++
+			if v != fv {
+				t.Errorf("%s: the bench builds %s, the facade %s", path, v, fv)
+			}
+		}
+	}
+	// grpc, protobuf, genproto's rpc, prometheus's client_model and common.
+	if shared < 5 {
+		t.Errorf("%d modules in common with the facade's build, want at least 5", shared)
+	}
+}
+
+func TestModuleDirRefusesAnotherModule(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	service, err := moduleDir(ctx, serviceModule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(service)
+	if _, err := moduleDir(ctx, serviceModule); err == nil || !strings.Contains(err.Error(), "go -C tools/bench run .") {
+		t.Errorf("moduleDir from the service's module: %v, want the message naming go -C tools/bench run .", err)
 	}
 }

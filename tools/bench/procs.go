@@ -21,22 +21,27 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// modulePath is this module's import path; the binaries are built from it.
-const modulePath = "github.com/radkit/radkit-access-facade"
+// The service the bench measures, and the bench's own module, which holds
+// the floor. The bench is a module of its own so that it and the floor
+// resolve the service's dependency versions (see docs/development.md).
+const (
+	serviceModule = "github.com/radkit/radkit-access-facade"
+	benchModule   = serviceModule + "/tools/bench"
+)
 
 // buildBinaries builds the facade and the emulator into dir the way the
-// Dockerfile builds the facade (CGO_ENABLED=0, -trimpath, -s -w), so that
-// what is measured is what ships.
+// Dockerfile builds the facade (CGO_ENABLED=0, -trimpath, -s -w), in the
+// service's module with its go.mod, so that what is measured is what ships.
 func buildBinaries(ctx context.Context, dir string) (facade, emu string, err error) {
-	root, err := moduleRoot(ctx)
+	root, err := moduleDir(ctx, serviceModule)
 	if err != nil {
 		return "", "", err
 	}
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
 		"-ldflags", "-s -w -X main.version=bench",
 		"-o", dir+string(filepath.Separator),
-		modulePath+"/cmd/radkit-access-facade",
-		modulePath+"/cmd/radkit-access-emulator")
+		serviceModule+"/cmd/radkit-access-facade",
+		serviceModule+"/cmd/radkit-access-emulator")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -45,18 +50,26 @@ func buildBinaries(ctx context.Context, dir string) (facade, emu string, err err
 	return filepath.Join(dir, "radkit-access-facade"), filepath.Join(dir, "radkit-access-emulator"), nil
 }
 
-// moduleRoot is the directory of the go.mod that the go command sees from
-// the working directory; it must be this module's.
-func moduleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+// moduleDir is the directory of module path as the go command resolves it
+// from the working directory, which must be inside the bench's module:
+// there the service's module is its replacement (../..).
+func moduleDir(ctx context.Context, path string) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Path}}").Output()
 	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
+		return "", fmt.Errorf("go list -m: %w", err)
 	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("not inside a Go module: run from the radkit-access-facade checkout")
+	if main := strings.TrimSpace(string(out)); main != benchModule {
+		return "", fmt.Errorf("the working directory is in module %q, not %s: run the bench as go -C tools/bench run .", main, benchModule)
 	}
-	return filepath.Dir(gomod), nil
+	out, err = exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", path).Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m %s: %w", path, err)
+	}
+	dir := strings.TrimSpace(string(out))
+	if dir == "" {
+		return "", fmt.Errorf("go list -m %s: no directory (module not downloaded?)", path)
+	}
+	return dir, nil
 }
 
 // proc is a child process whose output is drained, keeping a tail for
