@@ -242,7 +242,22 @@ func (b *bench) degradeCell(ctx context.Context, p *pair, rpc degradeRPC, rate f
 	if err := ctx.Err(); err != nil {
 		return DegradeCell{}, err
 	}
-	c := DegradeCell{RPC: rpc.name, FailureRate: rate, Seconds: elapsed.Seconds(), UpstreamCalls: after[rpc.route] - before[rpc.route]}
+	c := tally(calls)
+	c.RPC, c.FailureRate, c.Seconds = rpc.name, rate, elapsed.Seconds()
+	c.UpstreamCalls = after[rpc.route] - before[rpc.route]
+	if c.Calls > 0 {
+		c.UpstreamPerCall = float64(c.UpstreamCalls) / float64(c.Calls)
+	}
+	b.logf("degrade %-16s p=%-4v: %6d calls, %6.2f%% OK, %6d refused locally, %.2f upstream/call, OK p50 %s p99 %s, other %d",
+		rpc.name, rate, c.Calls, 100*c.SuccessRatio, c.Shed, c.UpstreamPerCall, fmtDur(c.P50), fmtDur(c.P99), c.Other)
+	return c, nil
+}
+
+// tally counts calls by outcome and takes the latency percentiles of the
+// calls that succeeded: a fast refusal is not a fast answer, and counting
+// refusals would make an outage look quick.
+func tally(calls []call) DegradeCell {
+	var c DegradeCell
 	var okLat []time.Duration
 	for _, k := range calls {
 		c.Calls++
@@ -263,18 +278,12 @@ func (b *bench) degradeCell(ctx context.Context, p *pair, rpc degradeRPC, rate f
 			c.Other++
 		}
 	}
-	// Latency is that of the calls that succeeded: a fast refusal is not
-	// a fast answer, and counting refusals would make an outage look
-	// quick.
 	slices.Sort(okLat)
 	c.P50, c.P99 = percentile(okLat, 0.5), percentile(okLat, 0.99)
 	if c.Calls > 0 {
 		c.SuccessRatio = float64(c.OK) / float64(c.Calls)
-		c.UpstreamPerCall = float64(c.UpstreamCalls) / float64(c.Calls)
 	}
-	b.logf("degrade %-16s p=%-4v: %6d calls, %6.2f%% OK, %6d refused locally, %.2f upstream/call, OK p50 %s p99 %s, other %d",
-		rpc.name, rate, c.Calls, 100*c.SuccessRatio, c.Shed, c.UpstreamPerCall, fmtDur(c.P50), fmtDur(c.P99), c.Other)
-	return c, nil
+	return c
 }
 
 // recoveryBin is the width of the success-ratio bins after the outage.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"testing"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -62,5 +63,34 @@ func TestParseDegradeFlags(t *testing.T) {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) accepted", bad)
 		}
+	}
+}
+
+func TestTallyLatencyOfOKCallsOnly(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	// Ten successes of 10-100 ms among thirty fast failures of every kind:
+	// the percentiles must be the successes' alone.
+	var calls []call
+	for i := 1; i <= 10; i++ {
+		calls = append(calls, call{lat: ms(10 * i), outcome: outcomeOK})
+	}
+	for range 10 {
+		calls = append(calls,
+			call{lat: ms(1), outcome: outcomeShed},
+			call{lat: ms(2), outcome: outcomeUnavailable},
+			call{lat: ms(500), outcome: outcomeDeadline},
+		)
+	}
+	calls = append(calls, call{lat: ms(200), outcome: outcomeShed}, call{lat: ms(3), outcome: outcomeOther})
+	c := tally(calls)
+	if c.P50 != ms(50) || c.P99 != ms(100) {
+		t.Errorf("p50 %v p99 %v, want 50ms and 100ms (the successes' latencies)", c.P50, c.P99)
+	}
+	want := DegradeCell{Calls: 42, OK: 10, Shed: 11, ShedFast: 10, Unavailable: 10, Deadline: 10, Other: 1, P50: ms(50), P99: ms(100), SuccessRatio: 10.0 / 42}
+	if c != want {
+		t.Errorf("tally = %+v\nwant    %+v", c, want)
+	}
+	if c := tally([]call{{lat: ms(1), outcome: outcomeShed}}); c.P50 != 0 || c.P99 != 0 || c.SuccessRatio != 0 {
+		t.Errorf("no success: p50 %v p99 %v ratio %v, want zeros", c.P50, c.P99, c.SuccessRatio)
 	}
 }
