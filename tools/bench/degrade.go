@@ -20,18 +20,19 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/radkit/radkit-access-facade/server"
+	"github.com/radkit/radkit-access-facade/internal/reason"
 )
 
 // Reasons of a call refused locally, as the facade's ErrorInfo names them;
-// the server package owns the strings.
+// the catalog in internal/reason owns the strings (the bench's module path
+// is under the service's, so Go lets it import internal packages).
 const (
-	reasonThrottled   = server.ReasonUpstreamThrottled
-	reasonCircuitOpen = server.ReasonUpstreamCircuitOpen
+	reasonThrottled   = string(reason.UpstreamThrottled)
+	reasonCircuitOpen = string(reason.UpstreamCircuitOpen)
 )
 
 // degradeLatency is the emulator's added latency on every route in the
-// degradation run, as in the measurement (--latency 2ms).
+// degradation run, that of the measurement in ADR 0002 (--latency 2ms).
 const degradeLatency = 2 * time.Millisecond
 
 // outcome is how one call ended, as the degradation run counts it.
@@ -58,12 +59,12 @@ func classify(err error) outcome {
 	default:
 		return outcomeOther
 	}
-	var reason string
+	var why string
 	retry := false
 	for _, d := range st.Details() {
 		switch d := d.(type) {
 		case *errdetails.ErrorInfo:
-			reason = d.GetReason()
+			why = d.GetReason()
 		case *errdetails.RetryInfo:
 			retry = true
 		}
@@ -71,7 +72,7 @@ func classify(err error) outcome {
 	switch {
 	case !retry:
 		return outcomeOther
-	case reason == reasonThrottled || reason == reasonCircuitOpen:
+	case why == reasonThrottled || why == reasonCircuitOpen:
 		return outcomeShed
 	default:
 		return outcomeUnavailable
