@@ -455,8 +455,12 @@ func printDegradeReport(w io.Writer, rep *DegradeReport) {
 	fmt.Fprintf(w, "facade: %s\n\n", strings.Join(rep.Settings.FacadeArgs, " "))
 	tw := newTable(w, "RPC\tp\tcalls\tOK %\tupstream/call\tOK p50\tOK p99\trefused locally\tUNAVAILABLE after upstream\tDEADLINE\tother\t")
 	for _, c := range rep.Cells {
+		p50, p99 := "-", "-" // no call succeeded: no latency to show
+		if c.OK > 0 {
+			p50, p99 = fmtDur(c.P50), fmtDur(c.P99)
+		}
 		fmt.Fprintf(tw, "%s\t%v\t%d\t%.2f\t%.3f\t%s\t%s\t%d\t%d\t%d\t%d\t\n", c.RPC, c.FailureRate, c.Calls, 100*c.SuccessRatio,
-			c.UpstreamPerCall, fmtDur(c.P50), fmtDur(c.P99), c.Shed, c.Unavailable, c.Deadline, c.Other)
+			c.UpstreamPerCall, p50, p99, c.Shed, c.Unavailable, c.Deadline, c.Other)
 	}
 	tw.Flush()
 	r := rep.Recovery

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,5 +93,22 @@ func TestTallyLatencyOfOKCallsOnly(t *testing.T) {
 	}
 	if c := tally([]call{{lat: ms(1), outcome: outcomeShed}}); c.P50 != 0 || c.P99 != 0 || c.SuccessRatio != 0 {
 		t.Errorf("no success: p50 %v p99 %v ratio %v, want zeros", c.P50, c.P99, c.SuccessRatio)
+	}
+}
+
+func TestPrintDegradeReportShowsNoLatencyWithoutSuccess(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	answered, refused := tally([]call{{lat: ms(7), outcome: outcomeOK}}), tally([]call{{lat: ms(3), outcome: outcomeShed}})
+	answered.RPC, refused.RPC = "GenerateOTP", "GenerateOTP"
+	var b strings.Builder
+	printDegradeReport(&b, &DegradeReport{Cells: []DegradeCell{answered, refused}})
+	var rows []string
+	for line := range strings.Lines(b.String()) {
+		if f := strings.Fields(line); len(f) > 6 && f[0] == "GenerateOTP" {
+			rows = append(rows, f[5]+" "+f[6])
+		}
+	}
+	if want := []string{"7.00ms 7.00ms", "- -"}; !slices.Equal(rows, want) {
+		t.Errorf("OK p50 and p99 columns %q, want %q:\n%s", rows, want, b.String())
 	}
 }
