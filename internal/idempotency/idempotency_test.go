@@ -173,8 +173,8 @@ func TestDoForgetsFailures(t *testing.T) {
 	}
 }
 
-// TestDoSharesConcurrentDuplicates used to wait without a deadline and hung
-// for the whole test timeout when Do was broken: every wait is now bounded.
+// TestDoSharesConcurrentDuplicates bounds every wait, so that a broken Do
+// fails it at once instead of hanging for the whole test timeout.
 func TestDoSharesConcurrentDuplicates(t *testing.T) {
 	s := newStore(t, idempotency.Config{})
 	release := make(chan struct{})
@@ -533,8 +533,8 @@ func TestCloseStopsTheSweep(t *testing.T) {
 }
 
 // TestRememberedKeyKeepsNothingOfTheCall: once Do has returned, nothing the
-// caller's context carried is reachable from the Store. It used to keep the
-// call's CancelFunc, and through it the whole request context, for the TTL.
+// caller's context carried is reachable from the Store: keeping the call's
+// CancelFunc would keep, through it, the whole request context for the TTL.
 func TestRememberedKeyKeepsNothingOfTheCall(t *testing.T) {
 	s := newStore(t, idempotency.Config{})
 	type ctxKey struct{}

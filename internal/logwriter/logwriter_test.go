@@ -203,9 +203,9 @@ func (o *stallNth) Write(p []byte) (int, error) {
 }
 
 func TestALongLineDoesNotMakeBuffersShared(t *testing.T) {
-	// A batch too large to keep as the spare buffer used to leave the
-	// spare aliasing the next batch: lines written meanwhile overwrote
-	// the one being written.
+	// A batch too large to keep as the spare buffer must not leave the
+	// spare aliasing the next batch, or lines written meanwhile would
+	// overwrite the one being written.
 	out := &stallNth{n: 4, stalled: make(chan struct{}), release: make(chan struct{})}
 	w := New(out, 10)
 	defer func() {

@@ -157,8 +157,8 @@ func TestSlowUpstreamCallerDeadline(t *testing.T) {
 	h.mustStatus(t) // token held, connections up: the deadline covers the status call only
 
 	const deadline = 500 * time.Millisecond
-	// The one wall-clock bound the issue asks for: the answer comes within
-	// 100ms of the caller's deadline.
+	// The one wall-clock bound this test holds, because a caller's deadline
+	// is only useful if it is kept: the answer comes within 100ms of it.
 	const slack = 100 * time.Millisecond
 	emu.SetLatency(emulator.RouteStatus, 3*time.Second)
 	defer emu.SetLatency(emulator.RouteStatus, 0)

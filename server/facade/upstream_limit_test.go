@@ -263,7 +263,8 @@ func TestCancelledCallsKeepHTTP1Connections(t *testing.T) {
 	}
 	got := emu.Connections() - before
 	t.Logf("%d waves of %d cancelled calls: %d new upstream connections", waves-1, perWave, got)
-	// Some slack for a loaded machine; without the fix every call costs one.
+	// Some slack for a loaded machine; a transport that dropped the
+	// connection of each cancelled call would open one per call.
 	if got > perWave/2 {
 		t.Errorf("%d waves of %d cancelled calls opened %d new upstream connections, want about none", waves-1, perWave, got)
 	}

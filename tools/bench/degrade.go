@@ -390,7 +390,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// degradeTargets checks the targets.
+// degradeTargets checks the targets of ADR 0002.
 func degradeTargets(rep *DegradeReport) []Target {
 	var ts []Target
 	status := func(pass bool) string {
