@@ -14,8 +14,18 @@ import (
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 )
 
+// testCallTimeout bounds each Redis call of the clients tests open, unless
+// a test sets its own: the default (200 ms) is a production figure, and a
+// loaded CI machine can take longer than that to run any Redis round trip.
+// The fault tests assert outcomes (one value per key, a refusal while Redis
+// is stalled), which hold whatever the timeout.
+const testCallTimeout = 2 * time.Second
+
 func open(t *testing.T, cfg redisstate.Config) *redisstate.Client {
 	t.Helper()
+	if cfg.CallTimeout == 0 {
+		cfg.CallTimeout = testCallTimeout
+	}
 	c, err := redisstate.Open(cfg)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
