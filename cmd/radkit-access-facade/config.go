@@ -58,11 +58,14 @@ type config struct {
 // bad value in errors and what docs/configuration.md is checked against,
 // and its overrides rule has no equivalent there.
 type option struct {
-	flag  string // without dashes
-	env   string
-	field string // the facade.Config field it fills; "" for the command's own settings
-	usage string
-	value flag.Value
+	flag string // without dashes
+	env  string
+	// formerEnv is a name env had before; set, it is refused with a
+	// message naming env (see refuseFormerEnv).
+	formerEnv string
+	field     string // the facade.Config field it fills; "" for the command's own settings
+	usage     string
+	value     flag.Value
 	// overrides lists options (by flag name) that this one excludes: given
 	// as a flag, it wins over their environment values instead of
 	// conflicting with them.
@@ -73,7 +76,7 @@ type option struct {
 func (c *config) options() []option {
 	f := &c.facade
 	return []option{
-		{flag: "upstream-url", env: "RADKIT_ACCESS_URL", field: "UpstreamURL", value: stringValue(&f.UpstreamURL, nil),
+		{flag: "upstream-url", env: "RADKIT_FACADE_UPSTREAM_URL", formerEnv: "RADKIT_ACCESS_URL", field: "UpstreamURL", value: stringValue(&f.UpstreamURL, nil),
 			usage: "RADKit Access Cloud base `URL`", overrides: []string{"emulator"}},
 		{flag: "emulator", env: "RADKIT_FACADE_EMULATOR", field: "Emulator", value: boolValue(&f.Emulator),
 			usage: "run the built-in RADKit Access Cloud emulator in-process and use it as the upstream", overrides: []string{"upstream-url"}},
@@ -137,7 +140,7 @@ func (c *config) options() []option {
 			usage: "upper bound (a `duration`) of one call to the upstream, retries included, when the caller's deadline is later or absent"},
 		{flag: "shutdown-timeout", env: "RADKIT_FACADE_SHUTDOWN_TIMEOUT", field: "ShutdownTimeout", value: durationValue(&f.ShutdownTimeout),
 			usage: "how long (a `duration`) in-flight calls may take to finish on SIGTERM"},
-		{flag: "upstream-ca-file", env: "RADKIT_ACCESS_CA_FILE", field: "UpstreamCAFile", value: stringValue(&f.UpstreamCAFile, nil),
+		{flag: "upstream-ca-file", env: "RADKIT_FACADE_UPSTREAM_CA_FILE", formerEnv: "RADKIT_ACCESS_CA_FILE", field: "UpstreamCAFile", value: stringValue(&f.UpstreamCAFile, nil),
 			usage: "PEM CA bundle `file` trusted for the upstream's certificate on top of the system roots (a private CA, a TLS-inspecting gateway); reloaded on SIGHUP and when it changes"},
 		{flag: "insecure-upstream-http", env: "RADKIT_FACADE_INSECURE_UPSTREAM_HTTP", field: "InsecureUpstreamHTTP", value: boolValue(&f.InsecureUpstreamHTTP),
 			usage: "allow an http:// upstream on a host other than loopback: the credentials travel in clear"},
@@ -269,6 +272,10 @@ func (c *config) applyEnv(opts []option, getenv func(string) string) error {
 		if c.from[o.flag] != "" || c.overridden(o) {
 			continue
 		}
+		if err := refuseFormerEnv(o, getenv); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		v := getenv(o.env)
 		if v == "" {
 			continue
@@ -280,6 +287,19 @@ func (c *config) applyEnv(opts []option, getenv func(string) string) error {
 		c.from[o.flag] = o.env
 	}
 	return errors.Join(errs...)
+}
+
+// refuseFormerEnv refuses o's former variable when it is set, the new one
+// set or not. Accepted, an old name would be silently ignored the day support
+// for it ends, and a name ignored is a setting lost (a CA bundle no longer
+// trusted, an upstream no longer configured); refused, the start stops with
+// the fix, and a rolling update stops at its first new replica while the
+// old ones serve.
+func refuseFormerEnv(o option, getenv func(string) string) error {
+	if o.formerEnv == "" || getenv(o.formerEnv) == "" {
+		return nil
+	}
+	return fmt.Errorf("%s is no longer read: rename it %s", o.formerEnv, o.env)
 }
 
 // overridden reports whether a flag given on the command line excludes o.

@@ -90,7 +90,7 @@ func TestParseConfig(t *testing.T) {
 		{
 			name: "environment fallbacks",
 			env: map[string]string{
-				"RADKIT_ACCESS_URL":           "https://radkit.example.com",
+				"RADKIT_FACADE_UPSTREAM_URL":  "https://radkit.example.com",
 				"RADKIT_ACCESS_CLIENT_ID":     "client-1",
 				"RADKIT_ACCESS_CLIENT_SECRET": testClientSecret,
 				"RADKIT_FACADE_GRPC_ADDR":     "127.0.0.1:19090",
@@ -191,10 +191,10 @@ func TestParseConfig(t *testing.T) {
 			name: "flags win over the environment",
 			args: []string{"--upstream-url", "https://flag.example.com", "--grpc-addr", "127.0.0.1:29090", "--log-format", "text"},
 			env: map[string]string{
-				"RADKIT_ACCESS_URL":        "https://env.example.com",
-				"RADKIT_FACADE_GRPC_ADDR":  "127.0.0.1:19090",
-				"RADKIT_FACADE_LOG_FORMAT": "json",
-				"RADKIT_ACCESS_API_TOKEN":  testAPIToken,
+				"RADKIT_FACADE_UPSTREAM_URL": "https://env.example.com",
+				"RADKIT_FACADE_GRPC_ADDR":    "127.0.0.1:19090",
+				"RADKIT_FACADE_LOG_FORMAT":   "json",
+				"RADKIT_ACCESS_API_TOKEN":    testAPIToken,
 			},
 			check: func(t *testing.T, c config) {
 				if c.facade.UpstreamURL != "https://flag.example.com" || c.facade.GRPCAddr != "127.0.0.1:29090" || c.logFormat != "text" {
@@ -393,9 +393,9 @@ func TestPrecedence(t *testing.T) {
 			},
 		},
 		{
-			name: "--emulator wins over RADKIT_ACCESS_URL",
+			name: "--emulator wins over RADKIT_FACADE_UPSTREAM_URL",
 			args: []string{"--emulator"},
-			env:  with(map[string]string{"RADKIT_ACCESS_URL": "https://env.example.com"}),
+			env:  with(map[string]string{"RADKIT_FACADE_UPSTREAM_URL": "https://env.example.com"}),
 			check: func(t *testing.T, c config) {
 				if !c.facade.Emulator || c.facade.UpstreamURL != "" {
 					t.Errorf("emulator %v upstream %q, want the emulator and no URL", c.facade.Emulator, c.facade.UpstreamURL)
@@ -414,8 +414,8 @@ func TestPrecedence(t *testing.T) {
 		},
 		{
 			name:    "both in the environment",
-			env:     with(map[string]string{"RADKIT_FACADE_EMULATOR": "true", "RADKIT_ACCESS_URL": "https://env.example.com"}),
-			wantErr: []string{"RADKIT_FACADE_EMULATOR", "RADKIT_ACCESS_URL", "exclude"},
+			env:     with(map[string]string{"RADKIT_FACADE_EMULATOR": "true", "RADKIT_FACADE_UPSTREAM_URL": "https://env.example.com"}),
+			wantErr: []string{"RADKIT_FACADE_EMULATOR", "RADKIT_FACADE_UPSTREAM_URL", "exclude"},
 			notErr:  []string{"--"},
 		},
 		{

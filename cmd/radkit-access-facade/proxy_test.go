@@ -20,7 +20,7 @@ import (
 
 // TestRunThroughEgressProxy runs the whole command with HTTPS_PROXY naming
 // a CONNECT proxy that requires the user and password of its URL, against
-// the emulator over TLS with its CA given by RADKIT_ACCESS_CA_FILE. The
+// the emulator over TLS with its CA given by RADKIT_FACADE_UPSTREAM_CA_FILE. The
 // upstream is addressed by a name that is not loopback (Go never proxies
 // loopback targets), which only the proxy maps to 127.0.0.1: the calls can
 // only have succeeded through it. The proxy must have seen CONNECTs with
@@ -39,13 +39,13 @@ func TestRunThroughEgressProxy(t *testing.T) {
 	})
 	client := emulator.DefaultSeed().Clients[0]
 	env := map[string]string{
-		"RADKIT_ACCESS_URL":           "https://" + net.JoinHostPort(upstreamHost, port),
-		"RADKIT_ACCESS_CA_FILE":       te.CAFile,
-		"RADKIT_ACCESS_CLIENT_ID":     client.ID,
-		"RADKIT_ACCESS_CLIENT_SECRET": client.Secret,
-		"RADKIT_FACADE_LOG_FORMAT":    "json",
-		"HTTPS_PROXY":                 proxy.URL.String(),
-		"NO_PROXY":                    "example.com", // names another host: the upstream still goes through the proxy
+		"RADKIT_FACADE_UPSTREAM_URL":     "https://" + net.JoinHostPort(upstreamHost, port),
+		"RADKIT_FACADE_UPSTREAM_CA_FILE": te.CAFile,
+		"RADKIT_ACCESS_CLIENT_ID":        client.ID,
+		"RADKIT_ACCESS_CLIENT_SECRET":    client.Secret,
+		"RADKIT_FACADE_LOG_FORMAT":       "json",
+		"HTTPS_PROXY":                    proxy.URL.String(),
+		"NO_PROXY":                       "example.com", // names another host: the upstream still goes through the proxy
 	}
 	httpAddr := runUntilReady(t, env)
 

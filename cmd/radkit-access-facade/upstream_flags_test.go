@@ -35,7 +35,7 @@ func TestUpstreamConnectionFlags(t *testing.T) {
 	}
 
 	c, err = parseConfig([]string{"--upstream-url", "http://radkit.internal:8080", "--insecure-upstream-http", "--upstream-max-in-flight", "32"},
-		envOf(with(map[string]string{"RADKIT_ACCESS_CA_FILE": caFile})), io.Discard)
+		envOf(with(map[string]string{"RADKIT_FACADE_UPSTREAM_CA_FILE": caFile})), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,4 +67,29 @@ func TestUpstreamConnectionFlags(t *testing.T) {
 	if _, err := parseConfig([]string{"--upstream-url", "http://127.0.0.1:8089"}, envOf(creds), io.Discard); err != nil {
 		t.Errorf("plain http to loopback: %v", err)
 	}
+}
+
+// TestUpstreamEnvNames checks the upstream's variables under the
+// RADKIT_FACADE_ prefix, and that their former names are refused with a
+// message naming the new one, alone or beside it, unless the flag that
+// hides the variable is given.
+func TestUpstreamEnvNames(t *testing.T) {
+	const url, caFile = "https://radkit.example.com", "/etc/radkit/ca.pem"
+	token := "RADKIT_ACCESS_API_TOKEN"
+	runFlagCases(t, []flagCase[string]{
+		{"new name", nil, map[string]string{token: testAPIToken, "RADKIT_FACADE_UPSTREAM_URL": url}, url, ""},
+		{"former name", nil, map[string]string{token: testAPIToken, "RADKIT_ACCESS_URL": url},
+			"", "RADKIT_ACCESS_URL is no longer read: rename it RADKIT_FACADE_UPSTREAM_URL"},
+		{"former name beside the new one", nil, map[string]string{token: testAPIToken, "RADKIT_ACCESS_URL": url, "RADKIT_FACADE_UPSTREAM_URL": url},
+			"", "RADKIT_ACCESS_URL is no longer read: rename it RADKIT_FACADE_UPSTREAM_URL"},
+		{"former name hidden by the flag", []string{"--upstream-url", url}, map[string]string{token: testAPIToken, "RADKIT_ACCESS_URL": "https://old.example.com"}, url, ""},
+		{"former name hidden by --emulator", []string{"--emulator"}, map[string]string{"RADKIT_ACCESS_URL": url}, "", ""},
+	}, func(c config) string { return c.facade.UpstreamURL })
+	runFlagCases(t, []flagCase[string]{
+		{"CA file, new name", []string{"--upstream-url", url}, map[string]string{token: testAPIToken, "RADKIT_FACADE_UPSTREAM_CA_FILE": caFile}, caFile, ""},
+		{"CA file, former name", []string{"--upstream-url", url}, map[string]string{token: testAPIToken, "RADKIT_ACCESS_CA_FILE": caFile},
+			"", "RADKIT_ACCESS_CA_FILE is no longer read: rename it RADKIT_FACADE_UPSTREAM_CA_FILE"},
+		{"CA file, former name hidden by the flag", []string{"--upstream-url", url, "--upstream-ca-file", caFile},
+			map[string]string{token: testAPIToken, "RADKIT_ACCESS_CA_FILE": "/old/ca.pem"}, caFile, ""},
+	}, func(c config) string { return c.facade.UpstreamCAFile })
 }
