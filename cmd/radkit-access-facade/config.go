@@ -393,15 +393,15 @@ func (c *config) credentialName(field string) string {
 }
 
 // check refuses settings that cannot run. The checks are package
-// facade's (Config.Validate); its messages name Config fields, and explain
-// turns them into what the user set.
+// facade's (Config.Validate); its refusals name Config fields, and
+// explain names what the user set instead.
 func (c *config) check() error {
 	return c.explain(c.facade.Validate())
 }
 
-// explain rewrites a *facade.ConfigError in err to name the flags and
-// variables the user set instead of facade.Config fields. Other errors
-// pass unchanged.
+// explain renders a *facade.ConfigError in err with the flags and
+// variables the user set (fieldName) in place of the facade.Config fields
+// it names. Other errors pass unchanged.
 func (c *config) explain(err error) error {
 	var ce *facade.ConfigError
 	if !errors.As(err, &ce) {

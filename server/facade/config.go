@@ -7,7 +7,6 @@ import (
 	"math"
 	"net"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -280,7 +279,7 @@ func (c Config) Validate() error {
 func (c *Config) checkCORS() error {
 	for _, o := range c.CORSAllowedOrigins {
 		if err := gateway.CheckOrigin(o); err != nil {
-			return configError(fmt.Sprintf("CORSAllowedOrigins: %q: %v", o, err), "CORSAllowedOrigins")
+			return configError("%s: "+verbatim("%q: %v", o, err), "CORSAllowedOrigins")
 		}
 	}
 	return nil
@@ -291,11 +290,11 @@ func (c *Config) checkCORS() error {
 func (c *Config) checkUpstream() error {
 	switch {
 	case c.Emulator && c.UpstreamURL != "":
-		return configError("Emulator and UpstreamURL exclude each other: choose one", "Emulator", "UpstreamURL")
+		return configError("%s and %s exclude each other: choose one", "Emulator", "UpstreamURL")
 	case c.Emulator:
 		return nil // the emulator's own credentials replace c's
 	case c.UpstreamURL == "":
-		return configError("no upstream configured: set UpstreamURL to your RADKit Access Cloud, or Emulator to run against the built-in emulator",
+		return configError("no upstream configured: set %s to your RADKit Access Cloud, or %s to run against the built-in emulator",
 			"UpstreamURL", "Emulator")
 	}
 	// A secret file counts as its secret: New reads it, and says so if it
@@ -313,13 +312,11 @@ func (c *Config) checkUpstream() error {
 	creds := upstream.Config{ClientID: c.ClientID, ClientSecret: secret, APIToken: token}
 	if err := creds.CheckCredentials(); err != nil {
 		// upstream.Config spells these fields as Config does.
-		var named []string
-		for _, f := range []string{"ClientID", "ClientSecret", "APIToken"} {
-			if strings.Contains(err.Error(), f) {
-				named = append(named, f)
-			}
+		var ce *upstream.CredentialsError
+		if errors.As(err, &ce) {
+			return configError(ce.Format, ce.Fields...)
 		}
-		return configError(err.Error(), named...)
+		return configError(verbatim("%v", err))
 	}
 	return nil
 }
@@ -327,7 +324,7 @@ func (c *Config) checkUpstream() error {
 // checkPprof checks that profiling has a listener of its own.
 func (c *Config) checkPprof() error {
 	if c.Pprof && c.MetricsAddr == "" {
-		return configError("Pprof needs MetricsAddr: profiles are served on the metrics listener only, never beside the API", "Pprof", "MetricsAddr")
+		return configError("%s needs %s: profiles are served on the metrics listener only, never beside the API", "Pprof", "MetricsAddr")
 	}
 	return nil
 }
@@ -347,7 +344,7 @@ func (c *Config) checkAddrs() error {
 			if ae, ok := err.(*net.AddrError); ok {
 				why = ae.Err // without the address, quoted already
 			}
-			return configError(fmt.Sprintf("%s %q: invalid address: %s", a.field, a.addr, why), a.field)
+			return configError("%s "+verbatim("%q: invalid address: %s", a.addr, why), a.field)
 		}
 	}
 	return nil
@@ -357,9 +354,9 @@ func (c *Config) checkAddrs() error {
 func (c *Config) checkTLS() error {
 	switch {
 	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
-		return configError("TLSCertFile and TLSKeyFile must be set together", "TLSCertFile", "TLSKeyFile")
+		return configError("%s and %s must be set together", "TLSCertFile", "TLSKeyFile")
 	case c.ClientCAFile != "" && c.TLSCertFile == "":
-		return configError("ClientCAFile needs TLSCertFile and TLSKeyFile", "ClientCAFile", "TLSCertFile", "TLSKeyFile")
+		return configError("%s needs %s and %s", "ClientCAFile", "TLSCertFile", "TLSKeyFile")
 	}
 	return nil
 }
@@ -374,9 +371,8 @@ func (c *Config) checkCallerAuth() error {
 	}
 	for _, a := range []struct{ field, addr string }{{"GRPCAddr", c.GRPCAddr}, {"HTTPAddr", c.HTTPAddr}} {
 		if !isLoopback(a.addr) {
-			return configError(fmt.Sprintf("refusing to serve %s %q, a non-loopback address, without caller authentication: "+
-				"set CallerKeysFile, or ClientCAFile with TLSCertFile and TLSKeyFile, "+
-				"or InsecureNoCallerAuth if something in front of the facade authenticates callers", a.field, a.addr),
+			return configError("refusing to serve %s "+verbatim("%q", a.addr)+", a non-loopback address, without caller authentication: "+
+				"set %s, or %s with %s and %s, or %s if something in front of the facade authenticates callers",
 				a.field, "CallerKeysFile", "ClientCAFile", "TLSCertFile", "TLSKeyFile", "InsecureNoCallerAuth")
 		}
 	}
@@ -389,9 +385,9 @@ func (c *Config) checkRateLimit() error {
 	case math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0):
 		// NaN compares false with everything: it would turn limiting off
 		// without a word.
-		return configError("RateLimit must be a finite number", "RateLimit")
+		return configError("%s must be a finite number", "RateLimit")
 	case c.RateLimit > 0 && c.RateBurst < 1:
-		return configError("RateBurst must be at least 1 when RateLimit is set", "RateBurst", "RateLimit")
+		return configError("%s must be at least 1 when %s is set", "RateBurst", "RateLimit")
 	}
 	return nil
 }
@@ -401,28 +397,28 @@ func (c *Config) checkRateLimit() error {
 // (redisstate.CheckURL), and state keys.
 func (c *Config) checkState() error {
 	if math.IsNaN(c.UpstreamRateLimit) || math.IsInf(c.UpstreamRateLimit, 0) || c.UpstreamRateLimit < 0 {
-		return configError("UpstreamRateLimit must be a finite number, not negative", "UpstreamRateLimit")
+		return configError("%s must be a finite number, not negative", "UpstreamRateLimit")
 	}
 	if c.MaxConnectionAge < 0 {
-		return configError("MaxConnectionAge must not be negative", "MaxConnectionAge")
+		return configError("%s must not be negative", "MaxConnectionAge")
 	}
 	if c.ExpectReplicas < 0 {
-		return configError("ExpectReplicas must not be negative", "ExpectReplicas")
+		return configError("%s must not be negative", "ExpectReplicas")
 	}
 	if c.RedisURL == "" {
 		return nil
 	}
 	if _, err := redisstate.CheckURL(c.RedisURL); err != nil {
 		if errors.Is(err, redisstate.ErrPasswordInURL) {
-			return configError("RedisURL: "+err.Error()+": set RedisPassword", "RedisURL", "RedisPassword")
+			return configError("%s: "+verbatim("%v", err)+": set %s", "RedisURL", "RedisPassword")
 		}
-		return configError("RedisURL: "+err.Error(), "RedisURL")
+		return configError("%s: "+verbatim("%v", err), "RedisURL")
 	}
 	if c.StateKey == "" {
-		return configError("RedisURL needs StateKey, to seal the OTPs kept in Redis", "StateKey", "RedisURL")
+		return configError("%s is required with %s, to seal the OTPs kept in Redis", "StateKey", "RedisURL")
 	}
 	if _, err := stateKeyring(c.StateKey); err != nil {
-		return configError("StateKey: "+err.Error(), "StateKey")
+		return configError("%s: "+verbatim("%v", err), "StateKey")
 	}
 	return nil
 }
@@ -452,48 +448,57 @@ func (c *Config) callerAuth() bool {
 }
 
 // ConfigError is a Config that New refuses. Its message names Config
-// fields and nothing of the program that filled the Config; Fields lists
-// the fields it names, the ones at fault first, so that the program can
-// say them in its own terms with Explain (cmd/radkit-access-facade names
-// the flag or environment variable its user set).
+// fields and nothing of the program that filled the Config: it is a format
+// with one %s per entry of Fields, the fields it names, the ones at fault
+// first. Error renders them as the fields; Explain renders them as the
+// program calls them (cmd/radkit-access-facade names the flag or
+// environment variable its user set), through the same format.
 type ConfigError struct {
-	// Fields are the Config fields the message names.
+	// Fields are the Config fields the message names, in the order of
+	// its verbs.
 	Fields []string
-	msg    string
+	format string
 }
 
-func configError(msg string, fields ...string) *ConfigError {
-	return &ConfigError{msg: msg, Fields: fields}
+// configError returns the refusal whose message is format, a fmt format
+// with one %s per field, in order; values go in through verbatim.
+func configError(format string, fields ...string) *ConfigError {
+	return &ConfigError{format: format, Fields: fields}
 }
 
-// Error implements error.
-func (e *ConfigError) Error() string { return "facade: config: " + e.msg }
+// verbatim formats values (an address, an origin, an error's text) for a
+// ConfigError's format: as themselves, any % they hold doubled, so that
+// only the fields' verbs remain.
+func verbatim(format string, a ...any) string {
+	return strings.ReplaceAll(fmt.Sprintf(format, a...), "%", "%%")
+}
 
-// Explain returns the message with each field of Fields, as a whole word,
-// replaced by name(field).
+// Error implements error, naming the Config fields.
+func (e *ConfigError) Error() string {
+	return "facade: config: " + e.Explain(func(field string) string { return field })
+}
+
+// Explain returns the message with name(field) in place of each field of
+// Fields.
 func (e *ConfigError) Explain(name func(field string) string) string {
-	if len(e.Fields) == 0 {
-		return e.msg
-	}
-	alts := make([]string, len(e.Fields))
+	names := make([]any, len(e.Fields))
 	for i, f := range e.Fields {
-		alts[i] = regexp.QuoteMeta(f)
+		names[i] = name(f)
 	}
-	re := regexp.MustCompile(`\b(?:` + strings.Join(alts, "|") + `)\b`)
-	return re.ReplaceAllStringFunc(e.msg, name)
+	return fmt.Sprintf(e.format, names...)
 }
 
 // checkWatch checks the watch settings.
 func (c *Config) checkWatch() error {
 	switch {
 	case c.WatchInterval != 0 && c.WatchInterval < watch.MinInterval:
-		return configError(fmt.Sprintf("WatchInterval %v is below the minimum of %v", c.WatchInterval, watch.MinInterval), "WatchInterval")
+		return configError("%s "+verbatim("%v is below the minimum of %v", c.WatchInterval, watch.MinInterval), "WatchInterval")
 	case c.WatchHeartbeat < 0:
-		return configError("WatchHeartbeat must not be negative", "WatchHeartbeat")
+		return configError("%s must not be negative", "WatchHeartbeat")
 	case c.ReloadPollInterval < 0:
-		return configError("ReloadPollInterval must not be negative", "ReloadPollInterval")
+		return configError("%s must not be negative", "ReloadPollInterval")
 	case c.MaxWatchesPerCaller < 0:
-		return configError("MaxWatchesPerCaller must not be negative", "MaxWatchesPerCaller")
+		return configError("%s must not be negative", "MaxWatchesPerCaller")
 	}
 	return nil
 }

@@ -61,14 +61,14 @@ func (f *Facade) loadUpstreamTrust() (*http.Transport, error) {
 // host other than loopback unless InsecureUpstreamHTTP.
 func (c *Config) checkUpstreamConnection() error {
 	if c.UpstreamMaxInFlight < 0 {
-		return configError("UpstreamMaxInFlight must not be negative", "UpstreamMaxInFlight")
+		return configError("%s must not be negative", "UpstreamMaxInFlight")
 	}
 	if c.Emulator || c.UpstreamURL == "" {
 		return nil
 	}
 	err := upstream.Config{BaseURL: c.UpstreamURL, AllowInsecureHTTP: c.InsecureUpstreamHTTP}.CheckBaseURL()
 	if errors.Is(err, upstream.ErrInsecureHTTP) {
-		return configError("UpstreamURL is plain http:// to a host other than loopback: the credentials would travel in clear; use https://, or set InsecureUpstreamHTTP",
+		return configError("%s is plain http:// to a host other than loopback: the credentials would travel in clear; use https://, or set %s",
 			"UpstreamURL", "InsecureUpstreamHTTP")
 	}
 	return nil // other faults of the URL are the upstream client's to report

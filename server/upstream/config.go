@@ -87,15 +87,15 @@ func redacted(secret string) string {
 // CheckCredentials reports whether c's credentials select a way to get
 // access tokens: ClientID with ClientSecret, APIToken, or both. It is the
 // one check of which credentials are needed, for New and for programs that
-// check their configuration before building anything. Its errors name the
-// Config fields, never their values.
+// check their configuration before building anything. Its errors are
+// *CredentialsError, naming the Config fields, never their values.
 func (c Config) CheckCredentials() error {
 	id, secret, token := strings.TrimSpace(c.ClientID), strings.TrimSpace(c.ClientSecret), strings.TrimSpace(c.APIToken)
 	if (id == "") != (secret == "") {
-		return errors.New("ClientID and ClientSecret must be set together")
+		return &CredentialsError{Format: "%s and %s must be set together", Fields: []string{"ClientID", "ClientSecret"}}
 	}
 	if id == "" && token == "" {
-		return errors.New("set either ClientID and ClientSecret, or APIToken")
+		return &CredentialsError{Format: "set either %s and %s, or %s", Fields: []string{"ClientID", "ClientSecret", "APIToken"}}
 	}
 	for _, f := range []struct{ name, value string }{
 		{"ClientID", id},
@@ -103,10 +103,36 @@ func (c Config) CheckCredentials() error {
 		{"APIToken", token},
 	} {
 		if strings.ContainsFunc(f.value, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
-			return fmt.Errorf("%s contains white space or control characters", f.name)
+			return &CredentialsError{Format: "%s contains white space or control characters", Fields: []string{f.name}}
 		}
 	}
 	return nil
+}
+
+// CredentialsError is a refusal of CheckCredentials. Its message is
+// Format with one %s per entry of Fields, the Config fields it names, so
+// that a program that fills Config from settings of its own can name those
+// instead (Explain) without parsing the message.
+type CredentialsError struct {
+	// Format is the message, a fmt format whose verbs are one %s per
+	// field, in the order of Fields.
+	Format string
+	// Fields are the Config fields the message names.
+	Fields []string
+}
+
+// Error implements error, naming the Config fields.
+func (e *CredentialsError) Error() string {
+	return e.Explain(func(field string) string { return field })
+}
+
+// Explain returns the message with name(field) in place of each field.
+func (e *CredentialsError) Explain(name func(field string) string) string {
+	names := make([]any, len(e.Fields))
+	for i, f := range e.Fields {
+		names[i] = name(f)
+	}
+	return fmt.Sprintf(e.Format, names...)
 }
 
 // settings is a validated, normalised Config.

@@ -118,3 +118,38 @@ func TestNewDoesNoIO(t *testing.T) {
 		t.Errorf("Ready after Close = %v", err)
 	}
 }
+
+// TestCheckCredentialsFields: each refusal of CheckCredentials is a
+// *CredentialsError listing exactly the fields its message names, which
+// Explain renders in a program's own terms.
+func TestCheckCredentialsFields(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cfg    Config
+		fields []string
+	}{
+		{"none", Config{}, []string{"ClientID", "ClientSecret", "APIToken"}},
+		{"ID alone", Config{ClientID: testClientID}, []string{"ClientID", "ClientSecret"}},
+		{"token with a space", Config{APIToken: "api " + secretMarker}, []string{"APIToken"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ce *CredentialsError
+			if err := tc.cfg.CheckCredentials(); !errors.As(err, &ce) {
+				t.Fatalf("CheckCredentials = %v, want a *CredentialsError", err)
+			}
+			if fmt.Sprint(ce.Fields) != fmt.Sprint(tc.fields) {
+				t.Errorf("Fields %v, want %v", ce.Fields, tc.fields)
+			}
+			explained := ce.Explain(func(f string) string { return "<" + f + ">" })
+			for _, f := range tc.fields {
+				explained = strings.Replace(explained, "<"+f+">", "", 1)
+				if !strings.Contains(ce.Error(), f) || strings.Contains(explained, f) {
+					t.Errorf("%s: not named through Fields in %q (explained: %q)", f, ce.Error(), explained)
+				}
+			}
+			if strings.Contains(ce.Error(), "%!") || strings.Contains(ce.Error(), secretMarker) {
+				t.Errorf("message %q: bad format or a secret", ce.Error())
+			}
+		})
+	}
+}
