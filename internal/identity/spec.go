@@ -396,8 +396,12 @@ func (y identityYAML) read(dir string) (Credentials, error) {
 	if err := c.check(); err != nil {
 		// CheckCredentials names upstream.Config fields; say it in the
 		// file's terms.
-		return c, errors.New(strings.NewReplacer("ClientID", "client_id", "ClientSecret", "client_secret_file",
-			"APIToken", "api_token_file").Replace(err.Error()))
+		var ce *upstream.CredentialsError
+		if !errors.As(err, &ce) {
+			return c, err
+		}
+		fileKey := map[string]string{"ClientID": "client_id", "ClientSecret": "client_secret_file", "APIToken": "api_token_file"}
+		return c, errors.New(ce.Explain(func(field string) string { return fileKey[field] }))
 	}
 	return c, nil
 }

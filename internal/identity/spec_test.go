@@ -104,6 +104,8 @@ grants:
 		{name: "client secret expiry without a client secret",
 			yaml: "identities:\n  a:\n    api_token_file: a.jwt\n    client_secret_expires_at: 2027-06-30T00:00:00Z\n", wantErr: "client_secret_expires_at needs"},
 		{name: "client_id without secret file", yaml: "identities:\n  a:\n    client_id: x\n", wantErr: "set together"},
+		{name: "client_id with a space", yaml: "identities:\n  b:\n    client_id: client one\n    client_secret_file: b.secret\n",
+			wantErr: "client_id contains white space"},
 		{name: "missing secret file", yaml: "identities:\n  a:\n    api_token_file: nope.jwt\n", wantErr: "nope.jwt"},
 		{name: "empty secret file", yaml: "identities:\n  a:\n    api_token_file: empty\n", wantErr: "is empty"},
 		{name: "grant to an unknown identity", yaml: "identities:\n  a:\n    api_token_file: a.jwt\ngrants:\n  svc: [a, b]\n", wantErr: `unknown identity "b"`},
