@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/radkit/radkit-access-facade/internal/idempotency"
+	"github.com/radkit/radkit-access-facade/internal/redisstate"
+	"github.com/radkit/radkit-access-facade/internal/watch"
 	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/facade"
 )
@@ -109,7 +111,8 @@ func (c *config) options() []option {
 		{flag: "insecure-no-caller-auth", env: "RADKIT_FACADE_INSECURE_NO_CALLER_AUTH", field: "InsecureNoCallerAuth", value: boolValue(&f.InsecureNoCallerAuth),
 			usage: "allow a non-loopback listener without caller authentication"},
 		{flag: "rate-limit", env: "RADKIT_FACADE_RATE_LIMIT", field: "RateLimit", value: numberValue(&f.RateLimit),
-			usage: "calls per second allowed to each caller (a `number`); 0 turns the limit off"},
+			usage: fmt.Sprintf("calls per second allowed to each caller (a `number`); default %d with --caller-keys-file or --client-ca, "+
+				"off without (anonymous callers are told apart by address, which many may share); 0 turns the limit off", defaultRateLimit)},
 		{flag: "rate-burst", env: "RADKIT_FACADE_RATE_BURST", field: "RateBurst", value: intValue(&f.RateBurst),
 			usage: "`number` of calls each caller may make in a burst above --rate-limit"},
 		{flag: "cors-allowed-origins", env: "RADKIT_FACADE_CORS_ALLOWED_ORIGINS", field: "CORSAllowedOrigins", value: listValue(&f.CORSAllowedOrigins),
@@ -119,35 +122,42 @@ func (c *config) options() []option {
 		{flag: "status-cache-ttl", env: "RADKIT_FACADE_STATUS_CACHE_TTL", field: "StatusCacheTTL", value: durationValue(&f.StatusCacheTTL),
 			usage: "cache each service's status for this `duration`; 0 (default) caches nothing"},
 		{flag: "idempotency-keys-per-caller", env: "RADKIT_FACADE_IDEMPOTENCY_KEYS_PER_CALLER", field: "IdempotencyKeysPerCaller", value: countValue(&f.IdempotencyKeysPerCaller),
-			usage: "GenerateOTP request_ids (a `number`, at least 1) one caller may have remembered at once, 10 minutes each; beyond it that caller's new request_ids are refused"},
-		{flag: "watch-interval", env: "RADKIT_FACADE_WATCH_INTERVAL", field: "WatchInterval", value: durationValue(&f.WatchInterval),
-			usage: "how often (a `duration`, at least 1s) a service watched with WatchServiceStatus is polled, once per replica however many watch it; default 5s"},
-		{flag: "watch-heartbeat", env: "RADKIT_FACADE_WATCH_HEARTBEAT", field: "WatchHeartbeat", value: durationValue(&f.WatchHeartbeat),
-			usage: "how long (a `duration`) a WatchServiceStatus stream stays silent before it is sent the unchanged status; default 30s"},
+			usage: fmt.Sprintf("GenerateOTP request_ids (a `number`, at least 1) one caller may have remembered at once, %s each; "+
+				"beyond it that caller's new request_ids are refused", shortDuration(idempotency.DefaultTTL))},
+		{flag: "watch-interval", env: "RADKIT_FACADE_WATCH_INTERVAL", field: "WatchInterval", value: positiveDurationValue(&f.WatchInterval),
+			usage: fmt.Sprintf("how often (a `duration`, at least %s) a service watched with WatchServiceStatus is polled, once per replica however many watch it",
+				shortDuration(watch.MinInterval))},
+		{flag: "watch-heartbeat", env: "RADKIT_FACADE_WATCH_HEARTBEAT", field: "WatchHeartbeat", value: positiveDurationValue(&f.WatchHeartbeat),
+			usage: "how long (a `duration`) a WatchServiceStatus stream stays silent before it is sent the unchanged status"},
 		{flag: "max-watches-per-caller", env: "RADKIT_FACADE_MAX_WATCHES_PER_CALLER", field: "MaxWatchesPerCaller", value: countValue(&f.MaxWatchesPerCaller),
 			usage: "`number` (at least 1) of WatchServiceStatus streams one caller may have open"},
 		{flag: "upstream-rate-limit", env: "RADKIT_FACADE_UPSTREAM_RATE_LIMIT", field: "UpstreamRateLimit", value: numberValue(&f.UpstreamRateLimit),
 			usage: "budget of calls per second (a `number`) to RADKit Access Cloud, summed over replicas with --redis-url, per replica without; 0 (default) is no budget"},
 		{flag: "redis-url", env: "RADKIT_FACADE_REDIS_URL", field: "RedisURL", value: stringValue(&f.RedisURL, nil),
-			usage: "Redis `URL` (redis://, rediss:// or unix://, no password) of the state replicas share: idempotency, rate limits, upstream budget, status cache; needs RADKIT_FACADE_STATE_KEY_FILE"},
+			usage: "Redis `URL` (redis://, rediss:// or unix://, no password) of the state replicas share: idempotency, rate limits, upstream budget, status cache; needs " +
+				stateKeyEnv + "[_FILE]"},
 		{flag: "redis-prefix", env: "RADKIT_FACADE_REDIS_PREFIX", field: "RedisPrefix", value: stringValue(&f.RedisPrefix, nil),
 			usage: "`prefix` of every Redis key, so that deployments can share one Redis"},
 		{flag: "expect-replicas", env: "RADKIT_FACADE_EXPECT_REPLICAS", field: "ExpectReplicas", value: intValue(&f.ExpectReplicas),
 			usage: "`number` of facade replicas the deployment runs; above 1 without --redis-url the facade warns at start that request_ids and limits are per replica; 0 (default) is unknown"},
 		{flag: "max-connection-age", env: "RADKIT_FACADE_MAX_CONNECTION_AGE", field: "MaxConnectionAge", value: durationValue(&f.MaxConnectionAge),
 			usage: "ask gRPC clients to reconnect after about this `duration` (±10% jitter), so that they spread over replicas; 0 never"},
-		{flag: "call-timeout", env: "RADKIT_FACADE_CALL_TIMEOUT", field: "CallTimeout", value: durationValue(&f.CallTimeout),
+		{flag: "call-timeout", env: "RADKIT_FACADE_CALL_TIMEOUT", field: "CallTimeout", value: positiveDurationValue(&f.CallTimeout),
 			usage: "upper bound (a `duration`) of one call to the upstream, retries included, when the caller's deadline is later or absent"},
-		{flag: "shutdown-timeout", env: "RADKIT_FACADE_SHUTDOWN_TIMEOUT", field: "ShutdownTimeout", value: durationValue(&f.ShutdownTimeout),
+		{flag: "shutdown-timeout", env: "RADKIT_FACADE_SHUTDOWN_TIMEOUT", field: "ShutdownTimeout", value: positiveDurationValue(&f.ShutdownTimeout),
 			usage: "how long (a `duration`) in-flight calls may take to finish on SIGTERM"},
 		{flag: "upstream-ca-file", env: "RADKIT_FACADE_UPSTREAM_CA_FILE", formerEnv: "RADKIT_ACCESS_CA_FILE", field: "UpstreamCAFile", value: stringValue(&f.UpstreamCAFile, nil),
 			usage: "PEM CA bundle `file` trusted for the upstream's certificate on top of the system roots (a private CA, a TLS-inspecting gateway); reloaded on SIGHUP and when it changes"},
 		{flag: "insecure-upstream-http", env: "RADKIT_FACADE_INSECURE_UPSTREAM_HTTP", field: "InsecureUpstreamHTTP", value: boolValue(&f.InsecureUpstreamHTTP),
 			usage: "allow an http:// upstream on a host other than loopback: the credentials travel in clear"},
-		{flag: "upstream-max-in-flight", env: "RADKIT_FACADE_UPSTREAM_MAX_IN_FLIGHT", field: "UpstreamMaxInFlight", value: intValue(&f.UpstreamMaxInFlight),
-			usage: "upstream calls in flight at most (a `number`); more wait within their deadline, then fail with RESOURCE_EXHAUSTED"},
+		{flag: "upstream-max-in-flight", env: "RADKIT_FACADE_UPSTREAM_MAX_IN_FLIGHT", field: "UpstreamMaxInFlight", value: countValue(&f.UpstreamMaxInFlight),
+			usage: "upstream calls in flight at most (a `number`, at least 1); more wait within their deadline, then fail with RESOURCE_EXHAUSTED"},
 	}
 }
+
+// stateKeyEnv holds the key sealing what is kept in Redis; --redis-url
+// needs it.
+const stateKeyEnv = "RADKIT_FACADE_STATE_KEY"
 
 // credential is an upstream credential: environment only, never a flag,
 // which would show in process listings and shell history.
@@ -158,16 +168,23 @@ type credential struct {
 	p     *string // where it goes
 	// path, if set, receives the file's name, so that the facade reads
 	// it again on reload.
-	path *string
+	path  *string
+	usage string // for --help; a line break starts an indented line
 }
+
+// upstreamCredentialPrefix starts the upstream credentials' variables,
+// the only ones outside RADKIT_FACADE_: they are RADKit Access Cloud's.
+const upstreamCredentialPrefix = "RADKIT_ACCESS_"
 
 func (c *config) credentials() []credential {
 	return []credential{
-		{"RADKIT_ACCESS_CLIENT_ID", "ClientID", false, &c.facade.ClientID, nil},
-		{"RADKIT_ACCESS_CLIENT_SECRET", "ClientSecret", true, &c.facade.ClientSecret, &c.facade.ClientSecretFile},
-		{"RADKIT_ACCESS_API_TOKEN", "APIToken", true, &c.facade.APIToken, &c.facade.APITokenFile},
-		{"RADKIT_FACADE_REDIS_PASSWORD", "RedisPassword", true, &c.facade.RedisPassword, nil},
-		{"RADKIT_FACADE_STATE_KEY", "StateKey", true, &c.facade.StateKey, nil},
+		{"RADKIT_ACCESS_CLIENT_ID", "ClientID", false, &c.facade.ClientID, nil, "OAuth2 client ID"},
+		{"RADKIT_ACCESS_CLIENT_SECRET", "ClientSecret", true, &c.facade.ClientSecret, &c.facade.ClientSecretFile,
+			"OAuth2 client secret, or a file holding it"},
+		{"RADKIT_ACCESS_API_TOKEN", "APIToken", true, &c.facade.APIToken, &c.facade.APITokenFile, "API token, or a file holding it"},
+		{"RADKIT_FACADE_REDIS_PASSWORD", "RedisPassword", true, &c.facade.RedisPassword, nil, "Redis password, or a file holding it"},
+		{stateKeyEnv, "StateKey", true, &c.facade.StateKey, nil,
+			fmt.Sprintf("key(s) sealing OTPs in Redis: %d random bytes as\nbase64 or hex, one per line, the first current", redisstate.KeySize)},
 	}
 }
 
@@ -180,7 +197,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	c := config{from: map[string]string{}, secretFrom: map[string]string{}}
 	c.setDefaults()
 	opts := c.options()
-	fs := newFlagSet(opts, stderr)
+	fs := newFlagSet(opts, c.credentials(), stderr)
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -213,15 +230,19 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	return c, nil
 }
 
-// setDefaults sets what no flag or variable changes.
+// setDefaults sets what no flag or variable changes, each from the
+// package that owns it, so that --help shows the defaults in force. The
+// rate limit's depends on other settings (defaultRateLimit).
 func (c *config) setDefaults() {
 	c.facade.GRPCAddr = facade.DefaultGRPCAddr
 	c.facade.HTTPAddr = facade.DefaultHTTPAddr
-	c.facade.RateLimit = defaultRateLimit
 	c.facade.RateBurst = defaultRateBurst
 	c.facade.CallTimeout = server.DefaultCallTimeout
 	c.facade.IdempotencyKeysPerCaller = idempotency.DefaultMaxEntriesPerOwner
 	c.facade.MaxWatchesPerCaller = server.DefaultMaxWatchesPerCaller
+	c.facade.WatchInterval = watch.DefaultInterval
+	c.facade.WatchHeartbeat = watch.DefaultHeartbeat
+	c.facade.RedisPrefix = redisstate.DefaultPrefix
 	c.facade.ShutdownTimeout = facade.DefaultShutdownTimeout
 	c.facade.UpstreamMaxInFlight = facade.DefaultUpstreamMaxInFlight
 	c.facade.MaxConnectionAge = defaultMaxConnectionAge
@@ -234,8 +255,8 @@ func (c *config) setDefaults() {
 }
 
 // newFlagSet defines a flag for each option, with its current value as the
-// default shown by --help.
-func newFlagSet(opts []option, stderr io.Writer) *flag.FlagSet {
+// default shown by --help, which also lists the credentials.
+func newFlagSet(opts []option, creds []credential, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("radkit-access-facade", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	for _, o := range opts {
@@ -244,22 +265,35 @@ func newFlagSet(opts []option, stderr io.Writer) *flag.FlagSet {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: radkit-access-facade [flags]\n\nFlags:\n")
 		fs.PrintDefaults()
-		fmt.Fprint(stderr, `
-Upstream proxy (environment): HTTPS_PROXY, HTTP_PROXY and NO_PROXY, as curl and Go read them.
-
-Upstream credentials (environment only, never flags):
-  RADKIT_ACCESS_CLIENT_ID                      OAuth2 client ID
-  RADKIT_ACCESS_CLIENT_SECRET[_FILE]           OAuth2 client secret, or a file holding it
-  RADKIT_ACCESS_API_TOKEN[_FILE]               API token, or a file holding it
-  RADKIT_ACCESS_CLIENT_SECRET_EXPIRES_AT       when the client secret expires (RFC 3339), to warn before
-
-Shared state secrets (with --redis-url; environment only):
-  RADKIT_FACADE_REDIS_PASSWORD[_FILE]          Redis password, or a file holding it
-  RADKIT_FACADE_STATE_KEY[_FILE]               key(s) sealing OTPs in Redis: 32 random bytes as
-                                               base64 or hex, one per line, the first current
-`)
+		fmt.Fprint(stderr, "\nUpstream proxy (environment): HTTPS_PROXY, HTTP_PROXY and NO_PROXY, as curl and Go read them.\n")
+		fmt.Fprint(stderr, "\nUpstream credentials (environment only, never flags):\n")
+		var state []credential
+		for _, cred := range creds {
+			if !strings.HasPrefix(cred.env, upstreamCredentialPrefix) {
+				state = append(state, cred)
+				continue
+			}
+			printVariable(stderr, cred.env, cred.file, cred.usage)
+		}
+		printVariable(stderr, secretExpiryEnv, false, "when the client secret expires (RFC 3339), to warn before")
+		fmt.Fprint(stderr, "\nShared state secrets (with --redis-url; environment only):\n")
+		for _, cred := range state {
+			printVariable(stderr, cred.env, cred.file, cred.usage)
+		}
 	}
 	return fs
+}
+
+// printVariable prints a variable's line of --help: its name, [_FILE] if
+// a file may hold its value, and its usage in a column of its own.
+func printVariable(w io.Writer, env string, file bool, usage string) {
+	if file {
+		env += "[_FILE]"
+	}
+	const indent = "  "
+	const column = 45
+	fmt.Fprintf(w, "%s%-*s%s\n", indent, column, env,
+		strings.ReplaceAll(usage, "\n", "\n"+strings.Repeat(" ", len(indent)+column)))
 }
 
 // applyEnv sets each option that no flag set from its environment
@@ -351,14 +385,14 @@ func (c *config) readSecretExpiry(getenv func(string) string) error {
 	return nil
 }
 
-// defaultRateLimit turns the default rate limit off for anonymous
-// callers. The default limit is per authenticated caller. Anonymous
+// defaultRateLimit sets the default rate limit when callers
+// authenticate. The default limit is per authenticated caller. Anonymous
 // callers (loopback without caller authentication) would be keyed by IP
 // address, and on one host or behind a proxy they all share one: they are
 // limited only when the operator asks for it.
 func (c *config) defaultRateLimit() {
-	if c.from["rate-limit"] == "" && c.facade.CallerKeysFile == "" && c.facade.ClientCAFile == "" {
-		c.facade.RateLimit = 0
+	if c.from["rate-limit"] == "" && (c.facade.CallerKeysFile != "" || c.facade.ClientCAFile != "") {
+		c.facade.RateLimit = defaultRateLimit
 	}
 }
 
@@ -481,6 +515,10 @@ func (v *value) String() string {
 
 func (v *value) Set(s string) error { return v.set(s) }
 
+// The get functions of the values show a zero as "", as the flag
+// package's own values do: --help then prints no default for it, where
+// the usage says what zero means.
+
 // IsBoolFlag lets a boolean flag stand alone: --emulator.
 func (v *value) IsBoolFlag() bool { return v != nil && v.isBool }
 
@@ -523,7 +561,12 @@ func boolValue(p *bool) *value {
 // numberValue sets *p to a finite, non-negative number.
 func numberValue(p *float64) *value {
 	return &value{
-		get: func() string { return strconv.FormatFloat(*p, 'g', -1, 64) },
+		get: func() string {
+			if *p == 0 {
+				return ""
+			}
+			return strconv.FormatFloat(*p, 'g', -1, 64)
+		},
 		set: func(s string) error {
 			f, err := parseNumber(s)
 			switch {
@@ -558,7 +601,12 @@ func listValue(p *[]string) *value {
 
 func intValue(p *int) *value {
 	return &value{
-		get: func() string { return strconv.Itoa(*p) },
+		get: func() string {
+			if *p == 0 {
+				return ""
+			}
+			return strconv.Itoa(*p)
+		},
 		set: func(s string) error {
 			i, err := strconv.Atoi(s)
 			if err != nil {
@@ -586,11 +634,11 @@ func countValue(p *int) *value {
 // durationValue sets *p to a non-negative duration.
 func durationValue(p *time.Duration) *value {
 	return &value{
-		get: func() string { // "" for 0: --help shows no default
+		get: func() string {
 			if *p == 0 {
 				return ""
 			}
-			return p.String()
+			return shortDuration(*p)
 		},
 		set: func(s string) error {
 			d, err := time.ParseDuration(s)
@@ -604,6 +652,34 @@ func durationValue(p *time.Duration) *value {
 			return nil
 		},
 	}
+}
+
+// positiveDurationValue sets *p to a duration above zero, for settings
+// whose zero the facade would replace with its default: refused, a 0 can
+// not silently mean the default that --help shows.
+func positiveDurationValue(p *time.Duration) *value {
+	v := durationValue(p)
+	set := v.set
+	v.set = func(s string) error {
+		if d, err := time.ParseDuration(s); err == nil && d == 0 {
+			return errors.New("must be above 0: leave it unset for the default")
+		}
+		return set(s)
+	}
+	return v
+}
+
+// shortDuration is d as a flag takes it, without trailing zero units:
+// 5m rather than 5m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
 }
 
 // callLogValue sets *p from all, errors or sample:N.

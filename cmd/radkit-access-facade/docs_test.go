@@ -92,7 +92,7 @@ func TestDocsMatchHelp(t *testing.T) {
 	c := config{from: map[string]string{}, secretFrom: map[string]string{}}
 	c.setDefaults()
 	opts := c.options()
-	fs := newFlagSet(opts, io.Discard)
+	fs := newFlagSet(opts, c.credentials(), io.Discard)
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	envOf := map[string]string{}
 	for _, o := range opts {

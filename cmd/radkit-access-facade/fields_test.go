@@ -44,7 +44,7 @@ func TestEnvPrefix(t *testing.T) {
 	for _, cred := range c.credentials() {
 		want := "RADKIT_FACADE_"
 		if slices.Contains(upstream, cred.field) {
-			want = "RADKIT_ACCESS_"
+			want = upstreamCredentialPrefix
 		}
 		if !strings.HasPrefix(cred.env, want) {
 			t.Errorf("%s (%s) does not start with %s", cred.env, cred.field, want)

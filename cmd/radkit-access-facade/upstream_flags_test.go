@@ -52,7 +52,9 @@ func TestUpstreamConnectionFlags(t *testing.T) {
 		{"clear text to a remote host", []string{"--upstream-url", "http://radkit.internal"}, nil,
 			"--upstream-url is plain http:// to a host other than loopback: the credentials would travel in clear; use https://, or set --insecure-upstream-http (or RADKIT_FACADE_INSECURE_UPSTREAM_HTTP)"},
 		{"negative bound", []string{"--upstream-url", "https://radkit.example.com"}, map[string]string{"RADKIT_FACADE_UPSTREAM_MAX_IN_FLIGHT": "-1"},
-			"RADKIT_FACADE_UPSTREAM_MAX_IN_FLIGHT must not be negative"},
+			`RADKIT_FACADE_UPSTREAM_MAX_IN_FLIGHT="-1": want an integer of at least 1`},
+		{"zero bound, which would mean the default", []string{"--upstream-url", "https://radkit.example.com", "--upstream-max-in-flight", "0"}, nil,
+			`invalid value "0" for flag -upstream-max-in-flight: want an integer of at least 1`},
 		{"bad bound", []string{"--upstream-url", "https://radkit.example.com", "--upstream-max-in-flight", "many"}, nil, "want an integer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
