@@ -266,6 +266,11 @@ func TestBinaryRefusesToStart(t *testing.T) {
 			want: []string{"RADKIT_ACCESS_CLIENT_SECRET", "RADKIT_ACCESS_CLIENT_SECRET_FILE"},
 		},
 		{
+			name: "former name of the upstream URL's variable",
+			env:  []string{"RADKIT_ACCESS_URL=https://radkit.example.com", "RADKIT_ACCESS_CLIENT_ID=c", "RADKIT_ACCESS_CLIENT_SECRET=" + sentinelSecret},
+			want: []string{"RADKIT_ACCESS_URL is no longer read: rename it RADKIT_FACADE_UPSTREAM_URL"},
+		},
+		{
 			name: "secret as a flag",
 			args: []string{"--emulator", "--client-secret=" + sentinelSecret},
 			want: []string{"flag provided but not defined"},
