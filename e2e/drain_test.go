@@ -19,7 +19,6 @@ import (
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
-	"github.com/radkit/radkit-access-facade/server"
 )
 
 // watchRequest is the encoded WatchServiceStatusRequest of serviceID.
@@ -138,11 +137,11 @@ func TestBinaryDrainsStuckWatches(t *testing.T) {
 	}
 
 	err = <-grpcEnd // the process is gone: the stream has ended
-	if status.Code(err) != codes.Unavailable || reasonOfErr(err) != server.ReasonShuttingDown {
-		t.Errorf("the reading gRPC stream ended with %v, want UNAVAILABLE with reason %s", err, server.ReasonShuttingDown)
+	if status.Code(err) != codes.Unavailable || reasonOfErr(err) != accessv1.ErrorReason_SHUTTING_DOWN.String() {
+		t.Errorf("the reading gRPC stream ended with %v, want UNAVAILABLE with reason %s", err, accessv1.ErrorReason_SHUTTING_DOWN.String())
 	}
-	if last := <-httpEnd; !strings.Contains(last, `"error"`) || !strings.Contains(last, server.ReasonShuttingDown) {
-		t.Errorf("the reading HTTP stream's last line is %s, want an error with reason %s", last, server.ReasonShuttingDown)
+	if last := <-httpEnd; !strings.Contains(last, `"error"`) || !strings.Contains(last, accessv1.ErrorReason_SHUTTING_DOWN.String()) {
+		t.Errorf("the reading HTTP stream's last line is %s, want an error with reason %s", last, accessv1.ErrorReason_SHUTTING_DOWN.String())
 	}
 	// Every stream, read or not, was ended by the facade with the status
 	// the reader got, none by its connection closing under it.

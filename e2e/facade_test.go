@@ -130,24 +130,24 @@ func rpcCases() []rpcCase {
 		{
 			name: "GenerateOTP/invalid", rpc: "GenerateOTP", request: map[string]any{"owner": "not-an-email", "endpoint_id": "ep"},
 			route:    emulator.RouteOTP,
-			wantCode: codes.InvalidArgument, wantHTTP: http.StatusBadRequest, wantReason: server.ReasonInvalidRequest, wantMessage: "owner",
+			wantCode: codes.InvalidArgument, wantHTTP: http.StatusBadRequest, wantReason: accessv1.ErrorReason_INVALID_REQUEST.String(), wantMessage: "owner",
 		},
 		{
 			name: "GenerateOTP/not_found", rpc: "GenerateOTP", request: otpReq,
 			route: emulator.RouteOTP, faults: []emulator.Fault{{Status: http.StatusNotFound, Details: "Unknown endpoint"}},
-			wantCode: codes.NotFound, wantHTTP: http.StatusNotFound, wantReason: server.ReasonUpstreamNotFound, wantMessage: "Unknown endpoint",
+			wantCode: codes.NotFound, wantHTTP: http.StatusNotFound, wantReason: accessv1.ErrorReason_UPSTREAM_NOT_FOUND.String(), wantMessage: "Unknown endpoint",
 		},
 		{
 			name: "GenerateOTP/upstream_503", rpc: "GenerateOTP", request: otpReq,
 			route: emulator.RouteOTP, faults: unavailable(),
-			wantCode: codes.Unavailable, wantHTTP: http.StatusServiceUnavailable, wantReason: server.ReasonUpstreamUnavailable, wantMessage: "maintenance window",
+			wantCode: codes.Unavailable, wantHTTP: http.StatusServiceUnavailable, wantReason: accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), wantMessage: "maintenance window",
 		},
 		{
 			// A plain 500 (no "retry": true) is the upstream's own failure;
 			// GenerateOTP is never retried on it, so one fault is enough.
 			name: "GenerateOTP/upstream_500", rpc: "GenerateOTP", request: otpReq,
 			route: emulator.RouteOTP, faults: []emulator.Fault{{Status: http.StatusInternalServerError}},
-			wantCode: codes.Internal, wantHTTP: http.StatusInternalServerError, wantReason: server.ReasonUpstreamError, wantMessage: "Internal Server Error",
+			wantCode: codes.Internal, wantHTTP: http.StatusInternalServerError, wantReason: accessv1.ErrorReason_UPSTREAM_ERROR.String(), wantMessage: "Internal Server Error",
 		},
 		{
 			name: "GetServiceStatus/ok", rpc: "GetServiceStatus", request: map[string]any{"service_id": "1ryq-e8n8-5g5n"},
@@ -166,17 +166,17 @@ func rpcCases() []rpcCase {
 		{
 			name: "GetServiceStatus/invalid", rpc: "GetServiceStatus", request: map[string]any{"service_id": "bad id"},
 			route:    emulator.RouteStatus,
-			wantCode: codes.InvalidArgument, wantHTTP: http.StatusBadRequest, wantReason: server.ReasonInvalidRequest, wantMessage: "service_id",
+			wantCode: codes.InvalidArgument, wantHTTP: http.StatusBadRequest, wantReason: accessv1.ErrorReason_INVALID_REQUEST.String(), wantMessage: "service_id",
 		},
 		{
 			name: "GetServiceStatus/not_found", rpc: "GetServiceStatus", request: map[string]any{"service_id": "no-such-service"},
 			route:    emulator.RouteStatus,
-			wantCode: codes.NotFound, wantHTTP: http.StatusNotFound, wantReason: server.ReasonUpstreamNotFound, wantMessage: "Unknown Service ID",
+			wantCode: codes.NotFound, wantHTTP: http.StatusNotFound, wantReason: accessv1.ErrorReason_UPSTREAM_NOT_FOUND.String(), wantMessage: "Unknown Service ID",
 		},
 		{
 			name: "GetServiceStatus/upstream_503", rpc: "GetServiceStatus", request: map[string]any{"service_id": "1ryq-e8n8-5g5n"},
 			route: emulator.RouteStatus, faults: unavailable(),
-			wantCode: codes.Unavailable, wantHTTP: http.StatusServiceUnavailable, wantReason: server.ReasonUpstreamUnavailable, wantMessage: "maintenance window",
+			wantCode: codes.Unavailable, wantHTTP: http.StatusServiceUnavailable, wantReason: accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), wantMessage: "maintenance window",
 		},
 		{
 			name: "RevokeToken/ok", rpc: "RevokeToken", freshToken: true,
@@ -195,22 +195,22 @@ func rpcCases() []rpcCase {
 		{
 			name: "RevokeToken/invalid", rpc: "RevokeToken", request: map[string]any{"token": ""},
 			route:    emulator.RouteRevoke,
-			wantCode: codes.InvalidArgument, wantHTTP: http.StatusBadRequest, wantReason: server.ReasonInvalidRequest, wantMessage: "token",
+			wantCode: codes.InvalidArgument, wantHTTP: http.StatusBadRequest, wantReason: accessv1.ErrorReason_INVALID_REQUEST.String(), wantMessage: "token",
 		},
 		{
 			name: "RevokeToken/unknown_token", rpc: "RevokeToken", request: map[string]any{"token": unknownToken},
 			route:    emulator.RouteRevoke,
-			wantCode: codes.InvalidArgument, wantHTTP: http.StatusBadRequest, wantReason: server.ReasonUpstreamBadRequest, wantMessage: "Token unknown or expired",
+			wantCode: codes.InvalidArgument, wantHTTP: http.StatusBadRequest, wantReason: accessv1.ErrorReason_UPSTREAM_BAD_REQUEST.String(), wantMessage: "Token unknown or expired",
 		},
 		{
 			name: "RevokeToken/not_found", rpc: "RevokeToken", request: map[string]any{"token": unknownToken},
 			route: emulator.RouteRevoke, faults: []emulator.Fault{{Status: http.StatusNotFound}},
-			wantCode: codes.NotFound, wantHTTP: http.StatusNotFound, wantReason: server.ReasonUpstreamNotFound,
+			wantCode: codes.NotFound, wantHTTP: http.StatusNotFound, wantReason: accessv1.ErrorReason_UPSTREAM_NOT_FOUND.String(),
 		},
 		{
 			name: "RevokeToken/upstream_503", rpc: "RevokeToken", freshToken: true,
 			route: emulator.RouteRevoke, faults: unavailable(),
-			wantCode: codes.Unavailable, wantHTTP: http.StatusServiceUnavailable, wantReason: server.ReasonUpstreamUnavailable, wantMessage: "maintenance window",
+			wantCode: codes.Unavailable, wantHTTP: http.StatusServiceUnavailable, wantReason: accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), wantMessage: "maintenance window",
 		},
 	}
 	// Identities (deploy/identities.example.yaml; callers are anonymous, so
@@ -237,12 +237,12 @@ func rpcCases() []rpcCase {
 		rpcCase{
 			name: "GetServiceStatus/identity_not_granted", rpc: "GetServiceStatus", route: emulator.RouteStatus,
 			request:  map[string]any{"service_id": "1ryq-e8n8-5g5n", "identity": "no-such-identity"},
-			wantCode: codes.PermissionDenied, wantHTTP: http.StatusForbidden, wantReason: server.ReasonIdentityNotGranted,
+			wantCode: codes.PermissionDenied, wantHTTP: http.StatusForbidden, wantReason: accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String(),
 		},
 		rpcCase{
 			name: "RevokeToken/identity_not_granted", rpc: "RevokeToken", route: emulator.RouteRevoke,
 			request:  map[string]any{"token": unknownToken, "identity": "no-such-identity"},
-			wantCode: codes.PermissionDenied, wantHTTP: http.StatusForbidden, wantReason: server.ReasonIdentityNotGranted,
+			wantCode: codes.PermissionDenied, wantHTTP: http.StatusForbidden, wantReason: accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String(),
 		},
 	)
 	// Deadline exceeded, for each RPC: the upstream holds the call past the
@@ -259,7 +259,7 @@ func rpcCases() []rpcCase {
 	} {
 		rc := rpcCase{
 			name: d.rpc + "/deadline_exceeded", rpc: d.rpc, request: d.request, freshToken: d.fresh,
-			wantCode: codes.DeadlineExceeded, wantHTTP: http.StatusGatewayTimeout, wantReason: server.ReasonUpstreamTimeout,
+			wantCode: codes.DeadlineExceeded, wantHTTP: http.StatusGatewayTimeout, wantReason: accessv1.ErrorReason_UPSTREAM_TIMEOUT.String(),
 		}
 		rc.route, rc.latency, rc.deadline = held(d.route)
 		c = append(c, rc)
@@ -335,7 +335,7 @@ func runCase(t *testing.T, kind clientKind, c rpcCase) {
 	}
 
 	calls := h.emu.Calls(c.route)
-	refused := c.wantReason == server.ReasonInvalidRequest || c.wantReason == server.ReasonIdentityNotGranted
+	refused := c.wantReason == accessv1.ErrorReason_INVALID_REQUEST.String() || c.wantReason == accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String()
 	switch {
 	case refused && calls != 0:
 		t.Errorf("a request refused by the facade reached the upstream: %d calls to %s", calls, c.route)

@@ -29,7 +29,6 @@ import (
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
-	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 )
 
@@ -71,7 +70,7 @@ func (l *otpLedger) record(id, otp string, err error, allowed ...string) {
 	}
 	l.refusals[why]++
 	switch why {
-	case server.ReasonStateUnavailable, server.ReasonStateLost:
+	case accessv1.ErrorReason_STATE_UNAVAILABLE.String(), accessv1.ErrorReason_STATE_LOST.String():
 		if retryDelay(err) <= 0 {
 			l.t.Errorf("request_id %s: %s without RetryInfo", id, why)
 		}
@@ -268,7 +267,7 @@ func TestOneOTPThroughRedisFaults(t *testing.T) {
 				}
 			}
 		}
-		if r.ledger.refusals[server.ReasonStateLost] > 0 {
+		if r.ledger.refusals[accessv1.ErrorReason_STATE_LOST.String()] > 0 {
 			t.Errorf("STATE_LOST after a restart that lost nothing")
 		}
 	})
@@ -294,16 +293,16 @@ func TestOneOTPThroughRedisFaults(t *testing.T) {
 				// an OTP is not.
 				_, err := r.call(ctx, j, id, 20*time.Second)
 				switch reasonOfErr(err) {
-				case server.ReasonStateLost:
+				case accessv1.ErrorReason_STATE_LOST.String():
 					lost++
-				case server.ReasonStateUnavailable:
+				case accessv1.ErrorReason_STATE_UNAVAILABLE.String():
 				default:
-					t.Errorf("%s on replica %d after the data was lost: %v, want %s", id, j, err, server.ReasonStateLost)
+					t.Errorf("%s on replica %d after the data was lost: %v, want %s", id, j, err, accessv1.ErrorReason_STATE_LOST.String())
 				}
 			}
 		}
 		if lost < 3*len(ids) {
-			t.Errorf("%d of %d calls after the loss answered %s", lost, 3*(len(ids)+1), server.ReasonStateLost)
+			t.Errorf("%d of %d calls after the loss answered %s", lost, 3*(len(ids)+1), accessv1.ErrorReason_STATE_LOST.String())
 		}
 	})
 
@@ -318,8 +317,8 @@ func TestOneOTPThroughRedisFaults(t *testing.T) {
 		}
 		for j := range 3 {
 			_, err := r.call(ctx, 2-j, "flushed", 20*time.Second)
-			if reasonOfErr(err) != server.ReasonStateLost {
-				t.Errorf("replay on replica %d after FLUSHALL: %v, want %s", 2-j, err, server.ReasonStateLost)
+			if reasonOfErr(err) != accessv1.ErrorReason_STATE_LOST.String() {
+				t.Errorf("replay on replica %d after FLUSHALL: %v, want %s", 2-j, err, accessv1.ErrorReason_STATE_LOST.String())
 			}
 		}
 	})
@@ -352,8 +351,8 @@ func TestOneOTPThroughRedisFaults(t *testing.T) {
 		r.learn(t, ctx)
 		r.redis.Pause()
 		_, err := r.call(ctx, 0, "orphan", 5*time.Second)
-		if reasonOfErr(err) != server.ReasonStateUnavailable {
-			t.Fatalf("call during the stall: %v, want %s", err, server.ReasonStateUnavailable)
+		if reasonOfErr(err) != accessv1.ErrorReason_STATE_UNAVAILABLE.String() {
+			t.Fatalf("call during the stall: %v, want %s", err, accessv1.ErrorReason_STATE_UNAVAILABLE.String())
 		}
 		told := retryDelay(err)
 		r.redis.Resume()
@@ -426,7 +425,7 @@ func TestOneOTPThroughRedisFaults(t *testing.T) {
 			cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			_, err := r.reps[i%3].client.GetServiceStatus(cctx, &accessv1.GetServiceStatusRequest{ServiceId: liveServiceID})
 			cancel()
-			if reasonOfErr(err) == server.ReasonCallerRateLimited {
+			if reasonOfErr(err) == accessv1.ErrorReason_CALLER_RATE_LIMITED.String() {
 				break
 			}
 			if err != nil {

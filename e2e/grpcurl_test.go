@@ -9,7 +9,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
-	"github.com/radkit/radkit-access-facade/server"
 )
 
 // TestGRPCurlReflection lists and describes the services through server
@@ -123,8 +122,8 @@ func TestGRPCurlProtoSource(t *testing.T) {
 			if !strings.Contains(strings.Join(types, " "), "google.rpc.ErrorInfo") {
 				t.Errorf("status details of types %q, want a google.rpc.ErrorInfo", types)
 			}
-			if reasons, _ := errorInfoJSON(st.Details); len(reasons) > 0 && reasons[0] != server.ReasonUpstreamNotFound {
-				t.Errorf("ErrorInfo reasons %q, want [%s]", reasons, server.ReasonUpstreamNotFound)
+			if reasons, _ := errorInfoJSON(st.Details); len(reasons) > 0 && reasons[0] != accessv1.ErrorReason_UPSTREAM_NOT_FOUND.String() {
+				t.Errorf("ErrorInfo reasons %q, want [%s]", reasons, accessv1.ErrorReason_UPSTREAM_NOT_FOUND.String())
 			}
 		})
 	}

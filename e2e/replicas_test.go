@@ -20,7 +20,6 @@ import (
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
-	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 )
 
@@ -170,8 +169,8 @@ func TestReplicasShareState(t *testing.T) {
 	t.Run("redis down and back", func(t *testing.T) {
 		redis.Stop()
 		_, err := otpWithID(reps[0], "0b7e3c52-1d0c-4a57-9a43-5b1f0c2d9e02")
-		if status.Code(err) != codes.Unavailable || reasonOfErr(err) != server.ReasonStateUnavailable {
-			t.Fatalf("idempotent OTP with Redis down: %v, want UNAVAILABLE %s", err, server.ReasonStateUnavailable)
+		if status.Code(err) != codes.Unavailable || reasonOfErr(err) != accessv1.ErrorReason_STATE_UNAVAILABLE.String() {
+			t.Fatalf("idempotent OTP with Redis down: %v, want UNAVAILABLE %s", err, accessv1.ErrorReason_STATE_UNAVAILABLE.String())
 		}
 		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
@@ -254,7 +253,7 @@ func TestReplicasShareRateLimit(t *testing.T) {
 				switch {
 				case err == nil:
 					ok++
-				case reasonOfErr(err) == server.ReasonCallerRateLimited:
+				case reasonOfErr(err) == accessv1.ErrorReason_CALLER_RATE_LIMITED.String():
 					limited++
 				default:
 					mu.Unlock()
@@ -301,8 +300,8 @@ func TestReplicasShareRequestIDQuota(t *testing.T) {
 		}
 	}
 	err := call(2, "quota-3")
-	if status.Code(err) != codes.ResourceExhausted || reasonOfErr(err) != server.ReasonTooManyRequestIDs {
-		t.Fatalf("a third request_id on a third replica: %v, want RESOURCE_EXHAUSTED %s", err, server.ReasonTooManyRequestIDs)
+	if status.Code(err) != codes.ResourceExhausted || reasonOfErr(err) != accessv1.ErrorReason_TOO_MANY_REQUEST_IDS.String() {
+		t.Fatalf("a third request_id on a third replica: %v, want RESOURCE_EXHAUSTED %s", err, accessv1.ErrorReason_TOO_MANY_REQUEST_IDS.String())
 	}
 	if err := call(2, "quota-1"); err != nil {
 		t.Fatalf("a replay at the quota: %v", err)

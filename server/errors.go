@@ -19,94 +19,6 @@ import (
 // returns.
 const ErrorDomain = reason.Domain
 
-// ErrorInfo reasons, as documented in access.proto and the error
-// table. Callers branch on these, so they never change meaning. Each is
-// declared, with its code and message, in the facade's one reason catalog.
-const (
-	ReasonInvalidRequest          = string(reason.InvalidRequest)
-	ReasonUpstreamBadRequest      = string(reason.UpstreamBadRequest)
-	ReasonUpstreamPermission      = string(reason.UpstreamPermission)
-	ReasonUpstreamNotFound        = string(reason.UpstreamNotFound)
-	ReasonUpstreamRateLimited     = string(reason.UpstreamRateLimited)
-	ReasonCredentialsRejected     = string(reason.CredentialsRejected)
-	ReasonUpstreamUnavailable     = string(reason.UpstreamUnavailable)
-	ReasonUpstreamCircuitOpen     = string(reason.UpstreamCircuitOpen)
-	ReasonUpstreamThrottled       = string(reason.UpstreamThrottled)
-	ReasonUpstreamError           = string(reason.UpstreamError)
-	ReasonMalformedResponse       = string(reason.MalformedResponse)
-	ReasonUpstreamTimeout         = string(reason.UpstreamTimeout)
-	ReasonRevocationNotConfigured = string(reason.RevocationNotConfigured)
-	ReasonCanceled                = string(reason.Canceled)
-	ReasonInternal                = string(reason.Internal)
-
-	// Reasons the facade itself gives, before any upstream call.
-
-	// ReasonCallerUnauthenticated: no valid caller key or client
-	// certificate (UNAUTHENTICATED; package callerauth).
-	ReasonCallerUnauthenticated = string(reason.CallerUnauthenticated)
-	// ReasonCallerRateLimited: the caller exceeded the facade's own
-	// per-caller limit (RESOURCE_EXHAUSTED with RetryInfo; package
-	// ratelimit), as opposed to ReasonUpstreamRateLimited.
-	ReasonCallerRateLimited = string(reason.CallerRateLimited)
-	// ReasonRequestIDReused: the request_id was used within the TTL with
-	// a different owner, endpoint_id or description (INVALID_ARGUMENT).
-	ReasonRequestIDReused = string(reason.RequestIDReused)
-	// ReasonTooManyRequestIDs: the caller holds as many request_ids as
-	// its quota allows, or the facade remembers as many as it may in all,
-	// and new ones are refused until the oldest expires
-	// (RESOURCE_EXHAUSTED, with RetryInfo).
-	ReasonTooManyRequestIDs = string(reason.TooManyRequestIDs)
-	// ReasonTooManyWatches: the caller, or the replica, has as many open
-	// WatchServiceStatus streams as it may (RESOURCE_EXHAUSTED).
-	ReasonTooManyWatches = string(reason.TooManyWatches)
-	// ReasonCredentialsExpired: the identity's upstream credential is past
-	// its expiry, so the facade did not send it (UNAVAILABLE, no
-	// RetryInfo); operators must install a new one.
-	ReasonCredentialsExpired = string(reason.CredentialsExpired)
-	// ReasonShuttingDown: the replica is shutting down and ended the
-	// stream (UNAVAILABLE, with RetryInfo): reconnect, to another replica.
-	ReasonShuttingDown = string(reason.ShuttingDown)
-	// ReasonStateUnavailable: GenerateOTP with a request_id while the
-	// shared state store (Redis) is unreachable (UNAVAILABLE, with
-	// RetryInfo): the facade refuses rather than risk a second OTP.
-	ReasonStateUnavailable = string(reason.StateUnavailable)
-	// ReasonStateLost: GenerateOTP with a request_id the facade does not
-	// find, after its shared state store (Redis) lost data it had
-	// acknowledged (UNAVAILABLE, with RetryInfo until the remembering
-	// window since the loss has passed): the request_id may have been
-	// answered before, and the facade refuses rather than mint a second
-	// OTP.
-	ReasonStateLost = string(reason.StateLost)
-	// ReasonStateKeyUnknown: the result remembered for the request_id is
-	// sealed under a state key the replica does not hold (INTERNAL, no
-	// retry; ErrorInfo metadata key_id names the key): a configuration
-	// error.
-	ReasonStateKeyUnknown = string(reason.StateKeyUnknown)
-	// ReasonUpstreamBudgetExhausted: the facade's budget of upstream calls
-	// per second is spent; nothing was sent (RESOURCE_EXHAUSTED, with
-	// RetryInfo).
-	ReasonUpstreamBudgetExhausted = string(reason.UpstreamBudgetExhausted)
-	// ReasonRequestTooLarge: an HTTP request body over the gateway's limit
-	// (RESOURCE_EXHAUSTED, HTTP 413; package gateway).
-	ReasonRequestTooLarge = string(reason.RequestTooLarge)
-	// ReasonMethodNotAllowed: an HTTP method that the path does not serve
-	// (UNIMPLEMENTED, HTTP 405; package gateway).
-	ReasonMethodNotAllowed = string(reason.MethodNotAllowed)
-	// ReasonNotFound: an HTTP path that the facade does not serve
-	// (NOT_FOUND, HTTP 404; package gateway).
-	ReasonNotFound = string(reason.NotFound)
-
-	// ReasonUpstreamConcurrencyLimit: the facade's bound on upstream
-	// calls in flight was reached until the call's deadline
-	// (RESOURCE_EXHAUSTED, with RetryInfo); nothing was sent.
-	ReasonUpstreamConcurrencyLimit = string(reason.UpstreamConcurrencyLimit)
-	// ReasonIdentityNotGranted: the request names an upstream identity
-	// that the caller may not act as, or that does not exist; the two get
-	// the same answer (PERMISSION_DENIED, HTTP 403). Nothing was sent
-	// upstream.
-	ReasonIdentityNotGranted = string(reason.IdentityNotGranted)
-)
-
 // ErrorInfo metadata keys.
 const (
 	MetadataUpstreamStatus  = "upstream_status"
@@ -118,7 +30,7 @@ const (
 // retry may help but not when.
 const defaultRetryDelay = time.Second
 
-// classify is the error table, in one place (README "Error mapping"). It
+// classify is the error table, in one place (docs/errors.md). It
 // asks the classifiers of the upstream client and of its resilience layer,
 // never strings or the error types' fields.
 func classify(err error) reason.Reason {

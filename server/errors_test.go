@@ -33,34 +33,34 @@ func TestStatusMapsEveryUpstreamFailure(t *testing.T) {
 		retryDelay time.Duration // 0: no RetryInfo
 		status     string        // expected upstream_status metadata
 	}{
-		{"400", upErr("otp", 400, "Missing required field 'owner'", false, 0), codes.InvalidArgument, ReasonUpstreamBadRequest, 0, "400"},
-		{"401 after retry", upErr("otp", 401, "Invalid token", false, 0), codes.Unavailable, ReasonCredentialsRejected, 0, "401"},
-		{"403", upErr("status", 403, "Forbidden", false, 0), codes.PermissionDenied, ReasonUpstreamPermission, 0, "403"},
-		{"404", upErr("status", 404, "Unknown Service ID", false, 0), codes.NotFound, ReasonUpstreamNotFound, 0, "404"},
-		{"409 other 4xx", upErr("otp", 409, "conflict", false, 0), codes.InvalidArgument, ReasonUpstreamBadRequest, 0, "409"},
-		{"429 with Retry-After", upErr("status", 429, "slow down", false, 7*time.Second), codes.ResourceExhausted, ReasonUpstreamRateLimited, 7 * time.Second, "429"},
-		{"429 without Retry-After", upErr("status", 429, "", false, 0), codes.ResourceExhausted, ReasonUpstreamRateLimited, defaultRetryDelay, "429"},
-		{"500", upErr("otp", 500, "boom", false, 0), codes.Internal, ReasonUpstreamError, 0, "500"},
-		{"500 retry true", upErr("otp", 500, "try again", true, 0), codes.Unavailable, ReasonUpstreamUnavailable, defaultRetryDelay, "500"},
-		{"502", upErr("status", 502, "", false, 0), codes.Unavailable, ReasonUpstreamUnavailable, defaultRetryDelay, "502"},
-		{"503 Retry-After", upErr("status", 503, "", false, 3*time.Second), codes.Unavailable, ReasonUpstreamUnavailable, 3 * time.Second, "503"},
-		{"504", upErr("status", 504, "", false, 0), codes.Unavailable, ReasonUpstreamUnavailable, defaultRetryDelay, "504"},
-		{"token 401", upErr("token", 401, "Invalid credentials", false, 0), codes.Unavailable, ReasonCredentialsRejected, 0, "401"},
-		{"token 400", upErr("token", 400, "unsupported grant_type", false, 0), codes.Unavailable, ReasonCredentialsRejected, 0, "400"},
-		{"token 503", upErr("token", 503, "", false, 0), codes.Unavailable, ReasonUpstreamUnavailable, defaultRetryDelay, "503"},
-		{"revoke 400", upErr("revoke", 400, "Token unknown or expired", false, 0), codes.InvalidArgument, ReasonUpstreamBadRequest, 0, "400"},
-		{"malformed", fmt.Errorf("decode otp: %w", upstream.ErrMalformedResponse), codes.Internal, ReasonMalformedResponse, 0, ""},
-		{"refused", &upstream.TransportError{Op: "otp", BeforeSend: true, Err: syscall.ECONNREFUSED}, codes.Unavailable, ReasonUpstreamUnavailable, defaultRetryDelay, ""},
-		{"reset", &upstream.TransportError{Op: "status", Err: syscall.ECONNRESET}, codes.Unavailable, ReasonUpstreamUnavailable, defaultRetryDelay, ""},
-		{"deadline", &upstream.TransportError{Op: "status", Err: context.DeadlineExceeded}, codes.DeadlineExceeded, ReasonUpstreamTimeout, 0, ""},
-		{"canceled", fmt.Errorf("x: %w", context.Canceled), codes.Canceled, ReasonCanceled, 0, ""},
-		{"discovery", fmt.Errorf("%w: issuer mismatch", upstream.ErrDiscovery), codes.Unavailable, ReasonUpstreamUnavailable, defaultRetryDelay, ""},
-		{"revocation not configured", upstream.ErrRevokeNeedsClientCredentials, codes.FailedPrecondition, ReasonRevocationNotConfigured, 0, ""},
-		{"unknown", errors.New("surprise"), codes.Internal, ReasonInternal, 0, ""},
-		{"circuit open", fmt.Errorf("x: %w", &resilience.CircuitOpenError{RetryAfter: 7 * time.Second}), codes.Unavailable, ReasonUpstreamCircuitOpen, 7 * time.Second, ""},
-		{"circuit open, half-open in 200ms", &resilience.CircuitOpenError{RetryAfter: 200 * time.Millisecond}, codes.Unavailable, ReasonUpstreamCircuitOpen, time.Second, ""},
-		{"circuit half-open, probes taken", &resilience.CircuitOpenError{}, codes.Unavailable, ReasonUpstreamCircuitOpen, time.Second, ""},
-		{"throttled", fmt.Errorf("resilience: status: %w", resilience.ErrThrottled), codes.Unavailable, ReasonUpstreamThrottled, time.Second, ""},
+		{"400", upErr("otp", 400, "Missing required field 'owner'", false, 0), codes.InvalidArgument, accessv1.ErrorReason_UPSTREAM_BAD_REQUEST.String(), 0, "400"},
+		{"401 after retry", upErr("otp", 401, "Invalid token", false, 0), codes.Unavailable, accessv1.ErrorReason_UPSTREAM_CREDENTIALS_REJECTED.String(), 0, "401"},
+		{"403", upErr("status", 403, "Forbidden", false, 0), codes.PermissionDenied, accessv1.ErrorReason_UPSTREAM_PERMISSION_DENIED.String(), 0, "403"},
+		{"404", upErr("status", 404, "Unknown Service ID", false, 0), codes.NotFound, accessv1.ErrorReason_UPSTREAM_NOT_FOUND.String(), 0, "404"},
+		{"409 other 4xx", upErr("otp", 409, "conflict", false, 0), codes.InvalidArgument, accessv1.ErrorReason_UPSTREAM_BAD_REQUEST.String(), 0, "409"},
+		{"429 with Retry-After", upErr("status", 429, "slow down", false, 7*time.Second), codes.ResourceExhausted, accessv1.ErrorReason_UPSTREAM_RATE_LIMITED.String(), 7 * time.Second, "429"},
+		{"429 without Retry-After", upErr("status", 429, "", false, 0), codes.ResourceExhausted, accessv1.ErrorReason_UPSTREAM_RATE_LIMITED.String(), defaultRetryDelay, "429"},
+		{"500", upErr("otp", 500, "boom", false, 0), codes.Internal, accessv1.ErrorReason_UPSTREAM_ERROR.String(), 0, "500"},
+		{"500 retry true", upErr("otp", 500, "try again", true, 0), codes.Unavailable, accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), defaultRetryDelay, "500"},
+		{"502", upErr("status", 502, "", false, 0), codes.Unavailable, accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), defaultRetryDelay, "502"},
+		{"503 Retry-After", upErr("status", 503, "", false, 3*time.Second), codes.Unavailable, accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), 3 * time.Second, "503"},
+		{"504", upErr("status", 504, "", false, 0), codes.Unavailable, accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), defaultRetryDelay, "504"},
+		{"token 401", upErr("token", 401, "Invalid credentials", false, 0), codes.Unavailable, accessv1.ErrorReason_UPSTREAM_CREDENTIALS_REJECTED.String(), 0, "401"},
+		{"token 400", upErr("token", 400, "unsupported grant_type", false, 0), codes.Unavailable, accessv1.ErrorReason_UPSTREAM_CREDENTIALS_REJECTED.String(), 0, "400"},
+		{"token 503", upErr("token", 503, "", false, 0), codes.Unavailable, accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), defaultRetryDelay, "503"},
+		{"revoke 400", upErr("revoke", 400, "Token unknown or expired", false, 0), codes.InvalidArgument, accessv1.ErrorReason_UPSTREAM_BAD_REQUEST.String(), 0, "400"},
+		{"malformed", fmt.Errorf("decode otp: %w", upstream.ErrMalformedResponse), codes.Internal, accessv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE.String(), 0, ""},
+		{"refused", &upstream.TransportError{Op: "otp", BeforeSend: true, Err: syscall.ECONNREFUSED}, codes.Unavailable, accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), defaultRetryDelay, ""},
+		{"reset", &upstream.TransportError{Op: "status", Err: syscall.ECONNRESET}, codes.Unavailable, accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), defaultRetryDelay, ""},
+		{"deadline", &upstream.TransportError{Op: "status", Err: context.DeadlineExceeded}, codes.DeadlineExceeded, accessv1.ErrorReason_UPSTREAM_TIMEOUT.String(), 0, ""},
+		{"canceled", fmt.Errorf("x: %w", context.Canceled), codes.Canceled, accessv1.ErrorReason_CANCELED.String(), 0, ""},
+		{"discovery", fmt.Errorf("%w: issuer mismatch", upstream.ErrDiscovery), codes.Unavailable, accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), defaultRetryDelay, ""},
+		{"revocation not configured", upstream.ErrRevokeNeedsClientCredentials, codes.FailedPrecondition, accessv1.ErrorReason_REVOCATION_NOT_CONFIGURED.String(), 0, ""},
+		{"unknown", errors.New("surprise"), codes.Internal, accessv1.ErrorReason_INTERNAL.String(), 0, ""},
+		{"circuit open", fmt.Errorf("x: %w", &resilience.CircuitOpenError{RetryAfter: 7 * time.Second}), codes.Unavailable, accessv1.ErrorReason_UPSTREAM_CIRCUIT_OPEN.String(), 7 * time.Second, ""},
+		{"circuit open, half-open in 200ms", &resilience.CircuitOpenError{RetryAfter: 200 * time.Millisecond}, codes.Unavailable, accessv1.ErrorReason_UPSTREAM_CIRCUIT_OPEN.String(), time.Second, ""},
+		{"circuit half-open, probes taken", &resilience.CircuitOpenError{}, codes.Unavailable, accessv1.ErrorReason_UPSTREAM_CIRCUIT_OPEN.String(), time.Second, ""},
+		{"throttled", fmt.Errorf("resilience: status: %w", resilience.ErrThrottled), codes.Unavailable, accessv1.ErrorReason_UPSTREAM_THROTTLED.String(), time.Second, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,8 +154,8 @@ func TestMalformedResponseNamesTheAnswer(t *testing.T) {
 					info = i
 				}
 			}
-			if st.Code() != codes.Internal || info.GetReason() != ReasonMalformedResponse {
-				t.Fatalf("%v %q (%v), want INTERNAL %s", st.Code(), st.Message(), info, ReasonMalformedResponse)
+			if st.Code() != codes.Internal || info.GetReason() != accessv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE.String() {
+				t.Fatalf("%v %q (%v), want INTERNAL %s", st.Code(), st.Message(), info, accessv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE.String())
 			}
 			md := info.GetMetadata()
 			if md[MetadataUpstreamOp] != tt.op || md[MetadataUpstreamStatus] != "200" {

@@ -208,8 +208,8 @@ func TestGenerateOTPRequestIDReusedWithOtherFields(t *testing.T) {
 				t.Fatalf("got %v, want INVALID_ARGUMENT", err)
 			}
 			reason, fields, _ := errorDetails(err)
-			if reason != ReasonRequestIDReused || len(fields) != 1 || fields[0] != "request_id" {
-				t.Errorf("reason %q, violations %v; want %s on request_id", reason, fields, ReasonRequestIDReused)
+			if reason != accessv1.ErrorReason_REQUEST_ID_REUSED.String() || len(fields) != 1 || fields[0] != "request_id" {
+				t.Errorf("reason %q, violations %v; want %s on request_id", reason, fields, accessv1.ErrorReason_REQUEST_ID_REUSED.String())
 			}
 			if msg := status.Convert(err).Message(); !strings.Contains(msg, "already used") || !strings.Contains(msg, "10 minutes") {
 				t.Errorf("message %q does not say the request_id was already used within 10 minutes", msg)
@@ -251,8 +251,8 @@ func TestGenerateOTPFailuresAreNotRemembered(t *testing.T) {
 	if status.Code(err) != codes.Internal {
 		t.Fatalf("first call: %v, want INTERNAL (upstream 500)", err)
 	}
-	if reason, _, _ := errorDetails(err); reason != ReasonUpstreamError {
-		t.Errorf("first call reason %q, want %q", reason, ReasonUpstreamError)
+	if reason, _, _ := errorDetails(err); reason != accessv1.ErrorReason_UPSTREAM_ERROR.String() {
+		t.Errorf("first call reason %q, want %q", reason, accessv1.ErrorReason_UPSTREAM_ERROR.String())
 	}
 	otp, err := env.generate("alice", otpRequest("req-fail"))
 	if err != nil || otp == "" {
@@ -313,8 +313,8 @@ func TestGenerateOTPRefusesNewRequestIDsWhenFull(t *testing.T) {
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("third request_id: %v, want RESOURCE_EXHAUSTED", err)
 	}
-	if reason, _, retry := errorDetails(err); reason != ReasonTooManyRequestIDs || retry != idempotency.DefaultTTL {
-		t.Errorf("reason %q, retry %s; want %s and the time until the oldest expires", reason, retry, ReasonTooManyRequestIDs)
+	if reason, _, retry := errorDetails(err); reason != accessv1.ErrorReason_TOO_MANY_REQUEST_IDS.String() || retry != idempotency.DefaultTTL {
+		t.Errorf("reason %q, retry %s; want %s and the time until the oldest expires", reason, retry, accessv1.ErrorReason_TOO_MANY_REQUEST_IDS.String())
 	}
 	// Calls without request_id are unaffected.
 	if _, err := env.generate("alice", otpRequest("")); err != nil {
@@ -340,8 +340,8 @@ func TestGenerateOTPRequestIDQuotaIsPerCaller(t *testing.T) {
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("greedy's third request_id: %v, want RESOURCE_EXHAUSTED", err)
 	}
-	if reason, _, retry := errorDetails(err); reason != ReasonTooManyRequestIDs || retry != idempotency.DefaultTTL {
-		t.Errorf("reason %q, retry %s; want %s and the time until greedy's oldest expires", reason, retry, ReasonTooManyRequestIDs)
+	if reason, _, retry := errorDetails(err); reason != accessv1.ErrorReason_TOO_MANY_REQUEST_IDS.String() || retry != idempotency.DefaultTTL {
+		t.Errorf("reason %q, retry %s; want %s and the time until greedy's oldest expires", reason, retry, accessv1.ErrorReason_TOO_MANY_REQUEST_IDS.String())
 	}
 	if msg := status.Convert(err).Message(); !strings.Contains(msg, "this caller") {
 		t.Errorf("message %q does not say that the quota is this caller's", msg)
@@ -374,8 +374,8 @@ func TestGenerateOTPRequestIDFieldsAreDelimited(t *testing.T) {
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("request_id reused with the boundary between endpoint_id and description shifted: OTP given %v, err %v; want INVALID_ARGUMENT (REQUEST_ID_REUSED)", otp != "", err)
 	}
-	if reason, _, _ := errorDetails(err); reason != ReasonRequestIDReused {
-		t.Errorf("reason %q, want %s", reason, ReasonRequestIDReused)
+	if reason, _, _ := errorDetails(err); reason != accessv1.ErrorReason_REQUEST_ID_REUSED.String() {
+		t.Errorf("reason %q, want %s", reason, accessv1.ErrorReason_REQUEST_ID_REUSED.String())
 	}
 }
 
@@ -401,7 +401,7 @@ func TestGenerateOTPValidatesRequestID(t *testing.T) {
 		}
 		if err != nil {
 			if reason, fields, _ := errorDetails(err); status.Code(err) != codes.InvalidArgument ||
-				reason != ReasonInvalidRequest || len(fields) != 1 || fields[0] != "request_id" {
+				reason != accessv1.ErrorReason_INVALID_REQUEST.String() || len(fields) != 1 || fields[0] != "request_id" {
 				t.Errorf("request_id %q: %v (%s on %v), want INVALID_ARGUMENT on request_id", tt.id, err, reason, fields)
 			}
 		}

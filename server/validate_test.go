@@ -37,8 +37,8 @@ func violationFields(t *testing.T, err error) []string {
 			reason = d.GetReason()
 		}
 	}
-	if reason != ReasonInvalidRequest {
-		t.Errorf("ErrorInfo reason %q, want %q", reason, ReasonInvalidRequest)
+	if reason != accessv1.ErrorReason_INVALID_REQUEST.String() {
+		t.Errorf("ErrorInfo reason %q, want %q", reason, accessv1.ErrorReason_INVALID_REQUEST.String())
 	}
 	if len(fields) == 0 {
 		t.Errorf("INVALID_ARGUMENT without field violations: %v", err)

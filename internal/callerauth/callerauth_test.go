@@ -22,6 +22,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/callerauth"
 	"github.com/radkit/radkit-access-facade/internal/gateway"
 	"github.com/radkit/radkit-access-facade/server"
@@ -359,7 +360,7 @@ func TestGatewayHTTP(t *testing.T) {
 	}{
 		{"key", "/v1/services/x/status", nil, "Bearer " + aliceKey, http.StatusOK, `"service_id":"key:alice"`},
 		{"certificate", "/v1/services/x/status", []tls.Certificate{billing}, "", http.StatusOK, `"service_id":"cert:CN=billing,O=Example"`},
-		{"nothing", "/v1/services/x/status", nil, "", http.StatusUnauthorized, server.ReasonCallerUnauthenticated},
+		{"nothing", "/v1/services/x/status", nil, "", http.StatusUnauthorized, accessv1.ErrorReason_CALLER_UNAUTHENTICATED.String()},
 		{"wrong key", "/v1/services/x/status", nil, "Bearer " + carolKey, http.StatusUnauthorized, "invalid caller key"},
 		{"healthz", "/healthz", nil, "", http.StatusOK, "ok"},
 		{"readyz", "/readyz", nil, "", http.StatusOK, "ready"},

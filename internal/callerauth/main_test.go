@@ -163,8 +163,8 @@ func checkUnauthenticated(t *testing.T, err error, want string, forbidden ...str
 			info = i
 		}
 	}
-	if info == nil || info.GetReason() != server.ReasonCallerUnauthenticated || info.GetDomain() != server.ErrorDomain {
-		t.Errorf("ErrorInfo %v, want reason %s in domain %s", info, server.ReasonCallerUnauthenticated, server.ErrorDomain)
+	if info == nil || info.GetReason() != accessv1.ErrorReason_CALLER_UNAUTHENTICATED.String() || info.GetDomain() != server.ErrorDomain {
+		t.Errorf("ErrorInfo %v, want reason %s in domain %s", info, accessv1.ErrorReason_CALLER_UNAUTHENTICATED.String(), server.ErrorDomain)
 	}
 }
 

@@ -146,8 +146,8 @@ func TestGrantsDecideTheIdentity(t *testing.T) {
 			before := emu.Calls(emulator.RouteOTP)
 			resp, err := s.GenerateOTP(ctx, otpRequest(tt.asked))
 			if tt.want == "" {
-				if status.Code(err) != codes.PermissionDenied || reasonOf(err) != server.ReasonIdentityNotGranted {
-					t.Fatalf("GenerateOTP error = %v, want PERMISSION_DENIED %s", err, server.ReasonIdentityNotGranted)
+				if status.Code(err) != codes.PermissionDenied || reasonOf(err) != accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String() {
+					t.Fatalf("GenerateOTP error = %v, want PERMISSION_DENIED %s", err, accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String())
 				}
 				if n := emu.Calls(emulator.RouteOTP) - before; n != 0 {
 					t.Errorf("a refused call reached the upstream (%d OTP calls)", n)
@@ -186,8 +186,8 @@ func TestWithoutCallerAuthEveryIdentityMayBeUsed(t *testing.T) {
 		}
 	}
 	_, err := s.GenerateOTP(testkit.Context(t, 10*time.Second), otpRequest("c"))
-	if reasonOf(err) != server.ReasonIdentityNotGranted {
-		t.Errorf("unknown identity: error = %v, want %s", err, server.ReasonIdentityNotGranted)
+	if reasonOf(err) != accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String() {
+		t.Errorf("unknown identity: error = %v, want %s", err, accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String())
 	}
 }
 
@@ -202,8 +202,8 @@ func TestOneIdentitysRejectedCredentialsDoNotFailAnother(t *testing.T) {
 	// Enough failures to open a shared breaker or throttle, were there one.
 	for i := range 2 * resilience.DefaultBreakerMinRequests {
 		_, err := s.GenerateOTP(testkit.Context(t, 10*time.Second), otpRequest("bad"))
-		if got := reasonOf(err); got != server.ReasonCredentialsRejected && got != server.ReasonUpstreamCircuitOpen && got != server.ReasonUpstreamThrottled {
-			t.Fatalf("call %d as bad: error = %v, want %s", i, err, server.ReasonCredentialsRejected)
+		if got := reasonOf(err); got != accessv1.ErrorReason_UPSTREAM_CREDENTIALS_REJECTED.String() && got != accessv1.ErrorReason_UPSTREAM_CIRCUIT_OPEN.String() && got != accessv1.ErrorReason_UPSTREAM_THROTTLED.String() {
+			t.Fatalf("call %d as bad: error = %v, want %s", i, err, accessv1.ErrorReason_UPSTREAM_CREDENTIALS_REJECTED.String())
 		}
 		resp, err := s.GenerateOTP(testkit.Context(t, 10*time.Second), otpRequest("good"))
 		if err != nil {
@@ -274,8 +274,8 @@ func TestPrepareApplyKeepsUnchangedIdentitiesAndAddsNewOnes(t *testing.T) {
 	if _, err := s.GenerateOTP(ctx, otpRequest("a")); err != nil {
 		t.Fatalf("GenerateOTP as a: %v", err)
 	}
-	if _, err := s.GenerateOTP(ctx, otpRequest("b")); reasonOf(err) != server.ReasonIdentityNotGranted {
-		t.Fatalf("b before the reload: error = %v, want %s", err, server.ReasonIdentityNotGranted)
+	if _, err := s.GenerateOTP(ctx, otpRequest("b")); reasonOf(err) != accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String() {
+		t.Fatalf("b before the reload: error = %v, want %s", err, accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String())
 	}
 
 	// A failed Prepare changes nothing.
@@ -291,8 +291,8 @@ func TestPrepareApplyKeepsUnchangedIdentitiesAndAddsNewOnes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
-	if _, err := s.GenerateOTP(ctx, otpRequest("b")); reasonOf(err) != server.ReasonIdentityNotGranted {
-		t.Fatalf("b after Prepare, before Apply: error = %v, want %s", err, server.ReasonIdentityNotGranted)
+	if _, err := s.GenerateOTP(ctx, otpRequest("b")); reasonOf(err) != accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String() {
+		t.Fatalf("b after Prepare, before Apply: error = %v, want %s", err, accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String())
 	}
 	reg.Apply(p)
 	resp, err := s.GenerateOTP(ctx, otpRequest("b"))
@@ -318,11 +318,11 @@ func TestRevokeUsesTheIdentitysClientCredentials(t *testing.T) {
 	}})
 	s := server.New(server.Config{Identities: reg})
 	_, err := s.RevokeToken(testkit.Context(t, 10*time.Second), &accessv1.RevokeTokenRequest{Token: "some-token", Identity: "tok"})
-	if got := reasonOf(err); got != server.ReasonRevocationNotConfigured {
-		t.Errorf("revoke as an API-token identity: error = %v, want %s", err, server.ReasonRevocationNotConfigured)
+	if got := reasonOf(err); got != accessv1.ErrorReason_REVOCATION_NOT_CONFIGURED.String() {
+		t.Errorf("revoke as an API-token identity: error = %v, want %s", err, accessv1.ErrorReason_REVOCATION_NOT_CONFIGURED.String())
 	}
 	_, err = s.RevokeToken(testkit.Context(t, 10*time.Second), &accessv1.RevokeTokenRequest{Token: "some-token", Identity: "cc"})
-	if got := reasonOf(err); got == server.ReasonRevocationNotConfigured || got == server.ReasonCredentialsRejected {
+	if got := reasonOf(err); got == accessv1.ErrorReason_REVOCATION_NOT_CONFIGURED.String() || got == accessv1.ErrorReason_UPSTREAM_CREDENTIALS_REJECTED.String() {
 		t.Errorf("revoke as a client-credentials identity: error = %v", err)
 	}
 }
@@ -331,7 +331,7 @@ func TestMalformedIdentityIsInvalidArgument(t *testing.T) {
 	s := server.New(server.Config{Upstream: nil})
 	for _, name := range []string{"Customer-A", "-a", strings.Repeat("a", 64), "a b"} {
 		_, err := s.GenerateOTP(testkit.Context(t, time.Second), otpRequest(name))
-		if status.Code(err) != codes.InvalidArgument || reasonOf(err) != server.ReasonInvalidRequest {
+		if status.Code(err) != codes.InvalidArgument || reasonOf(err) != accessv1.ErrorReason_INVALID_REQUEST.String() {
 			t.Errorf("identity %q: error = %v, want INVALID_ARGUMENT", name, err)
 		}
 		_, err = s.GetServiceStatus(testkit.Context(t, time.Second), &accessv1.GetServiceStatusRequest{ServiceId: "x", Identity: name})
@@ -361,8 +361,8 @@ func TestSingleIdentityServesEveryCallerAsDefault(t *testing.T) {
 	if err := reg.Ready(testkit.Context(t, 10*time.Second)); err != nil {
 		t.Errorf("Ready: %v", err)
 	}
-	if _, err := s.GenerateOTP(testkit.Context(t, 10*time.Second), otpRequest("other")); reasonOf(err) != server.ReasonIdentityNotGranted {
-		t.Errorf("other identity: error = %v, want %s", err, server.ReasonIdentityNotGranted)
+	if _, err := s.GenerateOTP(testkit.Context(t, 10*time.Second), otpRequest("other")); reasonOf(err) != accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String() {
+		t.Errorf("other identity: error = %v, want %s", err, accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String())
 	}
 }
 
@@ -391,8 +391,8 @@ func TestReplayNeverCrossesIdentities(t *testing.T) {
 		t.Fatalf("replay as the default identity (a) = %v, %v; want the first OTP", again, err)
 	}
 	other, err := s.GenerateOTP(testkit.Context(t, 10*time.Second), req("b"))
-	if reasonOf(err) != server.ReasonRequestIDReused {
-		t.Fatalf("same request_id as b = %v, %v; want %s, never a's OTP", other, err, server.ReasonRequestIDReused)
+	if reasonOf(err) != accessv1.ErrorReason_REQUEST_ID_REUSED.String() {
+		t.Fatalf("same request_id as b = %v, %v; want %s, never a's OTP", other, err, accessv1.ErrorReason_REQUEST_ID_REUSED.String())
 	}
 	if n := emu.Calls(emulator.RouteOTP); n != 1 {
 		t.Errorf("upstream OTP calls = %d, want 1", n)
@@ -416,7 +416,7 @@ func TestUpstreamLooksUpWithoutGrants(t *testing.T) {
 	if _, ok := reg.Upstream("b"); ok {
 		t.Error(`Upstream("b") found an identity that is not configured`)
 	}
-	if _, _, err := reg.Resolve(testkit.Context(t, time.Second), "a"); reasonOf(err) != server.ReasonIdentityNotGranted {
-		t.Errorf("Resolve with no grants: %v, want %s", err, server.ReasonIdentityNotGranted)
+	if _, _, err := reg.Resolve(testkit.Context(t, time.Second), "a"); reasonOf(err) != accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String() {
+		t.Errorf("Resolve with no grants: %v, want %s", err, accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String())
 	}
 }

@@ -15,8 +15,8 @@ import (
 	"github.com/radkit/radkit-access-facade/internal/reason"
 )
 
-// ErrorInfo metadata keys of a CALLER_RATE_LIMITED error (the reason
-// server.ReasonCallerRateLimited).
+// ErrorInfo metadata keys of a CALLER_RATE_LIMITED error
+// (reason.CallerRateLimited).
 const (
 	// MetadataLimit is the sustained rate allowed, in calls per second.
 	MetadataLimit = "limit"

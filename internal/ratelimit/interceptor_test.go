@@ -133,7 +133,7 @@ func checkLimited(t *testing.T, err error, caller, wantLimit, wantBurst string) 
 	if info == nil {
 		t.Fatalf("no ErrorInfo in %v", st.Details())
 	}
-	if info.GetReason() != server.ReasonCallerRateLimited || info.GetReason() != "CALLER_RATE_LIMITED" {
+	if info.GetReason() != accessv1.ErrorReason_CALLER_RATE_LIMITED.String() || info.GetReason() != "CALLER_RATE_LIMITED" {
 		t.Errorf("reason = %q, want CALLER_RATE_LIMITED", info.GetReason())
 	}
 	if info.GetDomain() != server.ErrorDomain {
@@ -402,7 +402,7 @@ func TestGateway(t *testing.T) {
 	for _, d := range st.Details {
 		switch {
 		case strings.HasSuffix(d.Type, "google.rpc.ErrorInfo"):
-			sawInfo = d.Reason == server.ReasonCallerRateLimited && d.Domain == server.ErrorDomain &&
+			sawInfo = d.Reason == accessv1.ErrorReason_CALLER_RATE_LIMITED.String() && d.Domain == server.ErrorDomain &&
 				d.Metadata["limit"] == "1" && d.Metadata["burst"] == "1"
 		case strings.HasSuffix(d.Type, "google.rpc.RetryInfo"):
 			sawRetry = d.RetryDelay == "1s"

@@ -4,8 +4,9 @@
 // may help. New builds the status of a reason, so that no package writes
 // "status, details, fall back on failure" again.
 //
-// The reasons are part of the API (access.proto and the error table of
-// docs/errors.md list them); package server re-exports them for Go callers.
+// The reasons are part of the API: the ErrorReason enum
+// (proto/radkit/access/v1/error_reason.proto) lists them for callers of
+// every language, as accessv1.ErrorReason_X.String() for Go.
 package reason
 
 import (

@@ -16,6 +16,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
@@ -37,7 +38,7 @@ func (h *harness) healthOf(t *testing.T, service string) healthpb.HealthCheckRes
 func wantRefusal(t *testing.T, err error) {
 	t.Helper()
 	wantError(t, err, codes.Unavailable,
-		server.ReasonUpstreamUnavailable, server.ReasonUpstreamCircuitOpen, server.ReasonUpstreamThrottled)
+		accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), accessv1.ErrorReason_UPSTREAM_CIRCUIT_OPEN.String(), accessv1.ErrorReason_UPSTREAM_THROTTLED.String())
 	for _, d := range status.Convert(err).Details() {
 		if _, ok := d.(*errdetails.RetryInfo); ok {
 			return
@@ -185,10 +186,10 @@ func TestThrottledAnswer(t *testing.T) {
 				} else {
 					got = h.callHTTP(t, callStatus, callTimeout)
 				}
-				if got.info.GetReason() != server.ReasonUpstreamThrottled {
+				if got.info.GetReason() != accessv1.ErrorReason_UPSTREAM_THROTTLED.String() {
 					continue
 				}
-				checkAnswer(t, got, codes.Unavailable, http.StatusServiceUnavailable, server.ReasonUpstreamThrottled,
+				checkAnswer(t, got, codes.Unavailable, http.StatusServiceUnavailable, accessv1.ErrorReason_UPSTREAM_THROTTLED.String(),
 					map[string]string{server.MetadataUpstreamOp: "", server.MetadataUpstreamStatus: ""}, time.Second, false)
 				return
 			}

@@ -53,7 +53,7 @@ func TestUpstreamDownAtStart(t *testing.T) {
 
 	// A call proves that the facade has tried the upstream and failed.
 	_, err := h.status(liveService)
-	wantError(t, err, codes.Unavailable, server.ReasonUpstreamUnavailable, server.ReasonUpstreamCircuitOpen)
+	wantError(t, err, codes.Unavailable, accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), accessv1.ErrorReason_UPSTREAM_CIRCUIT_OPEN.String())
 	resp, err := h.health.Check(callCtx(t), &healthpb.HealthCheckRequest{})
 	if err != nil {
 		t.Fatalf("health Check: %v", err)
@@ -131,8 +131,8 @@ func TestOTPFailureNotRetried(t *testing.T) {
 		code   codes.Code
 		reason string
 	}{
-		{"500", emulator.Fault{Status: http.StatusInternalServerError, Details: "boom"}, codes.Internal, server.ReasonUpstreamError},
-		{"503", emulator.Fault{Status: http.StatusServiceUnavailable}, codes.Unavailable, server.ReasonUpstreamUnavailable},
+		{"500", emulator.Fault{Status: http.StatusInternalServerError, Details: "boom"}, codes.Internal, accessv1.ErrorReason_UPSTREAM_ERROR.String()},
+		{"503", emulator.Fault{Status: http.StatusServiceUnavailable}, codes.Unavailable, accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,9 +217,9 @@ func TestTokenEndpointOutageRecovery(t *testing.T) {
 		_, err = h.status(liveService)
 		return err != nil
 	})
-	wantError(t, err, codes.Unavailable, server.ReasonUpstreamUnavailable, server.ReasonUpstreamCircuitOpen)
+	wantError(t, err, codes.Unavailable, accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), accessv1.ErrorReason_UPSTREAM_CIRCUIT_OPEN.String())
 	_, err = h.status(liveService)
-	wantError(t, err, codes.Unavailable, server.ReasonUpstreamUnavailable, server.ReasonUpstreamCircuitOpen)
+	wantError(t, err, codes.Unavailable, accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), accessv1.ErrorReason_UPSTREAM_CIRCUIT_OPEN.String())
 	if got := up.emu.Calls(emulator.RouteToken) - tokenCalls; got < 2 {
 		t.Errorf("token route calls during the outage = %d, want at least 2 (refresh and calls)", got)
 	}
@@ -274,16 +274,16 @@ func TestUnusableBodies(t *testing.T) {
 		code   codes.Code // OK: the call succeeds with the emulator's values
 		reason string
 	}{
-		{emulator.BodyMalformed, codes.Internal, server.ReasonMalformedResponse},
-		{emulator.BodyOversized, codes.Internal, server.ReasonMalformedResponse},
-		{emulator.BodyEmptyValues, codes.Internal, server.ReasonMalformedResponse},
-		{emulator.BodyMissingFields, codes.Internal, server.ReasonMalformedResponse},
+		{emulator.BodyMalformed, codes.Internal, accessv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE.String()},
+		{emulator.BodyOversized, codes.Internal, accessv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE.String()},
+		{emulator.BodyEmptyValues, codes.Internal, accessv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE.String()},
+		{emulator.BodyMissingFields, codes.Internal, accessv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE.String()},
 		// The guide's examples carry trailing commas, and the client reads
 		// them (server/upstream/decode.go): the values must come through.
 		{emulator.BodyTrailingComma, codes.OK, ""},
 		// Half the body under a Content-Length for all of it, then the
 		// connection closes: the answer never arrived, as with a reset.
-		{emulator.BodyTruncated, codes.Unavailable, server.ReasonUpstreamUnavailable},
+		{emulator.BodyTruncated, codes.Unavailable, accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String()},
 	}
 	for _, route := range []emulator.Route{emulator.RouteStatus, emulator.RouteOTP} {
 		for _, tt := range tests {
@@ -398,7 +398,7 @@ func TestConnectionResetMidBody(t *testing.T) {
 					t.Fatalf("call after one reset: %v, want success on the retry", err)
 				}
 			} else {
-				wantError(t, err, tt.code, server.ReasonUpstreamUnavailable)
+				wantError(t, err, tt.code, accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String())
 			}
 			if got := emu.Calls(tt.route) - before; got != tt.calls {
 				t.Errorf("%s calls = %d, want %d", tt.route, got, tt.calls)

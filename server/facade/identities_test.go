@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
-	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/facade"
 )
@@ -111,8 +110,8 @@ func (h *harness) otpAs(t *testing.T, key, identity string) string {
 // refused checks a 403 IDENTITY_NOT_GRANTED answer and returns its message.
 func refused(t *testing.T, code int, body map[string]any) string {
 	t.Helper()
-	if code != http.StatusForbidden || !bytes.Contains(mustJSON(t, body), []byte(`"reason":"`+server.ReasonIdentityNotGranted+`"`)) {
-		t.Fatalf("answer %d %v, want 403 %s", code, body, server.ReasonIdentityNotGranted)
+	if code != http.StatusForbidden || !bytes.Contains(mustJSON(t, body), []byte(`"reason":"`+accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String()+`"`)) {
+		t.Fatalf("answer %d %v, want 403 %s", code, body, accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String())
 	}
 	msg, _ := body["message"].(string)
 	return msg
@@ -179,7 +178,7 @@ func TestIdentitiesGrantsAndReload(t *testing.T) {
 	}
 	_, err = h.client.GetServiceStatus(metadata.AppendToOutgoingContext(callCtx(t), "authorization", "Bearer "+aliceKey),
 		&accessv1.GetServiceStatusRequest{ServiceId: "1ryq-e8n8-5g5n", Identity: "customer-b"})
-	wantError(t, err, codes.PermissionDenied, server.ReasonIdentityNotGranted)
+	wantError(t, err, codes.PermissionDenied, accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String())
 
 	// ?identity= on status; a malformed name is INVALID_ARGUMENT.
 	if code, body := h.as(t, aliceKey, http.MethodGet, httpStatusPath("1ryq-e8n8-5g5n")+"?identity=customer-a", nil); code != http.StatusOK {
@@ -375,7 +374,7 @@ grants:
 		t.Errorf("minted as %q, want automation+customer-b@example.com (the caller's grant)", rec.Identity)
 	}
 	_, err = s.access.GenerateOTP(callCtx(t), &accessv1.GenerateOTPRequest{Owner: "o@example.com", EndpointId: "ep", Identity: "customer-a"})
-	wantError(t, err, codes.PermissionDenied, server.ReasonIdentityNotGranted)
+	wantError(t, err, codes.PermissionDenied, accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String())
 }
 
 // TestWatchActsAsTheCallersDefaultIdentity checks that WatchServiceStatus,
@@ -408,7 +407,7 @@ func TestWatchActsAsTheCallersDefaultIdentity(t *testing.T) {
 	if err == nil {
 		_, err = stream.Recv()
 	}
-	wantError(t, err, codes.PermissionDenied, server.ReasonIdentityNotGranted)
+	wantError(t, err, codes.PermissionDenied, accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String())
 }
 
 // identitiesWatch adds to identitiesAB an identity whose credentials lack
@@ -469,7 +468,7 @@ func TestWatchAsTheRequestedIdentity(t *testing.T) {
 	var msgs []string
 	for _, asked := range []string{"customer-b", "no-such-identity"} {
 		err := opened(aliceKey, asked)
-		wantError(t, err, codes.PermissionDenied, server.ReasonIdentityNotGranted)
+		wantError(t, err, codes.PermissionDenied, accessv1.ErrorReason_IDENTITY_NOT_GRANTED.String())
 		msgs = append(msgs, status.Convert(err).Message())
 		code, body := h.as(t, aliceKey, http.MethodGet, "/v1/services/"+liveService+"/status:watch?identity="+asked, nil)
 		msgs = append(msgs, refused(t, code, body))
@@ -479,7 +478,7 @@ func TestWatchAsTheRequestedIdentity(t *testing.T) {
 			t.Errorf("refusals differ: %q vs %q", m, msgs[0])
 		}
 	}
-	wantError(t, opened(bobKey, "Customer-A"), codes.InvalidArgument, server.ReasonInvalidRequest)
+	wantError(t, opened(bobKey, "Customer-A"), codes.InvalidArgument, accessv1.ErrorReason_INVALID_REQUEST.String())
 	if code, _ := h.as(t, bobKey, http.MethodGet, "/v1/services/"+liveService+"/status:watch?identity=Customer-A", nil); code != http.StatusBadRequest {
 		t.Errorf("HTTP watch with a malformed identity: %d, want 400", code)
 	}
@@ -516,7 +515,7 @@ func TestWatchAsTheRequestedIdentity(t *testing.T) {
 	if err == nil {
 		err = end(t, stream)
 	}
-	wantError(t, err, codes.PermissionDenied, server.ReasonUpstreamPermission)
+	wantError(t, err, codes.PermissionDenied, accessv1.ErrorReason_UPSTREAM_PERMISSION_DENIED.String())
 
 	// Over HTTP: ?identity=, here until the (online) service is online.
 	code, body := h.as(t, bobKey, http.MethodGet, "/v1/services/"+liveService+"/status:watch?identity=customer-a&until=UNTIL_ONLINE", nil)

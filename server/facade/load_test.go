@@ -15,7 +15,6 @@ import (
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/telemetry"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
-	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 )
 
@@ -107,7 +106,7 @@ func TestUpstreamStreamLimitsAtLoad(t *testing.T) {
 
 			got = burst(2 * time.Second)
 			t.Logf("2 s deadlines: %v", got)
-			refused := codes.ResourceExhausted.String() + " " + server.ReasonUpstreamConcurrencyLimit
+			refused := codes.ResourceExhausted.String() + " " + accessv1.ErrorReason_UPSTREAM_CONCURRENCY_LIMIT.String()
 			for key, n := range got {
 				if key != "OK" && key != refused {
 					t.Errorf("2 s deadlines: %d calls ended %s, want only OK and %s with RetryInfo", n, key, refused)

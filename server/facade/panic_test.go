@@ -18,7 +18,6 @@ import (
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
-	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/facade"
 )
 
@@ -116,8 +115,8 @@ func TestPanicIsOneFailedCall(t *testing.T) {
 			before, counted := len(h.panicLines()), h.panicCount(t, tc.where)
 			p.arm(tc.fragment)
 			code, reason := tc.call(t, id)
-			if code != codes.Internal || reason != server.ReasonInternal {
-				t.Fatalf("answer %s %q, want INTERNAL %q", code, reason, server.ReasonInternal)
+			if code != codes.Internal || reason != accessv1.ErrorReason_INTERNAL.String() {
+				t.Fatalf("answer %s %q, want INTERNAL %q", code, reason, accessv1.ErrorReason_INTERNAL.String())
 			}
 			var lines []map[string]any
 			testkit.Eventually(t, 5*time.Second, "the panic's log line", func() bool {

@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
-	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/facade"
 )
 
@@ -134,7 +134,7 @@ func TestRedisACLUser(t *testing.T) {
 	for i := 0; allowed <= 2*burst; i++ {
 		s := []*secured{a, b}[i%2]
 		err := s.status("")
-		if status.Code(err) == codes.ResourceExhausted && reason(err) == server.ReasonCallerRateLimited {
+		if status.Code(err) == codes.ResourceExhausted && reason(err) == accessv1.ErrorReason_CALLER_RATE_LIMITED.String() {
 			break
 		}
 		if err != nil {

@@ -19,7 +19,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
-	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/facade"
 )
@@ -160,7 +159,7 @@ func (m secretsMode) steps() []secretsStep {
 	if !m.valid {
 		return []secretsStep{{"credentials rejected", m.tokenRoute, func(t *testing.T, r *secretsRun) {
 			_, err := r.h.status(liveService)
-			wantError(t, err, codes.Unavailable, server.ReasonCredentialsRejected, server.ReasonUpstreamCircuitOpen)
+			wantError(t, err, codes.Unavailable, accessv1.ErrorReason_UPSTREAM_CREDENTIALS_REJECTED.String(), accessv1.ErrorReason_UPSTREAM_CIRCUIT_OPEN.String())
 			r.record(t, err)
 			r.recordHTTP(r.h.do(t, http.MethodGet, httpStatusPath(liveService), nil))
 			_, err = r.h.otp()
@@ -197,7 +196,7 @@ func (m secretsMode) steps() []secretsStep {
 		{"401 after a new token", emulator.RouteStatus, func(t *testing.T, r *secretsRun) {
 			r.emu.Script(emulator.RouteStatus, emulator.Fault{Status: http.StatusUnauthorized}, emulator.Fault{Status: http.StatusUnauthorized})
 			_, err := r.h.status(liveService)
-			wantError(t, err, codes.Unavailable, server.ReasonCredentialsRejected)
+			wantError(t, err, codes.Unavailable, accessv1.ErrorReason_UPSTREAM_CREDENTIALS_REJECTED.String())
 			r.record(t, err)
 		}},
 	}
@@ -252,7 +251,7 @@ func (m secretsMode) steps() []secretsStep {
 				t.Fatalf("RevokeToken of a live token: %v", err)
 			}
 			if !m.revokes {
-				wantError(t, err, codes.FailedPrecondition, server.ReasonRevocationNotConfigured)
+				wantError(t, err, codes.FailedPrecondition, accessv1.ErrorReason_REVOCATION_NOT_CONFIGURED.String())
 			}
 			r.record(t, err)
 			res := r.h.do(t, http.MethodPost, "/v1/tokens:revoke", map[string]string{"token": r.mint(t)})
@@ -269,12 +268,12 @@ func (m secretsMode) steps() []secretsStep {
 			revokes := r.emu.Calls(emulator.RouteRevoke)
 			for _, tok := range []string{secretInvalidRevoke, long} {
 				_, err := r.h.client.RevokeToken(callCtx(t), &accessv1.RevokeTokenRequest{Token: tok})
-				wantError(t, err, codes.InvalidArgument, server.ReasonInvalidRequest)
+				wantError(t, err, codes.InvalidArgument, accessv1.ErrorReason_INVALID_REQUEST.String())
 				r.record(t, err)
 				r.recordHTTP(r.h.do(t, http.MethodPost, "/v1/tokens:revoke", map[string]string{"token": tok}))
 			}
 			_, err := r.h.client.GenerateOTP(callCtx(t), &accessv1.GenerateOTPRequest{Owner: "not an address", EndpointId: "router-1"})
-			wantError(t, err, codes.InvalidArgument, server.ReasonInvalidRequest)
+			wantError(t, err, codes.InvalidArgument, accessv1.ErrorReason_INVALID_REQUEST.String())
 			r.record(t, err)
 			if got := r.emu.Calls(emulator.RouteRevoke) - revokes; got != 0 {
 				t.Errorf("invalid tokens reached the revocation endpoint %d times", got)

@@ -12,7 +12,6 @@ import (
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/telemetry"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
-	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 )
 
@@ -94,11 +93,11 @@ func TestSlowUpstreamKeepsBreakerClosed(t *testing.T) {
 	for key, n := range outcomes {
 		switch key {
 		case "OK",
-			codes.ResourceExhausted.String() + " " + server.ReasonUpstreamConcurrencyLimit,
+			codes.ResourceExhausted.String() + " " + accessv1.ErrorReason_UPSTREAM_CONCURRENCY_LIMIT.String(),
 			// A caller whose deadline is shorter than the latency: its
 			// call was sent, and it gave up (or was told so) first.
 			codes.DeadlineExceeded.String() + " ",
-			codes.DeadlineExceeded.String() + " " + server.ReasonUpstreamTimeout:
+			codes.DeadlineExceeded.String() + " " + accessv1.ErrorReason_UPSTREAM_TIMEOUT.String():
 		default:
 			t.Errorf("%d calls ended %s", n, key)
 		}

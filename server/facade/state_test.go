@@ -17,7 +17,6 @@ import (
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
-	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/facade"
 )
@@ -46,7 +45,7 @@ func TestUpstreamBudgetAcrossReplicas(t *testing.T) {
 		t.Fatalf("first OTP on replica a: %v", err)
 	}
 	_, err := b.otp()
-	wantError(t, err, codes.ResourceExhausted, server.ReasonUpstreamBudgetExhausted)
+	wantError(t, err, codes.ResourceExhausted, accessv1.ErrorReason_UPSTREAM_BUDGET_EXHAUSTED.String())
 	var retry *errdetails.RetryInfo
 	for _, d := range status.Convert(err).Details() {
 		if r, ok := d.(*errdetails.RetryInfo); ok {
@@ -67,7 +66,7 @@ func TestUpstreamBudgetAcrossReplicas(t *testing.T) {
 		t.Fatalf("first OTP on a replica without Redis: %v", err)
 	}
 	_, err = c.otp()
-	wantError(t, err, codes.ResourceExhausted, server.ReasonUpstreamBudgetExhausted)
+	wantError(t, err, codes.ResourceExhausted, accessv1.ErrorReason_UPSTREAM_BUDGET_EXHAUSTED.String())
 }
 
 func TestStateConfig(t *testing.T) {
@@ -200,7 +199,7 @@ func TestIdempotencyAcrossReplicasAndRedisOutage(t *testing.T) {
 
 	redis.Stop()
 	_, err = withID(b, "8f6c2d3e-0000-4000-8000-000000000002")
-	wantError(t, err, codes.Unavailable, server.ReasonStateUnavailable)
+	wantError(t, err, codes.Unavailable, accessv1.ErrorReason_STATE_UNAVAILABLE.String())
 	hasRetry := false
 	for _, d := range status.Convert(err).Details() {
 		_, ok := d.(*errdetails.RetryInfo)
@@ -267,7 +266,7 @@ func TestUpstreamBudgetPerIdentity(t *testing.T) {
 	if err := otp("customer-a"); err != nil {
 		t.Fatalf("customer-a's first OTP: %v", err)
 	}
-	wantError(t, otp("customer-a"), codes.ResourceExhausted, server.ReasonUpstreamBudgetExhausted)
+	wantError(t, otp("customer-a"), codes.ResourceExhausted, accessv1.ErrorReason_UPSTREAM_BUDGET_EXHAUSTED.String())
 	if err := otp("customer-b"); err != nil {
 		t.Fatalf("customer-b's first OTP, after customer-a spent its budget: %v", err)
 	}
@@ -329,7 +328,7 @@ func TestStateKeyUnknown(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := b.client.GenerateOTP(callCtx(t), req)
-	wantError(t, err, codes.Internal, server.ReasonStateKeyUnknown)
+	wantError(t, err, codes.Internal, accessv1.ErrorReason_STATE_KEY_UNKNOWN.String())
 	keyID := ""
 	for _, d := range status.Convert(err).Details() {
 		switch d := d.(type) {

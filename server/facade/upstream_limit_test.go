@@ -17,7 +17,6 @@ import (
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/telemetry"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
-	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/facade"
 )
@@ -78,7 +77,7 @@ func TestUpstreamConcurrencyLimit(t *testing.T) {
 		case <-time.After(callTimeout):
 			t.Fatal("an extra call did not end within its deadline and more")
 		}
-		wantError(t, r.err, codes.ResourceExhausted, server.ReasonUpstreamConcurrencyLimit)
+		wantError(t, r.err, codes.ResourceExhausted, accessv1.ErrorReason_UPSTREAM_CONCURRENCY_LIMIT.String())
 		if !hasRetryInfo(r.err) {
 			t.Errorf("refusal %v carries no RetryInfo", r.err)
 		}
@@ -194,9 +193,9 @@ func TestStatusLookupsQueuedAtTheBound(t *testing.T) {
 		switch {
 		case r.err == nil:
 			ok++
-		case reasonOf(r.err) == server.ReasonUpstreamConcurrencyLimit:
+		case reasonOf(r.err) == accessv1.ErrorReason_UPSTREAM_CONCURRENCY_LIMIT.String():
 			refused++
-			wantError(t, r.err, codes.ResourceExhausted, server.ReasonUpstreamConcurrencyLimit)
+			wantError(t, r.err, codes.ResourceExhausted, accessv1.ErrorReason_UPSTREAM_CONCURRENCY_LIMIT.String())
 			if !hasRetryInfo(r.err) {
 				t.Errorf("refusal %v carries no RetryInfo", r.err)
 			}

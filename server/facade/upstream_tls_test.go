@@ -15,7 +15,6 @@ import (
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
-	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/facade"
 )
@@ -139,7 +138,7 @@ func TestUpstreamTrustFailures(t *testing.T) {
 				return strings.Contains(h.logs.String(), tc.wantLog)
 			})
 			_, err := h.status(liveService)
-			wantError(t, err, codes.Unavailable, server.ReasonUpstreamUnavailable)
+			wantError(t, err, codes.Unavailable, accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String())
 			if got := te.Emulator.Calls(emulator.RouteStatus) + te.Emulator.Calls(emulator.RouteToken); got != 0 {
 				t.Errorf("the emulator answered %d token or status requests, want none", got)
 			}

@@ -30,7 +30,6 @@ import (
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
-	"github.com/radkit/radkit-access-facade/server"
 	"github.com/radkit/radkit-access-facade/server/emulator"
 	"github.com/radkit/radkit-access-facade/server/facade"
 )
@@ -319,7 +318,7 @@ func TestWatchEndsOnPermanentFailures(t *testing.T) {
 		if err != nil {
 			t.Fatalf("WatchServiceStatus: %v", err)
 		}
-		wantError(t, end(t, stream), codes.NotFound, server.ReasonUpstreamNotFound)
+		wantError(t, end(t, stream), codes.NotFound, accessv1.ErrorReason_UPSTREAM_NOT_FOUND.String())
 	})
 	t.Run("mid-stream", func(t *testing.T) {
 		stream, err := h.client.WatchServiceStatus(callCtx(t), &accessv1.WatchServiceStatusRequest{ServiceId: liveService})
@@ -329,7 +328,7 @@ func TestWatchEndsOnPermanentFailures(t *testing.T) {
 		recv(t, stream)
 		emu.SetFailureRate(emulator.RouteStatus, 1, emulator.Fault{Status: http.StatusNotFound, Details: "service not found"})
 		t.Cleanup(emu.ResetFaults)
-		wantError(t, end(t, stream), codes.NotFound, server.ReasonUpstreamNotFound)
+		wantError(t, end(t, stream), codes.NotFound, accessv1.ErrorReason_UPSTREAM_NOT_FOUND.String())
 	})
 	t.Run("credentials rejected", func(t *testing.T) {
 		stream, err := h.client.WatchServiceStatus(callCtx(t), &accessv1.WatchServiceStatusRequest{ServiceId: liveService})
@@ -341,7 +340,7 @@ func TestWatchEndsOnPermanentFailures(t *testing.T) {
 		// and retry too.
 		emu.SetFailureRate(emulator.RouteStatus, 1, emulator.Fault{Status: http.StatusUnauthorized})
 		t.Cleanup(emu.ResetFaults)
-		wantError(t, end(t, stream), codes.Unavailable, server.ReasonCredentialsRejected)
+		wantError(t, end(t, stream), codes.Unavailable, accessv1.ErrorReason_UPSTREAM_CREDENTIALS_REJECTED.String())
 	})
 }
 
@@ -368,7 +367,7 @@ func TestWatchInvalidRequest(t *testing.T) {
 		if err == nil {
 			err = end(t, stream)
 		}
-		wantError(t, err, codes.InvalidArgument, server.ReasonInvalidRequest)
+		wantError(t, err, codes.InvalidArgument, accessv1.ErrorReason_INVALID_REQUEST.String())
 	}
 }
 
@@ -386,11 +385,11 @@ func TestWatchLimitPerCaller(t *testing.T) {
 	if err == nil {
 		err = end(t, stream)
 	}
-	wantError(t, err, codes.ResourceExhausted, server.ReasonTooManyWatches)
+	wantError(t, err, codes.ResourceExhausted, accessv1.ErrorReason_TOO_MANY_WATCHES.String())
 
 	r := h.do(t, http.MethodGet, "/v1/services/"+liveService+"/status:watch", nil)
-	if r.code != http.StatusTooManyRequests || r.reason() != server.ReasonTooManyWatches {
-		t.Errorf("over HTTP: %d %s, want 429 with reason %s", r.code, r.body, server.ReasonTooManyWatches)
+	if r.code != http.StatusTooManyRequests || r.reason() != accessv1.ErrorReason_TOO_MANY_WATCHES.String() {
+		t.Errorf("over HTTP: %d %s, want 429 with reason %s", r.code, r.body, accessv1.ErrorReason_TOO_MANY_WATCHES.String())
 	}
 
 	// Leaving frees the caller's watches, and then the poller.
@@ -504,7 +503,7 @@ func TestWatchEndsOnShutdown(t *testing.T) {
 	started := time.Now()
 	cancel()
 	err = end(t, stream)
-	wantError(t, err, codes.Unavailable, server.ReasonShuttingDown)
+	wantError(t, err, codes.Unavailable, accessv1.ErrorReason_SHUTTING_DOWN.String())
 	var retry bool
 	for _, d := range status.Convert(err).Details() {
 		if _, ok := d.(*errdetails.RetryInfo); ok {
@@ -563,7 +562,7 @@ func TestWatchShutdownCutsStreamsNotRead(t *testing.T) {
 		recv(t, stream)
 	}
 	cancel()
-	wantError(t, end(t, stream), codes.Unavailable, server.ReasonShuttingDown)
+	wantError(t, end(t, stream), codes.Unavailable, accessv1.ErrorReason_SHUTTING_DOWN.String())
 	if err := testkit.Receive(t, done, stopTimeout, "Run to return"); err != nil {
 		t.Errorf("Run: %v", err)
 	}
@@ -627,7 +626,7 @@ func TestWatchCallerAuthAndRateLimit(t *testing.T) {
 		return stream, nil
 	}
 
-	if _, err := watch(""); status.Code(err) != codes.Unauthenticated || reason(err) != server.ReasonCallerUnauthenticated {
+	if _, err := watch(""); status.Code(err) != codes.Unauthenticated || reason(err) != accessv1.ErrorReason_CALLER_UNAUTHENTICATED.String() {
 		t.Fatalf("no key: %v, want UNAUTHENTICATED", err)
 	}
 	if resp, body := s.get(t, "/v1/services/"+liveService+"/status:watch", ""); resp.StatusCode != http.StatusUnauthorized {
@@ -639,13 +638,13 @@ func TestWatchCallerAuthAndRateLimit(t *testing.T) {
 	if _, err := watch("bob-key-0123456789"); err != nil {
 		t.Fatalf("bob's first watch, while alice holds hers: %v", err)
 	}
-	if _, err := watch("alice-key-0123456789"); status.Code(err) != codes.ResourceExhausted || reason(err) != server.ReasonTooManyWatches { // 2 of 3
+	if _, err := watch("alice-key-0123456789"); status.Code(err) != codes.ResourceExhausted || reason(err) != accessv1.ErrorReason_TOO_MANY_WATCHES.String() { // 2 of 3
 		t.Fatalf("alice's second watch: %v, want TOO_MANY_WATCHES", err)
 	}
 	if err := s.status("alice-key-0123456789"); err != nil { // 3 of 3: the open stream's messages did not count
 		t.Fatalf("alice's GetServiceStatus: %v", err)
 	}
-	if _, err := watch("alice-key-0123456789"); status.Code(err) != codes.ResourceExhausted || reason(err) != server.ReasonCallerRateLimited {
+	if _, err := watch("alice-key-0123456789"); status.Code(err) != codes.ResourceExhausted || reason(err) != accessv1.ErrorReason_CALLER_RATE_LIMITED.String() {
 		t.Fatalf("alice's fourth call: %v, want CALLER_RATE_LIMITED", err)
 	}
 }

@@ -20,15 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/radkit/radkit-access-facade/internal/reason"
-)
-
-// Reasons of a call refused locally, as the facade's ErrorInfo names them;
-// the catalog in internal/reason owns the strings (the bench's module path
-// is under the service's, so Go lets it import internal packages).
-const (
-	reasonThrottled   = string(reason.UpstreamThrottled)
-	reasonCircuitOpen = string(reason.UpstreamCircuitOpen)
+	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 )
 
 // degradeLatency is the emulator's added latency on every route in the
@@ -72,7 +64,8 @@ func classify(err error) outcome {
 	switch {
 	case !retry:
 		return outcomeOther
-	case why == reasonThrottled || why == reasonCircuitOpen:
+	case why == accessv1.ErrorReason_UPSTREAM_THROTTLED.String(), why == accessv1.ErrorReason_UPSTREAM_CIRCUIT_OPEN.String():
+		// Refused locally by the throttle or the circuit breaker.
 		return outcomeShed
 	default:
 		return outcomeUnavailable

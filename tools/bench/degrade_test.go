@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 )
 
 func TestClassify(t *testing.T) {
@@ -35,12 +37,12 @@ func TestClassify(t *testing.T) {
 		want outcome
 	}{
 		{"ok", nil, outcomeOK},
-		{"throttled", withDetails(codes.Unavailable, reasonThrottled, true), outcomeShed},
-		{"circuit open", withDetails(codes.Unavailable, reasonCircuitOpen, true), outcomeShed},
-		{"upstream 503", withDetails(codes.Unavailable, "UPSTREAM_UNAVAILABLE", true), outcomeUnavailable},
-		{"unavailable without RetryInfo", withDetails(codes.Unavailable, "UPSTREAM_UNAVAILABLE", false), outcomeOther},
+		{"throttled", withDetails(codes.Unavailable, accessv1.ErrorReason_UPSTREAM_THROTTLED.String(), true), outcomeShed},
+		{"circuit open", withDetails(codes.Unavailable, accessv1.ErrorReason_UPSTREAM_CIRCUIT_OPEN.String(), true), outcomeShed},
+		{"upstream 503", withDetails(codes.Unavailable, accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), true), outcomeUnavailable},
+		{"unavailable without RetryInfo", withDetails(codes.Unavailable, accessv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), false), outcomeOther},
 		{"deadline", status.Error(codes.DeadlineExceeded, "late"), outcomeDeadline},
-		{"internal", withDetails(codes.Internal, "UPSTREAM_ERROR", false), outcomeOther},
+		{"internal", withDetails(codes.Internal, accessv1.ErrorReason_UPSTREAM_ERROR.String(), false), outcomeOther},
 		{"not a status", errors.New("boom"), outcomeOther},
 	}
 	for _, tt := range tests {

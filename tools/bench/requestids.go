@@ -30,7 +30,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
-	"github.com/radkit/radkit-access-facade/internal/reason"
 )
 
 // RequestIDRun is mode R: GenerateOTP with a fresh request_id per call, at
@@ -201,7 +200,7 @@ func (c *requestIDCounts) count(err error, first *sync.Map) {
 	st := status.Convert(err)
 	if st.Code() == codes.ResourceExhausted {
 		for _, d := range st.Details() {
-			if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == string(reason.TooManyRequestIDs) {
+			if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == accessv1.ErrorReason_TOO_MANY_REQUEST_IDS.String() {
 				c.refused.Add(1)
 				first.LoadOrStore(st.Code().String()+" "+info.GetReason(), st.Message())
 				return
