@@ -148,7 +148,7 @@ func TestUnauthenticatedChallenge(t *testing.T) {
 			if got := resp.Header.Values("WWW-Authenticate"); (tt.want == "" && len(got) != 0) || (tt.want != "" && (len(got) != 1 || got[0] != tt.want)) {
 				t.Errorf("WWW-Authenticate = %q, want exactly %q", got, tt.want)
 			}
-			if tt.status == http.StatusUnauthorized && body.reasonOf() != string(reason.CallerUnauthenticated) {
+			if tt.status == http.StatusUnauthorized && body.reasonOf() != reason.CallerUnauthenticated.String() {
 				t.Errorf("reason %q, want %s", body.reasonOf(), reason.CallerUnauthenticated)
 			}
 		})
@@ -216,7 +216,7 @@ func TestErrorPaths(t *testing.T) {
 			if err := json.Unmarshal(raw, &got); err != nil {
 				t.Fatalf("body %q is not a google.rpc.Status: %v", raw, err)
 			}
-			if resp.StatusCode != tt.status || got.Code != tt.code || got.reasonOf() != string(tt.reason) {
+			if resp.StatusCode != tt.status || got.Code != tt.code || got.reasonOf() != tt.reason.String() {
 				t.Errorf("HTTP %d code %d reason %q, want HTTP %d code %d reason %q (body %s)",
 					resp.StatusCode, got.Code, got.reasonOf(), tt.status, tt.code, tt.reason, raw)
 			}

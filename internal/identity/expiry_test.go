@@ -178,7 +178,7 @@ func TestExpiredCredentialRefused(t *testing.T) {
 			if st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "expired") {
 				t.Fatalf("call as %s: %v, want UNAVAILABLE CREDENTIALS_EXPIRED", tc.expired, err)
 			}
-			if got := reasonOf(err); got != string(reason.CredentialsExpired) {
+			if got := reasonOf(err); got != reason.CredentialsExpired.String() {
 				t.Errorf("reason %q, want %s", got, reason.CredentialsExpired)
 			}
 			if reason.CredentialsExpired.Retryable() {

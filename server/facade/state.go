@@ -194,12 +194,12 @@ func (f *Facade) newIdempotency() (idempotency.Doer, error) {
 			var keyErr *idempotency.StateKeyError
 			switch {
 			case errors.As(err, &keyErr):
-				refusals.WithLabelValues(string(reason.StateKeyUnknown)).Inc()
+				refusals.WithLabelValues(reason.StateKeyUnknown.String()).Inc()
 				keyEvery.Do(func() {
 					f.logger.Error("a remembered OTP is sealed under a state key this replica does not hold: put that key back in the state keyring, after the current one (one key per line)", "key_id", keyErr.KeyID)
 				})
 			default:
-				refusals.WithLabelValues(string(reason.StateLost)).Inc()
+				refusals.WithLabelValues(reason.StateLost.String()).Inc()
 				lostEvery.Do(func() {
 					f.logger.Error("Redis lost data it had acknowledged (restarted without persistence, flushed, or failed over to a stale replica): GenerateOTP refuses request_ids it does not find until the remembering window has passed (STATE_LOST)",
 						"error", err, "end_early", "redis-cli SET "+d.LostKey()+" ended KEEPTTL")
