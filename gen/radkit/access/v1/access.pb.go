@@ -3,64 +3,14 @@
 // and revoke access tokens without knowing OAuth2: the facade holds the
 // upstream credentials and gets and refreshes its access token itself.
 //
-// Errors. Every failed call returns a google.rpc.Status whose details carry a
-// google.rpc.ErrorInfo with domain "radkit-access-facade", a reason from the
-// list below and, where the upstream answered, metadata["upstream_status"]
-// (the upstream HTTP status) and metadata["upstream_details"] (its "details"
-// text). Where a retry may help, a google.rpc.RetryInfo says after how long.
-// Invalid requests also carry a google.rpc.BadRequest with one field
-// violation per invalid field. Over HTTP the same status is the JSON body,
-// with the matching HTTP status code.
-//
-//   reason                          code                 when
-//   INVALID_REQUEST                 INVALID_ARGUMENT     a field failed validation; nothing was sent upstream
-//   UPSTREAM_BAD_REQUEST            INVALID_ARGUMENT     upstream 400
-//   UPSTREAM_PERMISSION_DENIED      PERMISSION_DENIED    upstream 403: the facade's identity lacks the claim
-//   UPSTREAM_NOT_FOUND              NOT_FOUND            upstream 404
-//   UPSTREAM_RATE_LIMITED           RESOURCE_EXHAUSTED   upstream 429
-//   UPSTREAM_CREDENTIALS_REJECTED   UNAVAILABLE          the facade's own upstream credentials were refused
-//                                                        (not the caller's fault; operators must act)
-//   CREDENTIALS_EXPIRED             UNAVAILABLE          the identity's own API token or client secret is past its
-//                                                        expiry; nothing was sent upstream; operators must act
-//   UPSTREAM_UNAVAILABLE            UNAVAILABLE          upstream 502/503/504, 5xx with retry=true, or a network failure
-//   UPSTREAM_ERROR                  INTERNAL             any other upstream 5xx
-//   UPSTREAM_MALFORMED_RESPONSE     INTERNAL             the upstream answered with a body the facade cannot use
-//   UPSTREAM_TIMEOUT                DEADLINE_EXCEEDED    the caller's deadline passed before the upstream answered
-//   REVOCATION_NOT_CONFIGURED       FAILED_PRECONDITION  RevokeToken without upstream client credentials
-//   UPSTREAM_CIRCUIT_OPEN           UNAVAILABLE          the circuit breaker is open after sustained upstream
-//                                                        failure; nothing was sent upstream
-//   UPSTREAM_THROTTLED              UNAVAILABLE          the upstream answers too few calls and the facade's adaptive
-//                                                        throttle refused this one; nothing was sent upstream
-//   CALLER_UNAUTHENTICATED          UNAUTHENTICATED      no valid caller API key ("authorization: Bearer <key>")
-//                                                        or client certificate
-//   CALLER_RATE_LIMITED             RESOURCE_EXHAUSTED   the caller exceeded its rate limit at the facade
-//   REQUEST_TOO_LARGE               RESOURCE_EXHAUSTED   the HTTP request body is over the facade's limit (HTTP 413)
-//   TOO_MANY_WATCHES                RESOURCE_EXHAUSTED   WatchServiceStatus: the caller, or the replica, has as
-//                                                        many open watches as it may
-//   SHUTTING_DOWN                   UNAVAILABLE          WatchServiceStatus: the replica is shutting down; reconnect
-//                                                        (to another replica) after the RetryInfo delay
-//   UPSTREAM_CONCURRENCY_LIMIT      RESOURCE_EXHAUSTED   the facade's bound on upstream calls in flight stayed
-//                                                        reached until the deadline; nothing was sent upstream
-//   IDENTITY_NOT_GRANTED            PERMISSION_DENIED    the request's identity is not granted to the caller, or does
-//                                                        not exist (the same answer, so names cannot be probed);
-//                                                        nothing was sent upstream
-//   UPSTREAM_BUDGET_EXHAUSTED       RESOURCE_EXHAUSTED   the facade's own budget of upstream calls per second is
-//                                                        spent; nothing was sent upstream
-//   STATE_UNAVAILABLE               UNAVAILABLE          GenerateOTP with request_id while the facade's shared state
-//                                                        store (Redis) is unreachable (nothing was sent upstream), or
-//                                                        its OTP could not be stored there before the deadline (a
-//                                                        retry gets that OTP once stored)
-//   STATE_LOST                      UNAVAILABLE          GenerateOTP with a request_id not found, while the shared
-//                                                        state store is known to have lost acknowledged data: it may
-//                                                        have been answered before; RetryInfo says when the refusal
-//                                                        ends; nothing was sent upstream
-//   STATE_KEY_UNKNOWN               INTERNAL             GenerateOTP replaying a result sealed under a state key the
-//                                                        replica does not hold (ErrorInfo metadata key_id); no retry
-//
-// Every RPC can also return CALLER_UNAUTHENTICATED, CALLER_RATE_LIMITED,
-// IDENTITY_NOT_GRANTED, CREDENTIALS_EXPIRED, UPSTREAM_CIRCUIT_OPEN,
-// UPSTREAM_THROTTLED, UPSTREAM_CONCURRENCY_LIMIT and
-// UPSTREAM_BUDGET_EXHAUSTED.
+// Errors. Every failed call returns a google.rpc.Status whose details hold a
+// google.rpc.ErrorInfo with domain "radkit-access-facade" and a reason, the
+// name of an ErrorReason value: error_reason.proto says, for each, its code,
+// when it is given and whether a retry may help. Each RPC lists the reasons
+// it can return; every RPC can also return CALLER_UNAUTHENTICATED,
+// CALLER_RATE_LIMITED, IDENTITY_NOT_GRANTED, CREDENTIALS_EXPIRED,
+// UPSTREAM_BUDGET_EXHAUSTED, UPSTREAM_CONCURRENCY_LIMIT and INTERNAL. Over
+// HTTP the same status is the JSON body, with the matching HTTP status code.
 //
 // Identities. One facade may hold several upstream identities (RADKit
 // Access "tagged client IDs", one per customer or unit), each with its own
@@ -74,8 +24,6 @@
 // caller may act only as the identities granted to it; with no caller
 // authentication (loopback development) any configured identity may be
 // used.
-//
-// Which reasons each RPC can return is listed on the RPC.
 
 // Code generated by protoc-gen-go. DO NOT EDIT.
 // versions:
@@ -828,139 +776,119 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_INITIAL\x10\x01\x12\x0f\n" +
 	"\vKIND_CHANGE\x10\x02\x12\x12\n" +
-	"\x0eKIND_HEARTBEAT\x10\x032\xc8j\n" +
-	"\rAccessService\x12\xc9\x1b\n" +
-	"\vGenerateOTP\x12$.radkit.access.v1.GenerateOTPRequest\x1a%.radkit.access.v1.GenerateOTPResponse\"\xec\x1a\x92A\xd6\x1aJ\xf4\x02\n" +
-	"\x03400\x12\xec\x02\n" +
-	"\xd1\x02Invalid request. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason INVALID_REQUEST, REQUEST_ID_REUSED or UPSTREAM_BAD_REQUEST. A google.rpc.BadRequest (\"@type\": \"type.googleapis.com/google.rpc.BadRequest\") names each invalid field.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\x94\x03\n" +
-	"\x03401\x12\x8c\x03\n" +
-	"\xde\x01No valid caller key or client certificate. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason CALLER_UNAUTHENTICATED.\x12\x16\n" +
+	"\x0eKIND_HEARTBEAT\x10\x032\xbb(\n" +
+	"\rAccessService\x12\xa6\f\n" +
+	"\vGenerateOTP\x12$.radkit.access.v1.GenerateOTPRequest\x1a%.radkit.access.v1.GenerateOTPResponse\"\xc9\v\x92A\xb3\vJ\\\n" +
+	"\x03400\x12U\n" +
+	";INVALID_REQUEST, REQUEST_ID_REUSED or UPSTREAM_BAD_REQUEST.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xcc\x01\n" +
+	"\x03401\x12\xc4\x01\n" +
+	"\x17CALLER_UNAUTHENTICATED.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\x90\x01\n" +
 	"\x10WWW-Authenticate\x12|\n" +
-	"rBearer realm=\"radkit-access-facade\" (RFC 6750), with error=\"invalid_token\" when credentials were sent and refused.\x12\x06stringJ\x98\x02\n" +
-	"\x03403\x12\x90\x02\n" +
-	"\xf5\x01The facade's upstream identity lacks the claim for this call. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_PERMISSION_DENIED.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\xfe\x01\n" +
-	"\x03413\x12\xf6\x01\n" +
-	"\xdb\x01The request body is over the facade's limit. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason REQUEST_TOO_LARGE.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\xe3\x03\n" +
-	"\x03429\x12\xdb\x03\n" +
-	"\xe2\x02Too many calls. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason CALLER_RATE_LIMITED, UPSTREAM_RATE_LIMITED or TOO_MANY_REQUEST_IDS. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"rBearer realm=\"radkit-access-facade\" (RFC 6750), with error=\"invalid_token\" when credentials were sent and refused.\x12\x06stringJ3\n" +
+	"\x03413\x12,\n" +
+	"\x12REQUEST_TOO_LARGE.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xfa\x01\n" +
+	"\x03429\x12\xf2\x01\n" +
+	"zCALLER_RATE_LIMITED, UPSTREAM_RATE_LIMITED, TOO_MANY_REQUEST_IDS, UPSTREAM_BUDGET_EXHAUSTED or UPSTREAM_CONCURRENCY_LIMIT.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
 	"\vRetry-After\x12M\n" +
-	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x82\x02\n" +
-	"\x03500\x12\xfa\x01\n" +
-	"\xdf\x01The upstream failed. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_ERROR or UPSTREAM_MALFORMED_RESPONSE.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\xe3\x04\n" +
-	"\x03503\x12\xdb\x04\n" +
-	"\xe2\x03The upstream is unavailable, or refused the facade's own credentials, or those have expired. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_UNAVAILABLE, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_CREDENTIALS_REJECTED or CREDENTIALS_EXPIRED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJl\n" +
+	"\x03500\x12e\n" +
+	"KSTATE_KEY_UNKNOWN, UPSTREAM_ERROR, UPSTREAM_MALFORMED_RESPONSE or INTERNAL.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\x96\x02\n" +
+	"\x03503\x12\x8e\x02\n" +
+	"\x95\x01UPSTREAM_UNAVAILABLE, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_CREDENTIALS_REJECTED, CREDENTIALS_EXPIRED, STATE_UNAVAILABLE or STATE_LOST.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
 	"\vRetry-After\x12M\n" +
-	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x8b\x02\n" +
-	"\x03504\x12\x83\x02\n" +
-	"\xe8\x01The caller's deadline passed before the upstream answered. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_TIMEOUT.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.Statusr\xca\x03\n" +
+	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerr\xca\x03\n" +
 	"\xf2\x01\n" +
 	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\n" +
 	"\xd2\x01\n" +
-	"\x0fIdempotency-Key\x12\xbc\x01Optional idempotency key (IETF httpapi draft): taken as request_id when the body has none; a different request_id in the body is refused with 400 INVALID_REQUEST. Same rules as request_id.\x18\x01\x82\xd3\xe4\x93\x02\f:\x01*\"\a/v1/otp\x12\xd8\x19\n" +
-	"\x10GetServiceStatus\x12).radkit.access.v1.GetServiceStatusRequest\x1a*.radkit.access.v1.GetServiceStatusResponse\"\xec\x18\x92A\xc0\x18J\xe1\x02\n" +
-	"\x03400\x12\xd9\x02\n" +
-	"\xbe\x02Invalid request. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason INVALID_REQUEST or UPSTREAM_BAD_REQUEST. A google.rpc.BadRequest (\"@type\": \"type.googleapis.com/google.rpc.BadRequest\") names each invalid field.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\x94\x03\n" +
-	"\x03401\x12\x8c\x03\n" +
-	"\xde\x01No valid caller key or client certificate. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason CALLER_UNAUTHENTICATED.\x12\x16\n" +
+	"\x0fIdempotency-Key\x12\xbc\x01Optional idempotency key (IETF httpapi draft): taken as request_id when the body has none; a different request_id in the body is refused with 400 INVALID_REQUEST. Same rules as request_id.\x18\x01\x82\xd3\xe4\x93\x02\f:\x01*\"\a/v1/otp\x12\xf5\b\n" +
+	"\x10GetServiceStatus\x12).radkit.access.v1.GetServiceStatusRequest\x1a*.radkit.access.v1.GetServiceStatusResponse\"\x89\b\x92A\xdd\aJ\xcc\x01\n" +
+	"\x03401\x12\xc4\x01\n" +
+	"\x17CALLER_UNAUTHENTICATED.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\x90\x01\n" +
 	"\x10WWW-Authenticate\x12|\n" +
-	"rBearer realm=\"radkit-access-facade\" (RFC 6750), with error=\"invalid_token\" when credentials were sent and refused.\x12\x06stringJ\x98\x02\n" +
-	"\x03403\x12\x90\x02\n" +
-	"\xf5\x01The facade's upstream identity lacks the claim for this call. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_PERMISSION_DENIED.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\xe6\x01\n" +
-	"\x03404\x12\xde\x01\n" +
-	"\xc3\x01Unknown service ID. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_NOT_FOUND.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\xcd\x03\n" +
-	"\x03429\x12\xc5\x03\n" +
-	"\xcc\x02Too many calls. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason CALLER_RATE_LIMITED or UPSTREAM_RATE_LIMITED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"rBearer realm=\"radkit-access-facade\" (RFC 6750), with error=\"invalid_token\" when credentials were sent and refused.\x12\x06stringJ4\n" +
+	"\x03404\x12-\n" +
+	"\x13UPSTREAM_NOT_FOUND.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xe4\x01\n" +
+	"\x03429\x12\xdc\x01\n" +
+	"dCALLER_RATE_LIMITED, UPSTREAM_RATE_LIMITED, UPSTREAM_BUDGET_EXHAUSTED or UPSTREAM_CONCURRENCY_LIMIT.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
 	"\vRetry-After\x12M\n" +
-	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x82\x02\n" +
-	"\x03500\x12\xfa\x01\n" +
-	"\xdf\x01The upstream failed. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_ERROR or UPSTREAM_MALFORMED_RESPONSE.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\xe3\x04\n" +
-	"\x03503\x12\xdb\x04\n" +
-	"\xe2\x03The upstream is unavailable, or refused the facade's own credentials, or those have expired. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_UNAVAILABLE, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_CREDENTIALS_REJECTED or CREDENTIALS_EXPIRED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\xf6\x01\n" +
+	"\x03503\x12\xee\x01\n" +
+	"vUPSTREAM_UNAVAILABLE, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_CREDENTIALS_REJECTED or CREDENTIALS_EXPIRED.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
 	"\vRetry-After\x12M\n" +
-	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x8b\x02\n" +
-	"\x03504\x12\x83\x02\n" +
-	"\xe8\x01The caller's deadline passed before the upstream answered. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_TIMEOUT.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.Statusr\xf5\x01\n" +
+	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerr\xf5\x01\n" +
 	"\xf2\x01\n" +
-	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/services/{service_id}/status\x12\xf0\x17\n" +
-	"\vRevokeToken\x12$.radkit.access.v1.RevokeTokenRequest\x1a%.radkit.access.v1.RevokeTokenResponse\"\x93\x17\x92A\xf3\x16J\x97\x03\n" +
-	"\x03400\x12\x8f\x03\n" +
-	"\xf4\x02Invalid request. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason INVALID_REQUEST, UPSTREAM_BAD_REQUEST (token unknown or expired) or REVOCATION_NOT_CONFIGURED. A google.rpc.BadRequest (\"@type\": \"type.googleapis.com/google.rpc.BadRequest\") names each invalid field.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\x94\x03\n" +
-	"\x03401\x12\x8c\x03\n" +
-	"\xde\x01No valid caller key or client certificate. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason CALLER_UNAUTHENTICATED.\x12\x16\n" +
+	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/services/{service_id}/status\x12\xbf\t\n" +
+	"\vRevokeToken\x12$.radkit.access.v1.RevokeTokenRequest\x1a%.radkit.access.v1.RevokeTokenResponse\"\xe2\b\x92A\xc2\bJd\n" +
+	"\x03400\x12]\n" +
+	"CINVALID_REQUEST, UPSTREAM_BAD_REQUEST or REVOCATION_NOT_CONFIGURED.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xcc\x01\n" +
+	"\x03401\x12\xc4\x01\n" +
+	"\x17CALLER_UNAUTHENTICATED.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\x90\x01\n" +
 	"\x10WWW-Authenticate\x12|\n" +
-	"rBearer realm=\"radkit-access-facade\" (RFC 6750), with error=\"invalid_token\" when credentials were sent and refused.\x12\x06stringJ\xfe\x01\n" +
-	"\x03413\x12\xf6\x01\n" +
-	"\xdb\x01The request body is over the facade's limit. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason REQUEST_TOO_LARGE.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\xcd\x03\n" +
-	"\x03429\x12\xc5\x03\n" +
-	"\xcc\x02Too many calls. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason CALLER_RATE_LIMITED or UPSTREAM_RATE_LIMITED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"rBearer realm=\"radkit-access-facade\" (RFC 6750), with error=\"invalid_token\" when credentials were sent and refused.\x12\x06stringJ3\n" +
+	"\x03413\x12,\n" +
+	"\x12REQUEST_TOO_LARGE.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xe4\x01\n" +
+	"\x03429\x12\xdc\x01\n" +
+	"dCALLER_RATE_LIMITED, UPSTREAM_RATE_LIMITED, UPSTREAM_BUDGET_EXHAUSTED or UPSTREAM_CONCURRENCY_LIMIT.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
 	"\vRetry-After\x12M\n" +
-	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x82\x02\n" +
-	"\x03500\x12\xfa\x01\n" +
-	"\xdf\x01The upstream failed. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_ERROR or UPSTREAM_MALFORMED_RESPONSE.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\xe3\x04\n" +
-	"\x03503\x12\xdb\x04\n" +
-	"\xe2\x03The upstream is unavailable, or refused the facade's own credentials, or those have expired. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_UNAVAILABLE, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_CREDENTIALS_REJECTED or CREDENTIALS_EXPIRED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\xf6\x01\n" +
+	"\x03503\x12\xee\x01\n" +
+	"vUPSTREAM_UNAVAILABLE, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_CREDENTIALS_REJECTED or CREDENTIALS_EXPIRED.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
 	"\vRetry-After\x12M\n" +
-	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\x8b\x02\n" +
-	"\x03504\x12\x83\x02\n" +
-	"\xe8\x01The caller's deadline passed before the upstream answered. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_TIMEOUT.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.Statusr\xf5\x01\n" +
+	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerr\xf5\x01\n" +
 	"\xf2\x01\n" +
-	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/tokens:revoke\x12\x9c\x1d\n" +
-	"\x12WatchServiceStatus\x12+.radkit.access.v1.WatchServiceStatusRequest\x1a,.radkit.access.v1.WatchServiceStatusResponse\"\xa8\x1c\x92A\xf6\x1bJ\xbe\x03\n" +
-	"\x03400\x12\xb6\x03\n" +
-	"\x9b\x03Invalid request before the stream starts (later failures end the stream with a final {\"error\": Status} line). google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason INVALID_REQUEST or UPSTREAM_BAD_REQUEST. A google.rpc.BadRequest (\"@type\": \"type.googleapis.com/google.rpc.BadRequest\") names each invalid field.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\x94\x03\n" +
-	"\x03401\x12\x8c\x03\n" +
-	"\xde\x01No valid caller key or client certificate. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason CALLER_UNAUTHENTICATED.\x12\x16\n" +
+	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/tokens:revoke\x12\xc6\t\n" +
+	"\x12WatchServiceStatus\x12+.radkit.access.v1.WatchServiceStatusRequest\x1a,.radkit.access.v1.WatchServiceStatusResponse\"\xd2\b\x92A\xa0\bJ\xcc\x01\n" +
+	"\x03401\x12\xc4\x01\n" +
+	"\x17CALLER_UNAUTHENTICATED.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\x90\x01\n" +
 	"\x10WWW-Authenticate\x12|\n" +
-	"rBearer realm=\"radkit-access-facade\" (RFC 6750), with error=\"invalid_token\" when credentials were sent and refused.\x12\x06stringJ\xe7\x02\n" +
-	"\x03403\x12\xdf\x02\n" +
-	"\xc4\x02The facade's upstream identity lacks the claim before the stream starts (later failures end the stream with a final {\"error\": Status} line). google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_PERMISSION_DENIED.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\xc3\x02\n" +
-	"\x03404\x12\xbb\x02\n" +
-	"\xa0\x02Unknown service ID before the stream starts (later failures end the stream with a final {\"error\": Status} line). google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_NOT_FOUND.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\xd8\x03\n" +
-	"\x03429\x12\xd0\x03\n" +
-	"\xd7\x02Too many calls or open watches. google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason CALLER_RATE_LIMITED or TOO_MANY_WATCHES. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"rBearer realm=\"radkit-access-facade\" (RFC 6750), with error=\"invalid_token\" when credentials were sent and refused.\x12\x06stringJ4\n" +
+	"\x03404\x12-\n" +
+	"\x13UPSTREAM_NOT_FOUND.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xdf\x01\n" +
+	"\x03429\x12\xd7\x01\n" +
+	"_CALLER_RATE_LIMITED, TOO_MANY_WATCHES, UPSTREAM_BUDGET_EXHAUSTED or UPSTREAM_CONCURRENCY_LIMIT.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
 	"\vRetry-After\x12M\n" +
-	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\xdf\x02\n" +
-	"\x03500\x12\xd7\x02\n" +
-	"\xbc\x02The upstream failed before the stream starts (later failures end the stream with a final {\"error\": Status} line). google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason UPSTREAM_ERROR or UPSTREAM_MALFORMED_RESPONSE.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\x85\x05\n" +
-	"\x03503\x12\xfd\x04\n" +
-	"\x84\x04The replica is shutting down, or the upstream refused the facade's own credentials before the stream starts (later failures end the stream with a final {\"error\": Status} line). google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\") with reason SHUTTING_DOWN, UPSTREAM_CREDENTIALS_REJECTED or CREDENTIALS_EXPIRED. A google.rpc.RetryInfo (\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\") says after how long a retry may help.\x12\x16\n" +
+	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\xc4\x01\n" +
+	"\x03503\x12\xbc\x01\n" +
+	"DSHUTTING_DOWN, UPSTREAM_CREDENTIALS_REJECTED or CREDENTIALS_EXPIRED.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
 	"\vRetry-After\x12M\n" +
-	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\xae\x02\n" +
-	"\x03504\x12\xa6\x02\n" +
-	"\x8b\x02The caller's deadline passed before the stream starts (later failures end the stream with a final {\"error\": Status} line). google.rpc.Status. Its details hold a google.rpc.ErrorInfo (\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", domain \"radkit-access-facade\").\x12\x16\n" +
+	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJx\n" +
+	"\x03504\x12q\n" +
+	"WDEADLINE_EXCEEDED: the caller's deadline passed before the first message; no ErrorInfo.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Statusr\xf5\x01\n" +
 	"\xf2\x01\n" +
-	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\x82\xd3\xe4\x93\x02(\x12&/v1/services/{service_id}/status:watch0\x01B\x92\x03\x92A\xc8\x02Z\xb4\x02\n" +
+	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\x82\xd3\xe4\x93\x02(\x12&/v1/services/{service_id}/status:watch0\x01B\xb4\v\x92A\xea\n" +
+	"\x12\xef\x05\x12\xec\x05Errors. Every error answer is a google.rpc.Status (`rpcStatus`) whose `details` hold a google.rpc.ErrorInfo (`\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\"`) with domain `radkit-access-facade` and a `reason`: the name of a value of the `radkit.access.v1.ErrorReason` enum (proto/radkit/access/v1/error_reason.proto), which says when each reason is given and what its `metadata` carries. Where a retry may help, a google.rpc.RetryInfo (`type.googleapis.com/google.rpc.RetryInfo`) says after how long, as the `Retry-After` header does in seconds. An invalid request also carries a google.rpc.BadRequest (`type.googleapis.com/google.rpc.BadRequest`) naming each invalid field. Each error response of an operation names the reasons it comes with.RI\n" +
+	"\x03400\x12B\n" +
+	"(INVALID_REQUEST or UPSTREAM_BAD_REQUEST.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusRT\n" +
+	"\x03403\x12M\n" +
+	"3IDENTITY_NOT_GRANTED or UPSTREAM_PERMISSION_DENIED.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusRY\n" +
+	"\x03500\x12R\n" +
+	"8UPSTREAM_ERROR, UPSTREAM_MALFORMED_RESPONSE or INTERNAL.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusR2\n" +
+	"\x03504\x12+\n" +
+	"\x11UPSTREAM_TIMEOUT.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusZ\xb4\x02\n" +
 	"\xb1\x02\n" +
 	"\tCallerKey\x12\xa3\x02\b\x02\x12\x8d\x02A caller API key, sent as \"Authorization: Bearer <key>\" (OpenAPI 2 has no bearer scheme: the value includes the \"Bearer \" prefix). Where the facade verifies client certificates (mutual TLS), a verified certificate authenticates the caller instead, and no key is needed.\x1a\rAuthorization \x02b\x0f\n" +
 	"\r\n" +

@@ -3,64 +3,14 @@
 // and revoke access tokens without knowing OAuth2: the facade holds the
 // upstream credentials and gets and refreshes its access token itself.
 //
-// Errors. Every failed call returns a google.rpc.Status whose details carry a
-// google.rpc.ErrorInfo with domain "radkit-access-facade", a reason from the
-// list below and, where the upstream answered, metadata["upstream_status"]
-// (the upstream HTTP status) and metadata["upstream_details"] (its "details"
-// text). Where a retry may help, a google.rpc.RetryInfo says after how long.
-// Invalid requests also carry a google.rpc.BadRequest with one field
-// violation per invalid field. Over HTTP the same status is the JSON body,
-// with the matching HTTP status code.
-//
-//   reason                          code                 when
-//   INVALID_REQUEST                 INVALID_ARGUMENT     a field failed validation; nothing was sent upstream
-//   UPSTREAM_BAD_REQUEST            INVALID_ARGUMENT     upstream 400
-//   UPSTREAM_PERMISSION_DENIED      PERMISSION_DENIED    upstream 403: the facade's identity lacks the claim
-//   UPSTREAM_NOT_FOUND              NOT_FOUND            upstream 404
-//   UPSTREAM_RATE_LIMITED           RESOURCE_EXHAUSTED   upstream 429
-//   UPSTREAM_CREDENTIALS_REJECTED   UNAVAILABLE          the facade's own upstream credentials were refused
-//                                                        (not the caller's fault; operators must act)
-//   CREDENTIALS_EXPIRED             UNAVAILABLE          the identity's own API token or client secret is past its
-//                                                        expiry; nothing was sent upstream; operators must act
-//   UPSTREAM_UNAVAILABLE            UNAVAILABLE          upstream 502/503/504, 5xx with retry=true, or a network failure
-//   UPSTREAM_ERROR                  INTERNAL             any other upstream 5xx
-//   UPSTREAM_MALFORMED_RESPONSE     INTERNAL             the upstream answered with a body the facade cannot use
-//   UPSTREAM_TIMEOUT                DEADLINE_EXCEEDED    the caller's deadline passed before the upstream answered
-//   REVOCATION_NOT_CONFIGURED       FAILED_PRECONDITION  RevokeToken without upstream client credentials
-//   UPSTREAM_CIRCUIT_OPEN           UNAVAILABLE          the circuit breaker is open after sustained upstream
-//                                                        failure; nothing was sent upstream
-//   UPSTREAM_THROTTLED              UNAVAILABLE          the upstream answers too few calls and the facade's adaptive
-//                                                        throttle refused this one; nothing was sent upstream
-//   CALLER_UNAUTHENTICATED          UNAUTHENTICATED      no valid caller API key ("authorization: Bearer <key>")
-//                                                        or client certificate
-//   CALLER_RATE_LIMITED             RESOURCE_EXHAUSTED   the caller exceeded its rate limit at the facade
-//   REQUEST_TOO_LARGE               RESOURCE_EXHAUSTED   the HTTP request body is over the facade's limit (HTTP 413)
-//   TOO_MANY_WATCHES                RESOURCE_EXHAUSTED   WatchServiceStatus: the caller, or the replica, has as
-//                                                        many open watches as it may
-//   SHUTTING_DOWN                   UNAVAILABLE          WatchServiceStatus: the replica is shutting down; reconnect
-//                                                        (to another replica) after the RetryInfo delay
-//   UPSTREAM_CONCURRENCY_LIMIT      RESOURCE_EXHAUSTED   the facade's bound on upstream calls in flight stayed
-//                                                        reached until the deadline; nothing was sent upstream
-//   IDENTITY_NOT_GRANTED            PERMISSION_DENIED    the request's identity is not granted to the caller, or does
-//                                                        not exist (the same answer, so names cannot be probed);
-//                                                        nothing was sent upstream
-//   UPSTREAM_BUDGET_EXHAUSTED       RESOURCE_EXHAUSTED   the facade's own budget of upstream calls per second is
-//                                                        spent; nothing was sent upstream
-//   STATE_UNAVAILABLE               UNAVAILABLE          GenerateOTP with request_id while the facade's shared state
-//                                                        store (Redis) is unreachable (nothing was sent upstream), or
-//                                                        its OTP could not be stored there before the deadline (a
-//                                                        retry gets that OTP once stored)
-//   STATE_LOST                      UNAVAILABLE          GenerateOTP with a request_id not found, while the shared
-//                                                        state store is known to have lost acknowledged data: it may
-//                                                        have been answered before; RetryInfo says when the refusal
-//                                                        ends; nothing was sent upstream
-//   STATE_KEY_UNKNOWN               INTERNAL             GenerateOTP replaying a result sealed under a state key the
-//                                                        replica does not hold (ErrorInfo metadata key_id); no retry
-//
-// Every RPC can also return CALLER_UNAUTHENTICATED, CALLER_RATE_LIMITED,
-// IDENTITY_NOT_GRANTED, CREDENTIALS_EXPIRED, UPSTREAM_CIRCUIT_OPEN,
-// UPSTREAM_THROTTLED, UPSTREAM_CONCURRENCY_LIMIT and
-// UPSTREAM_BUDGET_EXHAUSTED.
+// Errors. Every failed call returns a google.rpc.Status whose details hold a
+// google.rpc.ErrorInfo with domain "radkit-access-facade" and a reason, the
+// name of an ErrorReason value: error_reason.proto says, for each, its code,
+// when it is given and whether a retry may help. Each RPC lists the reasons
+// it can return; every RPC can also return CALLER_UNAUTHENTICATED,
+// CALLER_RATE_LIMITED, IDENTITY_NOT_GRANTED, CREDENTIALS_EXPIRED,
+// UPSTREAM_BUDGET_EXHAUSTED, UPSTREAM_CONCURRENCY_LIMIT and INTERNAL. Over
+// HTTP the same status is the JSON body, with the matching HTTP status code.
 //
 // Identities. One facade may hold several upstream identities (RADKit
 // Access "tagged client IDs", one per customer or unit), each with its own
@@ -74,8 +24,6 @@
 // caller may act only as the identities granted to it; with no caller
 // authentication (loopback development) any configured identity may be
 // used.
-//
-// Which reasons each RPC can return is listed on the RPC.
 
 // Code generated by protoc-gen-go-grpc. DO NOT EDIT.
 // versions:
@@ -118,17 +66,13 @@ type AccessServiceClient interface {
 	// {owner, endpoint_id, description}, answered by {otp}.
 	//
 	// Each call mints a new OTP unless request_id is set (see
-	// GenerateOTPRequest.request_id). Errors: INVALID_REQUEST,
-	// REQUEST_ID_REUSED (INVALID_ARGUMENT: the request_id was used with other
-	// fields), TOO_MANY_REQUEST_IDS (RESOURCE_EXHAUSTED, with RetryInfo: the
-	// caller holds as many request_ids as it may, or, as a last resort, the
-	// facade does), STATE_UNAVAILABLE (UNAVAILABLE, with RetryInfo: with
-	// request_id, while the facade's shared state store is unreachable),
-	// STATE_LOST (UNAVAILABLE, with RetryInfo: with a request_id not found
-	// after the shared state store lost data), STATE_KEY_UNKNOWN (INTERNAL),
-	// UPSTREAM_BAD_REQUEST,
+	// GenerateOTPRequest.request_id).
+	//
+	// Errors: INVALID_REQUEST, REQUEST_ID_REUSED, TOO_MANY_REQUEST_IDS,
+	// STATE_UNAVAILABLE, STATE_LOST, STATE_KEY_UNKNOWN, UPSTREAM_BAD_REQUEST,
 	// UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
-	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE, UPSTREAM_ERROR,
+	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE,
+	// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_ERROR,
 	// UPSTREAM_MALFORMED_RESPONSE, UPSTREAM_TIMEOUT.
 	GenerateOTP(ctx context.Context, in *GenerateOTPRequest, opts ...grpc.CallOption) (*GenerateOTPResponse, error)
 	// GetServiceStatus reports whether a registered RADKit service is active
@@ -137,9 +81,10 @@ type AccessServiceClient interface {
 	// Upstream call: GET {base}/public/admin/service/status/{service_id},
 	// answered by {service_id, active, online}. Safe to retry.
 	//
-	// Errors: INVALID_REQUEST, UPSTREAM_NOT_FOUND (unknown service ID),
-	// UPSTREAM_BAD_REQUEST, UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
-	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE, UPSTREAM_ERROR,
+	// Errors: INVALID_REQUEST, UPSTREAM_NOT_FOUND, UPSTREAM_BAD_REQUEST,
+	// UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
+	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE,
+	// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_ERROR,
 	// UPSTREAM_MALFORMED_RESPONSE, UPSTREAM_TIMEOUT.
 	GetServiceStatus(ctx context.Context, in *GetServiceStatusRequest, opts ...grpc.CallOption) (*GetServiceStatusResponse, error)
 	// RevokeToken revokes a RADKit Access Cloud access token, so that the
@@ -149,10 +94,10 @@ type AccessServiceClient interface {
 	// facade's client credentials (HTTP Basic), answered by 204 No Content.
 	// The revocation endpoint is found by OIDC discovery.
 	//
-	// Errors: INVALID_REQUEST, UPSTREAM_BAD_REQUEST (token unknown or expired),
-	// REVOCATION_NOT_CONFIGURED (the facade runs with an API token and no
-	// client credentials), UPSTREAM_RATE_LIMITED,
-	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE, UPSTREAM_ERROR,
+	// Errors: INVALID_REQUEST, UPSTREAM_BAD_REQUEST (the token is unknown or
+	// expired), REVOCATION_NOT_CONFIGURED, UPSTREAM_RATE_LIMITED,
+	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE,
+	// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_ERROR,
 	// UPSTREAM_TIMEOUT.
 	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*RevokeTokenResponse, error)
 	// WatchServiceStatus streams a registered RADKit service's status: the
@@ -171,18 +116,15 @@ type AccessServiceClient interface {
 	// UPSTREAM_RATE_LIMITED, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED,
 	// UPSTREAM_TIMEOUT of one poll) do not end the stream: polling backs off and the stream goes on
 	// with the last known status. Over HTTP the stream is newline-delimited
-	// JSON, one {"result": WatchServiceStatusResponse} object per line, and a
-	// final {"error": Status} line if the stream fails.
+	// JSON, one {"result": WatchServiceStatusResponse} object per line; an
+	// error before the first message is the HTTP error response, a later one
+	// a final {"error": Status} line.
 	//
-	// Errors: INVALID_REQUEST, TOO_MANY_WATCHES (RESOURCE_EXHAUSTED: the
-	// caller or the replica has as many open watches as it may),
-	// UPSTREAM_NOT_FOUND (unknown service ID, at once or later),
-	// UPSTREAM_BAD_REQUEST, UPSTREAM_PERMISSION_DENIED,
+	// Errors: INVALID_REQUEST, TOO_MANY_WATCHES, UPSTREAM_NOT_FOUND (at once
+	// or later), UPSTREAM_BAD_REQUEST, UPSTREAM_PERMISSION_DENIED,
 	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_ERROR,
-	// UPSTREAM_MALFORMED_RESPONSE, SHUTTING_DOWN (UNAVAILABLE, with
-	// RetryInfo: the replica is shutting down; reconnect, to another
-	// replica), and DEADLINE_EXCEEDED when the caller's deadline passes
-	// first.
+	// UPSTREAM_MALFORMED_RESPONSE, SHUTTING_DOWN, and DEADLINE_EXCEEDED with
+	// no ErrorInfo when the caller's deadline passes first.
 	WatchServiceStatus(ctx context.Context, in *WatchServiceStatusRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchServiceStatusResponse], error)
 }
 
@@ -257,17 +199,13 @@ type AccessServiceServer interface {
 	// {owner, endpoint_id, description}, answered by {otp}.
 	//
 	// Each call mints a new OTP unless request_id is set (see
-	// GenerateOTPRequest.request_id). Errors: INVALID_REQUEST,
-	// REQUEST_ID_REUSED (INVALID_ARGUMENT: the request_id was used with other
-	// fields), TOO_MANY_REQUEST_IDS (RESOURCE_EXHAUSTED, with RetryInfo: the
-	// caller holds as many request_ids as it may, or, as a last resort, the
-	// facade does), STATE_UNAVAILABLE (UNAVAILABLE, with RetryInfo: with
-	// request_id, while the facade's shared state store is unreachable),
-	// STATE_LOST (UNAVAILABLE, with RetryInfo: with a request_id not found
-	// after the shared state store lost data), STATE_KEY_UNKNOWN (INTERNAL),
-	// UPSTREAM_BAD_REQUEST,
+	// GenerateOTPRequest.request_id).
+	//
+	// Errors: INVALID_REQUEST, REQUEST_ID_REUSED, TOO_MANY_REQUEST_IDS,
+	// STATE_UNAVAILABLE, STATE_LOST, STATE_KEY_UNKNOWN, UPSTREAM_BAD_REQUEST,
 	// UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
-	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE, UPSTREAM_ERROR,
+	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE,
+	// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_ERROR,
 	// UPSTREAM_MALFORMED_RESPONSE, UPSTREAM_TIMEOUT.
 	GenerateOTP(context.Context, *GenerateOTPRequest) (*GenerateOTPResponse, error)
 	// GetServiceStatus reports whether a registered RADKit service is active
@@ -276,9 +214,10 @@ type AccessServiceServer interface {
 	// Upstream call: GET {base}/public/admin/service/status/{service_id},
 	// answered by {service_id, active, online}. Safe to retry.
 	//
-	// Errors: INVALID_REQUEST, UPSTREAM_NOT_FOUND (unknown service ID),
-	// UPSTREAM_BAD_REQUEST, UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
-	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE, UPSTREAM_ERROR,
+	// Errors: INVALID_REQUEST, UPSTREAM_NOT_FOUND, UPSTREAM_BAD_REQUEST,
+	// UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
+	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE,
+	// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_ERROR,
 	// UPSTREAM_MALFORMED_RESPONSE, UPSTREAM_TIMEOUT.
 	GetServiceStatus(context.Context, *GetServiceStatusRequest) (*GetServiceStatusResponse, error)
 	// RevokeToken revokes a RADKit Access Cloud access token, so that the
@@ -288,10 +227,10 @@ type AccessServiceServer interface {
 	// facade's client credentials (HTTP Basic), answered by 204 No Content.
 	// The revocation endpoint is found by OIDC discovery.
 	//
-	// Errors: INVALID_REQUEST, UPSTREAM_BAD_REQUEST (token unknown or expired),
-	// REVOCATION_NOT_CONFIGURED (the facade runs with an API token and no
-	// client credentials), UPSTREAM_RATE_LIMITED,
-	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE, UPSTREAM_ERROR,
+	// Errors: INVALID_REQUEST, UPSTREAM_BAD_REQUEST (the token is unknown or
+	// expired), REVOCATION_NOT_CONFIGURED, UPSTREAM_RATE_LIMITED,
+	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE,
+	// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_ERROR,
 	// UPSTREAM_TIMEOUT.
 	RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error)
 	// WatchServiceStatus streams a registered RADKit service's status: the
@@ -310,18 +249,15 @@ type AccessServiceServer interface {
 	// UPSTREAM_RATE_LIMITED, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED,
 	// UPSTREAM_TIMEOUT of one poll) do not end the stream: polling backs off and the stream goes on
 	// with the last known status. Over HTTP the stream is newline-delimited
-	// JSON, one {"result": WatchServiceStatusResponse} object per line, and a
-	// final {"error": Status} line if the stream fails.
+	// JSON, one {"result": WatchServiceStatusResponse} object per line; an
+	// error before the first message is the HTTP error response, a later one
+	// a final {"error": Status} line.
 	//
-	// Errors: INVALID_REQUEST, TOO_MANY_WATCHES (RESOURCE_EXHAUSTED: the
-	// caller or the replica has as many open watches as it may),
-	// UPSTREAM_NOT_FOUND (unknown service ID, at once or later),
-	// UPSTREAM_BAD_REQUEST, UPSTREAM_PERMISSION_DENIED,
+	// Errors: INVALID_REQUEST, TOO_MANY_WATCHES, UPSTREAM_NOT_FOUND (at once
+	// or later), UPSTREAM_BAD_REQUEST, UPSTREAM_PERMISSION_DENIED,
 	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_ERROR,
-	// UPSTREAM_MALFORMED_RESPONSE, SHUTTING_DOWN (UNAVAILABLE, with
-	// RetryInfo: the replica is shutting down; reconnect, to another
-	// replica), and DEADLINE_EXCEEDED when the caller's deadline passes
-	// first.
+	// UPSTREAM_MALFORMED_RESPONSE, SHUTTING_DOWN, and DEADLINE_EXCEEDED with
+	// no ErrorInfo when the caller's deadline passes first.
 	WatchServiceStatus(*WatchServiceStatusRequest, grpc.ServerStreamingServer[WatchServiceStatusResponse]) error
 	mustEmbedUnimplementedAccessServiceServer()
 }
