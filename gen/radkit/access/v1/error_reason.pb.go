@@ -79,9 +79,10 @@ const (
 	// replica, has as many open watches as it may. No RetryInfo: a retry
 	// helps once a watch has closed.
 	ErrorReason_TOO_MANY_WATCHES ErrorReason = 9
-	// UNAVAILABLE. WatchServiceStatus: the replica is shutting down and ended
-	// the stream (over HTTP, the final {"error": Status} line of a 200).
-	// Carries RetryInfo: reconnect, to another replica, after it.
+	// UNAVAILABLE. WatchServiceStatus: the replica is shutting down; it
+	// refuses new watches (HTTP 503) and ends open ones (over HTTP, with a
+	// final {"error": Status} line). Carries RetryInfo: reconnect, to another
+	// replica, after it.
 	ErrorReason_SHUTTING_DOWN ErrorReason = 10
 	// PERMISSION_DENIED (HTTP 403). The request's identity is not granted to
 	// the caller, or does not exist: one answer for both, so that names
@@ -161,7 +162,7 @@ const (
 	// API token and no client credentials, which revocation needs. No retry
 	// helps.
 	ErrorReason_REVOCATION_NOT_CONFIGURED ErrorReason = 29
-	// CANCELLED. The caller canceled the call before it finished.
+	// CANCELLED (HTTP 499). The caller canceled the call before it finished.
 	ErrorReason_CANCELED ErrorReason = 30
 	// INTERNAL (HTTP 500). A failure inside the facade. No RetryInfo.
 	ErrorReason_INTERNAL ErrorReason = 31
