@@ -452,10 +452,11 @@ func (p *poller) publish(apply func()) {
 
 // Transient reports whether a failed poll may succeed later: the upstream
 // answered 429 or 5xx, did not answer, the circuit breaker is open or the
-// throttle refused the call, or the poll ran out of time. A watch survives
-// such failures.
+// throttle refused the call, one of the facade's own bounds refused it
+// (calls in flight, the upstream budget), or the poll ran out of time. A
+// watch survives such failures.
 func Transient(err error) bool {
-	return upstream.IsTransient(err) || upstream.IsUnanswered(err) ||
+	return upstream.IsTransient(err) || upstream.IsUnanswered(err) || upstream.IsQueued(err) ||
 		errors.Is(err, resilience.ErrCircuitOpen) || errors.Is(err, resilience.ErrThrottled) ||
-		errors.Is(err, context.DeadlineExceeded)
+		errors.Is(err, resilience.ErrBudgetExhausted) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -3,6 +3,7 @@ package watch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -212,4 +213,29 @@ func TestWatchEnds(t *testing.T) {
 			t.Fatalf("Watch returned %v, want send's error", err)
 		}
 	})
+}
+
+// TestTransient: a watch survives what passes with time, the facade's own
+// bounds included, and ends on what a retry cannot change.
+func TestTransient(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"circuit open", fmt.Errorf("poll: %w", resilience.ErrCircuitOpen), true},
+		{"throttled", fmt.Errorf("poll: %w", resilience.ErrThrottled), true},
+		{"upstream budget spent", fmt.Errorf("poll: %w", resilience.ErrBudgetExhausted), true},
+		{"calls in flight at the bound", fmt.Errorf("poll: %w", upstream.ErrConcurrencyLimit), true},
+		{"waiting in the transport", &upstream.TransportError{Op: upstream.OpStatus, Queued: true, Err: context.DeadlineExceeded}, true},
+		{"out of time", context.DeadlineExceeded, true},
+		{"invalid argument", fmt.Errorf("poll: %w", upstream.ErrInvalidArgument), false},
+		{"cancelled", context.Canceled, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := watch.Transient(tc.err); got != tc.want {
+				t.Errorf("Transient(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
 }

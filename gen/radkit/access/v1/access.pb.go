@@ -8,9 +8,9 @@
 // name of an ErrorReason value: error_reason.proto says, for each, its code,
 // when it is given and whether a retry may help. Each RPC lists the reasons
 // it can return; every RPC can also return CALLER_UNAUTHENTICATED,
-// CALLER_RATE_LIMITED, IDENTITY_NOT_GRANTED, CREDENTIALS_EXPIRED,
-// UPSTREAM_BUDGET_EXHAUSTED, UPSTREAM_CONCURRENCY_LIMIT and INTERNAL. Over
-// HTTP the same status is the JSON body, with the matching HTTP status code.
+// CALLER_RATE_LIMITED, IDENTITY_NOT_GRANTED, CREDENTIALS_EXPIRED and
+// INTERNAL. Over HTTP the same status is the JSON body, with the matching
+// HTTP status code.
 //
 // Identities. One facade may hold several upstream identities (RADKit
 // Access "tagged client IDs", one per customer or unit), each with its own
@@ -776,7 +776,7 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_INITIAL\x10\x01\x12\x0f\n" +
 	"\vKIND_CHANGE\x10\x02\x12\x12\n" +
-	"\x0eKIND_HEARTBEAT\x10\x032\xbb(\n" +
+	"\x0eKIND_HEARTBEAT\x10\x032\xfa(\n" +
 	"\rAccessService\x12\xa6\f\n" +
 	"\vGenerateOTP\x12$.radkit.access.v1.GenerateOTPRequest\x1a%.radkit.access.v1.GenerateOTPResponse\"\xc9\v\x92A\xb3\vJ\\\n" +
 	"\x03400\x12U\n" +
@@ -851,8 +851,9 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"\vRetry-After\x12M\n" +
 	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerr\xf5\x01\n" +
 	"\xf2\x01\n" +
-	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/tokens:revoke\x12\xc6\t\n" +
-	"\x12WatchServiceStatus\x12+.radkit.access.v1.WatchServiceStatusRequest\x1a,.radkit.access.v1.WatchServiceStatusResponse\"\xd2\b\x92A\xa0\bJ\xcc\x01\n" +
+	"\fX-Request-ID\x12\xdf\x01Optional request ID (at most 128 characters of [A-Za-z0-9._:-]) to correlate the call with the facade's and the upstream's logs; one is generated when absent or malformed. Every answer carries the ID in use as X-Request-ID.\x18\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/tokens:revoke\x12\x85\n" +
+	"\n" +
+	"\x12WatchServiceStatus\x12+.radkit.access.v1.WatchServiceStatusRequest\x1a,.radkit.access.v1.WatchServiceStatusResponse\"\x91\t\x92A\xdf\bJ\xcc\x01\n" +
 	"\x03401\x12\xc4\x01\n" +
 	"\x17CALLER_UNAUTHENTICATED.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\x90\x01\n" +
@@ -860,12 +861,15 @@ const file_radkit_access_v1_access_proto_rawDesc = "" +
 	"rBearer realm=\"radkit-access-facade\" (RFC 6750), with error=\"invalid_token\" when credentials were sent and refused.\x12\x06stringJ4\n" +
 	"\x03404\x12-\n" +
 	"\x13UPSTREAM_NOT_FOUND.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusJ\xdf\x01\n" +
-	"\x03429\x12\xd7\x01\n" +
-	"_CALLER_RATE_LIMITED, TOO_MANY_WATCHES, UPSTREAM_BUDGET_EXHAUSTED or UPSTREAM_CONCURRENCY_LIMIT.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xa8\x01\n" +
+	"\x03429\x12\xa0\x01\n" +
+	"(CALLER_RATE_LIMITED or TOO_MANY_WATCHES.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +
 	"\vRetry-After\x12M\n" +
-	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJ\xc4\x01\n" +
+	"BSeconds to wait before retrying (the RetryInfo delay, rounded up).\x12\aintegerJt\n" +
+	"\x03500\x12m\n" +
+	"SUPSTREAM_MALFORMED_RESPONSE or INTERNAL (an upstream 5xx is retried, not returned).\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusJ\xc4\x01\n" +
 	"\x03503\x12\xbc\x01\n" +
 	"DSHUTTING_DOWN, UPSTREAM_CREDENTIALS_REJECTED or CREDENTIALS_EXPIRED.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x1a\\\n" +

@@ -8,9 +8,9 @@
 // name of an ErrorReason value: error_reason.proto says, for each, its code,
 // when it is given and whether a retry may help. Each RPC lists the reasons
 // it can return; every RPC can also return CALLER_UNAUTHENTICATED,
-// CALLER_RATE_LIMITED, IDENTITY_NOT_GRANTED, CREDENTIALS_EXPIRED,
-// UPSTREAM_BUDGET_EXHAUSTED, UPSTREAM_CONCURRENCY_LIMIT and INTERNAL. Over
-// HTTP the same status is the JSON body, with the matching HTTP status code.
+// CALLER_RATE_LIMITED, IDENTITY_NOT_GRANTED, CREDENTIALS_EXPIRED and
+// INTERNAL. Over HTTP the same status is the JSON body, with the matching
+// HTTP status code.
 //
 // Identities. One facade may hold several upstream identities (RADKit
 // Access "tagged client IDs", one per customer or unit), each with its own
@@ -72,8 +72,9 @@ type AccessServiceClient interface {
 	// STATE_UNAVAILABLE, STATE_LOST, STATE_KEY_UNKNOWN, UPSTREAM_BAD_REQUEST,
 	// UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
 	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE,
-	// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_ERROR,
-	// UPSTREAM_MALFORMED_RESPONSE, UPSTREAM_TIMEOUT.
+	// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_BUDGET_EXHAUSTED,
+	// UPSTREAM_CONCURRENCY_LIMIT, UPSTREAM_ERROR, UPSTREAM_MALFORMED_RESPONSE,
+	// UPSTREAM_TIMEOUT.
 	GenerateOTP(ctx context.Context, in *GenerateOTPRequest, opts ...grpc.CallOption) (*GenerateOTPResponse, error)
 	// GetServiceStatus reports whether a registered RADKit service is active
 	// and online.
@@ -84,8 +85,9 @@ type AccessServiceClient interface {
 	// Errors: INVALID_REQUEST, UPSTREAM_NOT_FOUND, UPSTREAM_BAD_REQUEST,
 	// UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
 	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE,
-	// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_ERROR,
-	// UPSTREAM_MALFORMED_RESPONSE, UPSTREAM_TIMEOUT.
+	// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_BUDGET_EXHAUSTED,
+	// UPSTREAM_CONCURRENCY_LIMIT, UPSTREAM_ERROR, UPSTREAM_MALFORMED_RESPONSE,
+	// UPSTREAM_TIMEOUT.
 	GetServiceStatus(ctx context.Context, in *GetServiceStatusRequest, opts ...grpc.CallOption) (*GetServiceStatusResponse, error)
 	// RevokeToken revokes a RADKit Access Cloud access token, so that the
 	// upstream refuses it from then on.
@@ -97,8 +99,8 @@ type AccessServiceClient interface {
 	// Errors: INVALID_REQUEST, UPSTREAM_BAD_REQUEST (the token is unknown or
 	// expired), REVOCATION_NOT_CONFIGURED, UPSTREAM_RATE_LIMITED,
 	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE,
-	// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_ERROR,
-	// UPSTREAM_TIMEOUT.
+	// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_BUDGET_EXHAUSTED,
+	// UPSTREAM_CONCURRENCY_LIMIT, UPSTREAM_ERROR, UPSTREAM_TIMEOUT.
 	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*RevokeTokenResponse, error)
 	// WatchServiceStatus streams a registered RADKit service's status: the
 	// current status first, then one message on every change, and a
@@ -112,18 +114,19 @@ type AccessServiceClient interface {
 	// watcher of that service on a replica and with concurrent
 	// GetServiceStatus calls. A service nobody watches is not polled.
 	//
-	// Transient upstream failures (UPSTREAM_UNAVAILABLE,
+	// Transient failures of a poll (UPSTREAM_UNAVAILABLE, UPSTREAM_ERROR,
 	// UPSTREAM_RATE_LIMITED, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED,
-	// UPSTREAM_TIMEOUT of one poll) do not end the stream: polling backs off and the stream goes on
-	// with the last known status. Over HTTP the stream is newline-delimited
+	// UPSTREAM_BUDGET_EXHAUSTED, UPSTREAM_CONCURRENCY_LIMIT, UPSTREAM_TIMEOUT)
+	// do not end the stream: polling backs off and the stream goes on with
+	// the last known status. Over HTTP the stream is newline-delimited
 	// JSON, one {"result": WatchServiceStatusResponse} object per line; an
 	// error before the first message is the HTTP error response, a later one
 	// a final {"error": Status} line.
 	//
 	// Errors: INVALID_REQUEST, TOO_MANY_WATCHES, UPSTREAM_NOT_FOUND (at once
 	// or later), UPSTREAM_BAD_REQUEST, UPSTREAM_PERMISSION_DENIED,
-	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_ERROR,
-	// UPSTREAM_MALFORMED_RESPONSE, SHUTTING_DOWN, and DEADLINE_EXCEEDED with
+	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_MALFORMED_RESPONSE,
+	// SHUTTING_DOWN, and DEADLINE_EXCEEDED with
 	// no ErrorInfo when the caller's deadline passes first.
 	WatchServiceStatus(ctx context.Context, in *WatchServiceStatusRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchServiceStatusResponse], error)
 }
@@ -205,8 +208,9 @@ type AccessServiceServer interface {
 	// STATE_UNAVAILABLE, STATE_LOST, STATE_KEY_UNKNOWN, UPSTREAM_BAD_REQUEST,
 	// UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
 	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE,
-	// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_ERROR,
-	// UPSTREAM_MALFORMED_RESPONSE, UPSTREAM_TIMEOUT.
+	// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_BUDGET_EXHAUSTED,
+	// UPSTREAM_CONCURRENCY_LIMIT, UPSTREAM_ERROR, UPSTREAM_MALFORMED_RESPONSE,
+	// UPSTREAM_TIMEOUT.
 	GenerateOTP(context.Context, *GenerateOTPRequest) (*GenerateOTPResponse, error)
 	// GetServiceStatus reports whether a registered RADKit service is active
 	// and online.
@@ -217,8 +221,9 @@ type AccessServiceServer interface {
 	// Errors: INVALID_REQUEST, UPSTREAM_NOT_FOUND, UPSTREAM_BAD_REQUEST,
 	// UPSTREAM_PERMISSION_DENIED, UPSTREAM_RATE_LIMITED,
 	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE,
-	// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_ERROR,
-	// UPSTREAM_MALFORMED_RESPONSE, UPSTREAM_TIMEOUT.
+	// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_BUDGET_EXHAUSTED,
+	// UPSTREAM_CONCURRENCY_LIMIT, UPSTREAM_ERROR, UPSTREAM_MALFORMED_RESPONSE,
+	// UPSTREAM_TIMEOUT.
 	GetServiceStatus(context.Context, *GetServiceStatusRequest) (*GetServiceStatusResponse, error)
 	// RevokeToken revokes a RADKit Access Cloud access token, so that the
 	// upstream refuses it from then on.
@@ -230,8 +235,8 @@ type AccessServiceServer interface {
 	// Errors: INVALID_REQUEST, UPSTREAM_BAD_REQUEST (the token is unknown or
 	// expired), REVOCATION_NOT_CONFIGURED, UPSTREAM_RATE_LIMITED,
 	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_UNAVAILABLE,
-	// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_ERROR,
-	// UPSTREAM_TIMEOUT.
+	// UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED, UPSTREAM_BUDGET_EXHAUSTED,
+	// UPSTREAM_CONCURRENCY_LIMIT, UPSTREAM_ERROR, UPSTREAM_TIMEOUT.
 	RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error)
 	// WatchServiceStatus streams a registered RADKit service's status: the
 	// current status first, then one message on every change, and a
@@ -245,18 +250,19 @@ type AccessServiceServer interface {
 	// watcher of that service on a replica and with concurrent
 	// GetServiceStatus calls. A service nobody watches is not polled.
 	//
-	// Transient upstream failures (UPSTREAM_UNAVAILABLE,
+	// Transient failures of a poll (UPSTREAM_UNAVAILABLE, UPSTREAM_ERROR,
 	// UPSTREAM_RATE_LIMITED, UPSTREAM_CIRCUIT_OPEN, UPSTREAM_THROTTLED,
-	// UPSTREAM_TIMEOUT of one poll) do not end the stream: polling backs off and the stream goes on
-	// with the last known status. Over HTTP the stream is newline-delimited
+	// UPSTREAM_BUDGET_EXHAUSTED, UPSTREAM_CONCURRENCY_LIMIT, UPSTREAM_TIMEOUT)
+	// do not end the stream: polling backs off and the stream goes on with
+	// the last known status. Over HTTP the stream is newline-delimited
 	// JSON, one {"result": WatchServiceStatusResponse} object per line; an
 	// error before the first message is the HTTP error response, a later one
 	// a final {"error": Status} line.
 	//
 	// Errors: INVALID_REQUEST, TOO_MANY_WATCHES, UPSTREAM_NOT_FOUND (at once
 	// or later), UPSTREAM_BAD_REQUEST, UPSTREAM_PERMISSION_DENIED,
-	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_ERROR,
-	// UPSTREAM_MALFORMED_RESPONSE, SHUTTING_DOWN, and DEADLINE_EXCEEDED with
+	// UPSTREAM_CREDENTIALS_REJECTED, UPSTREAM_MALFORMED_RESPONSE,
+	// SHUTTING_DOWN, and DEADLINE_EXCEEDED with
 	// no ErrorInfo when the caller's deadline passes first.
 	WatchServiceStatus(*WatchServiceStatusRequest, grpc.ServerStreamingServer[WatchServiceStatusResponse]) error
 	mustEmbedUnimplementedAccessServiceServer()
