@@ -55,7 +55,10 @@ func TestIdempotencyRedisStalled(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := testkit.StartRedis(t)
-			reps := replicas(t, srv, 2)
+			// The production call timeout: a caller is answered one call
+			// timeout before its deadline, which these deadlines are
+			// sized against.
+			reps := replicasWith(t, srv, 2, 0, redisstate.DefaultCallTimeout)
 			for _, r := range reps {
 				redisstate.SetLease(r, lease)
 			}

@@ -26,6 +26,13 @@ func replicas(t *testing.T, srv *testkit.Redis, n int) []*redisstate.Idempotency
 // replicasTTL is replicas remembering results for ttl.
 func replicasTTL(t *testing.T, srv *testkit.Redis, n int, ttl time.Duration) []*redisstate.Idempotency {
 	t.Helper()
+	return replicasWith(t, srv, n, ttl, 0)
+}
+
+// replicasWith is replicasTTL with each Redis call bounded by callTimeout
+// (0: the tests' own, see open).
+func replicasWith(t *testing.T, srv *testkit.Redis, n int, ttl, callTimeout time.Duration) []*redisstate.Idempotency {
+	t.Helper()
 	key := make([]byte, redisstate.KeySize)
 	_, _ = rand.Read(key)
 	ring, err := redisstate.NewKeyring(key)
@@ -34,7 +41,7 @@ func replicasTTL(t *testing.T, srv *testkit.Redis, n int, ttl time.Duration) []*
 	}
 	var out []*redisstate.Idempotency
 	for range n {
-		c := open(t, redisstate.Config{URL: srv.URL(), Keyring: ring})
+		c := open(t, redisstate.Config{URL: srv.URL(), Keyring: ring, CallTimeout: callTimeout})
 		d, err := c.Idempotency(ttl)
 		if err != nil {
 			t.Fatal(err)
