@@ -295,6 +295,7 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 
 	var http1 atomic.Bool // a connection was handed over, and it is HTTP/1.x
 	ctx, cancel := context.WithCancel(context.WithoutCancel(caller))
+	ctx = withConnHanded(ctx, func() { t.h2.Store(true) }) // a Pool's: HTTP/2
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) {
 			h1 := !isHTTP2(info.Conn)
@@ -372,7 +373,8 @@ func (t *limitedTransport) roundTripHTTP2(req *http.Request, release func()) (re
 			release() // on error, and on a panic going up to the caller
 		}
 	}()
-	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+	ctx := withConnHanded(req.Context(), func() { t.h2.Store(true) }) // a Pool's: HTTP/2
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) { t.h2.Store(isHTTP2(info.Conn)) },
 	})
 	resp, err = t.base.RoundTrip(req.WithContext(ctx))

@@ -67,6 +67,7 @@ type sendTrace struct {
 // composes with any trace already in ctx (otelhttp's, for example).
 func withSendTrace(ctx context.Context) (context.Context, *sendTrace) {
 	st := &sendTrace{}
+	ctx = withConnHanded(ctx, func() { st.gotConn.Store(true) })
 	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		DNSStart:          func(httptrace.DNSStartInfo) { st.dialed.Store(true) },
 		ConnectStart:      func(string, string) { st.dialed.Store(true) },
