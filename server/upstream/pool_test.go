@@ -394,6 +394,46 @@ func TestPoolIdleConnectionsClose(t *testing.T) {
 	}
 }
 
+// TestPoolRetire checks that a retired Pool (SwapTransport.Swap) closes
+// its idle connections at once and its busy ones as soon as their
+// requests end, which still succeed.
+func TestPoolRetire(t *testing.T) {
+	const latency = 500 * time.Millisecond
+	srv := startSlowServer(t, 100, latency, false)
+	tr := NewTransport()
+	tr.TLSClientConfig.RootCAs = srv.roots()
+	swap := NewSwapTransport(tr)
+	hc := &http.Client{Transport: swap}
+	ctx := testkit.Context(t, 30*time.Second)
+	old := swap.Pool()
+	if failed, first := burst(ctx, hc, srv.URL, 10); failed > 0 {
+		t.Fatalf("%d requests failed (first: %v)", failed, first)
+	}
+	busy := make(chan error)
+	go func() {
+		_, err := postOTP(ctx, hc, srv.URL)
+		busy <- err
+	}()
+	testkit.Eventually(t, 10*time.Second, "the request in flight", func() bool { return old.Conns() == 1 })
+	time.Sleep(latency / 5) // let it be sent
+
+	next := NewTransport()
+	next.TLSClientConfig.RootCAs = srv.roots()
+	swap.Swap(next)
+	if err := testkit.Receive(t, busy, 10*time.Second, "the request in flight at the swap"); err != nil {
+		t.Fatalf("request in flight at the swap: %v", err)
+	}
+	testkit.Eventually(t, 10*time.Second, "the old pool's connection closed", func() bool {
+		return old.Conns() == 0 && srv.open.Load() == 0
+	})
+	if _, err := postOTP(ctx, hc, srv.URL); err != nil {
+		t.Fatalf("after the swap: %v", err)
+	}
+	if swap.Pool() == old || swap.Pool().Conns() != 1 {
+		t.Errorf("the request after the swap did not go through the new pool")
+	}
+}
+
 // TestPoolHTTP1Upstream checks that an upstream without HTTP/2 is served
 // by the Transport's own pool: every request of a burst succeeds over
 // HTTP/1.1, each holding a connection, and the Limiter sees them as

@@ -48,17 +48,18 @@ func LoadRoots(caFile string) (*x509.CertPool, error) {
 }
 
 // SwapTransport is an http.RoundTripper that sends each request through
-// its current *http.Transport, which Swap replaces while calls are in
-// flight: new trusted roots after a reload take effect for new
-// connections, and calls already sent finish on the connection they had.
+// its current *http.Transport, by way of a Pool of its own (see Pool),
+// which Swap replaces while calls are in flight: new trusted roots after a
+// reload take effect for new connections, and calls already sent finish on
+// the connection they had.
 type SwapTransport struct {
-	current atomic.Pointer[http.Transport]
+	current atomic.Pointer[Pool]
 }
 
 // NewSwapTransport returns a SwapTransport sending through t.
 func NewSwapTransport(t *http.Transport) *SwapTransport {
 	s := &SwapTransport{}
-	s.current.Store(t)
+	s.current.Store(NewPool(t))
 	return s
 }
 
@@ -68,14 +69,23 @@ func (s *SwapTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // Current returns the transport requests go through now.
-func (s *SwapTransport) Current() *http.Transport { return s.current.Load() }
+func (s *SwapTransport) Current() *http.Transport { return s.current.Load().Transport() }
 
-// Swap makes t the transport of every new request and closes the idle
-// connections of the previous one; its busy connections close once idle,
-// after its IdleConnTimeout at the latest.
+// Pool returns the Pool requests go through now.
+func (s *SwapTransport) Pool() *Pool { return s.current.Load() }
+
+// Swap makes t the transport of every new request and retires the
+// previous one's connections: the idle ones close now, the others of its
+// Pool once they carry no request.
 func (s *SwapTransport) Swap(t *http.Transport) {
-	if old := s.current.Swap(t); old != nil && old != t {
-		old.CloseIdleConnections()
+	if old := s.current.Load(); old != nil && old.Transport() == t {
+		return
+	}
+	if old := s.current.Swap(NewPool(t)); old != nil {
+		// The old Transport's own connections (plain http://, or an
+		// upstream without HTTP/2) close once idle, after its
+		// IdleConnTimeout at the latest.
+		old.Retire()
 	}
 }
 
