@@ -16,6 +16,7 @@ import (
 	"github.com/radkit/radkit-access-facade/internal/telemetry"
 	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server/emulator"
+	"github.com/radkit/radkit-access-facade/server/facade"
 )
 
 // TestUpstreamStreamLimitsAtLoad drives the facade as several client pods
@@ -24,7 +25,8 @@ import (
 // per connection, answering in 1 s. With no client deadline every call
 // succeeds (no stall at the upstream's stream limit, no UPSTREAM_TIMEOUT);
 // with 2 s deadlines the only refusals are UPSTREAM_CONCURRENCY_LIMIT with
-// RetryInfo. The breaker stays closed throughout.
+// RetryInfo. The breaker stays closed throughout, and the facade opens no
+// more upstream connections than the calls in flight need.
 func TestUpstreamStreamLimitsAtLoad(t *testing.T) {
 	if testing.Short() {
 		testkit.Skip(t, "1,000 calls in flight; -short")
@@ -114,6 +116,14 @@ func TestUpstreamStreamLimitsAtLoad(t *testing.T) {
 			}
 			if got["OK"] == 0 {
 				t.Errorf("2 s deadlines: no call succeeded: %v", got)
+			}
+			// The calls in flight take the streams they need: no
+			// connection of its own for a call that finds the others at
+			// the stream limit (one more tolerated while a dial races).
+			want := int64((facade.DefaultUpstreamMaxInFlight+streams-1)/streams) + 1
+			if n := te.Emulator.Connections(); n > want {
+				t.Errorf("the emulator accepted %d connections for %d calls in flight at %d streams each, want at most %d",
+					n, facade.DefaultUpstreamMaxInFlight, streams, want)
 			}
 		})
 	}
