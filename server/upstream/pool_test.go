@@ -599,3 +599,43 @@ func (p *Pool) dialing() bool {
 	}
 	return false
 }
+
+// TestPoolThroughProxy checks that the Pool's connections go through the
+// Transport's proxy (NewClientConn asks Transport.Proxy), with the proxy
+// URL's credentials, and still multiplex: a burst above one connection's
+// stream limit takes as many tunnels as connections it needs.
+func TestPoolThroughProxy(t *testing.T) {
+	const streams = 20
+	srv := startSlowServer(t, streams, 200*time.Millisecond, false)
+	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test certificate's name; loopback targets are never proxied.
+	const host = "example.com"
+	proxy := testkit.StartConnectProxy(t, testkit.ProxyOptions{
+		User: "egress", Password: "pw", Hosts: map[string]string{host: "127.0.0.1"},
+	})
+	tr := NewTransport()
+	tr.TLSClientConfig.RootCAs = srv.roots()
+	tr.Proxy = http.ProxyURL(proxy.URL)
+	p := NewPool(tr)
+	t.Cleanup(func() { _ = p.Close() })
+	hc := &http.Client{Transport: p}
+	url := "https://" + net.JoinHostPort(host, port)
+	ctx := testkit.Context(t, 30*time.Second)
+	if failed, first := burst(ctx, hc, url, 3*streams); failed > 0 {
+		t.Fatalf("%d requests failed through the proxy (first: %v)", failed, first)
+	}
+	if got := proxy.Tunnels(); got < 1 || got > 4 {
+		t.Errorf("the proxy established %d tunnels for %d requests at %d streams, want 3 (4 tolerated)", got, 3*streams, streams)
+	}
+	if got := p.Conns(); int64(got) != srv.accepted.Load() {
+		t.Errorf("the pool holds %d connections, the server accepted %d: not all through the pool", got, srv.accepted.Load())
+	}
+	for _, target := range proxy.Targets() {
+		if target != net.JoinHostPort(host, port) {
+			t.Errorf("CONNECT %s, want %s:%s", target, host, port)
+		}
+	}
+}
