@@ -198,7 +198,9 @@ var errStockPath = errors.New("upstream: address does not multiplex requests")
 // request, dialling one when none has room and no dial is under way and
 // the pool is below MaxConnsPerHost, or waiting for either until ctx ends.
 // A request that waited for another request's dial gets that dial's error
-// if it fails: the upstream is unreachable for it as well.
+// if it fails: the upstream is unreachable for it as well. A request whose
+// context ends while it waits for a stream with no dial under way (the
+// pool at MaxConnsPerHost) was in the facade's queue (sendTrace.queued).
 func (p *Pool) reserve(ctx context.Context, addr string) (*http.ClientConn, error) {
 	p.mu.Lock()
 	h := p.hosts[addr]
@@ -232,7 +234,13 @@ func (p *Pool) reserve(ctx context.Context, addr string) (*http.ClientConn, erro
 		}
 		p.mu.Unlock()
 		if dial != nil {
+			// Waiting for a dial is waiting for the network, as a request
+			// that dials itself does: not the facade's queue. Were it
+			// taken for the queue, an upstream that does not accept
+			// connections would count one failure per dial timeout, and
+			// the breaker might never open.
 			waited = dial
+			dialWaited(ctx)
 		}
 
 		var dialDone <-chan struct{}
@@ -395,6 +403,24 @@ func withConnHanded(ctx context.Context, f func()) context.Context {
 // connHanded calls ctx's function of withConnHanded, if any.
 func connHanded(ctx context.Context) {
 	if f, ok := ctx.Value(connHandedKey{}).(func()); ok {
+		f()
+	}
+}
+
+// dialWaitedKey is the context key of the function that a request's send
+// trace asks to be called when the request waits for a dial of the Pool
+// (see withDialWaited).
+type dialWaitedKey struct{}
+
+// withDialWaited returns ctx whose request calls f when it waits for a
+// connection that the Pool is dialling, its own or another request's.
+func withDialWaited(ctx context.Context, f func()) context.Context {
+	return context.WithValue(ctx, dialWaitedKey{}, f)
+}
+
+// dialWaited calls ctx's function of withDialWaited, if any.
+func dialWaited(ctx context.Context) {
+	if f, ok := ctx.Value(dialWaitedKey{}).(func()); ok {
 		f()
 	}
 }

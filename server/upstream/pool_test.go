@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -140,15 +141,19 @@ func TestPoolConnectionsAtStreamLimit(t *testing.T) {
 	const latency = time.Second
 	for _, tc := range []struct {
 		streams, requests, limiter int
+		maxConns                   int // MaxConnsPerHost; 256 if 0
 	}{
 		{streams: 100, requests: 256},
 		{streams: 250, requests: 256},
 		{streams: 100, requests: 1000, limiter: 256},
 		{streams: 250, requests: 1000, limiter: 256},
+		// At MaxConnsPerHost, requests wait for streams to free up.
+		{streams: 10, requests: 50, maxConns: 1},
 	} {
-		t.Run(fmt.Sprintf("%d_streams_%d_requests", tc.streams, tc.requests), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%d_streams_%d_requests_%d_conns", tc.streams, tc.requests, tc.maxConns), func(t *testing.T) {
 			srv := startSlowServer(t, tc.streams, latency, false)
-			p := newTestPool(t, srv.roots(), 256)
+			maxConns := cmp.Or(tc.maxConns, 256)
+			p := newTestPool(t, srv.roots(), maxConns)
 			var rt http.RoundTripper = p
 			inFlight := tc.requests
 			if tc.limiter > 0 {
@@ -160,7 +165,7 @@ func TestPoolConnectionsAtStreamLimit(t *testing.T) {
 			if failed, first := burst(ctx, hc, srv.URL, tc.requests); failed > 0 {
 				t.Errorf("%d of %d requests failed against a %d-stream server (first: %v)", failed, tc.requests, tc.streams, first)
 			}
-			want := int64((inFlight+tc.streams-1)/tc.streams) + 1
+			want := min(int64((inFlight+tc.streams-1)/tc.streams)+1, int64(maxConns))
 			if got := srv.accepted.Load(); got > want {
 				t.Errorf("the server accepted %d connections for %d requests in flight at %d streams each, want at most %d", got, inFlight, tc.streams, want)
 			} else {
@@ -488,10 +493,10 @@ func TestPoolLimiterSeesHTTP2(t *testing.T) {
 }
 
 // TestPoolWaitIsQueued checks how a request that waited in the Pool is
-// classified when its context ends: queued (IsQueued, not the upstream's
-// failure), at once, when it waited for a stream on a full pool or for a
-// connection that another request is dialling; not queued when it was
-// dialling itself (the upstream, or the network, did not answer).
+// classified when its context ends, which it must do at once: queued
+// (IsQueued, not the upstream's failure) when it waited for a stream on a
+// pool at MaxConnsPerHost; not queued when it waited for a dial, its own or
+// another request's (the upstream, or the network, did not answer).
 func TestPoolWaitIsQueued(t *testing.T) {
 	t.Run("waiting for a stream at MaxConnsPerHost", func(t *testing.T) {
 		srv := startSlowServer(t, 2, time.Minute, false)
@@ -534,7 +539,7 @@ func TestPoolWaitIsQueued(t *testing.T) {
 		c := &Client{http: &http.Client{Transport: p}, maxResponseBytes: 1 << 10}
 		go func() { _ = sendStatus(c, url, time.Minute) }()
 		testkit.Eventually(t, 10*time.Second, "a dial under way", p.dialing)
-		checkQueued(t, c, url, true)
+		checkQueued(t, c, url, false)
 	})
 }
 

@@ -58,8 +58,8 @@ type sendTrace struct {
 	gotConn      atomic.Bool
 	wroteHeaders atomic.Bool
 	// dialed is set once the request started a DNS lookup, a dial or a TLS
-	// handshake: a wait there is the upstream's (or the network's), not
-	// the transport's own queue.
+	// handshake, or waited for a Pool's dial: a wait there is the
+	// upstream's (or the network's), not the transport's own queue.
 	dialed atomic.Bool
 }
 
@@ -68,6 +68,7 @@ type sendTrace struct {
 func withSendTrace(ctx context.Context) (context.Context, *sendTrace) {
 	st := &sendTrace{}
 	ctx = withConnHanded(ctx, func() { st.gotConn.Store(true) })
+	ctx = withDialWaited(ctx, func() { st.dialed.Store(true) })
 	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		DNSStart:          func(httptrace.DNSStartInfo) { st.dialed.Store(true) },
 		ConnectStart:      func(string, string) { st.dialed.Store(true) },
@@ -86,8 +87,8 @@ func (st *sendTrace) beforeSend() bool {
 
 // queued reports whether a request that failed because ctx (its own
 // context) ended was then still in the transport's queue: it had written
-// no headers and had not been dialling, so it was waiting for a free
-// connection (MaxConnsPerHost) or HTTP/2 stream.
+// no headers and had not been dialling nor waiting for a dial, so it was
+// waiting for a free connection (MaxConnsPerHost) or HTTP/2 stream.
 func (st *sendTrace) queued(ctx context.Context) bool {
 	return ctx.Err() != nil && !st.wroteHeaders.Load() && !st.dialed.Load()
 }
