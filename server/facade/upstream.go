@@ -28,7 +28,8 @@ func upstreamMaxInFlight(cfg Config) int {
 // cfg.UpstreamCAFile, through cfg.UpstreamProxy (the environment's proxy
 // by default), with at most cfg.UpstreamMaxInFlight connections (over
 // HTTP/1.1 each call in flight holds one; over HTTP/2 a connection holds
-// as many as the upstream's stream limit, see upstream.NewTransport).
+// as many as the upstream's stream limit, and upstream.SwapTransport's
+// Pool opens the connections one at a time, see upstream.Pool).
 func newUpstreamTransport(cfg Config) (*http.Transport, error) {
 	t := upstream.NewTransport()
 	if proxy := cfg.UpstreamProxy; proxy != nil {

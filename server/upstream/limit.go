@@ -243,8 +243,9 @@ type limitedTransport struct {
 	l    *Limiter
 	base http.RoundTripper
 	// h2 is set while the upstream's connections are HTTP/2, as the last
-	// one handed to a request was: a request then runs on its caller's
-	// goroutine (see RoundTrip).
+	// one handed to a request was (httptrace's GotConn, or a Pool's
+	// connection, see withConnHanded): a request then runs on its
+	// caller's goroutine (see RoundTrip).
 	h2 atomic.Bool
 }
 

@@ -40,10 +40,11 @@ type Pool struct {
 	// dialer is a copy of t, without MaxConnsPerHost, whose NewClientConn
 	// dials the Pool's connections: closing an HTTP/1.1 ClientConn (one
 	// that showed the upstream does not speak HTTP/2) decrements t's count
-	// of connections per host, which NewClientConn never incremented, and
-	// net/http panics ("connCount underflow") or, were the count not zero,
-	// would let t's own pool exceed MaxConnsPerHost. The Pool keeps its
-	// own bound.
+	// of connections per host, which NewClientConn never incremented
+	// (go1.26 net/http: http1ClientConn.Close, persistConn.closeLocked,
+	// Transport.decConnsPerHost), and net/http panics ("connCount
+	// underflow") or, were the count not zero, would let t's own pool
+	// exceed MaxConnsPerHost. The Pool keeps its own bound.
 	dialer *http.Transport
 
 	mu    sync.Mutex

@@ -443,6 +443,9 @@ func TestPoolRetire(t *testing.T) {
 // by the Transport's own pool: every request of a burst succeeds over
 // HTTP/1.1, each holding a connection, and the Limiter sees them as
 // HTTP/1.1 (a request whose caller leaves runs on, see limitedTransport).
+// The Transport has MaxConnsPerHost set, as the facade's has: closing the
+// HTTP/1.1 ClientConn that showed the upstream's protocol then panics in
+// net/http unless the Pool dials without it (see Pool.dialer).
 func TestPoolHTTP1Upstream(t *testing.T) {
 	srv := startSlowServer(t, 0, 200*time.Millisecond, true)
 	p := newTestPool(t, srv.roots(), 256)

@@ -46,7 +46,10 @@ func NewTransport() *http.Transport {
 		// that limit: once they reach it, no stream ever frees up and every
 		// request waits for its deadline (golang/go#70809, in net/http's
 		// bundled copy and in golang.org/x/net/http2 alike). Tested by
-		// TestTransportAboveStreamLimit.
+		// TestTransportAboveStreamLimit. A request that finds every
+		// connection full dials one of its own, though: over TLS, Pool
+		// (which SwapTransport sends through) takes the requests
+		// instead and dials one connection at a time.
 		HTTP2: &http.HTTP2Config{StrictMaxConcurrentRequests: false},
 	}
 }
