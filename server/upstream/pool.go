@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -22,15 +23,27 @@ import (
 // for every request that finds all connections at the upstream's
 // SETTINGS_MAX_CONCURRENT_STREAMS: at a 100-stream limit a burst of 256
 // requests opened up to 170 connections where 3 carry them. Here a
-// request reserves a stream on an open connection with room; when none
-// has room, one connection is dialled at a time, up to the Transport's
+// request takes a stream on an open connection with room; when none has
+// room, one connection is dialled at a time, up to the Transport's
 // MaxConnsPerHost (0: no bound), and the other requests wait for it or
 // for a stream to free up, within their context.
 //
+// The Pool counts the streams it has handed out itself rather than hold
+// ClientConn.Reserve's reservations: a reservation counts against the
+// connection's stream limit until its request gets the connection's
+// header lock, and one request waiting there for a stream holds that lock.
+// When the reservations outnumber the limit (a new connection allows 100
+// streams until the server's SETTINGS arrive, and a server may advertise
+// fewer, or lower its limit later), no stream ever frees up and every
+// request waits for its deadline, as with golang/go#70809. A request the
+// Pool sends beyond a limit it did not know yet waits in the connection
+// for a stream, or is refused by the server and sent again.
+//
 // An upstream that does not speak HTTP/2 (or allows one stream per
-// connection, which a reservation cannot tell from HTTP/1.1) is left to the
-// Transport's own pool after the first connection shows it: that pool
-// already keeps one request per connection and dials in parallel.
+// connection, which a ClientConn does not tell apart from HTTP/1.1) is
+// left to the Transport's own pool after the first connection shows it:
+// that pool already keeps one request per connection and dials in
+// parallel.
 //
 // A connection leaves the pool when it fails or closes (GOAWAY, a broken
 // connection, the Transport's IdleConnTimeout, which net/http's HTTP/2
@@ -64,10 +77,31 @@ func NewPool(t *http.Transport) *Pool {
 // Transport returns the Transport the Pool sends through.
 func (p *Pool) Transport() *http.Transport { return p.t }
 
+// poolConn is one connection of the Pool; busy, the streams it has handed
+// out whose request has not ended, is guarded by Pool.mu.
+type poolConn struct {
+	cc   *http.ClientConn
+	busy int
+	// capped bounds busy while the connection's stream limit, as net/http
+	// knows it, is still limitAtRefusal: the server refused a stream
+	// beyond a limit that net/http had not learnt yet (its SETTINGS were
+	// still on the way). 0: no bound.
+	capped, limitAtRefusal int
+}
+
+// limit is how many streams pc may have handed out, Pool.mu held.
+func (pc *poolConn) limit(avail int) int {
+	limit := avail + pc.cc.InFlight()
+	if pc.capped > 0 && limit == pc.limitAtRefusal {
+		return min(limit, pc.capped)
+	}
+	return limit
+}
+
 // hostConns is the Pool's state for one upstream address. Its fields but
 // wake are guarded by Pool.mu.
 type hostConns struct {
-	conns []*http.ClientConn
+	conns []*poolConn
 	// dial is the dial in progress, if any: one at a time.
 	dial *poolDial
 	// stock is set once the address showed it does not multiplex
@@ -118,7 +152,7 @@ const poolDialTimeout = 30 * time.Second
 
 // maxPoolRetries bounds how often a request is sent again on another
 // connection after one refused it unprocessed (see retryableOnNewConn).
-const maxPoolRetries = 3
+const maxPoolRetries = 6
 
 // RoundTrip sends req: an https:// request on a pooled HTTP/2 connection,
 // any other through the Transport.
@@ -128,7 +162,7 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	addr := poolAddr(req.URL.Host)
 	for attempt := 0; ; attempt++ {
-		cc, err := p.reserve(req.Context(), addr)
+		h, pc, err := p.take(req.Context(), addr)
 		if errors.Is(err, errStockPath) {
 			return p.t.RoundTrip(req)
 		}
@@ -139,20 +173,62 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		connHanded(req.Context())
-		resp, err := cc.RoundTrip(req)
+		resp, err := pc.cc.RoundTrip(req)
 		if err == nil {
+			resp.Body = &poolBody{ReadCloser: resp.Body, done: sync.OnceFunc(func() { p.done(h, pc) })}
 			return resp, nil
 		}
-		if attempt >= maxPoolRetries || !retryableOnNewConn(err) || req.Context().Err() != nil {
+		retry := retryableOnNewConn(err)
+		if retry && refusedStream(err) {
+			p.refused(pc)
+		}
+		p.done(h, pc)
+		if attempt >= maxPoolRetries || !retry || req.Context().Err() != nil {
 			return nil, err
 		}
-		// The connection refused the request unprocessed (GOAWAY, or it
-		// closed before the request got a stream): send it again on
-		// another, as net/http's own HTTP/2 pool does.
+		// The connection refused the request unprocessed (GOAWAY, a
+		// stream over the server's limit, or it closed before the request
+		// got a stream): send it again on another, as net/http's own
+		// HTTP/2 pool does.
 		if req, err = rewound(req); err != nil {
 			return nil, err
 		}
+		resent(req.Context())
 	}
+}
+
+// poolBody gives its request's stream back to the Pool when closed.
+type poolBody struct {
+	io.ReadCloser
+	done func() // may be called more than once
+}
+
+func (b *poolBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.done()
+	return err
+}
+
+// refused notes that pc's server refused a stream over its limit: pc takes
+// no more than it carries now until net/http learns that limit.
+func (p *Pool) refused(pc *poolConn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pc.limitAtRefusal = pc.cc.Available() + pc.cc.InFlight()
+	pc.capped = max(pc.busy-1, 1)
+}
+
+// done ends a request that took a stream of pc: the stream is free for
+// another (the waiting requests are woken), and a retired Pool closes pc
+// once it carries no request.
+func (p *Pool) done(h *hostConns, pc *poolConn) {
+	p.mu.Lock()
+	pc.busy--
+	if pc.busy == 0 && p.retired.Load() {
+		_ = pc.cc.Close()
+	}
+	p.mu.Unlock()
+	h.signal()
 }
 
 // retryableOnNewConn reports whether err, from a ClientConn's RoundTrip,
@@ -167,12 +243,21 @@ func retryableOnNewConn(err error) bool {
 		"http2: client conn not usable",
 		"http2: Transport received Server's graceful shutdown GOAWAY",
 		"REFUSED_STREAM",
+		// A stream over the limit once the server's SETTINGS were acknowledged.
+		"PROTOCOL_ERROR; received from peer",
 	} {
 		if strings.Contains(msg, s) {
 			return true
 		}
 	}
 	return false
+}
+
+// refusedStream reports whether err, one of retryableOnNewConn's, is a
+// stream the server refused over its stream limit.
+func refusedStream(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "REFUSED_STREAM") || strings.Contains(msg, "PROTOCOL_ERROR; received from peer")
 }
 
 // rewound returns req ready to be sent again: its body reset by GetBody.
@@ -195,14 +280,14 @@ func rewound(req *http.Request) (*http.Request, error) {
 // errStockPath tells RoundTrip to send through the Transport.
 var errStockPath = errors.New("upstream: address does not multiplex requests")
 
-// reserve returns a connection to addr with a stream reserved for one
-// request, dialling one when none has room and no dial is under way and
+// take returns a connection to addr with a stream taken for one
+// request (give it back with done), dialling one when none has room and no dial is under way and
 // the pool is below MaxConnsPerHost, or waiting for either until ctx ends.
 // A request that waited for another request's dial gets that dial's error
 // if it fails: the upstream is unreachable for it as well. A request whose
 // context ends while it waits for a stream with no dial under way (the
 // pool at MaxConnsPerHost) was in the facade's queue (sendTrace.queued).
-func (p *Pool) reserve(ctx context.Context, addr string) (*http.ClientConn, error) {
+func (p *Pool) take(ctx context.Context, addr string) (*hostConns, *poolConn, error) {
 	p.mu.Lock()
 	h := p.hosts[addr]
 	if h == nil {
@@ -217,15 +302,15 @@ func (p *Pool) reserve(ctx context.Context, addr string) (*http.ClientConn, erro
 		p.mu.Lock()
 		if h.stock {
 			p.mu.Unlock()
-			return nil, errStockPath
+			return nil, nil, errStockPath
 		}
-		if cc := h.reserveLocked(); cc != nil {
+		if pc := h.takeLocked(); pc != nil {
 			p.mu.Unlock()
-			return cc, nil
+			return h, pc, nil
 		}
 		if waited != nil && waited.err != nil { // set once it ended
 			p.mu.Unlock()
-			return nil, waited.err
+			return nil, nil, waited.err
 		}
 		dial := h.dial
 		if dial == nil && (p.t.MaxConnsPerHost <= 0 || len(h.conns) < p.t.MaxConnsPerHost) {
@@ -252,28 +337,34 @@ func (p *Pool) reserve(ctx context.Context, addr string) (*http.ClientConn, erro
 		case <-changed:
 		case <-dialDone:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("upstream: waiting for a connection: %w", ctx.Err())
+			return nil, nil, fmt.Errorf("upstream: waiting for a connection: %w", ctx.Err())
 		}
 	}
 }
 
-// reserveLocked reserves a stream on the first connection with room,
-// dropping those that have failed or can take no request and have none
-// in flight (after GOAWAY). Pool.mu is held.
-func (h *hostConns) reserveLocked() *http.ClientConn {
+// takeLocked takes a stream on the first connection with room: fewer
+// streams handed out than its limit (Available plus InFlight, as net/http
+// knows it now, or less after a refusal, see poolConn.capped), and
+// Available, so not after a GOAWAY. It drops the
+// connections that have failed, and those that can take no request and
+// carry none (after a GOAWAY, or closed when idle). Pool.mu is held.
+func (h *hostConns) takeLocked() *poolConn {
 	kept := h.conns[:0]
-	var got *http.ClientConn
-	for _, cc := range h.conns {
-		if cc.Err() != nil {
+	var got *poolConn
+	for _, pc := range h.conns {
+		if pc.cc.Err() != nil {
+			continue // its requests, if any, end on their own (see done)
+		}
+		avail := pc.cc.Available()
+		switch {
+		case got == nil && avail > 0 && pc.busy < pc.limit(avail):
+			pc.busy++
+			got = pc
+		case avail == 0 && pc.busy == 0 && pc.cc.InFlight() == 0:
+			_ = pc.cc.Close() // unusable and idle: GOAWAY, or the idle timeout
 			continue
 		}
-		if got == nil && cc.Reserve() == nil {
-			got = cc
-		} else if cc.Available() == 0 && cc.InFlight() == 0 {
-			_ = cc.Close() // unusable and idle: GOAWAY, or the idle timeout
-			continue
-		}
-		kept = append(kept, cc)
+		kept = append(kept, pc)
 	}
 	clear(h.conns[len(kept):])
 	h.conns = kept
@@ -298,13 +389,12 @@ func (p *Pool) dialFor(ctx context.Context, addr string, h *hostConns, d *poolDi
 		_ = cc.Close()
 		h.stock = true
 	default:
-		cc.SetStateHook(func(cc *http.ClientConn) {
-			if p.retired.Load() && cc.Err() == nil && cc.InFlight() == 0 {
-				_ = cc.Close()
-			}
-			h.signal()
-		})
-		h.conns = append(h.conns, cc)
+		// A stream ended, the server raised its limit, the connection
+		// failed: the waiting requests look again. The hook runs inside
+		// ClientConn calls, some made with Pool.mu held: it takes no lock
+		// but h's wake lock.
+		cc.SetStateHook(func(*http.ClientConn) { h.signal() })
+		h.conns = append(h.conns, &poolConn{cc: cc})
 	}
 	h.dial = nil
 	close(d.done)
@@ -329,12 +419,12 @@ func (p *Pool) CloseIdleConnections() {
 	p.mu.Lock()
 	for _, h := range p.hosts {
 		kept := h.conns[:0]
-		for _, cc := range h.conns {
-			if cc.Err() != nil || cc.InFlight() == 0 {
-				_ = cc.Close()
+		for _, pc := range h.conns {
+			if pc.busy == 0 {
+				_ = pc.cc.Close()
 				continue
 			}
-			kept = append(kept, cc)
+			kept = append(kept, pc)
 		}
 		clear(h.conns[len(kept):])
 		h.conns = kept
@@ -357,8 +447,8 @@ func (p *Pool) Close() error {
 	p.retired.Store(true)
 	p.mu.Lock()
 	for _, h := range p.hosts {
-		for _, cc := range h.conns {
-			_ = cc.Close()
+		for _, pc := range h.conns {
+			_ = pc.cc.Close()
 		}
 		h.conns = nil
 	}
@@ -373,8 +463,8 @@ func (p *Pool) Conns() int {
 	defer p.mu.Unlock()
 	n := 0
 	for _, h := range p.hosts {
-		for _, cc := range h.conns {
-			if cc.Err() == nil {
+		for _, pc := range h.conns {
+			if pc.cc.Err() == nil {
 				n++
 			}
 		}
@@ -422,6 +512,25 @@ func withDialWaited(ctx context.Context, f func()) context.Context {
 // dialWaited calls ctx's function of withDialWaited, if any.
 func dialWaited(ctx context.Context) {
 	if f, ok := ctx.Value(dialWaitedKey{}).(func()); ok {
+		f()
+	}
+}
+
+// resentKey is the context key of the function that a request's send
+// trace asks to be called when the Pool sends the request again (see
+// withResent).
+type resentKey struct{}
+
+// withResent returns ctx whose request calls f before the Pool sends it
+// again on another connection, the server having refused it unprocessed:
+// what the trace recorded of the refused attempt no longer holds.
+func withResent(ctx context.Context, f func()) context.Context {
+	return context.WithValue(ctx, resentKey{}, f)
+}
+
+// resent calls ctx's function of withResent, if any.
+func resent(ctx context.Context) {
+	if f, ok := ctx.Value(resentKey{}).(func()); ok {
 		f()
 	}
 }

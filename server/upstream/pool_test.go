@@ -589,8 +589,8 @@ func (p *Pool) inFlight() int {
 	defer p.mu.Unlock()
 	n := 0
 	for _, h := range p.hosts {
-		for _, cc := range h.conns {
-			n += cc.InFlight()
+		for _, pc := range h.conns {
+			n += pc.busy
 		}
 	}
 	return n
@@ -638,12 +638,83 @@ func TestPoolThroughProxy(t *testing.T) {
 	if got := proxy.Tunnels(); got < 1 || got > 4 {
 		t.Errorf("the proxy established %d tunnels for %d requests at %d streams, want 3 (4 tolerated)", got, 3*streams, streams)
 	}
-	if got := p.Conns(); int64(got) != srv.accepted.Load() {
-		t.Errorf("the pool holds %d connections, the server accepted %d: not all through the pool", got, srv.accepted.Load())
+	if got := int64(proxy.Tunnels()); got != srv.accepted.Load() {
+		t.Errorf("the proxy established %d tunnels, the server accepted %d connections", got, srv.accepted.Load())
+	}
+	if p.Conns() == 0 {
+		t.Error("the pool holds no connection: the requests went around it")
 	}
 	for _, target := range proxy.Targets() {
 		if target != net.JoinHostPort(host, port) {
 			t.Errorf("CONNECT %s, want %s:%s", target, host, port)
 		}
 	}
+}
+
+// startDelayingRelay relays TCP connections to addr, delaying each chunk
+// from the server by delay: a distant server, whose SETTINGS reach a new
+// connection well after the first requests could be sent on it.
+func startDelayingRelay(t *testing.T, addr string, delay time.Duration) string {
+	t.Helper()
+	ln := testkit.Listen(t)
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", addr)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				_, _ = io.Copy(s, c)
+				_ = s.Close()
+			}()
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := s.Read(buf)
+					if n > 0 {
+						time.Sleep(delay)
+						if _, werr := c.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close() })
+	return ln.Addr().String()
+}
+
+// TestPoolStreamLimitBelowInitial sends a burst to a cold pool whose
+// server allows fewer streams (10) than a new connection assumes until the
+// server's SETTINGS arrive (100), and they arrive late: the requests sent
+// beyond the limit are refused or wait for a stream, and every one must
+// succeed. Holding ClientConn reservations instead, the reservations
+// beyond the limit block the one request waiting for a stream for good
+// (as golang/go#70809), and the burst waits for its deadline.
+func TestPoolStreamLimitBelowInitial(t *testing.T) {
+	const streams = 10
+	srv := startSlowServer(t, streams, 200*time.Millisecond, false)
+	relay := startDelayingRelay(t, srv.Listener.Addr().String(), 50*time.Millisecond)
+	p := newTestPool(t, srv.roots(), 256)
+	hc := &http.Client{Transport: p}
+	ctx := testkit.Context(t, 30*time.Second)
+	if failed, first := burst(ctx, hc, "https://"+relay, 6*streams); failed > 0 {
+		t.Fatalf("%d of %d requests failed against a %d-stream server (first: %v)", failed, 6*streams, streams, first)
+	}
+	t.Logf("%d connections", srv.accepted.Load())
 }

@@ -72,6 +72,12 @@ func withSendTrace(ctx context.Context) (context.Context, *sendTrace) {
 	st := &sendTrace{}
 	ctx = withConnHanded(ctx, func() { st.gotConn.Store(true) })
 	ctx = withDialWaited(ctx, func() { st.dialed.Store(true) })
+	ctx = withResent(ctx, func() {
+		// Refused unprocessed (REFUSED_STREAM, GOAWAY): as if never sent.
+		st.gotConn.Store(false)
+		st.wroteHeaders.Store(false)
+		st.dialed.Store(false)
+	})
 	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		DNSStart:          func(httptrace.DNSStartInfo) { st.dialed.Store(true) },
 		ConnectStart:      func(string, string) { st.dialed.Store(true) },
