@@ -280,9 +280,10 @@ func rewound(req *http.Request) (*http.Request, error) {
 // errStockPath tells RoundTrip to send through the Transport.
 var errStockPath = errors.New("upstream: address does not multiplex requests")
 
-// take returns a connection to addr with a stream taken for one
-// request (give it back with done), dialling one when none has room and no dial is under way and
-// the pool is below MaxConnsPerHost, or waiting for either until ctx ends.
+// take returns a connection to addr with a stream taken for one request
+// (given back by done), dialling one when none has room, no dial is under
+// way and the pool is below MaxConnsPerHost, or waiting for either until
+// ctx ends.
 // A request that waited for another request's dial gets that dial's error
 // if it fails: the upstream is unreachable for it as well. A request whose
 // context ends while it waits for a stream with no dial under way (the
