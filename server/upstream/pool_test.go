@@ -264,12 +264,16 @@ func (g *goAwayServer) Next() {
 	if g.roots == nil {
 		g.roots = s.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 	}
-	g.mu.Unlock()
+	var draining *httptest.Server
 	if old != nil {
+		draining = g.servers[len(g.servers)-2]
+	}
+	g.mu.Unlock()
+	if draining != nil {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			_ = g.servers[len(g.servers)-2].Config.Shutdown(ctx)
+			_ = draining.Config.Shutdown(ctx)
 		}()
 	}
 }
