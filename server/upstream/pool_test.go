@@ -512,8 +512,11 @@ func TestPoolWaitIsQueued(t *testing.T) {
 		for range 2 { // hold both streams of the one connection
 			go func() { _ = sendStatus(c, srv.URL, time.Minute) }()
 		}
+		// and the connection knows the server's limit (its SETTINGS
+		// arrived): a request sent before may be refused, and be sent
+		// again only after its deadline on a loaded machine.
 		testkit.Eventually(t, 10*time.Second, "two requests in flight", func() bool {
-			return p.Conns() == 1 && p.inFlight() == 2
+			return p.Conns() == 1 && p.inFlight() == 2 && p.streamLimit() == 2
 		})
 		checkQueued(t, c, srv.URL, true)
 	})
@@ -721,4 +724,17 @@ func TestPoolStreamLimitBelowInitial(t *testing.T) {
 		t.Fatalf("%d of %d requests failed against a %d-stream server (first: %v)", failed, 6*streams, streams, first)
 	}
 	t.Logf("%d connections", srv.accepted.Load())
+}
+
+// streamLimit reports the stream limit of p's first connection as net/http
+// knows it, 0 if none.
+func (p *Pool) streamLimit() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, h := range p.hosts {
+		for _, pc := range h.conns {
+			return pc.cc.Available() + pc.cc.InFlight()
+		}
+	}
+	return 0
 }
