@@ -335,7 +335,7 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		}
 		// Reading the body is the caller's: its end ends the request.
 		stop := context.AfterFunc(caller, cancel)
-		r.resp.Body = &slotBody{ReadCloser: r.resp.Body, release: func() {
+		r.resp.Body = &closeHookBody{ReadCloser: r.resp.Body, closed: func() {
 			stop()
 			cancel()
 			release()
@@ -383,7 +383,7 @@ func (t *limitedTransport) roundTripHTTP2(req *http.Request, release func()) (re
 		return nil, err
 	}
 	sent = true
-	resp.Body = &slotBody{ReadCloser: resp.Body, release: release}
+	resp.Body = &closeHookBody{ReadCloser: resp.Body, closed: release}
 	return resp, nil
 }
 
@@ -416,14 +416,15 @@ func (t *limitedTransport) CloseIdleConnections() {
 	}
 }
 
-// slotBody releases its request's slot when closed.
-type slotBody struct {
+// closeHookBody is a response body that gives back what its request held
+// when closed: a slot of the Limiter, a stream of the Pool.
+type closeHookBody struct {
 	io.ReadCloser
-	release func() // may be called more than once
+	closed func() // may be called more than once
 }
 
-func (b *slotBody) Close() error {
+func (b *closeHookBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.release()
+	b.closed()
 	return err
 }

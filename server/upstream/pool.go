@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -175,7 +174,7 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		connHanded(req.Context())
 		resp, err := pc.cc.RoundTrip(req)
 		if err == nil {
-			resp.Body = &poolBody{ReadCloser: resp.Body, done: sync.OnceFunc(func() { p.done(h, pc) })}
+			resp.Body = &closeHookBody{ReadCloser: resp.Body, closed: sync.OnceFunc(func() { p.done(h, pc) })}
 			return resp, nil
 		}
 		retry := retryableOnNewConn(err)
@@ -195,18 +194,6 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resent(req.Context())
 	}
-}
-
-// poolBody gives its request's stream back to the Pool when closed.
-type poolBody struct {
-	io.ReadCloser
-	done func() // may be called more than once
-}
-
-func (b *poolBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.done()
-	return err
 }
 
 // refused notes that pc's server refused a stream over its limit: pc takes
