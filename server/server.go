@@ -227,18 +227,15 @@ func (s *Server) GenerateOTP(ctx context.Context, req *accessv1.GenerateOTPReque
 // generateOTP mints an OTP upstream, recording the upstream's answer for
 // the call's log line.
 //
-// The upstream call goes deep into net/http on this goroutine: its stack
-// is grown first, while it is shallower (package growstack). A status
-// lookup needs no such step here: it runs on a goroutine of its own, which
-// flight.Group grows.
+// The upstream call goes deep into net/http on this goroutine (see
+// prepareDescent). A status lookup needs no such step here: it runs on a
+// goroutine of its own, which flight.Group grows.
 func (s *Server) generateOTP(ctx context.Context, up Upstream, r upstream.OTPRequest) (string, error) {
-	ctx, done, err := s.holdUpstreamSlot(ctx)
+	ctx, done, err := s.prepareDescent(ctx)
 	defer done()
 	if err != nil {
-		recordUpstream(ctx, err)
-		return "", Status(err)
+		return "", err
 	}
-	growstack.Grow()
 	otp, err := up.GenerateOTP(ctx, r)
 	recordUpstream(ctx, err)
 	if err != nil {
@@ -247,14 +244,25 @@ func (s *Server) generateOTP(ctx context.Context, up Upstream, r upstream.OTPReq
 	return otp, nil
 }
 
-// holdUpstreamSlot waits for the slot of the call's first upstream
-// request, when the upstream transport bounds requests in flight
-// (Config.UpstreamSlots), before the call goes deep.
-func (s *Server) holdUpstreamSlot(ctx context.Context) (context.Context, func(), error) {
-	if s.upstreamSlots == nil {
-		return ctx, func() {}, nil
+// prepareDescent readies the calling goroutine for an upstream call made
+// on it, which goes deep into net/http, in this order: it waits for the
+// slot of the call's first upstream request while the stack is still
+// shallow, when the upstream transport bounds requests in flight
+// (Config.UpstreamSlots; see upstream.Limiter.Hold), and then grows the
+// stack once for the whole descent (package growstack). Call done when
+// the call returns. A refusal comes back as the call's status, recorded
+// for its log line.
+func (s *Server) prepareDescent(ctx context.Context) (_ context.Context, done func(), _ error) {
+	done = func() {}
+	if s.upstreamSlots != nil {
+		var err error
+		if ctx, done, err = s.upstreamSlots.Hold(ctx); err != nil {
+			recordUpstream(ctx, err)
+			return ctx, done, Status(err)
+		}
 	}
-	return s.upstreamSlots.Hold(ctx)
+	growstack.Grow()
+	return ctx, done, nil
 }
 
 // resolve is identities.Resolve for the call in ctx, and names the
@@ -304,13 +312,11 @@ func (s *Server) RevokeToken(ctx context.Context, req *accessv1.RevokeTokenReque
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
 	defer cancel()
-	ctx, done, err := s.holdUpstreamSlot(ctx)
+	ctx, done, err := s.prepareDescent(ctx)
 	defer done()
 	if err != nil {
-		recordUpstream(ctx, err)
-		return nil, Status(err)
+		return nil, err
 	}
-	growstack.Grow() // as generateOTP does
 	err = up.RevokeToken(ctx, req.GetToken())
 	recordUpstream(ctx, err)
 	if errors.Is(err, upstream.ErrRevokeNeedsClientCredentials) {
