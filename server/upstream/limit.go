@@ -13,8 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/semaphore"
 )
 
 // ErrConcurrencyLimit is matched by the error of a request that waited for
@@ -31,8 +29,11 @@ var ErrConcurrencyLimit = errors.New("upstream: too many calls in flight")
 // request holds its slot until its response body is closed. It is safe
 // for concurrent use.
 type Limiter struct {
-	sem      *semaphore.Weighted
-	limit    int
+	// slots holds one value per slot taken: a send takes a slot, a
+	// receive frees one. A request that waits is a blocked send, and a
+	// channel serves its blocked sends in the order they came, so slots go
+	// first come, first served.
+	slots    chan struct{}
 	inFlight atomic.Int64
 	waiting  atomic.Int64
 	// hold is a peak moving average (nanoseconds) of how long requests
@@ -43,12 +44,11 @@ type Limiter struct {
 
 // NewLimiter returns a Limiter of n requests in flight (at least 1).
 func NewLimiter(n int) *Limiter {
-	n = max(n, 1)
-	return &Limiter{sem: semaphore.NewWeighted(int64(n)), limit: n}
+	return &Limiter{slots: make(chan struct{}, max(n, 1))}
 }
 
 // Limit is the bound.
-func (l *Limiter) Limit() int { return l.limit }
+func (l *Limiter) Limit() int { return cap(l.slots) }
 
 // InFlight reports the requests holding a slot now.
 func (l *Limiter) InFlight() int64 { return l.inFlight.Load() }
@@ -113,9 +113,11 @@ func refusalMargin(dl time.Time) time.Duration {
 // would most likely time out upstream, holding a slot that others could
 // use.
 func (l *Limiter) acquire(ctx context.Context) error {
-	if l.sem.TryAcquire(1) {
+	select {
+	case l.slots <- struct{}{}:
 		l.inFlight.Add(1)
 		return nil
+	default:
 	}
 	deadline := waitDeadline(ctx)
 	l.waiting.Add(1)
@@ -131,7 +133,7 @@ func (l *Limiter) acquire(ctx context.Context) error {
 		// A call needs its hold time, and its answer the same margin as a
 		// refusal to reach the caller.
 		if need := time.Duration(l.hold.Load()); need > 0 && time.Until(dl) < need+refusalMargin(dl) {
-			l.sem.Release(1)
+			<-l.slots
 			return fmt.Errorf("%w: a slot came free %v before the deadline; calls lately needed %v",
 				ErrConcurrencyLimit, time.Until(dl).Round(time.Millisecond), need.Round(time.Millisecond))
 		}
@@ -142,22 +144,42 @@ func (l *Limiter) acquire(ctx context.Context) error {
 
 // wait waits for a slot until ctx ends or the wait's deadline (less the
 // refusal margin) passes, asking deadline again each time it passes.
+//
+// It waits on a timer, not on a context of its own with that deadline: a
+// derived context (its timer, its Done channel, its entry among its
+// parent's children) and a semaphore's waiter cost a waiting call about
+// three times the bytes, and calls wait here by the hundred
+// (docs/performance.md, mode U).
 func (l *Limiter) wait(ctx context.Context, deadline func() (time.Time, bool)) error {
 	for {
 		dl, ok := deadline()
 		if !ok {
-			return l.sem.Acquire(ctx, 1)
+			_, err := l.take(ctx, nil)
+			return err
 		}
-		wctx, cancel := context.WithDeadline(ctx, dl.Add(-refusalMargin(dl)))
-		err := l.sem.Acquire(wctx, 1)
-		cancel()
-		if err == nil || ctx.Err() != nil {
+		t := time.NewTimer(time.Until(dl.Add(-refusalMargin(dl))))
+		took, err := l.take(ctx, t.C)
+		t.Stop()
+		if took || err != nil {
 			return err
 		}
 		if next, ok := deadline(); !ok || next.After(dl) {
 			continue // the earliest caller left; wait for the next one's
 		}
-		return fmt.Errorf("%w: all %d slots stayed busy until the deadline", ErrConcurrencyLimit, l.limit)
+		return fmt.Errorf("%w: all %d slots stayed busy until the deadline", ErrConcurrencyLimit, l.Limit())
+	}
+}
+
+// take waits for a slot until ctx ends (its error) or expired fires
+// (false and no error).
+func (l *Limiter) take(ctx context.Context, expired <-chan time.Time) (bool, error) {
+	select {
+	case l.slots <- struct{}{}:
+		return true, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-expired:
+		return false, nil
 	}
 }
 
@@ -180,7 +202,7 @@ func (l *Limiter) release(d time.Duration) {
 		}
 	}
 	l.inFlight.Add(-1)
-	l.sem.Release(1)
+	<-l.slots
 }
 
 // heldSlotKey is the context key of a slot taken by Hold.
@@ -214,7 +236,7 @@ func (l *Limiter) Hold(ctx context.Context) (_ context.Context, done func(), err
 	return context.WithValue(ctx, heldSlotKey{}, h), func() {
 		if h.taken.CompareAndSwap(false, true) {
 			l.inFlight.Add(-1)
-			l.sem.Release(1)
+			<-l.slots
 		}
 	}, nil
 }
