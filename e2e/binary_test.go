@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -295,6 +296,61 @@ func TestBinaryRefusesToStart(t *testing.T) {
 			}
 			if strings.Contains(string(out), sentinelSecret) {
 				t.Errorf("output shows the secret:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestBinaryGCPercent checks the collector's GOGC of the running binary,
+// as its /metrics reports it: the facade's default when the environment
+// sets none (docs/configuration.md), the operator's GOGC otherwise.
+func TestBinaryGCPercent(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"GOGC unset: the facade's default", nil, "75"},
+		{"GOGC=100: Go's default, asked for", []string{"GOGC=100"}, "100"},
+		{"GOGC=200", []string{"GOGC=200"}, "200"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var env []string
+			for _, kv := range binaryEnv(tt.env...) {
+				if !strings.HasPrefix(kv, "GOGC=") || slices.Contains(tt.env, kv) {
+					env = append(env, kv)
+				}
+			}
+			p, err := startBinary(t, []string{"--emulator", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+				"--metrics-addr", "127.0.0.1:0"}, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			line, _ := p.logLine("serving")
+			addr, _ := line["metrics_addr"].(string)
+			if addr == "" {
+				t.Fatalf("the serving log line has no metrics_addr: %v", line)
+			}
+			hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{}}
+			defer hc.CloseIdleConnections()
+			resp, err := hc.Get("http://" + addr + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			got := ""
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				if v, ok := strings.CutPrefix(sc.Text(), "go_gc_gogc_percent "); ok {
+					got = v
+				}
+			}
+			if got != tt.want {
+				t.Errorf("go_gc_gogc_percent = %q, want %s", got, tt.want)
+			}
+			if code := p.terminate(t); code != 0 {
+				t.Errorf("exit code %d after SIGTERM, want 0", code)
 			}
 		})
 	}
