@@ -133,7 +133,7 @@ func (l *Limiter) acquire(ctx context.Context) error {
 		// A call needs its hold time, and its answer the same margin as a
 		// refusal to reach the caller.
 		if need := time.Duration(l.hold.Load()); need > 0 && time.Until(dl) < need+refusalMargin(dl) {
-			<-l.slots
+			l.free()
 			return fmt.Errorf("%w: a slot came free %v before the deadline; calls lately needed %v",
 				ErrConcurrencyLimit, time.Until(dl).Round(time.Millisecond), need.Round(time.Millisecond))
 		}
@@ -171,15 +171,31 @@ func (l *Limiter) wait(ctx context.Context, deadline func() (time.Time, bool)) e
 }
 
 // take waits for a slot until ctx ends (its error) or expired fires
-// (false and no error).
+// (false and no error). A slot that came as ctx ended is given back: a
+// call that has left gets none.
 func (l *Limiter) take(ctx context.Context, expired <-chan time.Time) (bool, error) {
 	select {
 	case l.slots <- struct{}{}:
+		if err := ctx.Err(); err != nil {
+			l.free()
+			return false, err
+		}
 		return true, nil
 	case <-ctx.Done():
 		return false, ctx.Err()
 	case <-expired:
 		return false, nil
+	}
+}
+
+// free gives back a slot. Giving back one more than were taken is a bug
+// in the Limiter, and panics rather than blocking forever on the empty
+// channel.
+func (l *Limiter) free() {
+	select {
+	case <-l.slots:
+	default:
+		panic("upstream: Limiter: a slot freed that was not taken")
 	}
 }
 
@@ -202,7 +218,7 @@ func (l *Limiter) release(d time.Duration) {
 		}
 	}
 	l.inFlight.Add(-1)
-	<-l.slots
+	l.free()
 }
 
 // heldSlotKey is the context key of a slot taken by Hold.
@@ -236,7 +252,7 @@ func (l *Limiter) Hold(ctx context.Context) (_ context.Context, done func(), err
 	return context.WithValue(ctx, heldSlotKey{}, h), func() {
 		if h.taken.CompareAndSwap(false, true) {
 			l.inFlight.Add(-1)
-			<-l.slots
+			l.free()
 		}
 	}, nil
 }

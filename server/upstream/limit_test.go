@@ -127,6 +127,41 @@ func TestLimiterRefusesTooLateASlot(t *testing.T) {
 	}
 }
 
+// TestLimiterWaitAfterTheCallerLeft checks that a call whose context has
+// ended gets no slot from a wait, even when a slot is free as the wait
+// starts: a select with both ready picks either, and the slot must then
+// go back.
+func TestLimiterWaitAfterTheCallerLeft(t *testing.T) {
+	l := NewLimiter(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	noDeadline := func() (time.Time, bool) { return time.Time{}, false }
+	withDeadline := func() (time.Time, bool) { return time.Now().Add(time.Hour), true }
+	for i := range 200 {
+		deadline := noDeadline
+		if i%2 == 1 {
+			deadline = withDeadline
+		}
+		if err := l.wait(ctx, deadline); !errors.Is(err, context.Canceled) {
+			t.Fatalf("wait %d with the caller gone: %v, want context.Canceled", i, err)
+		}
+		if freeSlots(l) != 1 {
+			t.Fatalf("wait %d with the caller gone kept the slot", i)
+		}
+	}
+}
+
+// TestLimiterFreeMoreThanTaken checks that giving back a slot that was
+// not taken panics instead of blocking forever.
+func TestLimiterFreeMoreThanTaken(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("freeing a slot that was not taken did not panic")
+		}
+	}()
+	NewLimiter(2).free()
+}
+
 // TestLimiterHold checks a slot taken ahead of the request: the call's
 // first request uses it without waiting, exactly once, and done gives
 // back a slot that no request used.
