@@ -316,7 +316,7 @@ func TestBinaryGCPercent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var env []string
+			env := []string{} // not nil: a nil Env is the test's own environment
 			for _, kv := range binaryEnv(tt.env...) {
 				if !strings.HasPrefix(kv, "GOGC=") || slices.Contains(tt.env, kv) {
 					env = append(env, kv)

@@ -24,8 +24,8 @@ func UnaryRequestID() grpc.UnaryServerInterceptor {
 		ctx, id := callRequestID(ctx)
 		resp, err := handler(ctx, req)
 		// Set as the call returns, not as it starts: a unary answer's
-		// header goes out with the answer (or with the status of a
-		// trailers-only error answer), and grpc-go keeps the metadata
+		// header goes out with the answer (or, for an error, in a header
+		// frame just before the status), and grpc-go keeps the metadata
 		// set until then, about half a KiB that a call waiting for the
 		// upstream would otherwise hold for its whole life
 		// (docs/performance.md, mode U).
