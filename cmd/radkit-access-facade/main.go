@@ -28,7 +28,6 @@ import (
 var version = "dev"
 
 func main() {
-	setGCPercent(os.Getenv)
 	// Signals first, before anything slow: until signal.Notify, SIGHUP's
 	// default action kills the process, so an operator's reload during
 	// start-up would stop it. A SIGHUP that arrives before the facade
@@ -37,6 +36,7 @@ func main() {
 	signal.Notify(hup, syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	setGCPercent(os.Getenv)
 	hooks := processHooks{hangup: hup, routeGlobalLogs: routeGlobalLogs}
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, hooks); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
