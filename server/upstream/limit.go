@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/radkit/radkit-access-facade/internal/growstack"
 )
 
 // ErrConcurrencyLimit is matched by the error of a request that waited for
@@ -349,6 +351,10 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	answer := make(chan result, 1)
 	go func() {
+		// A fresh goroutine, about to go down through net/http's
+		// transport: its stack is grown once, while it is shallow
+		// (package growstack), rather than copied as it deepens.
+		growstack.Grow()
 		// A panic here would end the process: no caller's recovery
 		// reaches this goroutine. It is raised again on the caller's.
 		defer func() {
