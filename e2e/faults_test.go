@@ -226,24 +226,12 @@ func TestOneOTPThroughRedisFaults(t *testing.T) {
 		r.learn(t, ctx)
 		otpLatency(t, 30*time.Millisecond)
 		var n atomic.Int64
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for c := range 8 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					id := fmt.Sprintf("load-%d-%d", c, n.Add(1))
-					_, _ = r.call(ctx, c, id, 5*time.Second, codes.DeadlineExceeded.String())
-					_, _ = r.call(ctx, c+1+rand.IntN(2), id, 5*time.Second, codes.DeadlineExceeded.String())
-				}
-			}()
-		}
+		stop := testkit.Loop(8, func(c int) bool {
+			id := fmt.Sprintf("load-%d-%d", c, n.Add(1))
+			_, _ = r.call(ctx, c, id, 5*time.Second, codes.DeadlineExceeded.String())
+			_, _ = r.call(ctx, c+1+rand.IntN(2), id, 5*time.Second, codes.DeadlineExceeded.String())
+			return true
+		})
 		time.Sleep(time.Second)
 		before := n.Load()
 		r.redis.Stop() // SIGKILL
@@ -251,8 +239,7 @@ func TestOneOTPThroughRedisFaults(t *testing.T) {
 		r.redis.Start()
 		t.Logf("request_ids: %d before the kill, %d once redis answered again", before, n.Load())
 		time.Sleep(1500 * time.Millisecond)
-		close(stop)
-		wg.Wait()
+		stop()
 		// Every request_id once more, on every replica.
 		for i := range n.Load() {
 			for c := range 8 {

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ import (
 	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
 	"github.com/radkit/radkit-access-facade/internal/callerauth"
 	"github.com/radkit/radkit-access-facade/internal/gateway"
+	"github.com/radkit/radkit-access-facade/internal/testkit"
 	"github.com/radkit/radkit-access-facade/server"
 )
 
@@ -150,34 +150,20 @@ func TestReloadDuringCalls(t *testing.T) {
 
 	const callers = 4
 	const reloads = 40
-	var (
-		calls    atomic.Int64
-		stop     = make(chan struct{})
-		wg       sync.WaitGroup
-		failures = make(chan error, callers)
-	)
-	for range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id, err := whoami(t.Context(), conn, "Bearer "+aliceKey)
-				if err == nil && id != "key:alice" {
-					err = fmt.Errorf("identity %q", id)
-				}
-				if err != nil {
-					failures <- err
-					return
-				}
-				calls.Add(1)
-			}
-		}()
-	}
+	var calls atomic.Int64
+	failures := make(chan error, callers)
+	stop := testkit.Loop(callers, func(int) bool {
+		id, err := whoami(t.Context(), conn, "Bearer "+aliceKey)
+		if err == nil && id != "key:alice" {
+			err = fmt.Errorf("identity %q", id)
+		}
+		if err != nil {
+			failures <- err
+			return false
+		}
+		calls.Add(1)
+		return true
+	})
 	for i := range reloads {
 		if i%2 == 0 {
 			writeKeys(t, path, carolLine, aliceLine)
@@ -193,8 +179,7 @@ func TestReloadDuringCalls(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	close(failures)
 	for err := range failures {
 		t.Errorf("alice's call failed during reloads: %v", err)

@@ -303,32 +303,20 @@ func TestPoolGoAwayMidLoad(t *testing.T) {
 	var failed [3]atomic.Int64
 	var firstErr [3]atomic.Value
 	var ok atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ph := phase.Load()
-				_, err := postOTP(ctx, hc, g.URL)
-				if end := phase.Load(); end != ph {
-					ph = 1 // in flight when the connections broke
-				}
-				if err != nil {
-					failed[ph].Add(1)
-					firstErr[ph].CompareAndSwap(nil, err)
-				} else {
-					ok.Add(1)
-				}
-			}
-		}()
-	}
+	stop := testkit.Loop(workers, func(int) bool {
+		ph := phase.Load()
+		_, err := postOTP(ctx, hc, g.URL)
+		if end := phase.Load(); end != ph {
+			ph = 1 // in flight when the connections broke
+		}
+		if err != nil {
+			failed[ph].Add(1)
+			firstErr[ph].CompareAndSwap(nil, err)
+		} else {
+			ok.Add(1)
+		}
+		return true
+	})
 	time.Sleep(3 * latency)
 	g.Next()
 	time.Sleep(3 * latency)
@@ -343,8 +331,7 @@ func TestPoolGoAwayMidLoad(t *testing.T) {
 	time.Sleep(2 * latency) // the requests of the broken connections end
 	phase.Store(2)
 	time.Sleep(4 * latency)
-	close(stop)
-	wg.Wait()
+	stop()
 
 	if n := failed[0].Load(); n > 0 {
 		t.Errorf("%d requests failed while the server drained its connections with GOAWAY (first: %v)", n, firstErr[0].Load())
