@@ -284,7 +284,7 @@ type limitedTransport struct {
 	base http.RoundTripper
 	// h2 is set while the upstream's connections are HTTP/2, as the last
 	// one handed to a request was (httptrace's GotConn, or a Pool's
-	// connection, see withConnHanded): a request then runs on its
+	// connection, see connHanded): a request then runs on its
 	// caller's goroutine (see RoundTrip).
 	h2 atomic.Bool
 }
@@ -336,7 +336,7 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 
 	var http1 atomic.Bool // a connection was handed over, and it is HTTP/1.x
 	ctx, cancel := context.WithCancel(context.WithoutCancel(caller))
-	ctx = withConnHanded(ctx, func() { t.h2.Store(true) }) // a Pool's: HTTP/2
+	ctx = withPoolEvent(ctx, connHanded, func() { t.h2.Store(true) }) // a Pool's: HTTP/2
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) {
 			h1 := !isHTTP2(info.Conn)
@@ -418,7 +418,7 @@ func (t *limitedTransport) roundTripHTTP2(req *http.Request, release func()) (re
 			release() // on error, and on a panic going up to the caller
 		}
 	}()
-	ctx := withConnHanded(req.Context(), func() { t.h2.Store(true) }) // a Pool's: HTTP/2
+	ctx := withPoolEvent(req.Context(), connHanded, func() { t.h2.Store(true) }) // a Pool's: HTTP/2
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) { t.h2.Store(isHTTP2(info.Conn)) },
 	})

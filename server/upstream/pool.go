@@ -171,7 +171,7 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return nil, err
 		}
-		connHanded(req.Context())
+		firePoolEvent(req.Context(), connHanded)
 		resp, err := pc.cc.RoundTrip(req)
 		if err == nil {
 			resp.Body = &closeHookBody{ReadCloser: resp.Body, closed: sync.OnceFunc(func() { p.done(h, pc) })}
@@ -192,7 +192,7 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req, err = rewound(req); err != nil {
 			return nil, err
 		}
-		resent(req.Context())
+		firePoolEvent(req.Context(), resent)
 	}
 }
 
@@ -314,7 +314,7 @@ func (p *Pool) take(ctx context.Context, addr string) (*hostConns, *poolConn, er
 			// connections would count one failure per dial timeout, and
 			// the breaker might never open.
 			waited = dial
-			dialWaited(ctx)
+			firePoolEvent(ctx, dialWaited)
 		}
 
 		var dialDone <-chan struct{}
@@ -460,65 +460,43 @@ func (p *Pool) Conns() int {
 	return n
 }
 
-// connHandedKey is the context key of the function that a request's
-// layers ask to be called when the Pool hands the request a connection
-// (see withConnHanded).
-type connHandedKey struct{}
+// poolEvent is a moment of a request in the Pool that the request's other
+// layers may ask to be told of (withPoolEvent): what httptrace would tell
+// them had the request gone through net/http's own pool.
+type poolEvent int
 
-// withConnHanded returns ctx whose request calls f when the Pool hands it
-// one of its connections, which all speak HTTP/2, after any function
-// already in ctx. A ClientConn's RoundTrip fires no httptrace GotConn
-// (net/http fires it in its pool), and has no net.Conn to give it: this
-// tells the layers that watch for it (sendTrace, limitedTransport) what
-// GotConn would.
-func withConnHanded(ctx context.Context, f func()) context.Context {
-	if prev, ok := ctx.Value(connHandedKey{}).(func()); ok {
+const (
+	// connHanded: the Pool hands the request one of its connections, which
+	// all speak HTTP/2. A ClientConn's RoundTrip fires no httptrace
+	// GotConn (net/http fires it in its pool), and has no net.Conn to
+	// give it: this tells the layers that watch for it (sendTrace,
+	// limitedTransport) what GotConn would.
+	connHanded poolEvent = iota
+	// dialWaited: the request waits for a connection that the Pool is
+	// dialling, its own or another request's.
+	dialWaited
+	// resent: the Pool is about to send the request again on another
+	// connection, the server having refused it unprocessed: what a trace
+	// recorded of the refused attempt no longer holds.
+	resent
+)
+
+// poolEventKey is the context key of the function called at an event.
+type poolEventKey struct{ event poolEvent }
+
+// withPoolEvent returns ctx whose request calls f at event, after any
+// function already in ctx for it (as httptrace composes traces).
+func withPoolEvent(ctx context.Context, event poolEvent, f func()) context.Context {
+	if prev, ok := ctx.Value(poolEventKey{event}).(func()); ok {
 		next := f
 		f = func() { prev(); next() }
 	}
-	return context.WithValue(ctx, connHandedKey{}, f)
+	return context.WithValue(ctx, poolEventKey{event}, f)
 }
 
-// connHanded calls ctx's function of withConnHanded, if any.
-func connHanded(ctx context.Context) {
-	if f, ok := ctx.Value(connHandedKey{}).(func()); ok {
-		f()
-	}
-}
-
-// dialWaitedKey is the context key of the function that a request's send
-// trace asks to be called when the request waits for a dial of the Pool
-// (see withDialWaited).
-type dialWaitedKey struct{}
-
-// withDialWaited returns ctx whose request calls f when it waits for a
-// connection that the Pool is dialling, its own or another request's.
-func withDialWaited(ctx context.Context, f func()) context.Context {
-	return context.WithValue(ctx, dialWaitedKey{}, f)
-}
-
-// dialWaited calls ctx's function of withDialWaited, if any.
-func dialWaited(ctx context.Context) {
-	if f, ok := ctx.Value(dialWaitedKey{}).(func()); ok {
-		f()
-	}
-}
-
-// resentKey is the context key of the function that a request's send
-// trace asks to be called when the Pool sends the request again (see
-// withResent).
-type resentKey struct{}
-
-// withResent returns ctx whose request calls f before the Pool sends it
-// again on another connection, the server having refused it unprocessed:
-// what the trace recorded of the refused attempt no longer holds.
-func withResent(ctx context.Context, f func()) context.Context {
-	return context.WithValue(ctx, resentKey{}, f)
-}
-
-// resent calls ctx's function of withResent, if any.
-func resent(ctx context.Context) {
-	if f, ok := ctx.Value(resentKey{}).(func()); ok {
+// firePoolEvent calls ctx's function for event, if any.
+func firePoolEvent(ctx context.Context, event poolEvent) {
+	if f, ok := ctx.Value(poolEventKey{event}).(func()); ok {
 		f()
 	}
 }

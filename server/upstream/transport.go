@@ -70,9 +70,9 @@ type sendTrace struct {
 // composes with any trace already in ctx (otelhttp's, for example).
 func withSendTrace(ctx context.Context) (context.Context, *sendTrace) {
 	st := &sendTrace{}
-	ctx = withConnHanded(ctx, func() { st.gotConn.Store(true) })
-	ctx = withDialWaited(ctx, func() { st.dialed.Store(true) })
-	ctx = withResent(ctx, func() {
+	ctx = withPoolEvent(ctx, connHanded, func() { st.gotConn.Store(true) })
+	ctx = withPoolEvent(ctx, dialWaited, func() { st.dialed.Store(true) })
+	ctx = withPoolEvent(ctx, resent, func() {
 		// Refused unprocessed (REFUSED_STREAM, GOAWAY): as if never sent.
 		st.gotConn.Store(false)
 		st.wroteHeaders.Store(false)
