@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -340,25 +341,34 @@ func newEmuAdmin(emuURL string) *emuAdmin {
 
 // counters returns the emulator's per-route call counters.
 func (a *emuAdmin) counters(ctx context.Context) (map[string]int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/counters", nil)
-	if err != nil {
-		return nil, fmt.Errorf("counters: %w", err)
-	}
-	resp, err := a.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("counters: %w", err)
-	}
-	defer resp.Body.Close()
 	var c struct {
 		Calls map[string]int64 `json:"calls"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&c); err != nil {
-		return nil, fmt.Errorf("counters (HTTP %d): %w", resp.StatusCode, err)
+	if err := a.readCounters(ctx, &c); err != nil {
+		return nil, err
 	}
 	if c.Calls == nil {
-		return nil, fmt.Errorf("counters (HTTP %d): no calls", resp.StatusCode)
+		return nil, errors.New("counters: no calls")
 	}
 	return c.Calls, nil
+}
+
+// readCounters decodes the emulator's counters (GET /_emulator/counters)
+// into v, which names the part it wants.
+func (a *emuAdmin) readCounters(ctx context.Context, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/counters", nil)
+	if err != nil {
+		return fmt.Errorf("counters: %w", err)
+	}
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("counters: %w", err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v); err != nil {
+		return fmt.Errorf("counters (HTTP %d): %w", resp.StatusCode, err)
+	}
+	return nil
 }
 
 // setLatency sets the emulator's added latency on route ("" for all).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -218,19 +217,8 @@ type emuTransport struct {
 // transport reads the emulator's connection and protocol counters.
 func (a *emuAdmin) transport(ctx context.Context) (emuTransport, error) {
 	var t emuTransport
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/counters", nil)
-	if err != nil {
-		return t, fmt.Errorf("counters: %w", err)
-	}
-	resp, err := a.hc.Do(req)
-	if err != nil {
-		return t, fmt.Errorf("counters: %w", err)
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&t); err != nil {
-		return t, fmt.Errorf("counters (HTTP %d): %w", resp.StatusCode, err)
-	}
-	return t, nil
+	err := a.readCounters(ctx, &t)
+	return t, err
 }
 
 // printUpstreamTLSRun prints mode U's table and targets.
