@@ -2,6 +2,7 @@ package upstream_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
@@ -11,12 +12,13 @@ import (
 )
 
 // newBenchClient returns a Client of an emulator on loopback that holds a
-// token already, so that benchmarks measure the steady state.
-func newBenchClient(b *testing.B) *upstream.Client {
+// token already, so that benchmarks measure the steady state. A nil hc is
+// the Client's default.
+func newBenchClient(b *testing.B, hc *http.Client) *upstream.Client {
 	b.Helper()
 	seed := emulator.DefaultSeed()
 	_, srv := testkit.StartEmulator(b, emulator.Config{Seed: seed})
-	c, err := upstream.New(upstream.Config{BaseURL: srv.URL, ClientID: seed.Clients[0].ID, ClientSecret: seed.Clients[0].Secret})
+	c, err := upstream.New(upstream.Config{BaseURL: srv.URL, ClientID: seed.Clients[0].ID, ClientSecret: seed.Clients[0].Secret, HTTPClient: hc})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -30,7 +32,7 @@ func newBenchClient(b *testing.B) *upstream.Client {
 // BenchmarkReady measures the token fast path: discovery cached and a
 // usable token held, as on every call (and every readiness check).
 func BenchmarkReady(b *testing.B) {
-	c := newBenchClient(b)
+	c := newBenchClient(b, nil)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -46,26 +48,39 @@ func BenchmarkReady(b *testing.B) {
 // BenchmarkServiceStatus measures one status call end to end against the
 // emulator over loopback: token fast path, request, response decoding. The
 // emulator's own work is included, so compare runs, not absolute figures.
+// "bounded" sends through a Limiter, as the facade does: over HTTP/1.1,
+// its own goroutine per request (limit.go) is part of the figure.
 func BenchmarkServiceStatus(b *testing.B) {
-	c := newBenchClient(b)
-	ctx := context.Background()
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := c.ServiceStatus(ctx, "1ryq-e8n8-5g5n"); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := c.ServiceStatus(ctx, "1ryq-e8n8-5g5n"); err != nil {
-					b.Error(err)
-					return
+	clients := []struct {
+		name string
+		hc   *http.Client
+	}{
+		{"direct", nil},
+		{"bounded", &http.Client{Transport: upstream.NewLimiter(256).Transport(upstream.NewTransport())}},
+	}
+	for _, cl := range clients {
+		b.Run(cl.name, func(b *testing.B) {
+			c := newBenchClient(b, cl.hc)
+			ctx := context.Background()
+			b.Run("serial", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := c.ServiceStatus(ctx, "1ryq-e8n8-5g5n"); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
+			})
+			b.Run("parallel", func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := c.ServiceStatus(ctx, "1ryq-e8n8-5g5n"); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
 		})
-	})
+	}
 }
