@@ -201,14 +201,21 @@ func UnaryCallLogger(logger *slog.Logger, policy CallLog) grpc.UnaryServerInterc
 	}
 }
 
-// maxLineAttrs is the most attributes a call's log line has.
+// maxLineAttrs is room for the attributes of a call's log line: 19 at
+// most today. A longer line would spill to the heap, not fail.
 const maxLineAttrs = 20
 
 // lineBuffers lends logCall the buffer it gathers a line's attributes in.
-// On logCall's stack, the buffer's 800 bytes sat under slog's handler for
-// the whole write, and the line is written deep (see the facade's
-// interceptor chain): lent, the buffer leaves a status call about a KiB
-// of its stack to spare, and still costs no allocation per line.
+//
+// A status call's log line is written deep: its handler goroutine does
+// not grow its stack for the upstream call (the coalesced lookup runs on
+// a goroutine of its own), so it writes the line on the 8 KiB stack that
+// grpc-go's receive left it, under grpc-go's frames, the interceptors
+// above the logger and slog's JSON handler. With the buffer's 800 bytes on
+// logCall's frame, the line overflowed that stack and the runtime copied
+// it once per call; lent, the buffer leaves the line about 0.7 KiB to
+// spare (docs/performance.md). Lines allocate no buffer, except after a
+// collection has emptied the pool.
 type lineBuffers struct{ pool sync.Pool }
 
 // newLineBuffers returns an empty lineBuffers.

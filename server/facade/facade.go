@@ -334,26 +334,17 @@ func (f *Facade) defaultCredentials() (*identity.Credentials, error) {
 // newInterceptor returns the one interceptor chain for both ways in: the
 // gRPC server and the in-process gateway
 // (docs/adr/0001-gateway-in-process.md). The request ID first, so that
-// everything after it sees it; the log line and metrics next, so that
-// refused calls are logged and counted; then panic recovery, so that a
-// call that panicked is logged and counted as the INTERNAL it answers;
-// then who is calling; then, with Redis, the call's Redis budget; then how
-// often they may.
-//
-// The log line comes before metrics because it is written deep: under
-// grpc-go's frames and those of the interceptors above it, slog's JSON
-// handler goes down some twenty frames more. A status call's goroutine
-// (which, unlike an OTP's, does not grow its stack for the upstream call;
-// see package growstack) reaches the log line on the 8 KiB stack that
-// grpc-go's receive left it. With metrics' three frames above the logger,
-// the line overflowed that stack by a few hundred bytes, and the runtime
-// copied it once per call (docs/performance.md).
+// everything after it sees it; metrics and the log line next,
+// so that refused calls are counted and logged; then panic recovery, so
+// that a call that panicked is counted and logged as the INTERNAL it
+// answers; then who is calling; then, with Redis, the call's Redis
+// budget; then how often they may.
 func (f *Facade) newInterceptor() (grpc.UnaryServerInterceptor, error) {
 	cfg := &f.cfg
 	interceptors := []grpc.UnaryServerInterceptor{
 		server.UnaryRequestID(),
-		server.UnaryCallLogger(cfg.Logger, cfg.CallLog),
 		f.metrics.UnaryServerInterceptor(),
+		server.UnaryCallLogger(cfg.Logger, cfg.CallLog),
 		panics.UnaryServerInterceptor(f.panics),
 	}
 	if cfg.callerAuth() {
@@ -413,8 +404,8 @@ func (s *budgetStream) Context() context.Context { return s.ctx }
 func (f *Facade) newStreamInterceptor() grpc.StreamServerInterceptor {
 	interceptors := []grpc.StreamServerInterceptor{
 		server.StreamRequestID(),
-		server.StreamCallLogger(f.cfg.Logger, f.cfg.CallLog),
 		f.metrics.StreamServerInterceptor(),
+		server.StreamCallLogger(f.cfg.Logger, f.cfg.CallLog),
 		panics.StreamServerInterceptor(f.panics),
 	}
 	if f.auth != nil {
