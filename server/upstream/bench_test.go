@@ -51,12 +51,14 @@ func BenchmarkReady(b *testing.B) {
 // "bounded" sends through a Limiter, as the facade does: over HTTP/1.1,
 // its own goroutine per request (limit.go) is part of the figure.
 func BenchmarkServiceStatus(b *testing.B) {
+	bounded := upstream.NewTransport()
+	b.Cleanup(bounded.CloseIdleConnections) // the Client closes only a transport of its own
 	clients := []struct {
 		name string
 		hc   *http.Client
 	}{
 		{"direct", nil},
-		{"bounded", &http.Client{Transport: upstream.NewLimiter(256).Transport(upstream.NewTransport())}},
+		{"bounded", &http.Client{Transport: upstream.NewLimiter(256).Transport(bounded)}},
 	}
 	for _, cl := range clients {
 		b.Run(cl.name, func(b *testing.B) {
