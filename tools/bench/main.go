@@ -135,7 +135,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.requestIDInflight, "request-id-inflight", 64, "mode R: calls in flight (closed-loop workers)")
 	fs.Float64Var(&o.requestIDFailRate, "request-id-fail-rate", 0.05, "mode R: fraction of OTP calls the emulator fails (503)")
 	fs.BoolVar(&o.upstreamTLS, "upstream-tls", false, "run mode U instead of the grid and the targets: the facade against the emulator over plain HTTP/1.1 and over TLS with HTTP/2, side by side (throughput, CPU, RSS with -callers OTP calls held, upstream connections)")
-	fs.IntVar(&o.watch, "watch", 0, "run mode W instead of the grid and the targets: open this many WatchServiceStatus streams (e.g. 10000) and report the facade's RSS, heap and stacks per stream and the upstream polls")
+	fs.IntVar(&o.watch, "watch", 0, "run mode W instead of the grid and the targets: open this many WatchServiceStatus streams (e.g. 10000) and report the facade's RSS, heap and stacks per stream and the upstream polls, then the floor's RSS with as many open")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

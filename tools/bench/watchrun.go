@@ -47,13 +47,19 @@ type WatchRun struct {
 	StackMiB       float64 `json:"stack_inuse_mib"`
 	Goroutines     float64 `json:"goroutines"`
 	// Growth per open stream.
-	RSSPerStream        float64  `json:"rss_bytes_per_stream"`
-	HeapPerStream       float64  `json:"heap_bytes_per_stream"`
-	StackPerStream      float64  `json:"stack_bytes_per_stream"`
-	GoroutinesPerStream float64  `json:"goroutines_per_stream"`
-	OpenSeconds         float64  `json:"seconds_to_open_all"`
-	PollsPerInterval    float64  `json:"upstream_polls_per_interval"`
-	Targets             []Target `json:"targets"`
+	RSSPerStream        float64 `json:"rss_bytes_per_stream"`
+	HeapPerStream       float64 `json:"heap_bytes_per_stream"`
+	StackPerStream      float64 `json:"stack_bytes_per_stream"`
+	GoroutinesPerStream float64 `json:"goroutines_per_stream"`
+	OpenSeconds         float64 `json:"seconds_to_open_all"`
+	PollsPerInterval    float64 `json:"upstream_polls_per_interval"`
+	// The floor (tools/bench/floor) with as many streams open: a gRPC
+	// server stream with nothing above it, which no facade on grpc-go
+	// can hold for less.
+	FloorRSSBeforeMiB float64  `json:"floor_rss_before_mib"`
+	FloorRSSMiB       float64  `json:"floor_rss_mib"`
+	FloorRSSPerStream float64  `json:"floor_rss_bytes_per_stream"`
+	Targets           []Target `json:"targets"`
 }
 
 // watchRun opens b.opts.watch streams of watchServices services over as
@@ -101,59 +107,14 @@ func (b *bench) watchRun(ctx context.Context) (*WatchRun, error) {
 		return nil, err
 	}
 
-	run.Conns = (n + watchPerConn - 1) / watchPerConn
-	conns := make([]*grpc.ClientConn, run.Conns)
-	for i := range conns {
-		if conns[i], err = grpc.NewClient(f.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-			return nil, fmt.Errorf("dial facade: %w", err)
-		}
-		defer conns[i].Close()
-	}
-	b.logf("mode W: opening %d WatchServiceStatus streams of %d services over %d gRPC connections", n, watchServices, run.Conns)
-	wctx, stopWatching := context.WithTimeout(ctx, watchStreamTimeout)
-	defer stopWatching()
-	var (
-		wg       sync.WaitGroup
-		received atomic.Int64
-		failed   atomic.Int64
-		firstErr atomic.Value
-	)
+	b.logf("mode W: opening %d WatchServiceStatus streams of %d services on the facade", n, watchServices)
 	opened := time.Now()
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s, err := accessv1.NewAccessServiceClient(conns[i/watchPerConn]).WatchServiceStatus(wctx, &accessv1.WatchServiceStatusRequest{ServiceId: ids[i%watchServices]})
-			if err == nil {
-				_, err = s.Recv()
-			}
-			if err != nil {
-				if wctx.Err() == nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-				return
-			}
-			received.Add(1)
-			for { // heartbeats, as a client reads them
-				if _, err := s.Recv(); err != nil {
-					return
-				}
-			}
-		}()
+	conns, closeWatches, err := openWatches(ctx, f.grpcAddr, n, ids)
+	if err != nil {
+		return nil, err
 	}
-	defer wg.Wait()
-	defer stopWatching()
-	deadline := time.Now().Add(watchOpenTimeout)
-	for received.Load()+failed.Load() < int64(n) {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, fmt.Errorf("mode W: %d of %d streams got their initial status, %d failed", received.Load(), n, failed.Load())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if failed.Load() > 0 {
-		return nil, fmt.Errorf("mode W: %d of %d streams failed, first: %v", failed.Load(), n, firstErr.Load())
-	}
+	defer closeWatches()
+	run.Conns = conns
 	run.OpenSeconds = time.Since(opened).Seconds()
 	time.Sleep(watchSettle)
 	before, err := admin.counters(ctx)
@@ -183,14 +144,115 @@ func (b *bench) watchRun(ctx context.Context) (*WatchRun, error) {
 	run.HeapPerStream = (heap1 - heap0) / float64(n)
 	run.StackPerStream = (stack1 - stack0) / float64(n)
 	run.GoroutinesPerStream = (g1 - g0) / float64(n)
+	closeWatches()
+	b.stop(f.proc)
+	if err := b.watchFloor(ctx, emu, run, ids); err != nil {
+		return nil, err
+	}
 	limit := watchMaxRSSPer10k * float64(n) / 10000
 	run.Targets = []Target{
 		{Name: fmt.Sprintf("facade RSS with %d watch streams open", n), Target: fmt.Sprintf("<= %.0f MiB", limit),
 			Measured: fmt.Sprintf("%.1f MiB", run.RSSMiB), Value: run.RSSMiB, Limit: limit, Status: passMiss(run.RSSMiB <= limit)},
 		{Name: "upstream status polls per interval", Target: fmt.Sprintf("<= %d (one per service)", watchServices),
 			Measured: fmt.Sprintf("%.1f", run.PollsPerInterval), Value: run.PollsPerInterval, Limit: watchServices, Status: passMiss(run.PollsPerInterval <= watchServices+1)},
+		{Name: fmt.Sprintf("the floor's RSS with %d streams open (a grpc-go server stream, nothing above it)", n), Target: "(measured)",
+			Measured: fmt.Sprintf("%.1f MiB", run.FloorRSSMiB), Value: run.FloorRSSMiB, Status: "INFO"},
 	}
 	return run, nil
+}
+
+// watchFloor measures the floor's RSS before and with run.Streams streams
+// of ids open, the facade stopped so that the two do not share the cores.
+func (b *bench) watchFloor(ctx context.Context, emu *emulatorProc, run *WatchRun, ids []string) error {
+	fl, err := b.startFloor(ctx, emu)
+	if err != nil {
+		return err
+	}
+	defer b.stop(fl.proc)
+	before, err := readProcStat(fl.pid(), b.clkTck)
+	if err != nil {
+		return err
+	}
+	b.logf("mode W: opening %d WatchServiceStatus streams on the floor", run.Streams)
+	_, closeWatches, err := openWatches(ctx, fl.grpcAddr, run.Streams, ids)
+	if err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
+	defer closeWatches()
+	peak := b.sampleRSS(fl.pid())
+	time.Sleep(watchSettle)
+	rss := float64(peak())
+	run.FloorRSSBeforeMiB, run.FloorRSSMiB = float64(before.rss)/(1<<20), rss/(1<<20)
+	run.FloorRSSPerStream = (rss - float64(before.rss)) / float64(run.Streams)
+	return nil
+}
+
+// openWatches opens n WatchServiceStatus streams to addr, of ids in turn,
+// watchPerConn to a gRPC connection, and waits until each has its initial
+// status; their clients then read on, as a client reads heartbeats. It
+// returns the number of connections and a function, safe to call more
+// than once, that ends the streams and closes the connections.
+func openWatches(ctx context.Context, addr string, n int, ids []string) (int, func(), error) {
+	conns := make([]*grpc.ClientConn, (n+watchPerConn-1)/watchPerConn)
+	wctx, stopWatching := context.WithTimeout(ctx, watchStreamTimeout)
+	var wg sync.WaitGroup
+	closeAll := sync.OnceFunc(func() {
+		stopWatching()
+		wg.Wait()
+		for _, c := range conns {
+			if c != nil {
+				_ = c.Close()
+			}
+		}
+	})
+	for i := range conns {
+		var err error
+		if conns[i], err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+			closeAll()
+			return 0, nil, fmt.Errorf("dial %s: %w", addr, err)
+		}
+	}
+	var (
+		received atomic.Int64
+		failed   atomic.Int64
+		firstErr atomic.Value
+	)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := accessv1.NewAccessServiceClient(conns[i/watchPerConn]).WatchServiceStatus(wctx, &accessv1.WatchServiceStatusRequest{ServiceId: ids[i%len(ids)]})
+			if err == nil {
+				_, err = s.Recv()
+			}
+			if err != nil {
+				if wctx.Err() == nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+				return
+			}
+			received.Add(1)
+			for { // heartbeats, as a client reads them
+				if _, err := s.Recv(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	deadline := time.Now().Add(watchOpenTimeout)
+	for received.Load()+failed.Load() < int64(n) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			closeAll()
+			return 0, nil, fmt.Errorf("mode W: %d of %d streams got their initial status, %d failed", received.Load(), n, failed.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if failed.Load() > 0 {
+		closeAll()
+		return 0, nil, fmt.Errorf("mode W: %d of %d streams failed, first: %v", failed.Load(), n, firstErr.Load())
+	}
+	return len(conns), closeAll, nil
 }
 
 // printWatchRun prints mode W's table and targets.
@@ -201,7 +263,8 @@ func printWatchRun(w io.Writer, r *WatchRun) {
 	fmt.Fprintf(w, "| %d | %d | %.1f → %.1f MiB | %.1f → %.1f MiB | %.1f → %.1f MiB | %.0f / %.0f / %.0f B | %.2f | %.1f | %.1f s |\n",
 		r.Streams, r.Conns, r.RSSBeforeMiB, r.RSSMiB, r.HeapBeforeMiB, r.HeapMiB, r.StackBeforeMiB, r.StackMiB,
 		r.RSSPerStream, r.HeapPerStream, r.StackPerStream, r.GoroutinesPerStream, r.PollsPerInterval, r.OpenSeconds)
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "\nThe floor (tools/bench/floor: a grpc-go server stream with nothing above it, one message, no polls or heartbeats), as many streams: RSS %.1f → %.1f MiB, %.0f B a stream\n\n",
+		r.FloorRSSBeforeMiB, r.FloorRSSMiB, r.FloorRSSPerStream)
 	for _, t := range r.Targets {
 		fmt.Fprintf(w, "%-4s %s: %s (target %s)\n", t.Status, t.Name, t.Measured, t.Target)
 	}

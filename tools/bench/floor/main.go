@@ -5,7 +5,9 @@
 // HTTP call with a shared keep-alive client and a token fetched once at
 // start: no interceptors, no validation, no logging, no metrics, no
 // retries, no coalescing. Errors are returned as codes.Unavailable with no
-// detail. Whatever a facade adds on top of this is its own cost.
+// detail. Whatever a facade adds on top of this is its own cost. Its
+// WatchServiceStatus is mode W's floor: one lookup, one message, then the
+// stream held open.
 //
 //	floor --addr 127.0.0.1:0 --upstream-url http://127.0.0.1:8089 [--pprof 127.0.0.1:6060]
 //
@@ -30,6 +32,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -103,21 +106,61 @@ func run(ctx context.Context, args []string) error {
 // service makes the one upstream call per RPC.
 type service struct {
 	accessv1.UnimplementedAccessServiceServer
-	hc     *http.Client
-	base   string
-	bearer string // "Bearer <token>"
+	hc      *http.Client
+	base    string
+	bearer  string   // "Bearer <token>"
+	watched sync.Map // service ID → *watchedStatus
 }
 
 func (s *service) GetServiceStatus(ctx context.Context, req *accessv1.GetServiceStatusRequest) (*accessv1.GetServiceStatusResponse, error) {
-	var out struct {
-		ServiceID string `json:"service_id"`
-		Active    bool   `json:"active"`
-		Online    bool   `json:"online"`
-	}
-	if err := s.do(ctx, http.MethodGet, "/public/admin/service/status/"+url.PathEscape(req.GetServiceId()), nil, &out); err != nil {
+	st, err := s.status(ctx, req.GetServiceId())
+	if err != nil {
 		return nil, err
 	}
-	return &accessv1.GetServiceStatusResponse{ServiceId: out.ServiceID, Active: out.Active, Online: out.Online}, nil
+	return &accessv1.GetServiceStatusResponse{ServiceId: st.ServiceID, Active: st.Active, Online: st.Online}, nil
+}
+
+// WatchServiceStatus sends the service's status once and holds the stream
+// open until the client leaves: no polls, no heartbeats. It is what one
+// open gRPC server stream costs with nothing above it, mode W's floor.
+// Each service is looked up once, whatever its watchers (as the facade
+// polls each watched service once per interval): the floor measures the
+// streams, not ten thousand upstream calls and their connections.
+func (s *service) WatchServiceStatus(req *accessv1.WatchServiceStatusRequest, stream grpc.ServerStreamingServer[accessv1.WatchServiceStatusResponse]) error {
+	ctx := stream.Context()
+	v, _ := s.watched.LoadOrStore(req.GetServiceId(), &watchedStatus{})
+	w := v.(*watchedStatus)
+	w.once.Do(func() { w.st, w.err = s.status(ctx, req.GetServiceId()) })
+	st, err := w.st, w.err
+	if err != nil {
+		return err
+	}
+	if err := stream.Send(&accessv1.WatchServiceStatusResponse{ServiceId: st.ServiceID, Active: st.Active, Online: st.Online, Kind: accessv1.WatchServiceStatusResponse_KIND_INITIAL}); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return status.FromContextError(ctx.Err()).Err()
+}
+
+// watchedStatus is a watched service's one lookup.
+type watchedStatus struct {
+	once sync.Once
+	st   serviceStatus
+	err  error
+}
+
+// serviceStatus is the upstream's answer to a status lookup.
+type serviceStatus struct {
+	ServiceID string `json:"service_id"`
+	Active    bool   `json:"active"`
+	Online    bool   `json:"online"`
+}
+
+// status looks a service's status up upstream.
+func (s *service) status(ctx context.Context, serviceID string) (serviceStatus, error) {
+	var out serviceStatus
+	err := s.do(ctx, http.MethodGet, "/public/admin/service/status/"+url.PathEscape(serviceID), nil, &out)
+	return out, err
 }
 
 func (s *service) GenerateOTP(ctx context.Context, req *accessv1.GenerateOTPRequest) (*accessv1.GenerateOTPResponse, error) {

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	accessv1 "github.com/radkit/radkit-access-facade/gen/radkit/access/v1"
+)
+
+// watchServer is an AccessService whose watches send one status and stay
+// open, counting the streams open, and refuse services named "fail-...".
+type watchServer struct {
+	accessv1.UnimplementedAccessServiceServer
+	open atomic.Int64
+}
+
+func (s *watchServer) WatchServiceStatus(req *accessv1.WatchServiceStatusRequest, stream grpc.ServerStreamingServer[accessv1.WatchServiceStatusResponse]) error {
+	if strings.HasPrefix(req.GetServiceId(), "fail-") {
+		return status.Error(codes.Unavailable, "refused")
+	}
+	s.open.Add(1)
+	defer s.open.Add(-1)
+	if err := stream.Send(&accessv1.WatchServiceStatusResponse{ServiceId: req.GetServiceId()}); err != nil {
+		return err
+	}
+	<-stream.Context().Done()
+	return nil
+}
+
+// startWatchServer serves a watchServer on loopback until t ends. (The
+// service's internal/testkit.Listen would bring the emulator's modules
+// into the bench's go.mod.)
+func startWatchServer(t *testing.T) (string, *watchServer) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	srv := &watchServer{}
+	gs := grpc.NewServer()
+	accessv1.RegisterAccessServiceServer(gs, srv)
+	go func() { _ = gs.Serve(lis) }()
+	t.Cleanup(gs.Stop)
+	return lis.Addr().String(), srv
+}
+
+func TestOpenWatches(t *testing.T) {
+	addr, srv := startWatchServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n := watchPerConn + 10 // a second connection for the last ten
+	conns, closeAll, err := openWatches(ctx, addr, n, []string{"svc-a", "svc-b"})
+	if err != nil {
+		t.Fatalf("openWatches: %v", err)
+	}
+	if conns != 2 {
+		t.Errorf("connections = %d, want 2", conns)
+	}
+	if got := srv.open.Load(); got != int64(n) {
+		t.Errorf("streams open on the server = %d, want %d", got, n)
+	}
+	closeAll()
+	closeAll() // a second call is a no-op
+	for srv.open.Load() != 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("%d streams still open on the server after closeAll", srv.open.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestOpenWatchesReportsFailedStreams(t *testing.T) {
+	addr, srv := startWatchServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, _, err := openWatches(ctx, addr, 4, []string{"svc-a", "fail-b"})
+	if err == nil || !strings.Contains(err.Error(), "2 of 4 streams failed") {
+		t.Fatalf("openWatches = %v, want an error naming 2 of 4 streams failed", err)
+	}
+	for srv.open.Load() != 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("%d streams left open after the failure", srv.open.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
