@@ -21,7 +21,7 @@ type bench struct {
 	tmp         string
 	facadeBin   string
 	emulatorBin string
-	floorBin    string // mode M's server (floor.go), built on first use
+	floorBin    string // the floor (floor.go) of modes M, Mo and W, built on first use
 
 	mu    sync.Mutex
 	procs []*proc // started, stopped in reverse order

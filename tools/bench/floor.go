@@ -72,7 +72,7 @@ func buildFloor(ctx context.Context, dir string) (string, error) {
 // and waits until it serves.
 func (b *bench) startFloor(ctx context.Context, emu *emulatorProc) (*facadeProc, error) {
 	if b.floorBin == "" {
-		b.logf("building the floor (mode M)")
+		b.logf("building the floor")
 		var err error
 		if b.floorBin, err = buildFloor(ctx, b.tmp); err != nil {
 			return nil, err

@@ -120,7 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.emulatorBin, "emulator-bin", "", "emulator binary to use instead of building one")
 	fs.IntVar(&o.callers, "callers", 1000, "concurrent callers in the token, RSS and coalescing targets")
 	fs.BoolVar(&o.noTargets, "no-targets", false, "measure the table only, skip the 1,000-caller targets")
-	fs.StringVar(&o.floorPprof, "floor-pprof", "", "serve the floor's net/http/pprof on this address (e.g. 127.0.0.1:6061), to profile it beside the facade's --pprof")
+	fs.StringVar(&o.floorPprof, "floor-pprof", "", "serve the floor's net/http/pprof on this address (e.g. 127.0.0.1:6061), to profile it as the facade's --pprof does")
 	fs.BoolVar(&o.production, "production", false, "run the grid's facade as a production deployment does: caller authentication with a key on every call, and the rate limiter on at a rate the run never reaches (metrics and JSON logs at info are always on)")
 	fs.BoolVar(&o.tracing, "tracing", false, "install a tracer in the grid's facade: every span exported over OTLP/HTTP to a sink in the harness")
 	facadeEnv := fs.String("facade-env", "", "extra environment for the facade, space-separated KEY=VALUE pairs (e.g. \"GOGC=200\")")

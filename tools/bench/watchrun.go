@@ -53,9 +53,9 @@ type WatchRun struct {
 	GoroutinesPerStream float64 `json:"goroutines_per_stream"`
 	OpenSeconds         float64 `json:"seconds_to_open_all"`
 	PollsPerInterval    float64 `json:"upstream_polls_per_interval"`
-	// The floor (tools/bench/floor) with as many streams open: a gRPC
-	// server stream with nothing above it, which no facade on grpc-go
-	// can hold for less.
+	// The floor (tools/bench/floor) with as many streams open: a grpc-go
+	// server stream with nothing above it, about the least a facade on
+	// grpc-go can hold one for.
 	FloorRSSBeforeMiB float64  `json:"floor_rss_before_mib"`
 	FloorRSSMiB       float64  `json:"floor_rss_mib"`
 	FloorRSSPerStream float64  `json:"floor_rss_bytes_per_stream"`
@@ -63,7 +63,8 @@ type WatchRun struct {
 }
 
 // watchRun opens b.opts.watch streams of watchServices services over as
-// many connections as need be and reads the facade's memory.
+// many connections as need be and reads the facade's memory, then the
+// floor's with as many streams open (watchFloor).
 func (b *bench) watchRun(ctx context.Context) (*WatchRun, error) {
 	n := b.opts.watch
 	run := &WatchRun{Time: time.Now(), Machine: describeMachine(ctx, b.clkTck, b.nofile), Streams: n}
@@ -109,12 +110,12 @@ func (b *bench) watchRun(ctx context.Context) (*WatchRun, error) {
 
 	b.logf("mode W: opening %d WatchServiceStatus streams of %d services on the facade", n, watchServices)
 	opened := time.Now()
-	conns, closeWatches, err := openWatches(ctx, f.grpcAddr, n, ids)
+	ws, err := openWatches(ctx, f.grpcAddr, n, ids)
 	if err != nil {
 		return nil, err
 	}
-	defer closeWatches()
-	run.Conns = conns
+	defer ws.close()
+	run.Conns = ws.conns
 	run.OpenSeconds = time.Since(opened).Seconds()
 	time.Sleep(watchSettle)
 	before, err := admin.counters(ctx)
@@ -135,6 +136,9 @@ func (b *bench) watchRun(ctx context.Context) (*WatchRun, error) {
 		return nil, err
 	}
 	rss1 = max(rss1, float64(peakRSS))
+	if err := ws.allOpen(); err != nil {
+		return nil, err
+	}
 	run.PollsPerInterval = float64(after[watchRoute]-before[watchRoute]) / watchPollIntervals
 	run.RSSBeforeMiB, run.RSSMiB = rss0/(1<<20), rss1/(1<<20)
 	run.HeapBeforeMiB, run.HeapMiB = heap0/(1<<20), heap1/(1<<20)
@@ -144,7 +148,7 @@ func (b *bench) watchRun(ctx context.Context) (*WatchRun, error) {
 	run.HeapPerStream = (heap1 - heap0) / float64(n)
 	run.StackPerStream = (stack1 - stack0) / float64(n)
 	run.GoroutinesPerStream = (g1 - g0) / float64(n)
-	closeWatches()
+	ws.close()
 	b.stop(f.proc)
 	if err := b.watchFloor(ctx, emu, run, ids); err != nil {
 		return nil, err
@@ -174,29 +178,47 @@ func (b *bench) watchFloor(ctx context.Context, emu *emulatorProc, run *WatchRun
 		return err
 	}
 	b.logf("mode W: opening %d WatchServiceStatus streams on the floor", run.Streams)
-	_, closeWatches, err := openWatches(ctx, fl.grpcAddr, run.Streams, ids)
+	ws, err := openWatches(ctx, fl.grpcAddr, run.Streams, ids)
 	if err != nil {
 		return fmt.Errorf("floor: %w", err)
 	}
-	defer closeWatches()
+	defer ws.close()
 	peak := b.sampleRSS(fl.pid())
 	time.Sleep(watchSettle)
 	rss := float64(peak())
+	if err := ws.allOpen(); err != nil {
+		return fmt.Errorf("floor: %w", err)
+	}
 	run.FloorRSSBeforeMiB, run.FloorRSSMiB = float64(before.rss)/(1<<20), rss/(1<<20)
 	run.FloorRSSPerStream = (rss - float64(before.rss)) / float64(run.Streams)
 	return nil
 }
 
+// watches are the streams openWatches opened.
+type watches struct {
+	conns int          // gRPC connections they share
+	ended atomic.Int64 // streams that ended before close
+	close func()       // ends the streams and closes the connections; safe to call more than once
+}
+
+// allOpen reports an error if a stream ended before close: memory read
+// with fewer streams open than asked for would flatter the server.
+func (w *watches) allOpen() error {
+	if n := w.ended.Load(); n > 0 {
+		return fmt.Errorf("mode W: %d streams ended while memory was read", n)
+	}
+	return nil
+}
+
 // openWatches opens n WatchServiceStatus streams to addr, of ids in turn,
 // watchPerConn to a gRPC connection, and waits until each has its initial
-// status; their clients then read on, as a client reads heartbeats. It
-// returns the number of connections and a function, safe to call more
-// than once, that ends the streams and closes the connections.
-func openWatches(ctx context.Context, addr string, n int, ids []string) (int, func(), error) {
+// status; their clients then read on, as a client reads heartbeats.
+func openWatches(ctx context.Context, addr string, n int, ids []string) (*watches, error) {
 	conns := make([]*grpc.ClientConn, (n+watchPerConn-1)/watchPerConn)
+	ws := &watches{conns: len(conns)}
 	wctx, stopWatching := context.WithTimeout(ctx, watchStreamTimeout)
 	var wg sync.WaitGroup
-	closeAll := sync.OnceFunc(func() {
+	ws.close = sync.OnceFunc(func() {
 		stopWatching()
 		wg.Wait()
 		for _, c := range conns {
@@ -208,8 +230,8 @@ func openWatches(ctx context.Context, addr string, n int, ids []string) (int, fu
 	for i := range conns {
 		var err error
 		if conns[i], err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-			closeAll()
-			return 0, nil, fmt.Errorf("dial %s: %w", addr, err)
+			ws.close()
+			return nil, fmt.Errorf("dial %s: %w", addr, err)
 		}
 	}
 	var (
@@ -235,6 +257,9 @@ func openWatches(ctx context.Context, addr string, n int, ids []string) (int, fu
 			received.Add(1)
 			for { // heartbeats, as a client reads them
 				if _, err := s.Recv(); err != nil {
+					if wctx.Err() == nil {
+						ws.ended.Add(1)
+					}
 					return
 				}
 			}
@@ -243,16 +268,16 @@ func openWatches(ctx context.Context, addr string, n int, ids []string) (int, fu
 	deadline := time.Now().Add(watchOpenTimeout)
 	for received.Load()+failed.Load() < int64(n) {
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			closeAll()
-			return 0, nil, fmt.Errorf("mode W: %d of %d streams got their initial status, %d failed", received.Load(), n, failed.Load())
+			ws.close()
+			return nil, fmt.Errorf("mode W: %d of %d streams got their initial status, %d failed", received.Load(), n, failed.Load())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	if failed.Load() > 0 {
-		closeAll()
-		return 0, nil, fmt.Errorf("mode W: %d of %d streams failed, first: %v", failed.Load(), n, firstErr.Load())
+		ws.close()
+		return nil, fmt.Errorf("mode W: %d of %d streams failed, first: %v", failed.Load(), n, firstErr.Load())
 	}
-	return len(conns), closeAll, nil
+	return ws, nil
 }
 
 // printWatchRun prints mode W's table and targets.

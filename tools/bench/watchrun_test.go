@@ -16,7 +16,8 @@ import (
 )
 
 // watchServer is an AccessService whose watches send one status and stay
-// open, counting the streams open, and refuse services named "fail-...".
+// open, counting the streams open; it refuses services named "fail-..."
+// and ends the streams of services named "end-..." after their status.
 type watchServer struct {
 	accessv1.UnimplementedAccessServiceServer
 	open atomic.Int64
@@ -30,6 +31,9 @@ func (s *watchServer) WatchServiceStatus(req *accessv1.WatchServiceStatusRequest
 	defer s.open.Add(-1)
 	if err := stream.Send(&accessv1.WatchServiceStatusResponse{ServiceId: req.GetServiceId()}); err != nil {
 		return err
+	}
+	if strings.HasPrefix(req.GetServiceId(), "end-") {
+		return nil
 	}
 	<-stream.Context().Done()
 	return nil
@@ -57,18 +61,24 @@ func TestOpenWatches(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	n := watchPerConn + 10 // a second connection for the last ten
-	conns, closeAll, err := openWatches(ctx, addr, n, []string{"svc-a", "svc-b"})
+	ws, err := openWatches(ctx, addr, n, []string{"svc-a", "svc-b"})
 	if err != nil {
 		t.Fatalf("openWatches: %v", err)
 	}
-	if conns != 2 {
-		t.Errorf("connections = %d, want 2", conns)
+	if ws.conns != 2 {
+		t.Errorf("connections = %d, want 2", ws.conns)
 	}
 	if got := srv.open.Load(); got != int64(n) {
 		t.Errorf("streams open on the server = %d, want %d", got, n)
 	}
-	closeAll()
-	closeAll() // a second call is a no-op
+	if err := ws.allOpen(); err != nil {
+		t.Errorf("allOpen with every stream open: %v", err)
+	}
+	ws.close()
+	ws.close() // a second call is a no-op
+	if err := ws.allOpen(); err != nil {
+		t.Errorf("allOpen after close counts the streams close ended: %v", err)
+	}
 	for srv.open.Load() != 0 {
 		if ctx.Err() != nil {
 			t.Fatalf("%d streams still open on the server after closeAll", srv.open.Load())
@@ -81,7 +91,7 @@ func TestOpenWatchesReportsFailedStreams(t *testing.T) {
 	addr, srv := startWatchServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, _, err := openWatches(ctx, addr, 4, []string{"svc-a", "fail-b"})
+	_, err := openWatches(ctx, addr, 4, []string{"svc-a", "fail-b"})
 	if err == nil || !strings.Contains(err.Error(), "2 of 4 streams failed") {
 		t.Fatalf("openWatches = %v, want an error naming 2 of 4 streams failed", err)
 	}
@@ -90,5 +100,25 @@ func TestOpenWatchesReportsFailedStreams(t *testing.T) {
 			t.Fatalf("%d streams left open after the failure", srv.open.Load())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestOpenWatchesNoticesStreamsThatEnd(t *testing.T) {
+	addr, _ := startWatchServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ws, err := openWatches(ctx, addr, 3, []string{"end-a"})
+	if err != nil {
+		t.Fatalf("openWatches: %v", err)
+	}
+	defer ws.close()
+	for ws.ended.Load() < 3 {
+		if ctx.Err() != nil {
+			t.Fatalf("%d of 3 ended streams noticed", ws.ended.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := ws.allOpen(); err == nil || !strings.Contains(err.Error(), "3 streams ended") {
+		t.Errorf("allOpen = %v, want an error naming 3 streams ended", err)
 	}
 }

@@ -1,13 +1,14 @@
 // Command floor is bench tooling, not product: the floor of any Go facade
-// for the RADKit Access API, which radkit-access-bench runs as its mode M.
-// It serves radkit.access.v1.AccessService on the same
-// generated stubs as the facade, and each handler makes the one upstream
-// HTTP call with a shared keep-alive client and a token fetched once at
-// start: no interceptors, no validation, no logging, no metrics, no
-// retries, no coalescing. Errors are returned as codes.Unavailable with no
-// detail. Whatever a facade adds on top of this is its own cost. Its
-// WatchServiceStatus is mode W's floor: one lookup, one message, then the
-// stream held open.
+// for the RADKit Access API, which radkit-access-bench runs as its modes M
+// and Mo, and after the facade in mode W. It serves
+// radkit.access.v1.AccessService on the same generated stubs as the
+// facade, and each unary handler makes the one upstream HTTP call with a
+// shared keep-alive client and a token fetched once at start: no
+// interceptors, no validation, no logging, no metrics, no retries, no
+// coalescing. Errors are returned as codes.Unavailable with no detail.
+// Whatever a facade adds on top of this is its own cost. Its
+// WatchServiceStatus looks each watched service up once, whatever its
+// watchers, sends one message and holds the stream open.
 //
 //	floor --addr 127.0.0.1:0 --upstream-url http://127.0.0.1:8089 [--pprof 127.0.0.1:6060]
 //
@@ -103,7 +104,8 @@ func run(ctx context.Context, args []string) error {
 	return nil
 }
 
-// service makes the one upstream call per RPC.
+// service makes the one upstream call per unary RPC (see
+// WatchServiceStatus for streams).
 type service struct {
 	accessv1.UnimplementedAccessServiceServer
 	hc      *http.Client
@@ -130,7 +132,9 @@ func (s *service) WatchServiceStatus(req *accessv1.WatchServiceStatusRequest, st
 	ctx := stream.Context()
 	v, _ := s.watched.LoadOrStore(req.GetServiceId(), &watchedStatus{})
 	w := v.(*watchedStatus)
-	w.once.Do(func() { w.st, w.err = s.status(ctx, req.GetServiceId()) })
+	// Not the first watcher's cancellation: its lookup serves them all
+	// (the client's timeout still bounds it).
+	w.once.Do(func() { w.st, w.err = s.status(context.WithoutCancel(ctx), req.GetServiceId()) })
 	st, err := w.st, w.err
 	if err != nil {
 		return err
