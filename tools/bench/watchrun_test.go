@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -56,6 +57,18 @@ func startWatchServer(t *testing.T) (string, *watchServer) {
 	return lis.Addr().String(), srv
 }
 
+// waitFor polls done until it holds, and fails t with what() once ctx
+// ends first.
+func waitFor(ctx context.Context, t *testing.T, done func() bool, what func() string) {
+	t.Helper()
+	for !done() {
+		if ctx.Err() != nil {
+			t.Fatal(what())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestOpenWatches(t *testing.T) {
 	addr, srv := startWatchServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -79,12 +92,9 @@ func TestOpenWatches(t *testing.T) {
 	if err := ws.allOpen(); err != nil {
 		t.Errorf("allOpen after close counts the streams close ended: %v", err)
 	}
-	for srv.open.Load() != 0 {
-		if ctx.Err() != nil {
-			t.Fatalf("%d streams still open on the server after closeAll", srv.open.Load())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(ctx, t, func() bool { return srv.open.Load() == 0 }, func() string {
+		return fmt.Sprintf("%d streams still open on the server after close", srv.open.Load())
+	})
 }
 
 func TestOpenWatchesReportsFailedStreams(t *testing.T) {
@@ -95,12 +105,9 @@ func TestOpenWatchesReportsFailedStreams(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "2 of 4 streams failed") {
 		t.Fatalf("openWatches = %v, want an error naming 2 of 4 streams failed", err)
 	}
-	for srv.open.Load() != 0 {
-		if ctx.Err() != nil {
-			t.Fatalf("%d streams left open after the failure", srv.open.Load())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(ctx, t, func() bool { return srv.open.Load() == 0 }, func() string {
+		return fmt.Sprintf("%d streams left open after the failure", srv.open.Load())
+	})
 }
 
 func TestOpenWatchesNoticesStreamsThatEnd(t *testing.T) {
@@ -112,12 +119,9 @@ func TestOpenWatchesNoticesStreamsThatEnd(t *testing.T) {
 		t.Fatalf("openWatches: %v", err)
 	}
 	defer ws.close()
-	for ws.ended.Load() < 3 {
-		if ctx.Err() != nil {
-			t.Fatalf("%d of 3 ended streams noticed", ws.ended.Load())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(ctx, t, func() bool { return ws.ended.Load() == 3 }, func() string {
+		return fmt.Sprintf("%d of 3 ended streams noticed", ws.ended.Load())
+	})
 	if err := ws.allOpen(); err == nil || !strings.Contains(err.Error(), "3 streams ended") {
 		t.Errorf("allOpen = %v, want an error naming 3 streams ended", err)
 	}
