@@ -185,12 +185,12 @@ func (b *bench) watchFloor(ctx context.Context, emu *emulatorProc, run *WatchRun
 	defer ws.close()
 	peak := b.sampleRSS(fl.pid())
 	time.Sleep(watchSettle)
-	rss := float64(peak())
+	rss := peak()
 	if err := ws.allOpen(); err != nil {
 		return fmt.Errorf("floor: %w", err)
 	}
-	run.FloorRSSBeforeMiB, run.FloorRSSMiB = float64(before.rss)/(1<<20), rss/(1<<20)
-	run.FloorRSSPerStream = (rss - float64(before.rss)) / float64(run.Streams)
+	run.FloorRSSBeforeMiB, run.FloorRSSMiB = mib(before.rss), mib(rss)
+	run.FloorRSSPerStream = float64(rss-before.rss) / float64(run.Streams)
 	return nil
 }
 
